@@ -1,0 +1,20 @@
+"""minirun: the podman-like command line (click, loaded lazily).
+
+``minirun oci VERB ...`` hands the rest of the line to minirun-oci, the
+runc-compatible CLI (cli/oci.py), unchanged.
+"""
+import sys
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    # The runtime verbs skip click entirely: their callers start them often.
+    if argv[:1] == ["oci"]:
+        from minirun.cli import oci
+        sys.exit(oci.main(argv[1:]))
+    if argv[:1] in (["--version"], ["-v"], ["version"]):
+        from minirun import __version__
+        print(f"minirun version {__version__}")
+        return
+    from minirun.cli.commands import cli
+    cli(prog_name="minirun")

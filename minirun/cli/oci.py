@@ -1,0 +1,259 @@
+"""minirun-oci: the runc-compatible command line (``minirun oci VERB`` too).
+
+podman (through conmon), containerd and CRI-O call it as they call runc::
+
+    minirun-oci [--root DIR] [--log FILE --log-format json] create --bundle DIR \\
+        --pid-file FILE [--console-socket SOCK] ID
+    minirun-oci start ID;  minirun-oci state ID;  minirun-oci kill ID SIGNAL
+    minirun-oci delete [--force] ID
+
+It is the hot path of every container those engines start, so it uses the
+standard library's argparse and imports nothing it does not need (a click
+import alone costs about 30 ms here).  Each verb parses, calls one function
+of ``minirun.runtime.lifecycle``, prints, and maps errors to an exit code.
+"""
+import argparse
+import json
+import os
+import sys
+
+VERSION = "0.1.0"
+SPEC_VERSION = "1.2.0"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="minirun-oci", description="runc-compatible OCI runtime")
+    p.add_argument("--root", help="state directory (default /run/minirun, rootless "
+                   "$XDG_RUNTIME_DIR/minirun)")
+    p.add_argument("--log", help="also write errors to this file")
+    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    p.add_argument("--debug", action="store_true")
+    p.add_argument("--explain", action="store_true", help="narrate each step on stderr")
+    p.add_argument("--systemd-cgroup", action="store_true")
+    p.add_argument("--rootless", default="auto")
+    p.add_argument("--criu", help=argparse.SUPPRESS)
+    p.add_argument("-v", "--version", action="store_true")
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+
+    def verb(name, help_):
+        return sub.add_parser(name, help=help_)
+
+    def bundle_args(sp):
+        sp.add_argument("-b", "--bundle", default=".")
+        sp.add_argument("--console-socket")
+        sp.add_argument("--pid-file")
+        sp.add_argument("--preserve-fds", type=int, default=0)
+        sp.add_argument("--no-pivot", action="store_true")
+        sp.add_argument("--no-new-keyring", action="store_true")
+        sp.add_argument("id")
+
+    bundle_args(verb("create", "create a container from a bundle; its process waits for start"))
+    verb("start", "run the process of a created container").add_argument("id")
+    verb("state", "print a container's state as JSON").add_argument("id")
+    k = verb("kill", "send a signal to a container's process")
+    k.add_argument("-a", "--all", action="store_true")
+    k.add_argument("id")
+    k.add_argument("signal", nargs="?", default="TERM")
+    d = verb("delete", "remove a stopped container (--force: any)")
+    d.add_argument("-f", "--force", action="store_true")
+    d.add_argument("id")
+    r = verb("run", "create and start a container, wait for it, delete it")
+    r.add_argument("-d", "--detach", action="store_true")
+    r.add_argument("--keep", action="store_true")
+    bundle_args(r)
+    e = verb("exec", "run another process in a running container")
+    e.add_argument("-p", "--process", help="process.json to run")
+    e.add_argument("-t", "--tty", action="store_true")
+    e.add_argument("-d", "--detach", action="store_true")
+    e.add_argument("--pid-file")
+    e.add_argument("--console-socket")
+    e.add_argument("--cwd")
+    e.add_argument("-e", "--env", action="append", default=[])
+    e.add_argument("-u", "--user", help="UID[:GID]")
+    e.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
+    e.add_argument("-c", "--cap", action="append", default=[])
+    e.add_argument("--no-new-privs", action="store_true")
+    e.add_argument("--preserve-fds", type=int, default=0)
+    e.add_argument("--process-label", "--apparmor", dest="ignored_label")
+    e.add_argument("id")
+    e.add_argument("args", nargs=argparse.REMAINDER)
+    ls = verb("list", "list containers")
+    ls.add_argument("-f", "--format", default="table", choices=["table", "json"])
+    ls.add_argument("-q", "--quiet", action="store_true")
+    sp = verb("spec", "write a default config.json")
+    sp.add_argument("-b", "--bundle", default=".")
+    sp.add_argument("--rootless", action="store_true")
+    verb("features", "print what this runtime supports, as JSON")
+    for name in ("pause", "resume", "checkpoint", "restore", "update", "events", "ps"):
+        x = verb(name, f"({name} is not supported)")
+        x.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+class Output:
+    """Errors to stderr, and to --log in runc's format, once."""
+
+    def __init__(self, args):
+        self.log, self.json = args.log, args.log_format == "json"
+
+    def error(self, message: str) -> None:
+        sys.stderr.write(f"minirun-oci: {message}\n")
+        if self.log:
+            try:
+                import datetime
+                with open(self.log, "a") as f:
+                    if self.json:
+                        t = datetime.datetime.now(datetime.timezone.utc).isoformat()
+                        f.write(json.dumps({"level": "error", "msg": message, "time": t}) + "\n")
+                    else:
+                        f.write(f"error: {message}\n")
+            except OSError:
+                pass
+
+
+def _exec_process(args, base):
+    """The process for `exec`: --process JSON, or args over the container's own."""
+    import dataclasses
+    from minirun.runtime import spec as spec_mod
+    if args.process:
+        with open(args.process) as f:
+            return spec_mod.process_from_json(json.load(f))
+    if not args.args:
+        raise spec_mod.ConfigError("exec: name a command, or a process.json with --process")
+    proc = base or spec_mod.Process(args=("sh",))
+    user = proc.user
+    if args.user:
+        uid, _, gid = args.user.partition(":")
+        user = dataclasses.replace(user, uid=int(uid), gid=int(gid) if gid else user.gid)
+    if args.additional_gids:
+        user = dataclasses.replace(user, additional_gids=tuple(args.additional_gids))
+    caps = proc.capabilities
+    if args.cap and caps is not None:
+        extra = tuple(args.cap)
+        caps = dataclasses.replace(caps, bounding=caps.bounding + extra,
+                                   effective=caps.effective + extra,
+                                   permitted=caps.permitted + extra)
+    env = tuple(proc.env) + tuple(args.env)
+    return dataclasses.replace(proc, args=tuple(args.args), env=env, user=user,
+                               cwd=args.cwd or proc.cwd, terminal=args.tty, capabilities=caps,
+                               no_new_privileges=proc.no_new_privileges or args.no_new_privs,
+                               console_size=None)
+
+
+def _run_verb(args) -> int:
+    from minirun.runtime import lifecycle
+    from minirun.runtime.state import Store, default_root
+    store = Store(args.root or default_root())
+    v = args.verb
+    if v in ("create", "run") and args.no_pivot:
+        from minirun.errors import MiniRunError
+        raise MiniRunError("--no-pivot is not supported: minirun always uses pivot_root")
+    if v == "create":
+        from minirun.runtime import launch
+        _, l = launch.create(store, args.id, args.bundle, console_socket=args.console_socket,
+                             pid_file=args.pid_file, preserve_fds=args.preserve_fds)
+        l.chan.close()
+        return 0
+    if v == "start":
+        lifecycle.start(store, args.id)
+        return 0
+    if v == "state":
+        print(json.dumps(lifecycle.state(store, args.id), indent=2))
+        return 0
+    if v == "kill":
+        lifecycle.kill(store, args.id, lifecycle.parse_signal(args.signal), args.all)
+        return 0
+    if v == "delete":
+        lifecycle.delete(store, args.id, args.force)
+        return 0
+    if v == "run":
+        return lifecycle.run(store, args.id, args.bundle, detach=args.detach, keep=args.keep,
+                             console_socket=args.console_socket, pid_file=args.pid_file,
+                             preserve_fds=args.preserve_fds)
+    if v == "exec":
+        return _exec(store, args)
+    if v == "list":
+        return _list(store, args)
+    if v == "spec":
+        from minirun.runtime import defaults
+        return defaults.write_spec(args.bundle, args.rootless)
+    if v == "features":
+        from minirun.runtime import defaults
+        print(json.dumps(defaults.features(), indent=2))
+        return 0
+    from minirun.errors import MiniRunError
+    raise MiniRunError(f"`{v}` is not supported by minirun-oci yet")
+
+
+def _exec(store, args) -> int:
+    from minirun.runtime import launch, lifecycle, spec as spec_mod
+    st = store.load(args.id)
+    base = spec_mod.load_saved(store.dir(args.id), st.bundle).process
+    proc = _exec_process(args, base)
+    own_tty = proc.terminal and not args.console_socket and not args.detach
+    pair = None
+    if own_tty:
+        import socket
+        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    l = launch.exec_process(store, args.id, proc, console_socket=args.console_socket,
+                            console_fd=pair[1].fileno() if pair else -1,
+                            pid_file=args.pid_file, preserve_fds=args.preserve_fds)
+    l.chan.close()
+    master = -1
+    if pair:
+        from minirun.runtime import console
+        pair[1].close()
+        master = console.receive_master(pair[0])
+        pair[0].close()
+    if args.detach:
+        return 0
+    return lifecycle.wait_forwarding(l.init_pid, master)
+
+
+def _list(store, args) -> int:
+    from minirun.runtime import lifecycle
+    rows = lifecycle.list_containers(store)
+    if args.quiet:
+        for r in rows:
+            print(r["id"])
+    elif args.format == "json":
+        print(json.dumps(rows))
+    else:
+        print(f"{'ID':<24}{'PID':<9}{'STATUS':<10}{'BUNDLE':<40}{'CREATED':<32}OWNER")
+        for r in rows:
+            print(f"{r['id']:<24}{r['pid']:<9}{r['status']:<10}{r['bundle']:<40}"
+                  f"{r['created']:<32}{r['owner']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = Output(args)
+    if args.version:
+        print(f"minirun-oci version {VERSION}\nspec: {SPEC_VERSION}")
+        return 0
+    if args.explain:
+        from minirun import explain
+        explain.enable()
+    if args.systemd_cgroup:
+        out.error("--systemd-cgroup is not supported: minirun manages cgroupfs paths itself; "
+                  "configure the engine with the cgroupfs cgroup manager")
+        return 125
+    if not args.verb:
+        _parser().print_help()
+        return 125
+    from minirun.errors import MiniRunError
+    try:
+        return _run_verb(args)
+    except MiniRunError as e:
+        out.error(str(e))
+        return e.exit_code
+    except OSError as e:
+        out.error(f"{e.strerror or e}" + (f": `{e.filename}`" if e.filename else ""))
+        return 125
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

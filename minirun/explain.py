@@ -1,0 +1,38 @@
+"""``--explain``: narrate each step of a launch, as it happens, on stderr.
+
+The kernel wrappers call :func:`say` with the syscall they are about to make
+(``unshare(CLONE_NEWPID|CLONE_NEWNS)``); the launch steps call it with what
+the step is for.  It is off unless ``MINIRUN_EXPLAIN`` is set in the
+environment, which ``--explain`` does so that every process of a launch,
+parent and child alike, narrates the same way.
+"""
+import os
+import sys
+
+_on = bool(os.environ.get("MINIRUN_EXPLAIN"))
+_who = "minirun"
+
+
+def enable() -> None:
+    global _on
+    _on = True
+    os.environ["MINIRUN_EXPLAIN"] = "1"
+
+
+def enabled() -> bool:
+    return _on
+
+
+def set_actor(name: str) -> None:
+    """Name the process that narrates next (``parent``, ``init``, ...)."""
+    global _who
+    _who = name
+
+
+def say(message: str) -> None:
+    if _on:
+        try:
+            sys.stderr.write(f"[{_who} {os.getpid()}] {message}\n")
+            sys.stderr.flush()
+        except OSError:
+            pass

@@ -1,0 +1,184 @@
+"""Control groups: a tree of process groups, each with resource controllers.
+
+A cgroup is a directory in a cgroup filesystem; writing a pid to its
+``cgroup.procs`` moves that process (and its future children) into it.  On
+cgroup v2 there is one tree for all controllers; on v1 each controller
+(memory, cpu, pids, ...) has its own tree, mounted under ``/sys/fs/cgroup/NAME``.
+Hybrid hosts have both: v1 trees for the controllers and a v2 tree at
+``/sys/fs/cgroup/unified``.  minirun makes the container's directory in every
+tree the host mounts, and never moves or remounts a tree itself.
+
+See: cgroups(7), cgroup_namespaces(7), the kernel's cgroup-v2.rst
+"""
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from minirun import explain
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hierarchy:
+    mountpoint: str
+    version: int
+    controllers: tuple[str, ...]
+
+
+def hierarchies(mountinfo: str = "/proc/self/mountinfo") -> list[Hierarchy]:
+    """The cgroup trees mounted on this host: v2 first, then one per v1 controller set."""
+    found, seen = [], set()
+    with open(mountinfo) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, rfields = left.split(), right.split()
+            if len(rfields) < 3 or rfields[0] not in ("cgroup", "cgroup2"):
+                continue
+            mountpoint, root = fields[4], fields[3]
+            if root != "/" or mountpoint in seen:
+                continue
+            seen.add(mountpoint)
+            if rfields[0] == "cgroup2":
+                found.insert(0, Hierarchy(mountpoint=mountpoint, version=2, controllers=()))
+            else:
+                ctrls = tuple(o for o in rfields[2].split(",")
+                              if o not in ("rw", "ro") and "=" not in o and o != "xattr"
+                              and o != "clone_children" and o != "noprefix")
+                if ctrls:  # named hierarchies (name=systemd) carry no controller
+                    found.append(Hierarchy(mountpoint=mountpoint, version=1, controllers=ctrls))
+    return found
+
+
+def is_unified(hs: list[Hierarchy]) -> bool:
+    """A pure cgroup v2 host (every current distribution)."""
+    return len(hs) >= 1 and hs[0].version == 2 and not any(h.version == 1 for h in hs)
+
+
+def _copy_cpuset(parent: str, child: str) -> None:
+    """A new v1 cpuset group starts with no cpus and mems: no task may join
+    until they are set, so inherit the parent's."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        p = os.path.join(child, name)
+        if os.path.exists(p):
+            with open(p) as f:
+                if f.read().strip():
+                    continue
+            with open(os.path.join(parent, name)) as f:
+                value = f.read().strip()
+            with open(p, "w") as f:
+                f.write(value)
+
+
+def create(cgroup_path: str) -> list[str]:
+    """Make the container's directory in every tree; return those made.
+
+    Raises PermissionError when a tree is not writable by the caller (a
+    plain user without a delegated cgroup): the caller decides whether that
+    is fatal, as only limits make it so.
+    """
+    made = []
+    rel = cgroup_path.strip("/")
+    try:
+        for h in hierarchies():
+            path = h.mountpoint
+            for part in rel.split("/"):
+                parent, path = path, os.path.join(path, part)
+                if not os.path.isdir(path):
+                    explain.say(f"mkdir {path}")
+                    os.mkdir(path, 0o755)
+                    made.append(path)
+                if "cpuset" in h.controllers:
+                    _copy_cpuset(parent, path)
+    except OSError:
+        remove(made)
+        raise
+    return made
+
+
+def leaves(cgroup_path: str) -> list[str]:
+    rel = cgroup_path.strip("/")
+    return [os.path.join(h.mountpoint, rel) for h in hierarchies()
+            if os.path.isdir(os.path.join(h.mountpoint, rel))]
+
+
+def add_process(dirs: list[str], pid: int) -> None:
+    for d in dirs:
+        explain.say(f'write {d}/cgroup.procs "{pid}"')
+        with open(os.path.join(d, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+
+def procs(dirs: list[str]) -> set[int]:
+    pids = set()
+    for d in dirs:
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids.update(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+def kill_all(dirs: list[str], sig: int = signal.SIGKILL) -> None:
+    for pid in procs(dirs):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def remove(dirs: list[str], timeout: float = 2.0) -> None:
+    """rmdir the directories, deepest first; a group empties only once its
+    last process has been reaped, so retry briefly on EBUSY."""
+    for d in sorted(dirs, key=len, reverse=True):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                explain.say(f"rmdir {d}")
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno == 16 and time.monotonic() < deadline:  # EBUSY
+                    time.sleep(0.01)
+                    continue
+                if e.errno in (16, 39):  # still busy, or not ours alone: leave it
+                    break
+                raise
+
+
+@dataclass(frozen=True, kw_only=True)
+class View:
+    """What a container's /sys/fs/cgroup shows: cgroup2 itself on a unified
+    host, else (source directory, name) binds of its own groups."""
+    unified: bool
+    binds: tuple[tuple[str, str], ...] = ()
+
+
+def view(dirs: list[str]) -> View:
+    """The container's view, from the groups made for it (``dirs``), or the
+    caller's own groups where none were made (rootless without delegation)."""
+    trees = hierarchies()
+    if is_unified(trees):
+        return View(unified=True)
+    binds = []
+    for tree in trees:
+        name = "unified" if tree.version == 2 else ",".join(tree.controllers)
+        mine = [d for d in dirs if d.startswith(tree.mountpoint + "/")]
+        source = mine[-1] if mine else os.path.join(
+            tree.mountpoint, own_path(tree.controllers[0] if tree.controllers else "").lstrip("/"))
+        if os.path.isdir(source):
+            binds.append((source, name))
+    return View(unified=False, binds=tuple(binds))
+
+
+def own_path(controller_or_unified: str = "") -> str:
+    """The caller's cgroup in a tree, from /proc/self/cgroup."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller_or_unified in ctrls.split(",") or (not controller_or_unified
+                                                             and ctrls == ""):
+                return path
+    return "/"

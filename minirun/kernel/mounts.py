@@ -1,0 +1,183 @@
+"""Mounts: attach a filesystem (or another place of the tree) at a path.
+
+``mount(2)`` does many jobs selected by its flags: a new filesystem (proc,
+tmpfs), a bind of an existing tree (``MS_BIND``, ``MS_REC``), a change of the
+flags of an existing mount (``MS_REMOUNT``) or of its propagation
+(``MS_PRIVATE``, ``MS_SHARED``, ...), which each need their own call.
+``pivot_root(2)`` makes a mount the new root of the mount namespace.
+
+Targets inside a container's rootfs are never named by a path that the
+rootfs could redirect: they are opened with ``openat2(RESOLVE_IN_ROOT)``
+(symlinks are followed as if the rootfs were ``/``) and mounted on through
+``/proc/self/fd/N`` (CVE-2021-30465).
+
+See: mount(2), umount(2), pivot_root(2), openat2(2), mount_namespaces(7)
+"""
+import os
+import stat
+
+from minirun import explain
+from minirun.kernel._native import check, cstr, ffi, lib
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MNT_DETACH = 2
+
+PROPAGATION = MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE
+
+_FLAG_NAMES = {v: k for k, v in globals().items() if k.startswith("MS_") and k != "MS_SILENT"}
+
+# mount(8) option -> (flags to set, flags to clear)
+OPTIONS = {
+    "ro": (MS_RDONLY, 0), "rw": (0, MS_RDONLY),
+    "nosuid": (MS_NOSUID, 0), "suid": (0, MS_NOSUID),
+    "nodev": (MS_NODEV, 0), "dev": (0, MS_NODEV),
+    "noexec": (MS_NOEXEC, 0), "exec": (0, MS_NOEXEC),
+    "sync": (MS_SYNCHRONOUS, 0), "async": (0, MS_SYNCHRONOUS),
+    "dirsync": (MS_DIRSYNC, 0), "remount": (MS_REMOUNT, 0),
+    "mand": (MS_MANDLOCK, 0), "nomand": (0, MS_MANDLOCK),
+    "atime": (0, MS_NOATIME), "noatime": (MS_NOATIME, 0),
+    "diratime": (0, MS_NODIRATIME), "nodiratime": (MS_NODIRATIME, 0),
+    "bind": (MS_BIND, 0), "rbind": (MS_BIND | MS_REC, 0),
+    "relatime": (MS_RELATIME, 0), "norelatime": (0, MS_RELATIME),
+    "strictatime": (MS_STRICTATIME, 0), "nostrictatime": (0, MS_STRICTATIME),
+    "nosymfollow": (MS_NOSYMFOLLOW, 0), "symfollow": (0, MS_NOSYMFOLLOW),
+}
+PROPAGATION_OPTIONS = {
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+}
+# Options that mean something to the OCI runtime, not to mount(2).
+IGNORED_OPTIONS = {"tmpcopyup", "notmpcopyup", "copy-symlink", "defaults", "z", "Z"}
+
+
+def parse_options(options: list[str]) -> tuple[int, int, str]:
+    """Split mount(8) options into (flags, propagation flags, data string)."""
+    flags, propagation, data = 0, 0, []
+    for opt in options:
+        if opt in OPTIONS:
+            set_, clear = OPTIONS[opt]
+            flags = (flags | set_) & ~clear
+        elif opt in PROPAGATION_OPTIONS:
+            propagation |= PROPAGATION_OPTIONS[opt]
+        elif opt not in IGNORED_OPTIONS:
+            data.append(opt)
+    return flags, propagation, ",".join(data)
+
+
+def flag_names(flags: int) -> str:
+    return "|".join(n for v, n in sorted(_FLAG_NAMES.items()) if flags & v) or "0"
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None, shown: str | None = None) -> None:
+    """mount(2); ``shown`` names the target for the narration and errors."""
+    where = shown or target
+    explain.say(f'mount("{source}", "{where}", "{fstype}", {flag_names(flags)}, '
+                f'"{data or ""}")')
+    check(lib.mount(cstr(source), cstr(target), cstr(fstype), flags,
+                    cstr(data) if data else ffi.NULL), "mount", where)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    explain.say(f'umount2("{target}", {"MNT_DETACH" if flags & MNT_DETACH else flags})')
+    check(lib.umount2(cstr(target), flags), "umount2", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    explain.say(f'pivot_root("{new_root}", "{put_old}")')
+    check(lib.mr_pivot_root(cstr(new_root), cstr(put_old)), "pivot_root", new_root)
+
+
+def locked_flags(path: str) -> int:
+    """The flags an existing mount has that a remount must keep.
+
+    In a user namespace the kernel refuses a remount that would clear
+    nosuid, nodev, noexec or the atime flags of a mount it inherited.
+    """
+    f = os.statvfs(path).f_flag
+    flags = 0
+    for st, ms in ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV),
+                   (os.ST_NOEXEC, MS_NOEXEC), (os.ST_NOATIME, MS_NOATIME),
+                   (os.ST_NODIRATIME, MS_NODIRATIME), (os.ST_RELATIME, MS_RELATIME),
+                   (os.ST_RDONLY, MS_RDONLY)):
+        if f & st:
+            flags |= ms
+    return flags
+
+
+# --- paths inside a rootfs, resolved as the container will see them ---
+
+O_PATH = os.O_PATH
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+
+
+def open_in_root(root_fd: int, path: str, flags: int = O_PATH) -> int:
+    """Open ``path`` inside the tree of ``root_fd``, which it cannot leave."""
+    fd = lib.mr_openat2(root_fd, cstr(path.lstrip("/") or "."), flags | os.O_CLOEXEC, 0,
+                        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    return check(fd, "openat2", path)
+
+
+def fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+def make_target(root_fd: int, path: str, is_dir: bool) -> int:
+    """Create the mount point ``path`` inside the rootfs and open it (O_PATH).
+
+    Each parent directory is created by ``mkdirat`` on a file descriptor of
+    the one above it, so a symlink in the rootfs cannot redirect creation
+    outside.  A final component that is a symlink is refused: mounting onto a
+    link is how CVE-2021-30465 swapped targets, and the link's target is the
+    path the config should name.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise OSError(22, "mount destination must not contain '..'", path)
+    cur = "/"
+    for i, name in enumerate(parts):
+        parent_fd = open_in_root(root_fd, cur)
+        try:
+            last = i == len(parts) - 1
+            try:
+                st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                if last:
+                    target = os.readlink(name, dir_fd=parent_fd)
+                    raise OSError(40, f"mount destination is a symlink (to `{target}`); "
+                                  "name the real path inside the rootfs instead", path)
+            elif st is None:
+                if last and not is_dir:
+                    os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644,
+                                     dir_fd=parent_fd))
+                else:
+                    os.mkdir(name, 0o755, dir_fd=parent_fd)
+        finally:
+            os.close(parent_fd)
+        cur = cur.rstrip("/") + "/" + name
+    return open_in_root(root_fd, cur)

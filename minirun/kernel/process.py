@@ -1,0 +1,74 @@
+"""Process attributes set with prctl(2) and friends before execve.
+
+*dumpable* off makes ``/proc/PID`` root-owned and un-ptrace-able, so nothing
+in the container can reach the runtime's own executable through
+``/proc/PID/exe`` while the runtime is inside (CVE-2019-5736).
+*no_new_privs* stops set-uid binaries and file capabilities from granting
+more than the process has.  A *child subreaper* adopts orphaned
+descendants, as init would.
+
+See: prctl(2), setsid(2), tty_ioctl(4), close_range(2)
+"""
+import fcntl
+import os
+import termios
+
+from minirun import explain
+from minirun.kernel._native import check, lib
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+
+
+def prctl(option: int, arg2: int = 0, name: str = "prctl") -> int:
+    return check(lib.mr_prctl(option, arg2, 0, 0, 0), name)
+
+
+def set_dumpable(on: bool) -> None:
+    explain.say(f"prctl(PR_SET_DUMPABLE, {int(on)})")
+    prctl(PR_SET_DUMPABLE, int(on), "prctl(PR_SET_DUMPABLE)")
+
+
+def set_no_new_privs() -> None:
+    explain.say("prctl(PR_SET_NO_NEW_PRIVS, 1)")
+    prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def set_child_subreaper() -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1, "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def set_pdeathsig(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig, "prctl(PR_SET_PDEATHSIG)")
+
+
+def set_name(title: str) -> None:
+    """The name ps shows (15 bytes), like youki's ``youki:[2:INIT]``."""
+    from minirun.kernel._native import ffi
+    buf = ffi.new("char[16]", title.encode()[:15])
+    lib.mr_prctl(PR_SET_NAME, int(ffi.cast("unsigned long", buf)), 0, 0, 0)
+
+
+def close_fds_except(keep: set[int]) -> None:
+    """Mark every descriptor not in ``keep`` close-on-exec, so none reaches
+    the container's program (CVE-2024-21626 leaked a host directory fd)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd in keep:
+            continue
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+            fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+        except OSError:
+            pass
+
+
+def make_controlling_terminal(fd: int) -> None:
+    """Start a session and make the terminal ``fd`` its controlling tty."""
+    explain.say("setsid(); ioctl(TIOCSCTTY)")
+    os.setsid()
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)

@@ -1,0 +1,22 @@
+"""Kernel parameters under /proc/sys that a namespace owns (net.*, kernel.shm*).
+
+See: sysctl(8), proc(5)
+"""
+from minirun import explain
+
+# Only these are namespaced (as runc and podman allow); others would change the host.
+NAMESPACED = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+              "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+              "kernel.domainname", "kernel.hostname")
+NAMESPACED_PREFIXES = ("fs.mqueue.", "net.")
+
+
+def allowed(key: str) -> bool:
+    return key in NAMESPACED or key.startswith(NAMESPACED_PREFIXES)
+
+
+def write(key: str, value: str) -> None:
+    path = "/proc/sys/" + key.replace(".", "/")
+    explain.say(f'write {path} "{value}"')
+    with open(path, "w") as f:
+        f.write(value)

@@ -1,0 +1,186 @@
+"""The processes a launch forks, and the steps each takes, in order.
+
+::
+
+    runtime (parent, host)          launch.py
+      '- intermediate (CHILD)       joins/unshares namespaces, forks once more
+           '- init (INIT, pid 1)    builds the rootfs, becomes the process
+
+``create`` runs ``intermediate`` then ``init``; ``exec`` runs ``intermediate``
+(joining the container's namespaces) then ``init`` without the rootfs steps.
+Every step runs under ``step(...)`` so that a failure reaches the parent as
+``error STEP:ERRNO:DETAIL`` (sync.py).  The child never prints its errors.
+
+Nothing here may start a thread: ``unshare(CLONE_NEWUSER)`` refuses a
+multi-threaded caller, and a fork with threads copies their locks.
+"""
+import os
+from dataclasses import dataclass, field
+
+from minirun import explain
+from minirun.runtime import process as proc_steps
+from minirun.runtime import rootfs
+from minirun.runtime.spec import Process, Spec
+from minirun.runtime.sync import Channel, Step, child_exit, report
+
+
+@dataclass(kw_only=True)
+class Plan:
+    """Everything a child needs, decided by the parent before forking."""
+    spec: Spec
+    process: Process
+    new_flags: int = 0                 # namespaces to unshare (without CLONE_NEWUSER)
+    new_userns: bool = False
+    join: list = field(default_factory=list)   # [(path, CLONE_NEW*)] in join order
+    build_rootfs: bool = True          # False for exec
+    fifo_fd: int = -1                  # O_PATH fd of exec.fifo (create only)
+    console_fd: int = -1               # connected --console-socket, or -1
+    setgroups_allowed: bool = True
+    preserve_fds: int = 0
+    in_userns: bool = False            # whether the container runs in a user namespace
+    state_json: str = ""               # the OCI state, for startContainer hooks
+    bundle: str = ""                   # relative bind sources are relative to it
+    cgroup_view: object = None         # what /sys/fs/cgroup shows (cgroups.View)
+
+
+def intermediate(k, plan: Plan, chan: Channel) -> None:
+    """CHILD: enter the namespaces, then fork the process that will be pid 1."""
+    step = Step()
+    explain.set_actor("child")
+    try:
+        k.process.set_name("minirun:[1:CHILD]")
+        step("join namespaces")
+        for path, nstype in plan.join:
+            k.namespaces.join(path, nstype)
+        if plan.new_userns:
+            step("unshare user namespace")
+            k.namespaces.unshare(k.namespaces.CLONE_NEWUSER)
+            chan.send("userns")
+        chan.expect("go")          # maps written, cgroup joined: now we may act
+        if plan.new_userns or plan.in_userns:
+            step("become root in the user namespace")
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+            if plan.setgroups_allowed:
+                os.setgroups([])
+        # Before anything of the container can see us (CVE-2019-5736).
+        k.process.set_dumpable(False)
+        if plan.new_flags:
+            step("unshare namespaces")
+            k.namespaces.unshare(plan.new_flags)
+        step("fork init")
+        pid = os.fork()
+        if pid == 0:
+            container_init(k, plan, chan)
+        chan.send(f"pid {pid}")
+        child_exit(0)
+    except BaseException as e:  # noqa: BLE001: every failure goes to the parent
+        child_exit(report(chan, step, e))
+
+
+def container_init(k, plan: Plan, chan: Channel) -> None:
+    """INIT: the table of contents of a container's start.  Never returns."""
+    step = Step()
+    explain.set_actor("init")
+    spec, proc = plan.spec, plan.process
+    try:
+        k.process.set_name("minirun:[2:INIT]")
+        if plan.build_rootfs:
+            step("rootfs propagation")
+            rootfs.make_root_private(k, spec)
+            step("bind rootfs")
+            root_fd = rootfs.bind_rootfs(k, spec)
+            for mnt in spec.mounts:
+                step(f"mount {mnt.destination}")
+                rootfs.mount_one(k, root_fd, mnt, plan.bundle, plan.cgroup_view)
+            step("create devices")
+            rootfs.make_devices(k, spec, root_fd, plan.in_userns)
+            chan.send("hooks")      # createRuntime, createContainer, prestart run now
+            plan.state_json = chan.expect("hooks-done")
+            step("pivot_root")
+            rootfs.pivot(k, root_fd)
+            os.close(root_fd)
+            step("rootfs propagation")
+            rootfs.set_root_propagation(k, spec)
+            for key, value in spec.linux.sysctl:
+                step(f"sysctl {key}")
+                k.sysctl.write(key, value)
+            step("readonly paths")
+            rootfs.readonly_paths(k, spec)
+            step("masked paths")
+            rootfs.masked_paths(k, spec)
+            step("readonly root")
+            rootfs.readonly_root(k, spec)
+            if spec.hostname:
+                step("sethostname")
+                k.uts.sethostname(spec.hostname)
+            if spec.domainname:
+                step("setdomainname")
+                k.uts.setdomainname(spec.domainname)
+        else:
+            os.chdir("/")
+        if proc.terminal:
+            step("console")
+            from minirun.runtime import console
+            console.setup_in_container(k, plan.console_fd, proc, plan.build_rootfs)
+            plan.console_fd = -1
+        finalize(k, plan, chan, step)
+    except BaseException as e:  # noqa: BLE001
+        child_exit(report(chan, step, e))
+
+
+def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
+    """From root in the container to the config's process, then execve."""
+    proc, spec = plan.process, plan.spec
+    step("rlimits")
+    proc_steps.set_rlimits(k, proc)
+    step("oom_score_adj")
+    proc_steps.set_oom_score_adj(proc)
+    step("cwd")
+    proc_steps.make_cwd(proc)
+    seccomp_early = spec.linux.seccomp is not None and not proc.no_new_privileges
+    if seccomp_early:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it
+        # while we still have it.
+        step("seccomp")
+        proc_steps.apply_seccomp(k, spec.linux.seccomp)
+    step("user and capabilities")
+    proc_steps.switch_user(k, proc, plan.setgroups_allowed)
+    step("close host file descriptors")
+    keep = {0, 1, 2, chan.fileno(), plan.fifo_fd} | set(range(3, 3 + plan.preserve_fds))
+    proc_steps.close_host_fds(keep)
+    step("cwd")
+    proc_steps.enter_cwd(proc)
+    step("exec")
+    path = proc_steps.find_executable(proc)
+    env = proc_steps.env_dict(proc)
+    chan.send("ready")
+    if plan.fifo_fd >= 0:
+        step("wait for start")
+        _wait_for_start(plan.fifo_fd)
+    if spec.hooks.start_container:
+        step("startContainer hooks")
+        from minirun.runtime import hooks
+        hooks.run_all(spec.hooks.start_container, plan.state_json, "startContainer")
+    if proc.no_new_privileges:
+        step("no_new_privs")
+        k.process.set_no_new_privs()
+        if spec.linux.seccomp is not None:
+            step("seccomp")  # as late as possible: fewer syscalls of ours to allow
+            proc_steps.apply_seccomp(k, spec.linux.seccomp)
+    step("exec")
+    explain.say(f"execve({path!r}, {list(proc.args)!r})")
+    os.execve(path, list(proc.args), env)
+
+
+def _wait_for_start(fifo_fd: int) -> None:
+    """Block until `start` opens exec.fifo for reading; then write one byte.
+
+    The fifo is reopened through /proc/self/fd of an O_PATH descriptor taken
+    before pivot_root: its path on the host is no longer reachable.
+    """
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)
+

@@ -1,0 +1,309 @@
+"""The runtime's side of a launch: decide, fork, map ids, place, wait.
+
+``create`` and ``exec`` share one shape (init.py has the children's side)::
+
+    1. parse and check everything            (nothing made yet)
+    2. state dir, exec.fifo, cgroup          (each undone if a later step fails)
+    3. fork CHILD                            joins namespaces, unshares user ns
+    4. write its uid/gid maps                newuidmap for ranges (rootless)
+    5. put it in the cgroup, say `go`        it unshares the rest, forks INIT
+    6. run the create hooks when INIT asks   INIT mounts, then pivots
+    7. INIT says `ready`                     it waits on exec.fifo for `start`
+
+A failure anywhere arrives as one exception naming the step; before it
+propagates, every process is killed and every directory made is removed.
+"""
+import dataclasses
+import json
+import os
+import signal
+import sys
+
+from minirun import explain
+from minirun.errors import ConfigError, MiniRunError
+from minirun.runtime import spec as spec_mod
+from minirun.runtime.init import Plan, intermediate
+from minirun.runtime.state import State, Store, now, proc_start_time
+from minirun.runtime.sync import Channel
+
+
+def _kernel():
+    from minirun.kernel import linux
+    return linux()
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"minirun: warning: {message}\n")
+
+
+# --- deciding -------------------------------------------------------------
+
+def clamp_rlimits(k, proc: spec_mod.Process, can_raise: bool) -> spec_mod.Process:
+    limits = []
+    for rl in proc.rlimits:
+        soft, hard, why = k.rlimits.clamp(rl.type, rl.soft, rl.hard, can_raise)
+        if why:
+            warn(why)
+        limits.append(spec_mod.Rlimit(type=rl.type, soft=soft, hard=hard))
+    return dataclasses.replace(proc, rlimits=tuple(limits))
+
+
+def can_raise_rlimits(new_userns: bool) -> bool:
+    """Raising a hard limit needs CAP_SYS_RESOURCE in the initial user ns."""
+    if new_userns or os.geteuid() != 0:
+        return False
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> 24 & 1)
+    return False
+
+
+def namespace_plan(k, spec: spec_mod.Spec) -> tuple[int, bool, list]:
+    ns = k.namespaces
+    new_flags, joins = 0, []
+    for n in spec.linux.namespaces:
+        flag = ns.BY_TYPE[n.type][0]
+        if n.path:
+            joins.append((ns.JOIN_ORDER.index(n.type), n.path, flag))
+        elif n.type != "user":
+            new_flags |= flag
+    new_userns = bool(spec.linux.namespace("user") and not spec.linux.namespace("user").path)
+    return new_flags, new_userns, [(p, f) for _, p, f in sorted(joins)]
+
+
+def check_spec(spec: spec_mod.Spec) -> None:
+    if spec.process is None:
+        raise ConfigError("process: missing; the container needs a process to run")
+    if not spec.linux.namespace("mount"):
+        raise ConfigError("linux.namespaces: a mount namespace is required "
+                          "(add {\"type\": \"mount\"})")
+    if os.geteuid() != 0 and not spec.linux.namespace("user"):
+        raise ConfigError("linux.namespaces: running as a plain user needs a user namespace "
+                          "(`minirun-oci spec --rootless` writes a config with one)")
+    if spec.linux.cgroups_path and ":" in spec.linux.cgroups_path:
+        raise ConfigError(f"linux.cgroupsPath: `{spec.linux.cgroups_path}` is a systemd "
+                          "slice:prefix:name path; minirun manages cgroupfs paths only "
+                          "(use a path like /minirun/ID)")
+
+
+# --- id maps --------------------------------------------------------------
+
+def write_maps(k, pid: int, spec: spec_mod.Spec) -> bool:
+    """Write the child's uid/gid maps; return whether setgroups stays allowed."""
+    im = k.idmap
+    uids = [im.IDMap(container_id=m.container_id, host_id=m.host_id, size=m.size)
+            for m in spec.linux.uid_mappings]
+    gids = [im.IDMap(container_id=m.container_id, host_id=m.host_id, size=m.size)
+            for m in spec.linux.gid_mappings]
+    if os.geteuid() == 0:
+        im.write_direct(pid, "uid", uids, deny_setgroups=False)
+        im.write_direct(pid, "gid", gids, deny_setgroups=False)
+        return True
+    uid, gid = os.getuid(), os.getgid()
+    if im.only_own_id(uids, uid) and im.only_own_id(gids, gid):
+        im.write_direct(pid, "uid", uids, deny_setgroups=False)
+        im.write_direct(pid, "gid", gids, deny_setgroups=True)
+        return False
+    sub_u, sub_g = im.subordinate_ranges("uid", uid), im.subordinate_ranges("gid", uid)
+    if im.covered(uids, uid, sub_u) and im.covered(gids, gid, sub_g):
+        im.write_with_helper(pid, "uid", uids)
+        im.write_with_helper(pid, "gid", gids)
+        return True
+    warn(f"the config maps ids that /etc/subuid and /etc/subgid do not give uid {uid}: "
+         f"mapping only container id 0 to your uid {uid} and gid {gid} instead (files of "
+         "other owners will show as nobody; an administrator can add a range with "
+         "`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER`)")
+    im.write_direct(pid, "uid", [im.IDMap(container_id=0, host_id=uid, size=1)], False)
+    im.write_direct(pid, "gid", [im.IDMap(container_id=0, host_id=gid, size=1)], True)
+    return False
+
+
+# --- cgroups --------------------------------------------------------------
+
+def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> list[str]:
+    path = spec.linux.cgroups_path or f"/minirun/{cid}"
+    try:
+        return k.cgroups.create(path)
+    except PermissionError as e:
+        if os.geteuid() == 0 or spec.linux.resources:
+            raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} (`{e.filename}`)"
+                               + ("; resource limits need a cgroup tree delegated to your user"
+                                  if os.geteuid() else "")) from None
+        explain.say(f"no writable cgroup tree for this user: `{path}` not created; "
+                    "the container shares the caller's cgroup")
+        return []
+
+
+# --- the fork -------------------------------------------------------------
+
+class Launch:
+    """One fork of CHILD and INIT; undoes itself if anything fails."""
+
+    def __init__(self, k, plan: Plan):
+        self.k, self.plan = k, plan
+        self.chan, child_end = Channel.pair()
+        k.process.set_child_subreaper()   # INIT becomes our child when CHILD exits
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.child_pid = os.fork()
+        if self.child_pid == 0:
+            self.chan.close()
+            intermediate(k, plan, child_end)
+        child_end.close()
+        self.init_pid = 0
+
+    def enter(self, spec: spec_mod.Spec, cgroup_dirs: list[str]) -> bool:
+        """Steps 4 and 5; return whether setgroups stays allowed."""
+        allowed = True
+        if self.plan.new_userns:
+            self.chan.expect("userns")
+            allowed = write_maps(self.k, self.child_pid, spec)
+        if cgroup_dirs:
+            self.k.cgroups.add_process(cgroup_dirs, self.child_pid)
+        self.chan.send("go")
+        self.init_pid = int(self.chan.expect("pid"))
+        os.waitpid(self.child_pid, 0)
+        self.child_pid = 0
+        return allowed
+
+    def abort(self) -> None:
+        for pid in (self.child_pid, self.init_pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+        self.chan.close()
+
+
+def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = None,
+           console_fd: int = -1, pid_file: str | None = None, preserve_fds: int = 0,
+           k=None) -> tuple[State, "Launch"]:
+    """Steps 1-7 for a new container; INIT is left waiting for `start`."""
+    k = k or _kernel()
+    bundle = os.path.abspath(bundle)
+    spec = spec_mod.load(bundle)
+    check_spec(spec)
+    new_flags, new_userns, joins = namespace_plan(k, spec)
+    in_userns = spec.linux.namespace("user") is not None
+    process = clamp_rlimits(k, spec.process, can_raise_rlimits(new_userns))
+    if process.terminal and console_socket is None and console_fd < 0:
+        raise ConfigError("process.terminal: a terminal needs --console-socket with create "
+                          "(or use run, which handles the terminal itself)")
+    explain.say(f"parsed {bundle}/config.json; making the state directory")
+    directory = store.make(cid)
+    cgroup_dirs, launch, fifo_fd = [], None, -1
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as src, \
+                open(os.path.join(directory, "config.json"), "wb") as dst:
+            dst.write(src.read())
+        fifo = os.path.join(directory, "exec.fifo")
+        explain.say(f"mkfifo {fifo}: INIT will wait on it until `start`")
+        os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        cgroup_dirs = make_cgroup(k, spec, cid)
+        if console_socket:
+            console_fd = _connect_console(console_socket)
+        plan = Plan(spec=spec, process=process, new_flags=new_flags, new_userns=new_userns,
+                    join=joins, fifo_fd=fifo_fd, console_fd=console_fd,
+                    preserve_fds=preserve_fds, in_userns=in_userns, bundle=bundle,
+                    cgroup_view=k.cgroups.view(cgroup_dirs))
+        state = State(id=cid, bundle=bundle, rootfs=spec.root_path, created=now(),
+                      annotations=spec.annotations, cgroup_dirs=cgroup_dirs,
+                      owner=os.geteuid(), rootless=os.geteuid() != 0)
+        launch = Launch(k, plan)
+        launch.plan.setgroups_allowed = launch.enter(spec, cgroup_dirs)
+        state.pid = launch.init_pid
+        state.pid_start = proc_start_time(launch.init_pid) or 0
+        launch.chan.expect("hooks")
+        state_json = json.dumps(state.oci(directory) | {"status": "creating"})
+        from minirun.runtime import hooks
+        for phase, hook_list in (("prestart", spec.hooks.prestart),
+                                 ("createRuntime", spec.hooks.create_runtime),
+                                 ("createContainer", spec.hooks.create_container)):
+            if hook_list:
+                hooks.run_all(hook_list, state_json, phase)
+        launch.chan.send("hooks-done " + json.dumps(state.oci(directory)))
+        launch.chan.expect("ready")
+        store.save(state)
+        if pid_file:
+            write_pid_file(pid_file, state.pid)
+        explain.say(f"container {cid} created: INIT {state.pid} waits on exec.fifo")
+        return state, launch
+    except BaseException:
+        if launch:
+            launch.abort()
+        if cgroup_dirs:
+            k.cgroups.remove(cgroup_dirs)
+        store.remove(cid)
+        raise
+    finally:
+        if fifo_fd >= 0:
+            os.close(fifo_fd)
+        if console_socket and console_fd >= 0:
+            os.close(console_fd)
+
+
+def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
+                 console_socket: str | None = None, console_fd: int = -1,
+                 pid_file: str | None = None, preserve_fds: int = 0, k=None) -> "Launch":
+    """Start one more process in a running container's namespaces and cgroup."""
+    k = k or _kernel()
+    state = store.load(cid)
+    directory = store.dir(cid)
+    if state.status(directory) != "running":
+        raise MiniRunError(f"container `{cid}` is {state.status(directory)}, not running: "
+                           "exec needs a started container")
+    spec = spec_mod.load_saved(directory, state.bundle)
+    process = clamp_rlimits(k, process, False)
+    ns = k.namespaces
+    joins = []
+    for kind in ns.JOIN_ORDER:
+        if spec.linux.namespace(kind):
+            path = f"/proc/{state.pid}/ns/{ns.BY_TYPE[kind][1]}"
+            if not ns.same(path, f"/proc/self/ns/{ns.BY_TYPE[kind][1]}"):
+                joins.append((path, ns.BY_TYPE[kind][0]))
+    setgroups_allowed = True
+    try:
+        with open(f"/proc/{state.pid}/setgroups") as f:
+            setgroups_allowed = f.read().strip() == "allow"
+    except OSError:
+        pass
+    if console_socket:
+        console_fd = _connect_console(console_socket)
+    plan = Plan(spec=spec, process=process, join=joins, build_rootfs=False,
+                console_fd=console_fd, preserve_fds=preserve_fds,
+                in_userns=spec.linux.namespace("user") is not None,
+                setgroups_allowed=setgroups_allowed)
+    launch = None
+    try:
+        launch = Launch(k, plan)
+        launch.enter(spec, [d for d in state.cgroup_dirs if os.path.isdir(d)])
+        launch.chan.expect("ready")
+        if launch.chan.recv("exec") is not None:
+            raise MiniRunError("protocol error after ready")
+        if pid_file:
+            write_pid_file(pid_file, launch.init_pid)
+        return launch
+    except BaseException:
+        if launch:
+            launch.abort()
+        raise
+    finally:
+        if console_socket and console_fd >= 0:
+            os.close(console_fd)
+
+
+def _connect_console(path: str) -> int:
+    from minirun.runtime import console
+    return console.connect(path)
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)

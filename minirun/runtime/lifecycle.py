@@ -1,0 +1,218 @@
+"""The verbs of an OCI runtime, over the state directory: create, start,
+state, kill, delete, plus run (create + start + wait + delete) and exec.
+
+The CLI (cli/oci.py) is a thin shell over these functions; the engine calls
+them in-process.  See runtime-spec runtime.md for the state machine:
+creating -> created -> running -> stopped.
+"""
+import json
+import os
+import select
+import signal
+import time
+
+from minirun import explain
+from minirun.errors import MiniRunError, StateError
+from minirun.runtime import launch as launch_mod
+from minirun.runtime import spec as spec_mod
+from minirun.runtime.state import State, Store
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGTSTP)
+
+
+def parse_signal(text: str) -> int:
+    name = text.upper()
+    if name.isdigit():
+        return int(name)
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise MiniRunError(f"unknown signal {text!r}: use a name like TERM or a number") from None
+
+
+def state(store: Store, cid: str) -> dict:
+    return store.load(cid).oci(store.dir(cid))
+
+
+def start(store: Store, cid: str) -> State:
+    """Release INIT: open exec.fifo for reading; INIT writes a byte and execs."""
+    st = store.load(cid)
+    d = store.dir(cid)
+    status = st.status(d)
+    if status != "created":
+        raise StateError(f"container `{cid}` is {status}: only a created container can be "
+                         "started")
+    fifo = os.path.join(d, "exec.fifo")
+    explain.say(f"open {fifo} for reading: INIT may exec now")
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready and os.read(fd, 1):
+                break
+            if not st.alive():
+                raise StateError(f"container `{cid}` exited before it could start")
+    finally:
+        os.close(fd)
+        os.unlink(fifo)
+    spec = spec_mod.load_saved(d, st.bundle)
+    if spec.hooks.poststart:
+        from minirun.runtime import hooks
+        hooks.run_all(spec.hooks.poststart, json.dumps(st.oci(d)), "poststart", fatal=False)
+    return st
+
+
+def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
+    st = store.load(cid)
+    status = st.status(store.dir(cid))
+    if status not in ("created", "running"):
+        raise StateError(f"container `{cid}` is {status}: there is no process to signal")
+    explain.say(f"kill({st.pid}, {signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig})")
+    if all_processes and st.cgroup_dirs:
+        from minirun.kernel import cgroups
+        cgroups.kill_all(st.cgroup_dirs, sig)
+    os.kill(st.pid, sig)
+
+
+def _wait_gone(st: State, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while st.alive():
+        try:
+            os.waitpid(st.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            raise MiniRunError(f"container `{st.id}` (pid {st.pid}) did not die after SIGKILL")
+        time.sleep(0.005)
+
+
+def delete(store: Store, cid: str, force: bool = False) -> None:
+    d = store.dir(cid)
+    if not os.path.exists(os.path.join(d, "state.json")):
+        if os.path.isdir(d) and force:
+            store.remove(cid)   # a create that died before writing its state
+            return
+        store.load(cid)         # raises ContainerNotFound
+    lock = store.lock(cid)
+    try:
+        st = store.load(cid)
+        status = st.status(d)
+        if status == "running" and not force:
+            raise StateError(f"container `{cid}` is running: stop it first "
+                             "(kill) or delete it with --force")
+        if status in ("running", "created"):
+            from minirun.kernel import cgroups
+            cgroups.kill_all(st.cgroup_dirs)
+            try:
+                os.kill(st.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _wait_gone(st)
+        cleanup(store, st)
+    finally:
+        os.close(lock)
+
+
+def cleanup(store: Store, st: State) -> None:
+    """poststop hooks, cgroup directories, state directory."""
+    d = store.dir(st.id)
+    try:
+        spec = spec_mod.load_saved(d, st.bundle)
+    except (OSError, MiniRunError):
+        spec = None
+    if spec and spec.hooks.poststop:
+        from minirun.runtime import hooks
+        hooks.run_all(spec.hooks.poststop, json.dumps(st.oci(d) | {"status": "stopped"}),
+                      "poststop", fatal=False)
+    if st.cgroup_dirs:
+        from minirun.kernel import cgroups
+        cgroups.remove(st.cgroup_dirs)
+    store.remove(st.id)
+
+
+def list_containers(store: Store) -> list[dict]:
+    out = []
+    for cid in store.ids():
+        try:
+            out.append(state(store, cid))
+        except MiniRunError:
+            continue
+    return out
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell reports it: the code, or 128 + the signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def wait_forwarding(pid: int, master: int = -1) -> int:
+    """Wait for ``pid``, passing on the signals we receive; return its code."""
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    old = {s: signal.signal(s, forward) for s in FORWARDED
+           if not (master >= 0 and s == signal.SIGWINCH)}
+    try:
+        if master >= 0:
+            from minirun.runtime import console
+            console.proxy(master, lambda: _alive_child(pid))
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                return exit_code(status)
+            except InterruptedError:
+                continue
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _alive_child(pid: int) -> bool:
+    """Whether our child has not exited yet (without reaping it)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
+
+
+def run(store: Store, cid: str, bundle: str, *, detach: bool = False, keep: bool = False,
+        console_socket: str | None = None, pid_file: str | None = None,
+        preserve_fds: int = 0) -> int:
+    """create + start, then (unless detached) wait, forward signals, delete."""
+    spec = spec_mod.load(os.path.abspath(bundle))
+    own_tty = spec.process is not None and spec.process.terminal and console_socket is None
+    pair = None
+    if own_tty:
+        import socket
+        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    st, launch = launch_mod.create(store, cid, bundle, console_socket=console_socket,
+                                   console_fd=pair[1].fileno() if pair else -1,
+                                   pid_file=pid_file, preserve_fds=preserve_fds)
+    master = -1
+    if pair:
+        pair[1].close()
+        from minirun.runtime import console
+        master = console.receive_master(pair[0])
+        pair[0].close()
+    try:
+        start(store, cid)
+        # INIT reports an execve failure here; end-of-file means it exec'd.
+        launch.chan.recv("exec")
+    except BaseException:
+        delete(store, cid, force=True)
+        raise
+    finally:
+        launch.chan.close()
+    if detach:
+        return 0
+    code = wait_forwarding(st.pid, master)
+    if not keep:
+        delete(store, cid, force=True)
+    return code

@@ -1,0 +1,130 @@
+"""Turning the init (or exec) process into the config's ``process``.
+
+Runs in the container, after its filesystem is in place, just before
+``execve``.  The order matters and each step says why it sits where it does.
+"""
+import os
+import stat
+
+from minirun.errors import LaunchError
+from minirun.runtime.spec import Process
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def env_dict(proc: Process) -> dict[str, str]:
+    env = {}
+    for item in proc.env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+def find_executable(proc: Process) -> str:
+    """args[0] resolved with the container's PATH, as execvp would.
+
+    Checked before the container is reported ready, so that `create` fails
+    (127 not found, 126 not executable) instead of a start that never runs.
+    """
+    name = proc.args[0]
+    if "/" in name:
+        candidates = [name if name.startswith("/") else os.path.join(proc.cwd, name)]
+    else:
+        path = env_dict(proc).get("PATH", DEFAULT_PATH)
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+    denied = None
+    for candidate in candidates:
+        try:
+            st = os.stat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            return candidate
+        denied = candidate
+    if denied:
+        raise LaunchError("exec", 13, f"`{denied}`: permission denied: it is not an executable "
+                          "file")
+    where = "" if "/" in name else " in $PATH"
+    raise LaunchError("exec", 2, f"`{name}`: executable file not found{where}: "
+                      "no such file or directory")
+
+
+def set_rlimits(k, proc: Process) -> None:
+    """Before the user switch: lowering is always allowed, raising not after.
+    The parent has already clamped what this host cannot grant (launch.py)."""
+    for rl in proc.rlimits:
+        k.rlimits.setrlimit(rl.type, rl.soft, rl.hard)
+
+
+def set_oom_score_adj(proc: Process) -> None:
+    if proc.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(proc.oom_score_adj))
+
+
+def make_cwd(proc: Process) -> None:
+    """Create the working directory as root, before the user switch (runc does)."""
+    if not os.path.isdir(proc.cwd):
+        os.makedirs(proc.cwd, 0o755, exist_ok=True)
+
+
+def switch_user(k, proc: Process, setgroups_allowed: bool) -> None:
+    """Groups, gid, uid, then the capability sets.
+
+    The bounding set is trimmed first (that needs CAP_SETPCAP, lost with the
+    uid); KEEPCAPS keeps the permitted set across the uid change, and capset
+    then sets exactly what the config lists.
+    """
+    caps, user = proc.capabilities, proc.user
+    c = k.capabilities
+    if caps is not None:
+        c.bounding_drop_except(c.to_mask(list(caps.bounding)))
+        c.set_keepcaps(True)
+    if setgroups_allowed:
+        os.setgroups(list(user.additional_gids))
+    elif user.additional_gids:
+        raise OSError(1, "additionalGids need setgroups, which this user namespace denies "
+                      "(map gids with newgidmap)", "setgroups")
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+    if caps is not None:
+        c.set_keepcaps(False)
+        c.capset(c.to_mask(list(caps.effective)), c.to_mask(list(caps.permitted)),
+                 c.to_mask(list(caps.inheritable)))
+        c.ambient_set(c.to_mask(list(caps.ambient)))
+    if user.umask is not None:
+        os.umask(user.umask)
+
+
+def enter_cwd(proc: Process) -> None:
+    """chdir after the user switch (permissions apply) and after every host
+    fd is closed: a cwd of /proc/self/fd/N then cannot name a host directory,
+    and getcwd() proves the result lies inside the new root (CVE-2024-21626)."""
+    os.chdir(proc.cwd)
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = "(unreachable)"
+    if not here.startswith("/"):
+        raise OSError(2, "the working directory is outside the container", proc.cwd)
+
+
+def close_host_fds(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def apply_seccomp(k, spec_seccomp) -> None:
+    if spec_seccomp is None:
+        return
+    s = k.seccomp
+    default = s.action(spec_seccomp.default_action, spec_seccomp.default_errno_ret)
+    rules = [s.Rule(names=r.names, action=s.action(r.action, r.errno_ret),
+                    args=tuple((a[0], s.OPERATORS[a[1]], a[2], a[3]) for a in r.args))
+             for r in spec_seccomp.syscalls]
+    s.load(default, list(spec_seccomp.architectures), rules)

@@ -1,0 +1,188 @@
+"""Building the container's filesystem view, inside its mount namespace.
+
+Runs in the init process before ``pivot_root``; each function is one step of
+the table of contents in ``init.py``.  ``k`` is the kernel seam.
+"""
+import os
+
+from minirun.runtime.spec import Mount, Spec
+
+SYSFS_FALLBACK = "bind /sys from the host, read-only (sysfs needs a network namespace "\
+                 "owned by the container's user namespace)"
+
+
+def make_root_private(k, spec: Spec) -> None:
+    """Stop mounts made below from propagating back to the host.
+
+    Moves if: after the binds, a host mount namespace could receive them.
+    """
+    m = k.mounts
+    m.mount(None, "/", None, m.MS_SLAVE | m.MS_REC)
+
+
+def bind_rootfs(k, spec: Spec) -> int:
+    """Make the rootfs a mount point (pivot_root needs one) and open it."""
+    m = k.mounts
+    m.mount(spec.root_path, spec.root_path, None, m.MS_BIND | m.MS_REC)
+    return os.open(spec.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _remount(k, root_fd: int, dest: str, flags: int) -> None:
+    """Change the flags of the bind just made at ``dest``; re-open it first,
+    because a fd opened before the mount names the covered directory."""
+    m = k.mounts
+    fd = m.open_in_root(root_fd, dest)
+    try:
+        path = m.fd_path(fd)
+        m.mount(None, path, None, m.MS_BIND | m.MS_REMOUNT | flags | m.locked_flags(path),
+                shown=dest)
+    finally:
+        os.close(fd)
+
+
+def _propagate(k, root_fd: int, dest: str, propagation: int) -> None:
+    m = k.mounts
+    fd = m.open_in_root(root_fd, dest)
+    try:
+        m.mount(None, m.fd_path(fd), None, propagation, shown=dest)
+    finally:
+        os.close(fd)
+
+
+def _bind(k, root_fd: int, source: str, dest: str, flags: int, propagation: int) -> None:
+    m = k.mounts
+    src_fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
+    try:
+        is_dir = os.path.isdir(m.fd_path(src_fd))
+        dst_fd = m.make_target(root_fd, dest, is_dir)
+        try:
+            m.mount(m.fd_path(src_fd), m.fd_path(dst_fd), None,
+                    m.MS_BIND | (flags & m.MS_REC), shown=dest)
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+    extra = flags & ~(m.MS_BIND | m.MS_REC | m.MS_REMOUNT)
+    if extra:
+        _remount(k, root_fd, dest, extra)
+    if propagation:
+        _propagate(k, root_fd, dest, propagation)
+
+
+def _cgroup(k, root_fd: int, mnt: Mount, flags: int, view) -> None:
+    """cgroup v2: mount cgroup2.  v1 and hybrid hosts: a tmpfs holding a bind
+    of the container's own directory in each tree, which works rootless too.
+    ``view`` was worked out by the parent: inside a cgroup namespace the
+    host's trees no longer show in /proc/self/mountinfo."""
+    m = k.mounts
+    dst = m.make_target(root_fd, mnt.destination, True)
+    try:
+        if view.unified:
+            m.mount("cgroup2", m.fd_path(dst), "cgroup2", flags, shown=mnt.destination)
+            return
+        m.mount("tmpfs", m.fd_path(dst), "tmpfs", flags & ~m.MS_RDONLY, "mode=755",
+                shown=mnt.destination)
+    finally:
+        os.close(dst)
+    bind_flags = m.MS_BIND | m.MS_REC | m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC
+    for source, name in view.binds:
+        _bind(k, root_fd, source, f"{mnt.destination}/{name}", bind_flags | (flags & m.MS_RDONLY),
+              0)
+    if flags & m.MS_RDONLY:
+        _remount(k, root_fd, mnt.destination, m.MS_RDONLY | (flags & ~m.MS_BIND))
+
+
+def mount_one(k, root_fd: int, mnt: Mount, bundle: str, cgroup_view) -> None:
+    """One entry of config.json's ``mounts``."""
+    m = k.mounts
+    flags, propagation, data = m.parse_options(list(mnt.options))
+    if mnt.type == "bind" or flags & m.MS_BIND:
+        source = os.path.join(bundle, mnt.source or "")
+        _bind(k, root_fd, source, mnt.destination, flags | m.MS_BIND, propagation)
+        return
+    if mnt.type == "cgroup":
+        _cgroup(k, root_fd, mnt, flags, cgroup_view)
+        return
+    dst = m.make_target(root_fd, mnt.destination, True)
+    try:
+        try:
+            m.mount(mnt.source or mnt.type, m.fd_path(dst), mnt.type, flags, data or None,
+                    shown=mnt.destination)
+        except PermissionError:
+            if mnt.type not in ("sysfs", "mqueue"):
+                raise
+            # Not ours to mount in this user namespace: show the host's, read-only.
+            host = "/sys" if mnt.type == "sysfs" else "/dev/mqueue"
+            os.close(dst)
+            dst = -1
+            _bind(k, root_fd, host, mnt.destination, m.MS_BIND | m.MS_REC | m.MS_RDONLY
+                  | (flags & (m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC)), 0)
+    finally:
+        if dst >= 0:
+            os.close(dst)
+    if propagation:
+        _propagate(k, root_fd, mnt.destination, propagation)
+
+
+def make_devices(k, spec: Spec, root_fd: int, in_userns: bool) -> None:
+    """The spec's default devices and config's ``linux.devices``: made with
+    mknod as real root, bind-mounted from the host in a user namespace."""
+    d = k.devices
+    if any(mnt.destination == "/dev" and mnt.type == "bind" for mnt in spec.mounts):
+        return  # the host's /dev is bound in as it is
+    wanted = {dev.path: dev for dev in d.DEFAULTS}
+    for dev in spec.linux.devices:
+        wanted[dev.path] = d.Device(path=dev.path, type=dev.type, major=dev.major,
+                                    minor=dev.minor, file_mode=dev.file_mode, uid=dev.uid,
+                                    gid=dev.gid)
+    for dev in wanted.values():
+        if in_userns:
+            d.bind_in_root(root_fd, dev)
+        else:
+            d.mknod_in_root(root_fd, dev)
+    for target, path in d.LINKS:
+        d.symlink_in_root(root_fd, target, path)
+    if any(mnt.destination == "/dev/pts" for mnt in spec.mounts):
+        d.symlink_in_root(root_fd, "pts/ptmx", "/dev/ptmx")
+
+
+def pivot(k, root_fd: int) -> None:
+    """Make the rootfs ``/``: pivot_root(".", ".") stacks the old root on top
+    of the new one, and a lazy unmount of "." then drops it, so no directory
+    of the host stays reachable (and no put_old directory is needed)."""
+    m = k.mounts
+    os.fchdir(root_fd)
+    m.pivot_root(".", ".")
+    m.umount2(".", m.MNT_DETACH)
+    os.chdir("/")
+
+
+def set_root_propagation(k, spec: Spec) -> None:
+    if spec.linux.rootfs_propagation:
+        m = k.mounts
+        m.mount(None, "/", None, m.PROPAGATION_OPTIONS[spec.linux.rootfs_propagation])
+
+
+def readonly_paths(k, spec: Spec) -> None:
+    m = k.mounts
+    for path in spec.linux.readonly_paths:
+        if not os.path.exists(path):
+            continue
+        m.mount(path, path, None, m.MS_BIND | m.MS_REC)
+        m.mount(None, path, None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | m.locked_flags(path))
+
+
+def masked_paths(k, spec: Spec) -> None:
+    """/dev/null over files, an empty read-only tmpfs over directories."""
+    m = k.mounts
+    for path in spec.linux.masked_paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            m.mount("tmpfs", path, "tmpfs", m.MS_RDONLY, None)
+        elif os.path.exists(path):
+            m.mount("/dev/null", path, None, m.MS_BIND)
+
+
+def readonly_root(k, spec: Spec) -> None:
+    if spec.root_readonly:
+        m = k.mounts
+        m.mount(None, "/", None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | m.locked_flags("/"))

@@ -1,0 +1,366 @@
+"""config.json, the OCI runtime-spec, parsed once into frozen dataclasses.
+
+The runtime reads a bundle's ``config.json`` here and nowhere else, before it
+forks anything.  A field minirun does not implement is refused up front,
+naming its JSON path (``linux.namespaces[2].type: 'time' is not supported``),
+rather than ignored: a container that silently lacks an isolation it asked
+for is worse than one that does not start.
+
+See: https://github.com/opencontainers/runtime-spec (config.md, config-linux.md)
+"""
+import json
+import os
+from dataclasses import dataclass, field
+
+from minirun.errors import ConfigError
+
+SUPPORTED_NAMESPACES = ("user", "mount", "pid", "network", "uts", "ipc", "cgroup")
+# Fields minirun refuses because it does not implement them (yet).
+UNSUPPORTED = ("linux.intelRdt", "linux.personality", "linux.timeOffsets", "process.ioPriority",
+               "process.scheduler", "linux.memoryPolicy", "process.execCPUAffinity")
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    uid: int = 0
+    gid: int = 0
+    umask: int | None = None
+    additional_gids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    bounding: tuple[str, ...] = ()
+    effective: tuple[str, ...] = ()
+    inheritable: tuple[str, ...] = ()
+    permitted: tuple[str, ...] = ()
+    ambient: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rlimit:
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Process:
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    cwd: str = "/"
+    terminal: bool = False
+    console_size: tuple[int, int] | None = None  # (height, width)
+    user: User = field(default_factory=User)
+    capabilities: Capabilities | None = None
+    rlimits: tuple[Rlimit, ...] = ()
+    no_new_privileges: bool = False
+    oom_score_adj: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mount:
+    destination: str
+    type: str | None = None
+    source: str | None = None
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Namespace:
+    type: str
+    path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IDMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Device:
+    path: str
+    type: str
+    major: int = 0
+    minor: int = 0
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hook:
+    path: str
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    timeout: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hooks:
+    prestart: tuple[Hook, ...] = ()
+    create_runtime: tuple[Hook, ...] = ()
+    create_container: tuple[Hook, ...] = ()
+    start_container: tuple[Hook, ...] = ()
+    poststart: tuple[Hook, ...] = ()
+    poststop: tuple[Hook, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyscallRule:
+    names: tuple[str, ...]
+    action: str
+    errno_ret: int | None = None
+    args: tuple[tuple[int, str, int, int], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seccomp:
+    default_action: str
+    default_errno_ret: int | None = None
+    architectures: tuple[str, ...] = ()
+    syscalls: tuple[SyscallRule, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Linux:
+    namespaces: tuple[Namespace, ...] = ()
+    uid_mappings: tuple[IDMapping, ...] = ()
+    gid_mappings: tuple[IDMapping, ...] = ()
+    devices: tuple[Device, ...] = ()
+    cgroups_path: str | None = None
+    resources: dict = field(default_factory=dict)  # applied by the limits code
+    rootfs_propagation: str | None = None
+    masked_paths: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ()
+    sysctl: tuple[tuple[str, str], ...] = ()
+    seccomp: Seccomp | None = None
+
+    def namespace(self, kind: str) -> Namespace | None:
+        return next((n for n in self.namespaces if n.type == kind), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    oci_version: str
+    root_path: str
+    root_readonly: bool = False
+    process: Process | None = None
+    hostname: str | None = None
+    domainname: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    hooks: Hooks = field(default_factory=Hooks)
+    linux: Linux = field(default_factory=Linux)
+    annotations: dict = field(default_factory=dict)
+
+
+# --- parsing ---------------------------------------------------------------
+
+def _get(obj: dict, key: str, kind, where: str, default=None):
+    value = obj.get(key, default)
+    if value is None:
+        return default
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}{key}: expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _strings(obj: dict, key: str, where: str) -> tuple[str, ...]:
+    items = _get(obj, key, list, where, [])
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ConfigError(f"{where}{key}[{i}]: expected a string")
+    return tuple(items)
+
+
+def _objects(obj: dict, key: str, where: str):
+    for i, item in enumerate(_get(obj, key, list, where, [])):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}{key}[{i}]: expected an object")
+        yield f"{where}{key}[{i}].", item
+
+
+def _process(p: dict, w: str) -> Process:
+    args = _strings(p, "args", w)
+    if not args:
+        raise ConfigError(f"{w}args: must name the program to run")
+    u = _get(p, "user", dict, w, {})
+    user = User(uid=_get(u, "uid", int, w + "user.", 0), gid=_get(u, "gid", int, w + "user.", 0),
+                umask=_get(u, "umask", int, w + "user."),
+                additional_gids=tuple(_get(u, "additionalGids", list, w + "user.", [])))
+    caps = None
+    if "capabilities" in p and p["capabilities"] is not None:
+        c = _get(p, "capabilities", dict, w)
+        from minirun.kernel.capabilities import BY_NAME
+        for key in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+            for name in _strings(c, key, w + "capabilities."):
+                if name not in BY_NAME:
+                    raise ConfigError(f"{w}capabilities.{key}: unknown capability {name!r}")
+        caps = Capabilities(**{k: _strings(c, k, w + "capabilities.") for k in
+                               ("bounding", "effective", "inheritable", "permitted", "ambient")})
+    rlimits = []
+    for rw, r in _objects(p, "rlimits", w):
+        from minirun.kernel.rlimits import BY_NAME as RL
+        kind = _get(r, "type", str, rw, "")
+        if kind not in RL:
+            raise ConfigError(f"{rw}type: unknown rlimit {kind!r}")
+        rlimits.append(Rlimit(type=kind, soft=_get(r, "soft", int, rw, 0),
+                              hard=_get(r, "hard", int, rw, 0)))
+    size = _get(p, "consoleSize", dict, w)
+    cwd = _get(p, "cwd", str, w, "/")
+    if not cwd.startswith("/"):
+        raise ConfigError(f"{w}cwd: must be an absolute path, got {cwd!r}")
+    return Process(args=args, env=_strings(p, "env", w), cwd=cwd,
+                   terminal=_get(p, "terminal", bool, w, False),
+                   console_size=(size.get("height", 0), size.get("width", 0)) if size else None,
+                   user=user, capabilities=caps, rlimits=tuple(rlimits),
+                   no_new_privileges=_get(p, "noNewPrivileges", bool, w, False),
+                   oom_score_adj=_get(p, "oomScoreAdj", int, w))
+
+
+def _hooks(h: dict) -> Hooks:
+    def load(key):
+        out = []
+        for hw, hook in _objects(h, key, "hooks."):
+            path = _get(hook, "path", str, hw, "")
+            if not path.startswith("/"):
+                raise ConfigError(f"{hw}path: must be an absolute path, got {path!r}")
+            out.append(Hook(path=path, args=_strings(hook, "args", hw),
+                            env=_strings(hook, "env", hw), timeout=_get(hook, "timeout", int, hw)))
+        return tuple(out)
+    return Hooks(prestart=load("prestart"), create_runtime=load("createRuntime"),
+                 create_container=load("createContainer"), start_container=load("startContainer"),
+                 poststart=load("poststart"), poststop=load("poststop"))
+
+
+def _seccomp(s: dict) -> Seccomp:
+    from minirun.kernel.seccomp import ACTIONS, OPERATORS
+    w = "linux.seccomp."
+    default = _get(s, "defaultAction", str, w, "")
+    if default not in ACTIONS:
+        raise ConfigError(f"{w}defaultAction: unknown action {default!r}")
+    rules = []
+    for rw, r in _objects(s, "syscalls", w):
+        action = _get(r, "action", str, rw, "")
+        if action not in ACTIONS:
+            raise ConfigError(f"{rw}action: unknown action {action!r}")
+        args = []
+        for aw, a in _objects(r, "args", rw):
+            op = _get(a, "op", str, aw, "")
+            if op not in OPERATORS:
+                raise ConfigError(f"{aw}op: unknown operator {op!r}")
+            args.append((_get(a, "index", int, aw, 0), op, _get(a, "value", int, aw, 0),
+                         _get(a, "valueTwo", int, aw, 0)))
+        rules.append(SyscallRule(names=_strings(r, "names", rw), action=action,
+                                 errno_ret=_get(r, "errnoRet", int, rw), args=tuple(args)))
+    return Seccomp(default_action=default, default_errno_ret=_get(s, "defaultErrnoRet", int, w),
+                   architectures=_strings(s, "architectures", w), syscalls=tuple(rules))
+
+
+def _mappings(lx: dict, key: str) -> tuple[IDMapping, ...]:
+    return tuple(IDMapping(container_id=_get(m, "containerID", int, mw, 0),
+                           host_id=_get(m, "hostID", int, mw, 0), size=_get(m, "size", int, mw, 0))
+                 for mw, m in _objects(lx, key, "linux."))
+
+
+def _linux(lx: dict) -> Linux:
+    namespaces, seen = [], set()
+    for nw, n in _objects(lx, "namespaces", "linux."):
+        kind = _get(n, "type", str, nw, "")
+        if kind not in SUPPORTED_NAMESPACES:
+            raise ConfigError(f"{nw}type: {kind!r} is not supported "
+                              f"(supported: {', '.join(SUPPORTED_NAMESPACES)})")
+        if kind in seen:
+            raise ConfigError(f"{nw}type: namespace {kind!r} is listed twice")
+        seen.add(kind)
+        namespaces.append(Namespace(type=kind, path=_get(n, "path", str, nw)))
+    devices = []
+    for dw, d in _objects(lx, "devices", "linux."):
+        kind = _get(d, "type", str, dw, "")
+        if kind not in ("c", "b", "u", "p"):
+            raise ConfigError(f"{dw}type: {kind!r} is not a device type (c, b, u or p)")
+        devices.append(Device(path=_get(d, "path", str, dw, ""), type=kind,
+                              major=_get(d, "major", int, dw, 0), minor=_get(d, "minor", int, dw, 0),
+                              file_mode=_get(d, "fileMode", int, dw, 0o666),
+                              uid=_get(d, "uid", int, dw, 0), gid=_get(d, "gid", int, dw, 0)))
+    sysctl = _get(lx, "sysctl", dict, "linux.", {})
+    seccomp = _get(lx, "seccomp", dict, "linux.")
+    prop = _get(lx, "rootfsPropagation", str, "linux.")
+    from minirun.kernel.mounts import PROPAGATION_OPTIONS
+    if prop and prop not in PROPAGATION_OPTIONS:
+        raise ConfigError(f"linux.rootfsPropagation: unknown propagation {prop!r}")
+    return Linux(namespaces=tuple(namespaces), uid_mappings=_mappings(lx, "uidMappings"),
+                 gid_mappings=_mappings(lx, "gidMappings"), devices=tuple(devices),
+                 cgroups_path=_get(lx, "cgroupsPath", str, "linux."),
+                 resources=_get(lx, "resources", dict, "linux.", {}),
+                 rootfs_propagation=prop,
+                 masked_paths=_strings(lx, "maskedPaths", "linux."),
+                 readonly_paths=_strings(lx, "readonlyPaths", "linux."),
+                 sysctl=tuple((str(k), str(v)) for k, v in sysctl.items()),
+                 seccomp=_seccomp(seccomp) if seccomp else None)
+
+
+def parse(doc: dict, bundle: str) -> Spec:
+    """Turn a decoded config.json into a Spec, or raise ConfigError."""
+    if not isinstance(doc, dict):
+        raise ConfigError("config.json: expected a JSON object at the top")
+    for dotted in UNSUPPORTED:
+        top, _, sub = dotted.partition(".")
+        if isinstance(doc.get(top), dict) and doc[top].get(sub) is not None:
+            raise ConfigError(f"{dotted}: is not supported by minirun")
+    version = _get(doc, "ociVersion", str, "", "")
+    if not version.startswith("1."):
+        raise ConfigError(f"ociVersion: {version!r} is not a 1.x runtime-spec version")
+    root = _get(doc, "root", dict, "", {})
+    root_path = _get(root, "path", str, "root.", "rootfs")
+    root_path = os.path.normpath(os.path.join(bundle, root_path))
+    if not os.path.isdir(root_path):
+        raise ConfigError(f"root.path: `{root_path}` is not a directory: "
+                          "create the rootfs or fix the path")
+    mounts = []
+    for mw, m in _objects(doc, "mounts", ""):
+        dest = _get(m, "destination", str, mw, "")
+        if not dest.startswith("/"):
+            raise ConfigError(f"{mw}destination: must be an absolute path, got {dest!r}")
+        mounts.append(Mount(destination=dest, type=_get(m, "type", str, mw),
+                            source=_get(m, "source", str, mw), options=_strings(m, "options", mw)))
+    linux = _linux(_get(doc, "linux", dict, "", {}))
+    if (linux.uid_mappings or linux.gid_mappings) and not linux.namespace("user"):
+        raise ConfigError("linux.uidMappings: mappings need a user namespace in linux.namespaces")
+    if linux.namespace("user") and not linux.namespace("user").path and not linux.uid_mappings:
+        raise ConfigError("linux.uidMappings: a new user namespace needs uid and gid mappings")
+    process = _process(_get(doc, "process", dict, ""), "process.") if doc.get("process") else None
+    return Spec(oci_version=version, root_path=root_path,
+                root_readonly=_get(root, "readonly", bool, "root.", False), process=process,
+                hostname=_get(doc, "hostname", str, ""), domainname=_get(doc, "domainname", str, ""),
+                mounts=tuple(mounts), hooks=_hooks(_get(doc, "hooks", dict, "", {})), linux=linux,
+                annotations=_get(doc, "annotations", dict, "", {}))
+
+
+def load(bundle: str) -> Spec:
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"`{path}` does not exist: a bundle needs a config.json "
+                          "(`minirun-oci spec` writes a default one)") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"`{path}` is not valid JSON: {e}") from None
+    return parse(doc, os.path.abspath(bundle))
+
+
+def process_from_json(doc: dict) -> Process:
+    """A process.json for ``exec --process``."""
+    if not isinstance(doc, dict):
+        raise ConfigError("process.json: expected a JSON object")
+    return _process(doc, "process.")
+
+
+def load_saved(state_dir: str, bundle: str) -> Spec:
+    """The config.json copied at create, read against the original bundle."""
+    with open(os.path.join(state_dir, "config.json")) as f:
+        return parse(json.load(f), bundle)

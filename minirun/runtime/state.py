@@ -1,0 +1,134 @@
+"""Container state on disk: one directory per container under --root.
+
+``<root>/<id>/state.json`` holds what ``state`` reports and what ``delete``
+needs (pid, bundle, cgroup directories); ``exec.fifo`` exists from
+``create`` until ``start``: the init process blocks opening it for writing,
+and ``start`` opens it for reading.  The status is derived, never stored:
+created while the fifo exists and init lives, running when init lives,
+stopped otherwise.  A pid is trusted only with its start time, so a reused
+pid never passes for the container.
+"""
+import datetime
+import fcntl
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+
+from minirun.errors import ContainerExists, ContainerNotFound, MiniRunError
+
+OCI_VERSION = "1.2.0"
+
+
+def default_root() -> str:
+    if os.geteuid() == 0:
+        return "/run/minirun"
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/minirun-{os.getuid()}"
+    return os.path.join(base, "minirun")
+
+
+def validate_id(cid: str) -> None:
+    if not cid or cid in (".", "..") or "/" in cid or len(cid) > 1024 or "\0" in cid:
+        raise MiniRunError(f"invalid container id {cid!r}: use letters, digits, '-', '_' and '.'")
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat, or None if there is no such live process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    if rest[0] in ("Z", "X"):
+        return None
+    return int(rest[19])
+
+
+@dataclass(kw_only=True)
+class State:
+    id: str
+    bundle: str
+    rootfs: str
+    pid: int = 0
+    pid_start: int = 0
+    created: str = ""
+    annotations: dict = field(default_factory=dict)
+    cgroup_dirs: list = field(default_factory=list)
+    owner: int = 0
+    rootless: bool = False
+
+    def alive(self) -> bool:
+        return self.pid > 0 and proc_start_time(self.pid) == self.pid_start
+
+    def oci(self, directory: str) -> dict:
+        return {"ociVersion": OCI_VERSION, "id": self.id, "status": self.status(directory),
+                "pid": self.pid if self.alive() else 0, "bundle": self.bundle,
+                "rootfs": self.rootfs, "created": self.created, "owner": str(self.owner),
+                "annotations": self.annotations}
+
+    def status(self, directory: str) -> str:
+        if self.pid == 0:
+            return "creating"
+        if not self.alive():
+            return "stopped"
+        if os.path.exists(os.path.join(directory, "exec.fifo")):
+            return "created"
+        return "running"
+
+
+class Store:
+    """The --root directory."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def dir(self, cid: str) -> str:
+        validate_id(cid)
+        return os.path.join(self.root, cid)
+
+    def make(self, cid: str) -> str:
+        d = self.dir(cid)
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(d, 0o711)
+        except FileExistsError:
+            raise ContainerExists(f"container `{cid}` exists already under `{self.root}`: "
+                                  f"delete it or choose another id") from None
+        return d
+
+    def load(self, cid: str) -> State:
+        path = os.path.join(self.dir(cid), "state.json")
+        try:
+            with open(path) as f:
+                return State(**json.load(f))
+        except FileNotFoundError:
+            raise ContainerNotFound(f"container `{cid}` does not exist "
+                                    f"under `{self.root}`") from None
+
+    def save(self, state: State) -> None:
+        d = self.dir(state.id)
+        tmp = os.path.join(d, ".state.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(asdict(state), f)
+        os.replace(tmp, os.path.join(d, "state.json"))
+
+    def remove(self, cid: str) -> None:
+        shutil.rmtree(self.dir(cid), ignore_errors=True)
+
+    def ids(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.root)
+                          if os.path.exists(os.path.join(self.root, n, "state.json")))
+        except FileNotFoundError:
+            return []
+
+    def lock(self, cid: str) -> int:
+        """An exclusive lock on the container, held until the fd is closed."""
+        fd = os.open(self.dir(cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,101 @@
+"""The one protocol between the runtime and the processes it forks.
+
+A ``SOCK_SEQPACKET`` socket pair, close-on-exec: each message is one short
+line (``go``, ``pid 4242``, ``ready``), and a failure is always
+``error STEP:ERRNO:DETAIL``.  End-of-file means the other side exited or
+exec'd, which is how the parent learns that ``execve`` succeeded.
+The parent turns an error into one exception naming the step; the child
+never prints it (rule 6 of STYLE.md).
+"""
+import os
+import socket
+
+from minirun.errors import CommandNotExecutable, CommandNotFound, LaunchError
+
+
+class Channel:
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    @classmethod
+    def pair(cls) -> tuple["Channel", "Channel"]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    def send(self, message: str) -> None:
+        self.sock.send(message.encode())
+
+    def recv(self, what: str) -> str | None:
+        """The next message; raise LaunchError on ``error``; None on EOF."""
+        data = self.sock.recv(1 << 20)
+        if not data:
+            return None
+        message = data.decode()
+        if message.startswith("error "):
+            step, errno, detail = message[6:].split(":", 2)
+            raise launch_error(step, int(errno), detail)
+        return message
+
+    def expect(self, word: str) -> str:
+        """Wait for ``word`` (optionally followed by an argument)."""
+        message = self.recv(word)
+        if message is None:
+            raise LaunchError(word, 0, f"the container process exited before `{word}`")
+        head, _, arg = message.partition(" ")
+        if head != word:
+            raise LaunchError(word, 0, f"protocol error: expected `{word}`, got `{message}`")
+        return arg
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def launch_error(step: str, errno: int, detail: str) -> LaunchError:
+    if step == "exec":
+        if errno == 2:
+            return CommandNotFound(step, errno, detail)
+        if errno in (13, 8, 21):  # EACCES, ENOEXEC, EISDIR
+            return CommandNotExecutable(step, errno, detail)
+    return LaunchError(step, errno, detail)
+
+
+class Step:
+    """Names the step a child is in, for the error it reports if it fails."""
+
+    def __init__(self):
+        self.name = "start"
+
+    def __call__(self, name: str) -> "Step":
+        self.name = name
+        return self
+
+
+def report(chan: Channel, step: Step, exc: BaseException) -> int:
+    """Send the failure of the current step to the parent; return the exit
+    code the child should end with (127/126 for exec, as a shell would).
+
+    After `create` has returned nobody listens any more: then the message
+    goes to the container's stderr, which is all that is left.
+    """
+    if isinstance(exc, LaunchError):
+        name, errno, detail = exc.step, exc.errno, exc.detail
+    elif isinstance(exc, OSError):
+        name, errno, detail = step.name, exc.errno or 0, exc.strerror or str(exc)
+        if exc.filename:
+            detail = f"{detail} (`{exc.filename}`)"
+    else:
+        name, errno, detail = step.name, 0, f"{type(exc).__name__}: {exc}"
+    try:
+        chan.send(f"error {name}:{errno}:{detail}")
+    except OSError:
+        os.write(2, f"minirun: {name}: {detail}\n".encode(errors="replace"))
+    err = launch_error(name, errno, detail)
+    return err.exit_code if err.exit_code != 125 else 1
+
+
+def child_exit(code: int = 0) -> None:
+    """Leave a forked child without running the parent's cleanup code."""
+    os._exit(code)

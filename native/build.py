@@ -1,0 +1,139 @@
+"""The C half of minirun, built with cffi at install time.
+
+Only what Python 3.11's standard library lacks lives here: unshare, setns,
+mount, umount2, pivot_root, setdomainname, prctl, capget/capset, openat2,
+and libseccomp.  Every function is a short pass-through that returns -1 and
+sets errno; minirun/kernel/_native.py turns that into OSError in one place.
+No policy lives in C.
+"""
+from cffi import FFI
+
+ffibuilder = FFI()
+
+ffibuilder.cdef("""
+int unshare(int flags);
+int setns(int fd, int nstype);
+int mount(const char *source, const char *target, const char *filesystemtype,
+          unsigned long mountflags, const void *data);
+int umount2(const char *target, int flags);
+int setdomainname(const char *name, size_t len);
+
+int mr_pivot_root(const char *new_root, const char *put_old);
+int mr_prctl(int option, unsigned long arg2, unsigned long arg3,
+             unsigned long arg4, unsigned long arg5);
+int mr_capget(uint32_t data[6]);
+int mr_capset(const uint32_t data[6]);
+int mr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+               uint64_t resolve);
+
+typedef struct { unsigned int arg; int op; uint64_t datum_a; uint64_t datum_b; } mr_arg_cmp;
+void *mr_seccomp_init(uint32_t def_action);
+void mr_seccomp_release(void *ctx);
+int mr_seccomp_arch_add(void *ctx, const char *arch_name);
+int mr_seccomp_syscall_resolve_name(const char *name);
+int mr_seccomp_rule_add(void *ctx, uint32_t action, int syscall,
+                        unsigned int arg_cnt, const mr_arg_cmp *args);
+int mr_seccomp_attr_set(void *ctx, int attr, uint32_t value);
+int mr_seccomp_load(void *ctx);
+""")
+
+ffibuilder.set_source("minirun._native", r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <seccomp.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+struct mr_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+
+int mr_pivot_root(const char *new_root, const char *put_old)
+{
+    return syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int mr_prctl(int option, unsigned long a2, unsigned long a3,
+             unsigned long a4, unsigned long a5)
+{
+    return prctl(option, a2, a3, a4, a5);
+}
+
+/* data[0..2] = effective, permitted, inheritable (low 32 bits);
+   data[3..5] = the same, high 32 bits. */
+int mr_capget(uint32_t data[6])
+{
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) < 0)
+        return -1;
+    data[0] = d[0].effective; data[1] = d[0].permitted; data[2] = d[0].inheritable;
+    data[3] = d[1].effective; data[4] = d[1].permitted; data[5] = d[1].inheritable;
+    return 0;
+}
+
+int mr_capset(const uint32_t data[6])
+{
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2] = {
+        { data[0], data[1], data[2] }, { data[3], data[4], data[5] } };
+    return syscall(SYS_capset, &h, d);
+}
+
+int mr_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+               uint64_t resolve)
+{
+    struct mr_open_how how = { flags, mode, resolve };
+    return syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* libseccomp returns -errno; these set errno and return -1 instead. */
+#define MR_SCMP(expr) do { int r_ = (expr); if (r_ < 0) { errno = -r_; return -1; } return r_; } while (0)
+
+void *mr_seccomp_init(uint32_t def_action) { return seccomp_init(def_action); }
+void mr_seccomp_release(void *ctx) { seccomp_release(ctx); }
+
+int mr_seccomp_arch_add(void *ctx, const char *arch_name)
+{
+    uint32_t token = seccomp_arch_resolve_name(arch_name);
+    if (token == 0) { errno = EINVAL; return -1; }
+    MR_SCMP(seccomp_arch_add(ctx, token));
+}
+
+int mr_seccomp_syscall_resolve_name(const char *name)
+{
+    return seccomp_syscall_resolve_name(name);
+}
+
+typedef struct { unsigned int arg; int op; uint64_t datum_a; uint64_t datum_b; } mr_arg_cmp;
+
+int mr_seccomp_rule_add(void *ctx, uint32_t action, int syscall_nr,
+                        unsigned int arg_cnt, const mr_arg_cmp *args)
+{
+    struct scmp_arg_cmp a[6];
+    unsigned int i;
+    if (arg_cnt > 6) { errno = EINVAL; return -1; }
+    for (i = 0; i < arg_cnt; i++) {
+        a[i].arg = args[i].arg; a[i].op = (enum scmp_compare)args[i].op;
+        a[i].datum_a = args[i].datum_a; a[i].datum_b = args[i].datum_b;
+    }
+    MR_SCMP(seccomp_rule_add_array(ctx, action, syscall_nr, arg_cnt, a));
+}
+
+int mr_seccomp_attr_set(void *ctx, int attr, uint32_t value)
+{
+    MR_SCMP(seccomp_attr_set(ctx, (enum scmp_filter_attr)attr, value));
+}
+
+int mr_seccomp_load(void *ctx) { MR_SCMP(seccomp_load(ctx)); }
+""", libraries=["seccomp"])
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=False)
