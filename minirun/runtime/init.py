@@ -86,37 +86,7 @@ def container_init(k, plan: Plan, chan: Channel) -> None:
     try:
         k.process.set_name("minirun:[2:INIT]")
         if plan.build_rootfs:
-            step("rootfs propagation")
-            rootfs.make_root_private(k, spec)
-            step("bind rootfs")
-            root_fd = rootfs.bind_rootfs(k, spec)
-            for mnt in spec.mounts:
-                step(f"mount {mnt.destination}")
-                rootfs.mount_one(k, root_fd, mnt, plan.bundle, plan.cgroup_view)
-            step("create devices")
-            rootfs.make_devices(k, spec, root_fd, plan.in_userns)
-            chan.send("hooks")      # createRuntime, createContainer, prestart run now
-            plan.state_json = chan.expect("hooks-done")
-            step("pivot_root")
-            rootfs.pivot(k, root_fd)
-            os.close(root_fd)
-            step("rootfs propagation")
-            rootfs.set_root_propagation(k, spec)
-            for key, value in spec.linux.sysctl:
-                step(f"sysctl {key}")
-                k.sysctl.write(key, value)
-            step("readonly paths")
-            rootfs.readonly_paths(k, spec)
-            step("masked paths")
-            rootfs.masked_paths(k, spec)
-            step("readonly root")
-            rootfs.readonly_root(k, spec)
-            if spec.hostname:
-                step("sethostname")
-                k.uts.sethostname(spec.hostname)
-            if spec.domainname:
-                step("setdomainname")
-                k.uts.setdomainname(spec.domainname)
+            prepare_rootfs(k, plan, chan, step)
         else:
             os.chdir("/")
         if proc.terminal:
@@ -127,6 +97,53 @@ def container_init(k, plan: Plan, chan: Channel) -> None:
         finalize(k, plan, chan, step)
     except BaseException as e:  # noqa: BLE001
         child_exit(report(chan, step, e))
+
+
+
+def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
+    """The container's filesystem, hostname and sysctls, in this order:
+
+    1. stop propagation to the host, then bind the rootfs onto itself;
+    2. config mounts in config order (a later mount may sit inside an
+       earlier one: /dev before /dev/pts);
+    3. devices, once /dev is there;
+    4. the create hooks, which may still see the host's tree;
+    5. pivot_root, then what must be done from inside: sysctl before the
+       read-only /proc/sys, read-only paths before masked ones, the root
+       read-only last of the mounts.
+    """
+    spec = plan.spec
+    step("rootfs propagation")
+    rootfs.make_root_private(k, spec)
+    step("bind rootfs")
+    root_fd = rootfs.bind_rootfs(k, spec)
+    for mnt in spec.mounts:
+        step(f"mount {mnt.destination}")
+        rootfs.mount_one(k, root_fd, mnt, plan.bundle, plan.cgroup_view)
+    step("create devices")
+    rootfs.make_devices(k, spec, root_fd, plan.in_userns)
+    chan.send("hooks")      # createRuntime, createContainer, prestart run now
+    plan.state_json = chan.expect("hooks-done")
+    step("pivot_root")
+    rootfs.pivot(k, root_fd)
+    os.close(root_fd)
+    step("rootfs propagation")
+    rootfs.set_root_propagation(k, spec)
+    for key, value in spec.linux.sysctl:
+        step(f"sysctl {key}")
+        k.sysctl.write(key, value)
+    step("readonly paths")
+    rootfs.readonly_paths(k, spec)
+    step("masked paths")
+    rootfs.masked_paths(k, spec)
+    step("readonly root")
+    rootfs.readonly_root(k, spec)
+    if spec.hostname:
+        step("sethostname")
+        k.uts.sethostname(spec.hostname)
+    if spec.domainname:
+        step("setdomainname")
+        k.uts.setdomainname(spec.domainname)
 
 
 def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:

@@ -1,0 +1,187 @@
+"""Shared fixtures: a busybox rootfs, bundles, and minirun-oci run as root or
+as the unprivileged test user (``rootless``), with nothing-left-behind checks.
+
+Tests that need root (all kernel and e2e tests: the rootless ones switch to
+the test user from root) are skipped with the reason printed when not root.
+"""
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.dirname(sys.executable)
+OCI = os.path.join(VENV_BIN, "minirun-oci")
+ROOTFS = os.path.join(REPO, ".build", "busybox", "rootfs")
+TEST_USER = os.environ.get("MINIRUN_TEST_USER", "minirun-test")
+
+sys.path.insert(0, REPO)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def test_user():
+    try:
+        return pwd.getpwnam(TEST_USER)
+    except KeyError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs() -> str:
+    if not os.path.exists(os.path.join(ROOTFS, "bin", "busybox")):
+        subprocess.run([os.path.join(REPO, "rootfs-tools", "busybox-rootfs"), ROOTFS], check=True)
+    return ROOTFS
+
+
+class Runtime:
+    """minirun-oci as one user, with its own --root and scratch space."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.user = test_user() if mode == "rootless" else None
+        self.scratch = tempfile.mkdtemp(prefix=f"minirun-test-{mode}-", dir="/tmp")
+        os.chmod(self.scratch, 0o755)
+        self.root = os.path.join(self.scratch, "state")
+        if self.user:
+            os.chown(self.scratch, self.user.pw_uid, self.user.pw_gid)
+
+    @property
+    def rootless(self) -> bool:
+        return self.mode == "rootless"
+
+    def prefix(self) -> list[str]:
+        if not self.user:
+            return []
+        return ["runuser", "-u", self.user.pw_name, "--", "env",
+                f"XDG_RUNTIME_DIR={self.scratch}", f"HOME={self.user.pw_dir}",
+                f"PATH={os.environ.get('PATH', '')}"]
+
+    def argv(self, *args: str) -> list[str]:
+        return self.prefix() + [OCI, "--root", self.root, *args]
+
+    def oci(self, *args: str, check: bool = False, timeout: float = 60, input: str | None = None,
+            **kw) -> subprocess.CompletedProcess:
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                           input=input, **kw)
+        if check and r.returncode != 0:
+            raise AssertionError(f"minirun-oci {' '.join(args)} failed ({r.returncode}):\n"
+                                 f"{r.stdout}\n{r.stderr}")
+        return r
+
+    def chown(self, path: str) -> None:
+        if self.user:
+            subprocess.run(["chown", "-R", f"{self.user.pw_uid}:{self.user.pw_gid}", path],
+                           check=True)
+
+    def bundle(self, rootfs: str, args: list[str], **changes) -> "Bundle":
+        d = tempfile.mkdtemp(prefix="bundle-", dir=self.scratch)
+        os.chmod(d, 0o755)
+        subprocess.run(["cp", "-a", rootfs, os.path.join(d, "rootfs")], check=True)
+        from minirun.runtime.defaults import default_config
+        config = default_config(rootless=False)
+        if self.rootless:
+            u = self.user
+            config["linux"]["namespaces"].append({"type": "user"})
+            config["linux"]["uidMappings"] = [
+                {"containerID": 0, "hostID": u.pw_uid, "size": 1},
+                {"containerID": 1, "hostID": 100000, "size": 65536}]
+            config["linux"]["gidMappings"] = [
+                {"containerID": 0, "hostID": u.pw_gid, "size": 1},
+                {"containerID": 1, "hostID": 100000, "size": 65536}]
+        config["process"]["args"] = args
+        config["process"]["terminal"] = False
+        b = Bundle(d, config)
+        for key, value in changes.items():
+            b.set(key, value)
+        b.write()
+        self.chown(d)
+        return b
+
+    def cleanup(self) -> None:
+        for cid in self.ids():
+            self.oci("delete", "--force", cid)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def ids(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(self.root) if not n.startswith(".")]
+        except FileNotFoundError:
+            return []
+
+
+class Bundle:
+    def __init__(self, path: str, config: dict):
+        self.path, self.config = path, config
+
+    @property
+    def rootfs(self) -> str:
+        return os.path.join(self.path, "rootfs")
+
+    def set(self, dotted: str, value) -> None:
+        """set("process.cwd", "/tmp"), set("linux.sysctl", {...})"""
+        obj = self.config
+        parts = dotted.split(".")
+        for p in parts[:-1]:
+            obj = obj.setdefault(p, {})
+        obj[parts[-1]] = value
+
+    def write(self) -> None:
+        with open(os.path.join(self.path, "config.json"), "w") as f:
+            json.dump(self.config, f, indent=2)
+
+
+def _modes():
+    return ["root", "rootless"]
+
+
+@pytest.fixture(params=_modes())
+def rt(request):
+    """minirun-oci as root, then as the unprivileged test user."""
+    if not is_root():
+        pytest.skip("kernel tests run as root (the rootless ones switch to the test user): "
+                    "run `make test` as root")
+    if request.param == "rootless" and test_user() is None:
+        pytest.skip(f"no test user {TEST_USER!r}: run scripts/setup-host as root")
+    r = Runtime(request.param)
+    yield r
+    r.cleanup()
+
+
+@pytest.fixture
+def cid() -> str:
+    return "t-" + uuid.uuid4().hex[:10]
+
+
+def leftovers(rt: Runtime, cid: str, bundle: "Bundle | None" = None) -> list[str]:
+    """Everything a container could leave behind on the host."""
+    found = []
+    if os.path.exists(os.path.join(rt.root, cid)):
+        found.append(f"state directory {rt.root}/{cid}")
+    for base in ("/sys/fs/cgroup",):
+        for tree in os.listdir(base):
+            p = os.path.join(base, tree, "minirun", cid)
+            if os.path.exists(p):
+                found.append(f"cgroup {p}")
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().startswith("minirun:["):
+                        found.append(f"process {pid}")
+            except OSError:
+                pass
+    if bundle is not None:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                if bundle.path in line:
+                    found.append(f"mount {line.split()[4]}")
+    return found

@@ -1,0 +1,57 @@
+"""The architecture's boundaries, enforced (prose rules drift)."""
+import ast
+import os
+
+PKG = os.path.join(os.path.dirname(__file__), "..", "..", "minirun")
+
+
+def imports(path: str) -> set[str]:
+    tree = ast.parse(open(path).read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def modules(sub: str):
+    base = os.path.join(PKG, sub)
+    for dirpath, _, files in os.walk(base):
+        for f in files:
+            if f.endswith(".py"):
+                yield os.path.join(dirpath, f)
+
+
+def test_runtime_never_imports_engine():
+    for path in modules("runtime"):
+        bad = {m for m in imports(path) if m.startswith("minirun.engine")}
+        assert not bad, f"{path} imports {bad}"
+
+
+def test_only_kernel_loads_the_native_module():
+    for path in modules(""):
+        if os.sep + "kernel" + os.sep in path:
+            continue
+        bad = {m for m in imports(path) if "_native" in m}
+        assert not bad, f"{path} imports {bad}: only minirun/kernel may"
+
+
+def test_kernel_modules_say_what_they_wrap():
+    for path in modules("kernel"):
+        name = os.path.basename(path)
+        if name.startswith("_") :
+            continue
+        doc = ast.get_docstring(ast.parse(open(path).read())) or ""
+        assert "See:" in doc, f"{path}: its docstring should end with 'See: manpage(N)'"
+
+
+def test_minirun_oci_start_path_imports_no_click():
+    import subprocess
+    import sys
+    code = ("import sys; from minirun.cli import oci; "
+            "oci._parser(); print('click' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
