@@ -129,6 +129,8 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
     os.close(root_fd)
     step("rootfs propagation")
     rootfs.set_root_propagation(k, spec)
+    step("cwd")                 # as root, before the root may turn read-only
+    proc_steps.make_cwd(plan.process)
     for key, value in spec.linux.sysctl:
         step(f"sysctl {key}")
         k.sysctl.write(key, value)
@@ -153,8 +155,6 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     proc_steps.set_rlimits(k, proc)
     step("oom_score_adj")
     proc_steps.set_oom_score_adj(proc)
-    step("cwd")
-    proc_steps.make_cwd(proc)
     seccomp_early = spec.linux.seccomp is not None and not proc.no_new_privileges
     if seccomp_early:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it

@@ -142,6 +142,7 @@ class Launch:
 
     def __init__(self, k, plan: Plan):
         self.k, self.plan = k, plan
+        preload(plan)
         self.chan, child_end = Channel.pair()
         k.process.set_child_subreaper()   # INIT becomes our child when CHILD exits
         sys.stdout.flush()
@@ -176,6 +177,15 @@ class Launch:
                 except (ProcessLookupError, ChildProcessError):
                     pass
         self.chan.close()
+
+
+def preload(plan: Plan) -> None:
+    """Import now what the children will need after pivot_root, when the
+    host's Python library is no longer on their filesystem."""
+    if plan.process.terminal:
+        import minirun.runtime.console  # noqa: F401
+    if plan.spec.hooks.start_container:
+        import minirun.runtime.hooks  # noqa: F401
 
 
 def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = None,
