@@ -70,8 +70,15 @@ class Runtime:
 
     def oci(self, *args: str, check: bool = False, timeout: float = 60, input: str | None = None,
             **kw) -> subprocess.CompletedProcess:
-        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                           input=input, **kw)
+        """Run minirun-oci to its exit.  Output goes through files, not pipes:
+        after `create` the container holds the runtime's stdio, as it does
+        under conmon, and a pipe would not close until the container ends."""
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.run(self.argv(*args), stdout=out, stderr=err, text=True,
+                               timeout=timeout, input=input, **kw)
+            out.seek(0)
+            err.seek(0)
+            r = subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
         if check and r.returncode != 0:
             raise AssertionError(f"minirun-oci {' '.join(args)} failed ({r.returncode}):\n"
                                  f"{r.stdout}\n{r.stderr}")
@@ -172,13 +179,19 @@ def leftovers(rt: Runtime, cid: str, bundle: "Bundle | None" = None) -> list[str
             if os.path.exists(p):
                 found.append(f"cgroup {p}")
     for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/comm") as f:
-                    if f.read().startswith("minirun:["):
-                        found.append(f"process {pid}")
-            except OSError:
-                pass
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue  # dead, waiting for its parent to reap it
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().startswith("minirun:["):
+                    found.append(f"process {pid} (a minirun launch process)")
+            if bundle is not None and os.readlink(f"/proc/{pid}/root").startswith(bundle.path):
+                found.append(f"process {pid} (rooted in the bundle)")
+        except OSError:
+            pass
     if bundle is not None:
         with open("/proc/self/mountinfo") as f:
             for line in f:

@@ -70,7 +70,8 @@ def _copy_cpuset(parent: str, child: str) -> None:
 
 
 def create(cgroup_path: str) -> list[str]:
-    """Make the container's directory in every tree; return those made.
+    """Make the container's directory in every tree; return those made
+    (parents first: the leaves are what :func:`leaves` finds).
 
     Raises PermissionError when a tree is not writable by the caller (a
     plain user without a delegated cgroup): the caller decides whether that
@@ -128,9 +129,10 @@ def kill_all(dirs: list[str], sig: int = signal.SIGKILL) -> None:
 
 
 def remove(dirs: list[str], timeout: float = 2.0) -> None:
-    """rmdir the directories, deepest first; a group empties only once its
-    last process has been reaped, so retry briefly on EBUSY."""
-    for d in sorted(dirs, key=len, reverse=True):
+    """rmdir the directories in the reverse of the order they were made; a
+    group empties only once its last process has been reaped, so retry
+    briefly on EBUSY."""
+    for d in reversed(dirs):
         deadline = time.monotonic() + timeout
         while True:
             try:

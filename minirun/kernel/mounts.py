@@ -94,8 +94,10 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None, shown: str | None = None) -> None:
     """mount(2); ``shown`` names the target for the narration and errors."""
     where = shown or target
-    explain.say(f'mount("{source}", "{where}", "{fstype}", {flag_names(flags)}, '
-                f'"{data or ""}")')
+    if explain.enabled():
+        q = lambda v: "NULL" if v is None else f'"{v}"'  # noqa: E731
+        explain.say(f"mount({q(source)}, {q(where)}, {q(fstype)}, {flag_names(flags)}, "
+                    f"{q(data)})")
     check(lib.mount(cstr(source), cstr(target), cstr(fstype), flags,
                     cstr(data) if data else ffi.NULL), "mount", where)
 

@@ -58,15 +58,6 @@ def setns(fd: int, nstype: int, path: str = "") -> None:
     check(lib.setns(fd, nstype), "setns", path or None)
 
 
-def join(path: str, nstype: int) -> None:
-    """Join the namespace that ``path`` (``/proc/PID/ns/KIND``) refers to."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        setns(fd, nstype, path)
-    finally:
-        os.close(fd)
-
-
 def same(path_a: str, path_b: str) -> bool:
     """Whether two namespace files name the same namespace."""
     a, b = os.stat(path_a), os.stat(path_b)

@@ -50,8 +50,13 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
     try:
         k.process.set_name("minirun:[1:CHILD]")
         step("join namespaces")
-        for path, nstype in plan.join:
-            k.namespaces.join(path, nstype)
+        # Open them all first: once in the container's mount namespace, the
+        # host's /proc/PID/ns paths no longer resolve.
+        fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), path, nstype)
+               for path, nstype in plan.join]
+        for fd, path, nstype in fds:
+            k.namespaces.setns(fd, nstype, path)
+            os.close(fd)
         if plan.new_userns:
             step("unshare user namespace")
             k.namespaces.unshare(k.namespaces.CLONE_NEWUSER)
@@ -69,6 +74,7 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
             step("unshare namespaces")
             k.namespaces.unshare(plan.new_flags)
         step("fork init")
+        explain.say("fork(): the child is the first process of the new PID namespace")
         pid = os.fork()
         if pid == 0:
             container_init(k, plan, chan)

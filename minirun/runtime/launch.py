@@ -121,10 +121,12 @@ def write_maps(k, pid: int, spec: spec_mod.Spec) -> bool:
 
 # --- cgroups --------------------------------------------------------------
 
-def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> list[str]:
+def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]:
+    """The container's group in each tree: (leaves to join, directories made)."""
     path = spec.linux.cgroups_path or f"/minirun/{cid}"
     try:
-        return k.cgroups.create(path)
+        made = k.cgroups.create(path)
+        return k.cgroups.leaves(path), made
     except PermissionError as e:
         if os.geteuid() == 0 or spec.linux.resources:
             raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} (`{e.filename}`)"
@@ -132,7 +134,7 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> list[str]:
                                   if os.geteuid() else "")) from None
         explain.say(f"no writable cgroup tree for this user: `{path}` not created; "
                     "the container shares the caller's cgroup")
-        return []
+        return [], []
 
 
 # --- the fork -------------------------------------------------------------
@@ -204,7 +206,7 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
                           "(or use run, which handles the terminal itself)")
     explain.say(f"parsed {bundle}/config.json; making the state directory")
     directory = store.make(cid)
-    cgroup_dirs, launch, fifo_fd = [], None, -1
+    cgroup_dirs, cgroup_made, launch, fifo_fd = [], [], None, -1
     try:
         with open(os.path.join(bundle, "config.json"), "rb") as src, \
                 open(os.path.join(directory, "config.json"), "wb") as dst:
@@ -214,7 +216,7 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-        cgroup_dirs = make_cgroup(k, spec, cid)
+        cgroup_dirs, cgroup_made = make_cgroup(k, spec, cid)
         if console_socket:
             console_fd = _connect_console(console_socket)
         plan = Plan(spec=spec, process=process, new_flags=new_flags, new_userns=new_userns,
@@ -223,6 +225,7 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
                     cgroup_view=k.cgroups.view(cgroup_dirs))
         state = State(id=cid, bundle=bundle, rootfs=spec.root_path, created=now(),
                       annotations=spec.annotations, cgroup_dirs=cgroup_dirs,
+                      cgroup_made=cgroup_made,
                       owner=os.geteuid(), rootless=os.geteuid() != 0)
         launch = Launch(k, plan)
         launch.plan.setgroups_allowed = launch.enter(spec, cgroup_dirs)
@@ -246,8 +249,8 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
     except BaseException:
         if launch:
             launch.abort()
-        if cgroup_dirs:
-            k.cgroups.remove(cgroup_dirs)
+        if cgroup_made:
+            k.cgroups.remove(cgroup_made)
         store.remove(cid)
         raise
     finally:

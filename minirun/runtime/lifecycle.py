@@ -127,9 +127,9 @@ def cleanup(store: Store, st: State) -> None:
         from minirun.runtime import hooks
         hooks.run_all(spec.hooks.poststop, json.dumps(st.oci(d) | {"status": "stopped"}),
                       "poststop", fatal=False)
-    if st.cgroup_dirs:
+    if st.cgroup_made:
         from minirun.kernel import cgroups
-        cgroups.remove(st.cgroup_dirs)
+        cgroups.remove(st.cgroup_made)
     store.remove(st.id)
 
 

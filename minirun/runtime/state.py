@@ -54,7 +54,8 @@ class State:
     pid_start: int = 0
     created: str = ""
     annotations: dict = field(default_factory=dict)
-    cgroup_dirs: list = field(default_factory=list)
+    cgroup_dirs: list = field(default_factory=list)   # the container's groups
+    cgroup_made: list = field(default_factory=list)   # what create made (removed at delete)
     owner: int = 0
     rootless: bool = False
 

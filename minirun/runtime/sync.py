@@ -10,6 +10,7 @@ never prints it (rule 6 of STYLE.md).
 import os
 import socket
 
+from minirun import explain
 from minirun.errors import CommandNotExecutable, CommandNotFound, LaunchError
 
 
@@ -23,7 +24,12 @@ class Channel:
         return cls(a), cls(b)
 
     def send(self, message: str) -> None:
-        self.sock.send(message.encode())
+        """Send; if the other side has died, raise the error it reported."""
+        try:
+            self.sock.send(message.encode())
+        except (BrokenPipeError, ConnectionResetError):
+            self.recv(message)
+            raise LaunchError(message, 0, "the container process exited early") from None
 
     def recv(self, what: str) -> str | None:
         """The next message; raise LaunchError on ``error``; None on EOF."""
@@ -69,6 +75,8 @@ class Step:
         self.name = "start"
 
     def __call__(self, name: str) -> "Step":
+        if name != self.name:
+            explain.say(f"-- {name}")
         self.name = name
         return self
 
