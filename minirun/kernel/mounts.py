@@ -147,18 +147,54 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
+def secure_join(root_fd: int, path: str) -> str:
+    """``path`` with every symlink in its parents expanded as the container
+    would see it: absolute targets start again at the rootfs, ``..`` stops
+    at it.  Missing components are kept as they are (to be created)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links, missing = 0, False
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        if parts and not missing:  # a parent: follow it if it is a link
+            fd = open_in_root(root_fd, "/" + "/".join(resolved))
+            try:
+                target = os.readlink(name, dir_fd=fd)
+            except FileNotFoundError:
+                target, missing = None, True   # below it, nothing exists to follow
+            except OSError:
+                target = None                  # EINVAL: not a link
+            finally:
+                os.close(fd)
+            if target is not None:
+                links += 1
+                if links > 40:
+                    raise OSError(40, "too many levels of symbolic links", path)
+                if target.startswith("/"):
+                    resolved = []
+                parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+                continue
+        resolved.append(name)
+    return "/" + "/".join(resolved)
+
+
 def make_target(root_fd: int, path: str, is_dir: bool) -> int:
     """Create the mount point ``path`` inside the rootfs and open it (O_PATH).
 
-    Each parent directory is created by ``mkdirat`` on a file descriptor of
-    the one above it, so a symlink in the rootfs cannot redirect creation
-    outside.  A final component that is a symlink is refused: mounting onto a
-    link is how CVE-2021-30465 swapped targets, and the link's target is the
-    path the config should name.
+    Links among the parents are expanded inside the rootfs first
+    (:func:`secure_join`); then each directory is created by ``mkdirat`` on a
+    file descriptor of the one above it, so nothing can redirect creation
+    outside.  A final component that is a symlink is refused: mounting onto
+    a link is how CVE-2021-30465 swapped targets, and the link's target is
+    the path the config should name.
     """
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
+    if ".." in path.split("/"):
         raise OSError(22, "mount destination must not contain '..'", path)
+    parts = [p for p in secure_join(root_fd, path).split("/") if p]
     cur = "/"
     for i, name in enumerate(parts):
         parent_fd = open_in_root(root_fd, cur)
@@ -169,11 +205,10 @@ def make_target(root_fd: int, path: str, is_dir: bool) -> int:
             except FileNotFoundError:
                 st = None
             if st is not None and stat.S_ISLNK(st.st_mode):
-                if last:
-                    target = os.readlink(name, dir_fd=parent_fd)
-                    raise OSError(40, f"mount destination is a symlink (to `{target}`); "
-                                  "name the real path inside the rootfs instead", path)
-            elif st is None:
+                target = os.readlink(name, dir_fd=parent_fd)
+                raise OSError(40, f"mount destination is a symlink (to `{target}`); "
+                              "name the real path inside the rootfs instead", path)
+            if st is None:
                 if last and not is_dir:
                     os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644,
                                      dir_fd=parent_fd))
