@@ -34,8 +34,8 @@ class LaunchError(MiniRunError):
         import os
         self.step, self.errno, self.detail = step, errno, detail
         reason = os.strerror(errno) if errno else ""
-        super().__init__(f"{step}: {detail}" + (f": {reason}" if reason and reason not in detail
-                                                 else ""))
+        extra = f": {reason}" if reason and reason.lower() not in detail.lower() else ""
+        super().__init__(f"{step}: {detail}{extra}")
 
 
 class CommandNotFound(LaunchError):

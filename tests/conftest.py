@@ -28,7 +28,7 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def test_user():
+def unprivileged_user():
     try:
         return pwd.getpwnam(TEST_USER)
     except KeyError:
@@ -47,7 +47,7 @@ class Runtime:
 
     def __init__(self, mode: str):
         self.mode = mode
-        self.user = test_user() if mode == "rootless" else None
+        self.user = unprivileged_user() if mode == "rootless" else None
         self.scratch = tempfile.mkdtemp(prefix=f"minirun-test-{mode}-", dir="/tmp")
         os.chmod(self.scratch, 0o755)
         self.root = os.path.join(self.scratch, "state")
@@ -156,7 +156,7 @@ def rt(request):
     if not is_root():
         pytest.skip("kernel tests run as root (the rootless ones switch to the test user): "
                     "run `make test` as root")
-    if request.param == "rootless" and test_user() is None:
+    if request.param == "rootless" and unprivileged_user() is None:
         pytest.skip(f"no test user {TEST_USER!r}: run scripts/setup-host as root")
     r = Runtime(request.param)
     yield r

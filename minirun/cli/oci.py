@@ -102,7 +102,7 @@ class Output:
             try:
                 import datetime
                 with open(self.log, "a") as f:
-                    if self.json:
+                    if self.json:  # runc's format, which podman and containerd read
                         t = datetime.datetime.now(datetime.timezone.utc).isoformat()
                         f.write(json.dumps({"level": "error", "msg": message, "time": t}) + "\n")
                     else:

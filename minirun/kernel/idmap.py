@@ -29,6 +29,21 @@ def format_map(maps: list[IDMap]) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
 
 
+def in_user_namespace() -> bool:
+    """Whether the caller itself runs in a user namespace other than the
+    initial one (rootless podman runs its runtime so: uid 0, but no power
+    over the host's cgroups or device nodes)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def is_rootless() -> bool:
+    return os.geteuid() != 0 or in_user_namespace()
+
+
 def subordinate_ranges(kind: str, uid: int) -> list[tuple[int, int]]:
     """The caller's ranges in ``/etc/subuid`` (kind ``uid``) or ``/etc/subgid``."""
     try:

@@ -61,8 +61,10 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
             step("unshare user namespace")
             k.namespaces.unshare(k.namespaces.CLONE_NEWUSER)
             chan.send("userns")
-        chan.expect("go")          # maps written, cgroup joined: now we may act
-        if plan.new_userns or plan.in_userns:
+        # Maps written, cgroup joined: now we may act.  The parent says
+        # whether the maps left setgroups(2) allowed.
+        plan.setgroups_allowed = chan.expect("go") != "setgroups-denied"
+        if plan.new_userns or any(t == k.namespaces.CLONE_NEWUSER for _, t in plan.join):
             step("become root in the user namespace")
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)

@@ -48,9 +48,9 @@ def clamp_rlimits(k, proc: spec_mod.Process, can_raise: bool) -> spec_mod.Proces
     return dataclasses.replace(proc, rlimits=tuple(limits))
 
 
-def can_raise_rlimits(new_userns: bool) -> bool:
+def can_raise_rlimits(k, new_userns: bool) -> bool:
     """Raising a hard limit needs CAP_SYS_RESOURCE in the initial user ns."""
-    if new_userns or os.geteuid() != 0:
+    if new_userns or k.idmap.is_rootless():
         return False
     with open("/proc/self/status") as f:
         for line in f:
@@ -78,7 +78,7 @@ def check_spec(spec: spec_mod.Spec) -> None:
     if not spec.linux.namespace("mount"):
         raise ConfigError("linux.namespaces: a mount namespace is required "
                           "(add {\"type\": \"mount\"})")
-    if os.geteuid() != 0 and not spec.linux.namespace("user"):
+    if os.geteuid() != 0 and not spec.linux.namespace("user"):  # root of a user ns may
         raise ConfigError("linux.namespaces: running as a plain user needs a user namespace "
                           "(`minirun-oci spec --rootless` writes a config with one)")
     if spec.linux.cgroups_path and ":" in spec.linux.cgroups_path:
@@ -128,7 +128,7 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
         made = k.cgroups.create(path)
         return k.cgroups.leaves(path), made
     except PermissionError as e:
-        if os.geteuid() == 0 or spec.linux.resources:
+        if not k.idmap.is_rootless() or spec.linux.resources:
             raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} (`{e.filename}`)"
                                + ("; resource limits need a cgroup tree delegated to your user"
                                   if os.geteuid() else "")) from None
@@ -162,9 +162,11 @@ class Launch:
         if self.plan.new_userns:
             self.chan.expect("userns")
             allowed = write_maps(self.k, self.child_pid, spec)
+        else:
+            allowed = self.plan.setgroups_allowed
         if cgroup_dirs:
             self.k.cgroups.add_process(cgroup_dirs, self.child_pid)
-        self.chan.send("go")
+        self.chan.send("go" if allowed else "go setgroups-denied")
         self.init_pid = int(self.chan.expect("pid"))
         os.waitpid(self.child_pid, 0)
         self.child_pid = 0
@@ -199,8 +201,10 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
     spec = spec_mod.load(bundle)
     check_spec(spec)
     new_flags, new_userns, joins = namespace_plan(k, spec)
-    in_userns = spec.linux.namespace("user") is not None
-    process = clamp_rlimits(k, spec.process, can_raise_rlimits(new_userns))
+    # In a user namespace (the container's own, or the one rootless podman
+    # runs us in) device nodes cannot be made: they are bound from the host.
+    in_userns = spec.linux.namespace("user") is not None or k.idmap.in_user_namespace()
+    process = clamp_rlimits(k, spec.process, can_raise_rlimits(k, new_userns))
     if process.terminal and console_socket is None and console_fd < 0:
         raise ConfigError("process.terminal: a terminal needs --console-socket with create "
                           "(or use run, which handles the terminal itself)")
@@ -226,9 +230,9 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         state = State(id=cid, bundle=bundle, rootfs=spec.root_path, created=now(),
                       annotations=spec.annotations, cgroup_dirs=cgroup_dirs,
                       cgroup_made=cgroup_made,
-                      owner=os.geteuid(), rootless=os.geteuid() != 0)
+                      owner=os.geteuid(), rootless=k.idmap.is_rootless())
         launch = Launch(k, plan)
-        launch.plan.setgroups_allowed = launch.enter(spec, cgroup_dirs)
+        launch.enter(spec, cgroup_dirs)
         state.pid = launch.init_pid
         state.pid_start = proc_start_time(launch.init_pid) or 0
         launch.chan.expect("hooks")

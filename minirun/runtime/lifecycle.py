@@ -92,8 +92,10 @@ def _wait_gone(st: State, timeout: float = 10.0) -> None:
 def delete(store: Store, cid: str, force: bool = False) -> None:
     d = store.dir(cid)
     if not os.path.exists(os.path.join(d, "state.json")):
-        if os.path.isdir(d) and force:
-            store.remove(cid)   # a create that died before writing its state
+        if force:
+            # Gone already, or a create that died before writing its state:
+            # --force means "make sure it is gone" (engines clean up this way).
+            store.remove(cid)
             return
         store.load(cid)         # raises ContainerNotFound
     lock = store.lock(cid)

@@ -106,8 +106,17 @@ def mount_one(k, root_fd: int, mnt: Mount, bundle: str, cgroup_view) -> None:
     dst = m.make_target(root_fd, mnt.destination, True)
     try:
         try:
-            m.mount(mnt.source or mnt.type, m.fd_path(dst), mnt.type, flags, data or None,
-                    shown=mnt.destination)
+            try:
+                m.mount(mnt.source or mnt.type, m.fd_path(dst), mnt.type, flags, data or None,
+                        shown=mnt.destination)
+            except OSError as e:
+                # devpts refuses a gid= that the user namespace does not map
+                # (gid 5, tty, for a single-id rootless map): drop it, as runc does.
+                if not (e.errno == 22 and mnt.type == "devpts" and "gid=" in data):
+                    raise
+                data = ",".join(o for o in data.split(",") if not o.startswith("gid="))
+                m.mount(mnt.source or mnt.type, m.fd_path(dst), mnt.type, flags, data or None,
+                        shown=mnt.destination)
         except PermissionError:
             if mnt.type not in ("sysfs", "mqueue"):
                 raise

@@ -21,7 +21,10 @@ OCI_VERSION = "1.2.0"
 
 
 def default_root() -> str:
-    if os.geteuid() == 0:
+    """/run/minirun as root; under $XDG_RUNTIME_DIR when rootless, also as
+    uid 0 of a user namespace (rootless podman calls us so), as runc does."""
+    from minirun.kernel.idmap import is_rootless
+    if not is_rootless():
         return "/run/minirun"
     base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/minirun-{os.getuid()}"
     return os.path.join(base, "minirun")

@@ -242,3 +242,34 @@ def test_command_not_found_or_not_executable(rt, busybox_rootfs, cid, args, code
     assert r.returncode == code, r.stderr
     assert message in r.stderr and r.stderr.count("\n") == 1
     assert leftovers(rt, cid, b) == []
+
+
+def test_rootless_single_id_map_and_fallback(busybox_rootfs, cid):
+    """A plain user with no /etc/subuid range (nobody): its own id maps to
+    root; a config asking for more falls back to that map and says so."""
+    from tests.conftest import Runtime, is_root
+    if not is_root():
+        pytest.skip("switches to the user nobody: run as root")
+    rt = Runtime("rootless")
+    import pwd
+    rt.user = pwd.getpwnam("nobody")
+    os.chown(rt.scratch, rt.user.pw_uid, rt.user.pw_gid)
+    try:
+        b = rt.bundle(busybox_rootfs, ["sh", "-c", "id -u; cat /proc/self/uid_map; "
+                                       "cat /proc/self/setgroups"])
+        b.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 65534, "size": 1}]
+        b.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 65534, "size": 1}]
+        b.write()
+        r = run(rt, b, cid)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["0", "0", "65534", "1", "deny"]
+        assert "warning" not in r.stderr
+        b.config["linux"]["uidMappings"].append({"containerID": 1, "hostID": 100000,
+                                                 "size": 65536})
+        b.write()
+        r = run(rt, b, cid + "b")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["0", "0", "65534", "1", "deny"]
+        assert "mapping only container id 0 to your uid 65534" in r.stderr
+    finally:
+        rt.cleanup()

@@ -1,0 +1,121 @@
+"""podman, from Debian, as a real client of minirun-oci (`podman --runtime`),
+as root and as the unprivileged test user.  podman calls create, start,
+state, kill and delete through conmon exactly as it calls runc."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from tests.conftest import OCI, is_root, unprivileged_user
+
+pytestmark = pytest.mark.podman
+
+CONF = """[containers]
+default_ulimits = ["nofile=1024:1024"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+class Podman:
+    def __init__(self, mode: str, rootfs: str):
+        self.user = unprivileged_user() if mode == "rootless" else None
+        self.dir = tempfile.mkdtemp(prefix=f"minirun-podman-{mode}-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        with open(os.path.join(self.dir, "containers.conf"), "w") as f:
+            f.write(CONF)
+        self.rootfs = os.path.join(self.dir, "rootfs")
+        subprocess.run(["cp", "-a", rootfs, self.rootfs], check=True)
+        os.makedirs(os.path.join(self.dir, "xdg"), mode=0o700)
+        if self.user:
+            subprocess.run(["chown", "-R", f"{self.user.pw_uid}:{self.user.pw_gid}", self.dir],
+                           check=True)
+
+    def argv(self, *args: str) -> list[str]:
+        env = [f"CONTAINERS_CONF={self.dir}/containers.conf",
+               f"PATH={os.environ.get('PATH', '/usr/bin:/bin')}"]
+        prefix = ["env"] + env
+        if self.user:
+            prefix = ["runuser", "-u", self.user.pw_name, "--", "env", *env,
+                      f"XDG_RUNTIME_DIR={self.dir}/xdg", f"HOME={self.user.pw_dir}"]
+        return prefix + ["podman", "--root", f"{self.dir}/storage", "--runroot",
+                         f"{self.dir}/run", "--runtime", OCI, *args]
+
+    def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+    def run_args(self, *cmd: str, tty: bool = False) -> list[str]:
+        return ["run", "--rm", "--network", "none"] + (["-t"] if tty else []) + [
+            "--rootfs", self.rootfs, *cmd]
+
+    def cleanup(self) -> None:
+        self("rm", "-af", "-t", "0")
+        subprocess.run(["umount", "-R", f"{self.dir}/storage"], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(params=["root", "rootless"])
+def podman(request, busybox_rootfs):
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed: run scripts/setup-host as root")
+    if not is_root():
+        pytest.skip("the podman tests run as root (the rootless ones switch to the test user)")
+    if request.param == "rootless" and unprivileged_user() is None:
+        pytest.skip("no test user: run scripts/setup-host as root")
+    p = Podman(request.param, busybox_rootfs)
+    yield p
+    p.cleanup()
+
+
+def test_output_and_exit_code(podman):
+    r = podman(*podman.run_args("sh", "-c", "echo hello from minirun; cat /proc/self/uid_map; "
+                                "exit 7"))
+    assert r.returncode == 7, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "hello from minirun"
+    if podman.user:
+        assert lines[1].split() == ["0", str(podman.user.pw_uid), "1"]
+
+
+@pytest.mark.parametrize("cmd,code", [("/no/such/program", 127), ("/etc/passwd", 126)])
+def test_exit_codes_for_commands_that_cannot_run(podman, cmd, code):
+    r = podman(*podman.run_args(cmd))
+    assert r.returncode == code, r.stderr
+
+
+def test_tty(podman):
+    argv = podman.argv(*podman.run_args("sh", "-c", "tty; [ -t 1 ] && echo is-a-tty",
+                                                 tty=True))
+    # run -t needs a terminal on our side too: script(1) gives it one.
+    r = subprocess.run(["script", "-qec", " ".join(f"'{a}'" for a in argv), "/dev/null"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "/dev/pts/0" in r.stdout and "is-a-tty" in r.stdout
+
+
+def test_detach_stop_rm(podman):
+    r = podman("run", "-d", "--network", "none", "--rootfs", podman.rootfs,
+               "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    r = podman("inspect", "--format", "{{.State.Status}} {{.State.Pid}}", cid)
+    status, pid = r.stdout.split()
+    assert status == "running" and int(pid) > 0
+    r = podman("exec", cid, "sh", "-c", "echo from-exec")
+    assert r.returncode == 0 and r.stdout.strip() == "from-exec", r.stderr
+    r = podman("stop", "-t", "10", cid)
+    assert r.returncode == 0, r.stderr
+    r = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", cid)
+    assert r.stdout.split() == ["exited", "0"]
+    r = podman("rm", cid)
+    assert r.returncode == 0, r.stderr
+    assert podman("ps", "-aq").stdout.strip() == ""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")
