@@ -15,7 +15,7 @@ host:
 $(BIN)/.installed: pyproject.toml setup.py native/build.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check setuptools wheel cffi click pytest pexpect
-	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -e .
+	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -e . --config-settings editable_mode=compat
 	touch $@
 
 $(ROOTFS)/bin/busybox: rootfs-tools/busybox-rootfs

@@ -8,15 +8,19 @@ parent and child alike, narrates the same way.
 """
 import os
 import sys
+import time
 
-_on = bool(os.environ.get("MINIRUN_EXPLAIN"))
+# The value is the monotonic time the narration started at, so that every
+# process of a launch stamps its lines on one clock (milliseconds since).
+_base = os.environ.get("MINIRUN_EXPLAIN")
+_on = bool(_base)
 _who = "minirun"
 
 
 def enable() -> None:
-    global _on
+    global _on, _base
     _on = True
-    os.environ["MINIRUN_EXPLAIN"] = "1"
+    _base = os.environ["MINIRUN_EXPLAIN"] = repr(time.monotonic())
 
 
 def enabled() -> bool:
@@ -32,7 +36,11 @@ def set_actor(name: str) -> None:
 def say(message: str) -> None:
     if _on:
         try:
-            sys.stderr.write(f"[{_who} {os.getpid()}] {message}\n")
+            try:
+                ms = (time.monotonic() - float(_base)) * 1000
+            except ValueError:
+                ms = 0.0
+            sys.stderr.write(f"[{ms:7.1f}ms {_who} {os.getpid()}] {message}\n")
             sys.stderr.flush()
         except OSError:
             pass

@@ -21,8 +21,15 @@ VERSION = "0.1.0"
 SPEC_VERSION = "1.2.0"
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # A width given up front keeps argparse from importing shutil (and with
+    # it bz2 and lzma) on every call just to measure the terminal.
+    return argparse.HelpFormatter(prog, width=int(os.environ.get("COLUMNS", "100")))
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="minirun-oci", description="runc-compatible OCI runtime")
+    p = argparse.ArgumentParser(prog="minirun-oci", description="runc-compatible OCI runtime",
+                                formatter_class=_formatter)
     p.add_argument("--root", help="state directory (default /run/minirun, rootless "
                    "$XDG_RUNTIME_DIR/minirun)")
     p.add_argument("--log", help="also write errors to this file")
@@ -33,10 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rootless", default="auto")
     p.add_argument("--criu", help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true")
-    sub = p.add_subparsers(dest="verb", metavar="VERB")
+    # prog= given, or argparse builds a help formatter now (importing shutil).
+    sub = p.add_subparsers(dest="verb", metavar="VERB", prog="minirun-oci")
 
     def verb(name, help_):
-        return sub.add_parser(name, help=help_)
+        return sub.add_parser(name, help=help_, formatter_class=_formatter)
 
     def bundle_args(sp):
         sp.add_argument("-b", "--bundle", default=".")
@@ -113,7 +121,6 @@ class Output:
 
 def _exec_process(args, base):
     """The process for `exec`: --process JSON, or args over the container's own."""
-    import dataclasses
     from minirun.runtime import spec as spec_mod
     if args.process:
         with open(args.process) as f:
@@ -124,17 +131,17 @@ def _exec_process(args, base):
     user = proc.user
     if args.user:
         uid, _, gid = args.user.partition(":")
-        user = dataclasses.replace(user, uid=int(uid), gid=int(gid) if gid else user.gid)
+        user = user._replace(uid=int(uid), gid=int(gid) if gid else user.gid)
     if args.additional_gids:
-        user = dataclasses.replace(user, additional_gids=tuple(args.additional_gids))
+        user = user._replace(additional_gids=tuple(args.additional_gids))
     caps = proc.capabilities
     if args.cap and caps is not None:
         extra = tuple(args.cap)
-        caps = dataclasses.replace(caps, bounding=caps.bounding + extra,
+        caps = caps._replace(bounding=caps.bounding + extra,
                                    effective=caps.effective + extra,
                                    permitted=caps.permitted + extra)
     env = tuple(proc.env) + tuple(args.env)
-    return dataclasses.replace(proc, args=tuple(args.args), env=env, user=user,
+    return proc._replace(args=tuple(args.args), env=env, user=user,
                                cwd=args.cwd or proc.cwd, terminal=args.tty, capabilities=caps,
                                no_new_privileges=proc.no_new_privileges or args.no_new_privs,
                                console_size=None)

@@ -13,13 +13,12 @@ See: cgroups(7), cgroup_namespaces(7), the kernel's cgroup-v2.rst
 import os
 import signal
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from minirun import explain
 
 
-@dataclass(frozen=True, kw_only=True)
-class Hierarchy:
+class Hierarchy(NamedTuple):
     mountpoint: str
     version: int
     controllers: tuple[str, ...]
@@ -150,8 +149,7 @@ def remove(dirs: list[str], timeout: float = 2.0) -> None:
                 raise
 
 
-@dataclass(frozen=True, kw_only=True)
-class View:
+class View(NamedTuple):
     """What a container's /sys/fs/cgroup shows: cgroup2 itself on a unified
     host, else (source directory, name) binds of its own groups."""
     unified: bool

@@ -9,14 +9,13 @@ See: mknod(2), makedev(3), devices.txt in the kernel's documentation
 """
 import os
 import stat
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from minirun import explain
 from minirun.kernel import mounts
 
 
-@dataclass(frozen=True, kw_only=True)
-class Device:
+class Device(NamedTuple):
     path: str
     type: str = "c"
     major: int = 0

@@ -10,16 +10,12 @@ as ``/etc/subuid`` and ``/etc/subgid`` allow.
 See: user_namespaces(7), newuidmap(1), subuid(5)
 """
 import os
-import pwd
-import shutil
-import subprocess
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from minirun import explain
 
 
-@dataclass(frozen=True, kw_only=True)
-class IDMap:
+class IDMap(NamedTuple):
     container_id: int
     host_id: int
     size: int
@@ -46,6 +42,7 @@ def is_rootless() -> bool:
 
 def subordinate_ranges(kind: str, uid: int) -> list[tuple[int, int]]:
     """The caller's ranges in ``/etc/subuid`` (kind ``uid``) or ``/etc/subgid``."""
+    import pwd
     try:
         name = pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -91,6 +88,8 @@ def write_direct(pid: int, kind: str, maps: list[IDMap], deny_setgroups: bool) -
 
 def write_with_helper(pid: int, kind: str, maps: list[IDMap]) -> None:
     """Map ranges beyond the caller's own id with newuidmap/newgidmap."""
+    import shutil
+    import subprocess
     helper = shutil.which(f"new{kind}map", path=os.environ.get("PATH", "") + ":/usr/bin:/usr/sbin")
     if helper is None:
         raise FileNotFoundError(

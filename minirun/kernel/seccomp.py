@@ -8,7 +8,7 @@ either before dropping capabilities or after setting no_new_privs.
 
 See: seccomp(2), seccomp_rule_add(3), seccomp_init(3)
 """
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from minirun import explain
 from minirun.kernel._native import check, cstr, ffi, lib
@@ -33,8 +33,7 @@ ATTR_ACT_BADARCH = 2
 EPERM = 1
 
 
-@dataclass(frozen=True, kw_only=True)
-class Rule:
+class Rule(NamedTuple):
     names: tuple[str, ...]
     action: int
     args: tuple[tuple[int, int, int, int], ...] = ()  # (index, op, value, valueTwo)

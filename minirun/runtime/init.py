@@ -15,7 +15,6 @@ Nothing here may start a thread: ``unshare(CLONE_NEWUSER)`` refuses a
 multi-threaded caller, and a fork with threads copies their locks.
 """
 import os
-from dataclasses import dataclass, field
 
 from minirun import explain
 from minirun.runtime import process as proc_steps
@@ -24,23 +23,27 @@ from minirun.runtime.spec import Process, Spec
 from minirun.runtime.sync import Channel, Step, child_exit, report
 
 
-@dataclass(kw_only=True)
 class Plan:
     """Everything a child needs, decided by the parent before forking."""
-    spec: Spec
-    process: Process
-    new_flags: int = 0                 # namespaces to unshare (without CLONE_NEWUSER)
-    new_userns: bool = False
-    join: list = field(default_factory=list)   # [(path, CLONE_NEW*)] in join order
-    build_rootfs: bool = True          # False for exec
-    fifo_fd: int = -1                  # O_PATH fd of exec.fifo (create only)
-    console_fd: int = -1               # connected --console-socket, or -1
-    setgroups_allowed: bool = True
-    preserve_fds: int = 0
-    in_userns: bool = False            # whether the container runs in a user namespace
-    state_json: str = ""               # the OCI state, for startContainer hooks
-    bundle: str = ""                   # relative bind sources are relative to it
-    cgroup_view: object = None         # what /sys/fs/cgroup shows (cgroups.View)
+
+    def __init__(self, *, spec: Spec, process: Process, new_flags: int = 0,
+                 new_userns: bool = False, join: list | None = None, build_rootfs: bool = True,
+                 fifo_fd: int = -1, console_fd: int = -1, setgroups_allowed: bool = True,
+                 preserve_fds: int = 0, in_userns: bool = False, bundle: str = "",
+                 cgroup_view=None):
+        self.spec, self.process = spec, process
+        self.new_flags = new_flags          # namespaces to unshare (not CLONE_NEWUSER)
+        self.new_userns = new_userns
+        self.join = join or []              # [(path, CLONE_NEW*)] in join order
+        self.build_rootfs = build_rootfs    # False for exec
+        self.fifo_fd = fifo_fd              # O_PATH fd of exec.fifo (create only)
+        self.console_fd = console_fd        # connected --console-socket, or -1
+        self.setgroups_allowed = setgroups_allowed
+        self.preserve_fds = preserve_fds
+        self.in_userns = in_userns          # devices must be bound, not made
+        self.bundle = bundle                # relative bind sources are relative to it
+        self.cgroup_view = cgroup_view      # what /sys/fs/cgroup shows (cgroups.View)
+        self.state_json = ""                # the OCI state, for startContainer hooks
 
 
 def intermediate(k, plan: Plan, chan: Channel) -> None:
@@ -61,9 +64,9 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
             step("unshare user namespace")
             k.namespaces.unshare(k.namespaces.CLONE_NEWUSER)
             chan.send("userns")
-        # Maps written, cgroup joined: now we may act.  The parent says
-        # whether the maps left setgroups(2) allowed.
-        plan.setgroups_allowed = chan.expect("go") != "setgroups-denied"
+            # Maps written: now we may act.  The parent says whether they
+            # left setgroups(2) allowed.
+            plan.setgroups_allowed = chan.expect("go") != "setgroups-denied"
         if plan.new_userns or any(t == k.namespaces.CLONE_NEWUSER for _, t in plan.join):
             step("become root in the user namespace")
             os.setresgid(0, 0, 0)
@@ -72,15 +75,25 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
                 os.setgroups([])
         # Before anything of the container can see us (CVE-2019-5736).
         k.process.set_dumpable(False)
-        if plan.new_flags:
+        # All but the cgroup namespace: INIT unshares that one once the
+        # parent has moved it into its cgroup, so that the group is its root.
+        flags = plan.new_flags & ~k.namespaces.CLONE_NEWCGROUP
+        if flags:
             step("unshare namespaces")
-            k.namespaces.unshare(plan.new_flags)
+            k.namespaces.unshare(flags)
         step("fork init")
         explain.say("fork(): the child is the first process of the new PID namespace")
+        # INIT speaks on the same pipe as we do: it waits for our `pid`
+        # message to be out first, on a pipe of its own.
+        after_r, after_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
+            os.close(after_w)
+            os.read(after_r, 1)
+            os.close(after_r)
             container_init(k, plan, chan)
         chan.send(f"pid {pid}")
+        os.write(after_w, b"1")
         child_exit(0)
     except BaseException as e:  # noqa: BLE001: every failure goes to the parent
         child_exit(report(chan, step, e))
@@ -90,12 +103,15 @@ def container_init(k, plan: Plan, chan: Channel) -> None:
     """INIT: the table of contents of a container's start.  Never returns."""
     step = Step()
     explain.set_actor("init")
-    spec, proc = plan.spec, plan.process
+    proc = plan.process
     try:
         k.process.set_name("minirun:[2:INIT]")
+        # The parent moves us into the cgroup meanwhile (the first move into
+        # a cgroup costs the kernel ~10 ms, so we do not wait for it yet).
         if plan.build_rootfs:
             prepare_rootfs(k, plan, chan, step)
         else:
+            chan.expect("placed")
             os.chdir("/")
         if proc.terminal:
             step("console")
@@ -121,6 +137,11 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
        read-only last of the mounts.
     """
     spec = plan.spec
+    # A cgroup2 mount shows the cgroup namespace it is made in: on a cgroup v2
+    # host, enter it before the mounts.  Elsewhere it can wait for the hooks.
+    early = plan.cgroup_view is not None and plan.cgroup_view.unified
+    if early:
+        enter_cgroup_namespace(k, plan, chan, step)
     step("rootfs propagation")
     rootfs.make_root_private(k, spec)
     step("bind rootfs")
@@ -132,6 +153,8 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
     rootfs.make_devices(k, spec, root_fd, plan.in_userns)
     chan.send("hooks")      # createRuntime, createContainer, prestart run now
     plan.state_json = chan.expect("hooks-done")
+    if not early:
+        enter_cgroup_namespace(k, plan, chan, step, placed=True)
     step("pivot_root")
     rootfs.pivot(k, root_fd)
     os.close(root_fd)
@@ -155,6 +178,16 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
         step("setdomainname")
         k.uts.setdomainname(spec.domainname)
 
+def enter_cgroup_namespace(k, plan: Plan, chan: Channel, step: Step,
+                           placed: bool = False) -> None:
+    """Wait until the parent has put us in the cgroup, then make it the root
+    of a new cgroup namespace (if the config asks for one)."""
+    if not placed:
+        chan.expect("placed")
+    if plan.new_flags & k.namespaces.CLONE_NEWCGROUP:
+        step("unshare cgroup namespace")
+        k.namespaces.unshare(k.namespaces.CLONE_NEWCGROUP)
+
 
 def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     """From root in the container to the config's process, then execve."""
@@ -172,7 +205,7 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     step("user and capabilities")
     proc_steps.switch_user(k, proc, plan.setgroups_allowed)
     step("close host file descriptors")
-    keep = {0, 1, 2, chan.fileno(), plan.fifo_fd} | set(range(3, 3 + plan.preserve_fds))
+    keep = {0, 1, 2, plan.fifo_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds))
     proc_steps.close_host_fds(keep)
     step("cwd")
     proc_steps.enter_cwd(proc)

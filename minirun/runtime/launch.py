@@ -13,7 +13,6 @@
 A failure anywhere arrives as one exception naming the step; before it
 propagates, every process is killed and every directory made is removed.
 """
-import dataclasses
 import json
 import os
 import signal
@@ -45,7 +44,7 @@ def clamp_rlimits(k, proc: spec_mod.Process, can_raise: bool) -> spec_mod.Proces
         if why:
             warn(why)
         limits.append(spec_mod.Rlimit(type=rl.type, soft=soft, hard=hard))
-    return dataclasses.replace(proc, rlimits=tuple(limits))
+    return proc._replace(rlimits=tuple(limits))
 
 
 def can_raise_rlimits(k, new_userns: bool) -> bool:
@@ -156,21 +155,19 @@ class Launch:
         child_end.close()
         self.init_pid = 0
 
-    def enter(self, spec: spec_mod.Spec, cgroup_dirs: list[str]) -> bool:
-        """Steps 4 and 5; return whether setgroups stays allowed."""
-        allowed = True
+    def enter(self, spec: spec_mod.Spec, cgroup_dirs: list[str]) -> None:
+        """Steps 4 and 5: map ids, then move INIT into its cgroup."""
         if self.plan.new_userns:
             self.chan.expect("userns")
             allowed = write_maps(self.k, self.child_pid, spec)
-        else:
-            allowed = self.plan.setgroups_allowed
-        if cgroup_dirs:
-            self.k.cgroups.add_process(cgroup_dirs, self.child_pid)
-        self.chan.send("go" if allowed else "go setgroups-denied")
+            self.chan.send("go" if allowed else "go setgroups-denied")
         self.init_pid = int(self.chan.expect("pid"))
         os.waitpid(self.child_pid, 0)
         self.child_pid = 0
-        return allowed
+        if cgroup_dirs:
+            self.k.cgroups.add_process(cgroup_dirs, self.init_pid)
+        if not self.plan.build_rootfs or self.plan.cgroup_view.unified:
+            self.chan.send("placed")
 
     def abort(self) -> None:
         for pid in (self.child_pid, self.init_pid):
@@ -228,7 +225,7 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
                     preserve_fds=preserve_fds, in_userns=in_userns, bundle=bundle,
                     cgroup_view=k.cgroups.view(cgroup_dirs))
         state = State(id=cid, bundle=bundle, rootfs=spec.root_path, created=now(),
-                      annotations=spec.annotations, cgroup_dirs=cgroup_dirs,
+                      annotations=spec.annotations or {}, cgroup_dirs=cgroup_dirs,
                       cgroup_made=cgroup_made,
                       owner=os.geteuid(), rootless=k.idmap.is_rootless())
         launch = Launch(k, plan)
@@ -237,11 +234,11 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         state.pid_start = proc_start_time(launch.init_pid) or 0
         launch.chan.expect("hooks")
         state_json = json.dumps(state.oci(directory) | {"status": "creating"})
-        from minirun.runtime import hooks
         for phase, hook_list in (("prestart", spec.hooks.prestart),
                                  ("createRuntime", spec.hooks.create_runtime),
                                  ("createContainer", spec.hooks.create_container)):
             if hook_list:
+                from minirun.runtime import hooks
                 hooks.run_all(hook_list, state_json, phase)
         launch.chan.send("hooks-done " + json.dumps(state.oci(directory)))
         launch.chan.expect("ready")

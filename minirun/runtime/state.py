@@ -8,12 +8,10 @@ created while the fifo exists and init lives, running when init lives,
 stopped otherwise.  A pid is trusted only with its start time, so a reused
 pid never passes for the container.
 """
-import datetime
 import fcntl
 import json
 import os
-import shutil
-from dataclasses import asdict, dataclass, field
+import time
 
 from minirun.errors import ContainerExists, ContainerNotFound, MiniRunError
 
@@ -48,19 +46,26 @@ def proc_start_time(pid: int) -> int | None:
     return int(rest[19])
 
 
-@dataclass(kw_only=True)
 class State:
-    id: str
-    bundle: str
-    rootfs: str
-    pid: int = 0
-    pid_start: int = 0
-    created: str = ""
-    annotations: dict = field(default_factory=dict)
-    cgroup_dirs: list = field(default_factory=list)   # the container's groups
-    cgroup_made: list = field(default_factory=list)   # what create made (removed at delete)
-    owner: int = 0
-    rootless: bool = False
+    """What state.json holds for one container."""
+
+    FIELDS = ("id", "bundle", "rootfs", "pid", "pid_start", "created", "annotations",
+              "cgroup_dirs", "cgroup_made", "owner", "rootless")
+
+    def __init__(self, *, id: str, bundle: str, rootfs: str, pid: int = 0, pid_start: int = 0,
+                 created: str = "", annotations: dict | None = None,
+                 cgroup_dirs: list | None = None, cgroup_made: list | None = None,
+                 owner: int = 0, rootless: bool = False):
+        self.id, self.bundle, self.rootfs = id, bundle, rootfs
+        self.pid, self.pid_start = pid, pid_start   # init's host pid and its start time
+        self.created = created
+        self.annotations = annotations or {}
+        self.cgroup_dirs = cgroup_dirs or []        # the container's groups
+        self.cgroup_made = cgroup_made or []        # what create made (removed at delete)
+        self.owner, self.rootless = owner, rootless
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     def alive(self) -> bool:
         return self.pid > 0 and proc_start_time(self.pid) == self.pid_start
@@ -114,11 +119,23 @@ class Store:
         d = self.dir(state.id)
         tmp = os.path.join(d, ".state.json.tmp")
         with open(tmp, "w") as f:
-            json.dump(asdict(state), f)
+            json.dump(state.to_dict(), f)
         os.replace(tmp, os.path.join(d, "state.json"))
 
     def remove(self, cid: str) -> None:
-        shutil.rmtree(self.dir(cid), ignore_errors=True)
+        """The state directory holds plain files only (state.json, config.json,
+        exec.fifo): no recursive removal needed."""
+        d = self.dir(cid)
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(d, name))
+            except FileNotFoundError:
+                pass
+        os.rmdir(d)
 
     def ids(self) -> list[str]:
         try:
@@ -135,4 +152,6 @@ class Store:
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    """RFC 3339 in UTC with nanoseconds, as runc writes `created`."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
