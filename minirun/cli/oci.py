@@ -27,9 +27,112 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=int(os.environ.get("COLUMNS", "100")))
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="minirun-oci", description="runc-compatible OCI runtime",
-                                formatter_class=_formatter)
+def _bundle_args(sp) -> None:
+    sp.add_argument("-b", "--bundle", default=".")
+    sp.add_argument("--console-socket")
+    sp.add_argument("--pid-file")
+    sp.add_argument("--preserve-fds", type=int, default=0)
+    sp.add_argument("--no-pivot", action="store_true")
+    sp.add_argument("--no-new-keyring", action="store_true")
+    sp.add_argument("id")
+
+
+def _kill_args(sp) -> None:
+    sp.add_argument("-a", "--all", action="store_true")
+    sp.add_argument("id")
+    sp.add_argument("signal", nargs="?", default="TERM")
+
+
+def _delete_args(sp) -> None:
+    sp.add_argument("-f", "--force", action="store_true")
+    sp.add_argument("id")
+
+
+def _run_args(sp) -> None:
+    sp.add_argument("-d", "--detach", action="store_true")
+    sp.add_argument("--keep", action="store_true")
+    _bundle_args(sp)
+
+
+def _exec_args(sp) -> None:
+    sp.add_argument("-p", "--process", help="process.json to run")
+    sp.add_argument("-t", "--tty", action="store_true")
+    sp.add_argument("-d", "--detach", action="store_true")
+    sp.add_argument("--pid-file")
+    sp.add_argument("--console-socket")
+    sp.add_argument("--cwd")
+    sp.add_argument("-e", "--env", action="append", default=[])
+    sp.add_argument("-u", "--user", help="UID[:GID]")
+    sp.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
+    sp.add_argument("-c", "--cap", action="append", default=[])
+    sp.add_argument("--no-new-privs", action="store_true")
+    sp.add_argument("--preserve-fds", type=int, default=0)
+    sp.add_argument("--process-label", "--apparmor", dest="ignored_label")
+    sp.add_argument("id")
+    sp.add_argument("args", nargs=argparse.REMAINDER)
+
+
+def _list_args(sp) -> None:
+    sp.add_argument("-f", "--format", default="table", choices=["table", "json"])
+    sp.add_argument("-q", "--quiet", action="store_true")
+
+
+def _spec_args(sp) -> None:
+    sp.add_argument("-b", "--bundle", default=".")
+    sp.add_argument("--rootless", action="store_true")
+
+
+def _id_arg(sp) -> None:
+    sp.add_argument("id")
+
+
+def _rest(sp) -> None:
+    sp.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+VERBS = {
+    "create": ("create a container from a bundle; its process waits for start", _bundle_args),
+    "start": ("run the process of a created container", _id_arg),
+    "state": ("print a container's state as JSON", _id_arg),
+    "kill": ("send a signal to a container's process", _kill_args),
+    "delete": ("remove a stopped container (--force: any)", _delete_args),
+    "run": ("create and start a container, wait for it, delete it", _run_args),
+    "exec": ("run another process in a running container", _exec_args),
+    "list": ("list containers", _list_args),
+    "spec": ("write a default config.json", _spec_args),
+    "features": ("print what this runtime supports, as JSON", lambda sp: None),
+    **{name: (f"({name} is not supported)", _rest)
+       for name in ("pause", "resume", "checkpoint", "restore", "update", "events", "ps")},
+}
+GLOBAL_WITH_VALUE = {"--root", "--log", "--log-format", "--rootless", "--criu"}
+
+
+def _verb_in(argv: list[str]) -> str | None:
+    """The verb of a command line, found without parsing it all."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in GLOBAL_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """A usage error is minirun's own error: exit 125, as podman does."""
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(125)
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that verb's subparser (each one costs
+    argparse a few gettext look-ups, and the runtime starts often)."""
+    p = _Parser(prog="minirun-oci", description="runc-compatible OCI runtime",
+                formatter_class=_formatter)
     p.add_argument("--root", help="state directory (default /run/minirun, rootless "
                    "$XDG_RUNTIME_DIR/minirun)")
     p.add_argument("--log", help="also write errors to this file")
@@ -42,59 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--version", action="store_true")
     # prog= given, or argparse builds a help formatter now (importing shutil).
     sub = p.add_subparsers(dest="verb", metavar="VERB", prog="minirun-oci")
-
-    def verb(name, help_):
-        return sub.add_parser(name, help=help_, formatter_class=_formatter)
-
-    def bundle_args(sp):
-        sp.add_argument("-b", "--bundle", default=".")
-        sp.add_argument("--console-socket")
-        sp.add_argument("--pid-file")
-        sp.add_argument("--preserve-fds", type=int, default=0)
-        sp.add_argument("--no-pivot", action="store_true")
-        sp.add_argument("--no-new-keyring", action="store_true")
-        sp.add_argument("id")
-
-    bundle_args(verb("create", "create a container from a bundle; its process waits for start"))
-    verb("start", "run the process of a created container").add_argument("id")
-    verb("state", "print a container's state as JSON").add_argument("id")
-    k = verb("kill", "send a signal to a container's process")
-    k.add_argument("-a", "--all", action="store_true")
-    k.add_argument("id")
-    k.add_argument("signal", nargs="?", default="TERM")
-    d = verb("delete", "remove a stopped container (--force: any)")
-    d.add_argument("-f", "--force", action="store_true")
-    d.add_argument("id")
-    r = verb("run", "create and start a container, wait for it, delete it")
-    r.add_argument("-d", "--detach", action="store_true")
-    r.add_argument("--keep", action="store_true")
-    bundle_args(r)
-    e = verb("exec", "run another process in a running container")
-    e.add_argument("-p", "--process", help="process.json to run")
-    e.add_argument("-t", "--tty", action="store_true")
-    e.add_argument("-d", "--detach", action="store_true")
-    e.add_argument("--pid-file")
-    e.add_argument("--console-socket")
-    e.add_argument("--cwd")
-    e.add_argument("-e", "--env", action="append", default=[])
-    e.add_argument("-u", "--user", help="UID[:GID]")
-    e.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
-    e.add_argument("-c", "--cap", action="append", default=[])
-    e.add_argument("--no-new-privs", action="store_true")
-    e.add_argument("--preserve-fds", type=int, default=0)
-    e.add_argument("--process-label", "--apparmor", dest="ignored_label")
-    e.add_argument("id")
-    e.add_argument("args", nargs=argparse.REMAINDER)
-    ls = verb("list", "list containers")
-    ls.add_argument("-f", "--format", default="table", choices=["table", "json"])
-    ls.add_argument("-q", "--quiet", action="store_true")
-    sp = verb("spec", "write a default config.json")
-    sp.add_argument("-b", "--bundle", default=".")
-    sp.add_argument("--rootless", action="store_true")
-    verb("features", "print what this runtime supports, as JSON")
-    for name in ("pause", "resume", "checkpoint", "restore", "update", "events", "ps"):
-        x = verb(name, f"({name} is not supported)")
-        x.add_argument("rest", nargs=argparse.REMAINDER)
+    for name, (help_, add_args) in VERBS.items():
+        if only is None or name == only:
+            add_args(sub.add_parser(name, help=help_, formatter_class=_formatter))
     return p
 
 
@@ -234,7 +287,10 @@ def _list(store, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    verb = _verb_in(argv)
+    args = _parser(verb if verb in VERBS else None).parse_args(argv)
     out = Output(args)
     if args.version:
         print(f"minirun-oci version {VERSION}\nspec: {SPEC_VERSION}")

@@ -121,11 +121,16 @@ def write_maps(k, pid: int, spec: spec_mod.Spec) -> bool:
 # --- cgroups --------------------------------------------------------------
 
 def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]:
-    """The container's group in each tree: (leaves to join, directories made)."""
+    """The container's group in each tree: (leaves to join, leaves made).
+
+    Parents made on the way (/minirun) stay for the next container, as
+    podman's libpod_parent does: only what is the container's own goes.
+    """
     path = spec.linux.cgroups_path or f"/minirun/{cid}"
     try:
         made = k.cgroups.create(path)
-        return k.cgroups.leaves(path), made
+        leaves = k.cgroups.leaves(path)
+        return leaves, [d for d in made if d in leaves]
     except PermissionError as e:
         if not k.idmap.is_rootless() or spec.linux.resources:
             raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} (`{e.filename}`)"

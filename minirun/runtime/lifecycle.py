@@ -58,10 +58,10 @@ def start(store: Store, cid: str) -> State:
     finally:
         os.close(fd)
         os.unlink(fifo)
-    spec = spec_mod.load_saved(d, st.bundle)
-    if spec.hooks.poststart:
+    poststart = spec_mod.load_hooks(d).poststart
+    if poststart:
         from minirun.runtime import hooks
-        hooks.run_all(spec.hooks.poststart, json.dumps(st.oci(d)), "poststart", fatal=False)
+        hooks.run_all(poststart, json.dumps(st.oci(d)), "poststart", fatal=False)
     return st
 
 
@@ -122,12 +122,12 @@ def cleanup(store: Store, st: State) -> None:
     """poststop hooks, cgroup directories, state directory."""
     d = store.dir(st.id)
     try:
-        spec = spec_mod.load_saved(d, st.bundle)
-    except (OSError, MiniRunError):
-        spec = None
-    if spec and spec.hooks.poststop:
+        poststop = spec_mod.load_hooks(d).poststop
+    except (OSError, ValueError, MiniRunError):
+        poststop = ()
+    if poststop:
         from minirun.runtime import hooks
-        hooks.run_all(spec.hooks.poststop, json.dumps(st.oci(d) | {"status": "stopped"}),
+        hooks.run_all(poststop, json.dumps(st.oci(d) | {"status": "stopped"}),
                       "poststop", fatal=False)
     if st.cgroup_made:
         from minirun.kernel import cgroups

@@ -351,6 +351,12 @@ def process_from_json(doc: dict) -> Process:
     return _process(doc, "process.")
 
 
+def load_hooks(state_dir: str) -> Hooks:
+    """Only the hooks of the config.json copied at create (start, delete)."""
+    with open(os.path.join(state_dir, "config.json")) as f:
+        return _hooks(_get(json.load(f), "hooks", dict, "", {}))
+
+
 def load_saved(state_dir: str, bundle: str) -> Spec:
     """The config.json copied at create, read against the original bundle."""
     with open(os.path.join(state_dir, "config.json")) as f:

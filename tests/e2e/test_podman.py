@@ -55,7 +55,12 @@ class Podman:
 
     def cleanup(self) -> None:
         self("rm", "-af", "-t", "0")
-        subprocess.run(["umount", "-R", f"{self.dir}/storage"], capture_output=True)
+        # podman (as root) leaves its storage's overlay mount behind: unmount
+        # everything under our directory, deepest first.
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f if f" {self.dir}/" in line]
+        for point in sorted(points, key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
