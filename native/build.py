@@ -2,7 +2,8 @@
 
 Only what Python 3.11's standard library lacks lives here: unshare, setns,
 mount, umount2, pivot_root, setdomainname, prctl, capget/capset, openat2,
-and libseccomp.  Every function is a short pass-through that returns -1 and
+and libseccomp; and sethostname, which the socket module has, but importing
+socket costs about 2 ms on every start.  Every function is a short pass-through that returns -1 and
 sets errno; minirun/kernel/_native.py turns that into OSError in one place.
 No policy lives in C.
 """
@@ -17,6 +18,7 @@ int mount(const char *source, const char *target, const char *filesystemtype,
           unsigned long mountflags, const void *data);
 int umount2(const char *target, int flags);
 int setdomainname(const char *name, size_t len);
+int sethostname(const char *name, size_t len);
 
 int mr_pivot_root(const char *new_root, const char *put_old);
 int mr_prctl(int option, unsigned long arg2, unsigned long arg3,

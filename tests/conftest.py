@@ -173,9 +173,12 @@ def leftovers(rt: Runtime, cid: str, bundle: "Bundle | None" = None) -> list[str
     found = []
     if os.path.exists(os.path.join(rt.root, cid)):
         found.append(f"state directory {rt.root}/{cid}")
-    for base in ("/sys/fs/cgroup",):
-        for tree in os.listdir(base):
-            p = os.path.join(base, tree, "minirun", cid)
+    with open("/proc/self/cgroup") as f:
+        own = {ctrl: path for _, ctrl, path in (ln.rstrip("\n").split(":", 2) for ln in f)}
+    for tree in os.listdir("/sys/fs/cgroup"):
+        mine = own.get(tree, own.get("" if tree == "unified" else tree, "/"))
+        for base in ("/", mine):
+            p = os.path.join("/sys/fs/cgroup", tree, base.lstrip("/"), "minirun", cid)
             if os.path.exists(p):
                 found.append(f"cgroup {p}")
     for pid in os.listdir("/proc"):

@@ -201,8 +201,11 @@ def _exec_process(args, base):
 
 
 def _run_verb(args) -> int:
+    from minirun import explain
+    explain.say(f"minirun-oci {args.verb}: command line parsed")
     from minirun.runtime import lifecycle
     from minirun.runtime.state import Store, default_root
+    explain.say("runtime modules imported")
     store = Store(args.root or default_root())
     v = args.verb
     if v in ("create", "run") and args.no_pivot:
@@ -287,6 +290,23 @@ def _list(store, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the minirun-oci command; returns the exit code."""
+    return _main(argv)
+
+
+def console() -> None:
+    """The installed minirun-oci script.  Ends with os._exit: the runtime
+    owns no buffered state beyond stdio, and the interpreter's orderly
+    teardown costs several milliseconds on every container operation."""
+    code = _main(None)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     verb = _verb_in(argv)

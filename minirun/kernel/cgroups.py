@@ -68,6 +68,16 @@ def _copy_cpuset(parent: str, child: str) -> None:
                 f.write(value)
 
 
+def _base(h: Hierarchy, cgroup_path: str) -> str:
+    """Where a cgroupsPath starts in one tree: an absolute path at the tree's
+    root, a relative one at the caller's own group there (as runc reads it;
+    on this host the supervisor keeps us in a memory group of its own)."""
+    if cgroup_path.startswith("/"):
+        return h.mountpoint
+    own = own_path(h.controllers[0] if h.controllers else "")
+    return os.path.join(h.mountpoint, own.lstrip("/"))
+
+
 def create(cgroup_path: str) -> list[str]:
     """Make the container's directory in every tree; return those made
     (parents first: the leaves are what :func:`leaves` finds).
@@ -80,7 +90,7 @@ def create(cgroup_path: str) -> list[str]:
     rel = cgroup_path.strip("/")
     try:
         for h in hierarchies():
-            path = h.mountpoint
+            path = _base(h, cgroup_path).rstrip("/")
             for part in rel.split("/"):
                 parent, path = path, os.path.join(path, part)
                 if not os.path.isdir(path):
@@ -97,8 +107,8 @@ def create(cgroup_path: str) -> list[str]:
 
 def leaves(cgroup_path: str) -> list[str]:
     rel = cgroup_path.strip("/")
-    return [os.path.join(h.mountpoint, rel) for h in hierarchies()
-            if os.path.isdir(os.path.join(h.mountpoint, rel))]
+    found = (os.path.join(_base(h, cgroup_path), rel) for h in hierarchies())
+    return [d for d in found if os.path.isdir(d)]
 
 
 def add_process(dirs: list[str], pid: int) -> None:

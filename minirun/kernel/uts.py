@@ -2,15 +2,14 @@
 
 See: uts_namespaces(7), sethostname(2), setdomainname(2)
 """
-import socket
-
 from minirun import explain
 from minirun.kernel._native import check, lib
 
 
 def sethostname(name: str) -> None:
     explain.say(f'sethostname("{name}")')
-    socket.sethostname(name)
+    data = name.encode()
+    check(lib.sethostname(data, len(data)), "sethostname", name)
 
 
 def setdomainname(name: str) -> None:

@@ -83,7 +83,7 @@ def check_spec(spec: spec_mod.Spec) -> None:
     if spec.linux.cgroups_path and ":" in spec.linux.cgroups_path:
         raise ConfigError(f"linux.cgroupsPath: `{spec.linux.cgroups_path}` is a systemd "
                           "slice:prefix:name path; minirun manages cgroupfs paths only "
-                          "(use a path like /minirun/ID)")
+                          "(use a path like /minirun/ID, or none)")
 
 
 # --- id maps --------------------------------------------------------------
@@ -126,7 +126,7 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
     Parents made on the way (/minirun) stay for the next container, as
     podman's libpod_parent does: only what is the container's own goes.
     """
-    path = spec.linux.cgroups_path or f"/minirun/{cid}"
+    path = spec.linux.cgroups_path or f"minirun/{cid}"   # under our own groups
     try:
         made = k.cgroups.create(path)
         leaves = k.cgroups.leaves(path)
