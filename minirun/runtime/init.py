@@ -73,6 +73,10 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
             os.setresuid(0, 0, 0)
             if plan.setgroups_allowed:
                 os.setgroups([])
+        # oom_score_adj is inherited by INIT; once we are not dumpable,
+        # /proc/self is root's and a rootless container could not write it.
+        step("oom_score_adj")
+        proc_steps.set_oom_score_adj(plan.process)
         # Before anything of the container can see us (CVE-2019-5736).
         k.process.set_dumpable(False)
         # All but the cgroup namespace: INIT unshares that one once the
@@ -194,8 +198,6 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     proc, spec = plan.process, plan.spec
     step("rlimits")
     proc_steps.set_rlimits(k, proc)
-    step("oom_score_adj")
-    proc_steps.set_oom_score_adj(proc)
     seccomp_early = spec.linux.seccomp is not None and not proc.no_new_privileges
     if seccomp_early:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it

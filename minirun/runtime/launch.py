@@ -80,6 +80,15 @@ def check_spec(spec: spec_mod.Spec) -> None:
     if os.geteuid() != 0 and not spec.linux.namespace("user"):  # root of a user ns may
         raise ConfigError("linux.namespaces: running as a plain user needs a user namespace "
                           "(`minirun-oci spec --rootless` writes a config with one)")
+    from minirun.kernel import sysctl
+    for key, _ in spec.linux.sysctl:
+        if not sysctl.allowed(key):
+            raise ConfigError(f"linux.sysctl: `{key}` is not namespaced: setting it would "
+                              "change the host (only kernel.msg*, kernel.sem, kernel.shm*, "
+                              "fs.mqueue.* and net.* can be set per container)")
+        if key.startswith("net.") and not (spec.linux.namespace("network")
+                                           and not spec.linux.namespace("network").path):
+            raise ConfigError(f"linux.sysctl: `{key}` needs a new network namespace")
     if spec.linux.cgroups_path and ":" in spec.linux.cgroups_path:
         raise ConfigError(f"linux.cgroupsPath: `{spec.linux.cgroups_path}` is a systemd "
                           "slice:prefix:name path; minirun manages cgroupfs paths only "

@@ -57,9 +57,15 @@ def set_rlimits(k, proc: Process) -> None:
 
 
 def set_oom_score_adj(proc: Process) -> None:
+    """Raising it is anyone's right; lowering it needs CAP_SYS_RESOURCE."""
     if proc.oom_score_adj is not None:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(proc.oom_score_adj))
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(proc.oom_score_adj))
+        except PermissionError:
+            raise OSError(13, f"cannot set oomScoreAdj {proc.oom_score_adj}: lowering it "
+                          "needs CAP_SYS_RESOURCE, which this runtime does not have",
+                          "/proc/self/oom_score_adj") from None
 
 
 def make_cwd(proc: Process) -> None:

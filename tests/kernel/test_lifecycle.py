@@ -293,3 +293,25 @@ def test_spec_and_features(rt, busybox_rootfs):
 def test_systemd_cgroup_is_refused_clearly(rt):
     r = rt.oci("--systemd-cgroup", "list")
     assert r.returncode == 125 and "cgroupfs" in r.stderr
+
+
+def test_exec_with_a_terminal(rt, busybox_rootfs, cid):
+    b = rt.bundle(busybox_rootfs, ["sleep", "100"])
+    rt.oci("run", "-d", "--bundle", b.path, cid, check=True)
+    wait_status(rt, cid, "running")
+    console = ConsoleSocket(rt)
+    r = rt.oci("exec", "-t", "--console-socket", console.path, cid, "sh", "-c",
+               "tty; [ -t 0 ] && echo stdin-tty")
+    assert r.returncode == 0, r.stderr
+    assert console.read_all().split() == ["/dev/pts/0", "stdin-tty"]
+    rt.oci("delete", "--force", cid, check=True)
+
+
+def test_minirun_oci_is_also_minirun_oci_verb(rt, busybox_rootfs, cid):
+    import sys
+    minirun = os.path.join(os.path.dirname(sys.executable), "minirun")
+    b = rt.bundle(busybox_rootfs, ["echo", "via minirun oci"])
+    argv = rt.prefix() + [minirun, "oci", "--root", rt.root, "run", "--bundle", b.path, cid]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "via minirun oci"

@@ -273,3 +273,58 @@ def test_rootless_single_id_map_and_fallback(busybox_rootfs, cid):
         assert "mapping only container id 0 to your uid 65534" in r.stderr
     finally:
         rt.cleanup()
+
+
+def test_sysctl_domainname_oom_score_adj_and_propagation(rt, busybox_rootfs, cid):
+    b = rt.bundle(busybox_rootfs, ["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; "
+                                   "cat /proc/sys/kernel/domainname; cat /proc/self/oom_score_adj; "
+                                   "grep -c ' / / .*shared:' /proc/self/mountinfo || true"],
+                  **{"domainname": "example.test", "process.oomScoreAdj": 500,
+                     "linux.sysctl": {"net.ipv4.ip_forward": "1"},
+                     "linux.rootfsPropagation": "rprivate"})
+    assert lines(run(rt, b, cid)) == ["1", "example.test", "500", "0"]
+
+
+def test_a_sysctl_of_the_host_is_refused(rt, busybox_rootfs, cid):
+    b = rt.bundle(busybox_rootfs, ["true"], **{"linux.sysctl": {"vm.swappiness": "10"}})
+    r = run(rt, b, cid)
+    assert r.returncode == 125 and "vm.swappiness" in r.stderr and "not namespaced" in r.stderr
+    assert leftovers(rt, cid, b) == []
+
+
+def test_join_namespaces_by_path(rt, busybox_rootfs, cid):
+    a = rt.bundle(busybox_rootfs, ["sleep", "100"], hostname="first")
+    rt.oci("run", "-d", "--bundle", a.path, cid + "a", check=True)
+    import json
+    pid = json.loads(rt.oci("state", cid + "a", check=True).stdout)["pid"]
+    b = rt.bundle(busybox_rootfs, ["hostname"])
+    joined = {"network": f"/proc/{pid}/ns/net", "uts": f"/proc/{pid}/ns/uts"}
+    if rt.rootless:   # A's namespaces belong to A's user namespace: join it too
+        joined["user"] = f"/proc/{pid}/ns/user"
+        del b.config["linux"]["uidMappings"], b.config["linux"]["gidMappings"]
+    b.config["linux"]["namespaces"] = [
+        {"type": n["type"], "path": joined[n["type"]]} if n["type"] in joined else n
+        for n in b.config["linux"]["namespaces"]]
+    b.set("hostname", None)
+    b.write()
+    assert lines(run(rt, b, cid + "b")) == ["first"]
+
+
+def test_placed_in_the_cgroup_of_every_tree(rt, busybox_rootfs, cid):
+    b = rt.bundle(busybox_rootfs, ["cat", "/proc/self/cgroup"])
+    out = lines(run(rt, b, cid))
+    if rt.rootless:   # no delegated cgroup on this host: the caller's own groups
+        assert all(ln.endswith(":/") for ln in out), out
+        return
+    # inside its cgroup namespace the container sees its own group as /
+    assert all(ln.endswith(":/") for ln in out if "name=" not in ln), out
+    b.config["process"]["args"] = ["sleep", "100"]
+    b.write()
+    rt.oci("run", "-d", "--bundle", b.path, cid + "d", check=True)
+    import json
+    pid = json.loads(rt.oci("state", cid + "d", check=True).stdout)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        groups = dict(ln.rstrip("\n").split(":", 2)[1:] for ln in f)
+    assert groups[""].endswith(f"/minirun/{cid}d")          # cgroup v2 (unified)
+    for controller in ("memory", "pids", "cpu", "cpuset"):  # cgroup v1
+        assert groups[controller].endswith(f"/minirun/{cid}d"), controller
