@@ -17,10 +17,16 @@ _on = bool(_base)
 _who = "minirun"
 
 
-def enable() -> None:
-    global _on, _base
+_out = os.environ.get("MINIRUN_EXPLAIN_TO")
+
+
+def enable(to: str | None = None) -> None:
+    """Narrate from now on, to stderr or (``--debug --log FILE``) to a file."""
+    global _on, _base, _out
     _on = True
     _base = os.environ["MINIRUN_EXPLAIN"] = repr(time.monotonic())
+    if to:
+        _out = os.environ["MINIRUN_EXPLAIN_TO"] = to
 
 
 def enabled() -> bool:
@@ -40,7 +46,12 @@ def say(message: str) -> None:
                 ms = (time.monotonic() - float(_base)) * 1000
             except ValueError:
                 ms = 0.0
-            sys.stderr.write(f"[{ms:7.1f}ms {_who} {os.getpid()}] {message}\n")
-            sys.stderr.flush()
+            line = f"[{ms:7.1f}ms {_who} {os.getpid()}] {message}\n"
+            if _out:
+                with open(_out, "a") as f:
+                    f.write(line)
+            else:
+                sys.stderr.write(line)
+                sys.stderr.flush()
         except OSError:
             pass

@@ -315,9 +315,11 @@ def _main(argv: list[str] | None = None) -> int:
     if args.version:
         print(f"minirun-oci version {VERSION}\nspec: {SPEC_VERSION}")
         return 0
-    if args.explain:
+    if args.explain or args.debug:
+        # --debug is what engines pass: the same narration, into --log when
+        # given, so that it never mixes with the container's own stderr.
         from minirun import explain
-        explain.enable()
+        explain.enable(args.log if args.debug and not args.explain else None)
     if args.systemd_cgroup:
         out.error("--systemd-cgroup is not supported: minirun manages cgroupfs paths itself; "
                   "configure the engine with the cgroupfs cgroup manager")

@@ -315,3 +315,11 @@ def test_minirun_oci_is_also_minirun_oci_verb(rt, busybox_rootfs, cid):
     r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "via minirun oci"
+
+
+def test_debug_narrates_into_the_log(rt, busybox_rootfs, cid):
+    b = rt.bundle(busybox_rootfs, ["echo", "clean"])
+    log = os.path.join(rt.scratch, "debug.log")
+    r = rt.oci("--debug", "--log", log, "run", "--bundle", b.path, cid)
+    assert r.returncode == 0 and r.stdout == "clean\n" and r.stderr == ""
+    assert 'pivot_root(".", ".")' in open(log).read()
