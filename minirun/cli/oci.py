@@ -253,21 +253,15 @@ def _exec(store, args) -> int:
     st = store.load(args.id)
     base = spec_mod.load_saved(store.dir(args.id), st.bundle).process
     proc = _exec_process(args, base)
-    own_tty = proc.terminal and not args.console_socket and not args.detach
-    pair = None
-    if own_tty:
-        import socket
-        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    terminal = None
+    if proc.terminal and not args.console_socket and not args.detach:
+        from minirun.runtime.console import OwnTerminal
+        terminal = OwnTerminal()
     l = launch.exec_process(store, args.id, proc, console_socket=args.console_socket,
-                            console_fd=pair[1].fileno() if pair else -1,
+                            console_fd=terminal.child_fd() if terminal else -1,
                             pid_file=args.pid_file, preserve_fds=args.preserve_fds)
     l.chan.close()
-    master = -1
-    if pair:
-        from minirun.runtime import console
-        pair[1].close()
-        master = console.receive_master(pair[0])
-        pair[0].close()
+    master = terminal.receive_master() if terminal else -1
     if args.detach:
         return 0
     return lifecycle.wait_forwarding(l.init_pid, master)

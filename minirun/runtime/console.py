@@ -60,11 +60,26 @@ def setup_in_container(k, console_fd: int, proc, bind_console: bool) -> None:
         os.close(slave)
 
 
-def receive_master(sock: socket.socket) -> int:
-    _, fds, _, _ = socket.recv_fds(sock, 1024, 1)
-    if not fds:
-        raise OSError(5, "the container sent no terminal", "console socket")
-    return fds[0]
+class OwnTerminal:
+    """A console socket of our own (a socket pair), for `run -t` and
+    `exec -t` without --console-socket: the child end goes to the container,
+    the master comes back on ours, and :func:`proxy` serves it."""
+
+    def __init__(self):
+        self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def child_fd(self) -> int:
+        return self.theirs.fileno()
+
+    def receive_master(self) -> int:
+        self.theirs.close()
+        try:
+            _, fds, _, _ = socket.recv_fds(self.ours, 1024, 1)
+        finally:
+            self.ours.close()
+        if not fds:
+            raise OSError(5, "the container sent no terminal", "console socket")
+        return fds[0]
 
 
 def proxy(master: int, pid_alive) -> None:

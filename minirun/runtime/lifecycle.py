@@ -189,20 +189,14 @@ def run(store: Store, cid: str, bundle: str, *, detach: bool = False, keep: bool
         preserve_fds: int = 0) -> int:
     """create + start, then (unless detached) wait, forward signals, delete."""
     spec = spec_mod.load(os.path.abspath(bundle))
-    own_tty = spec.process is not None and spec.process.terminal and console_socket is None
-    pair = None
-    if own_tty:
-        import socket
-        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    terminal = None
+    if spec.process is not None and spec.process.terminal and console_socket is None:
+        from minirun.runtime.console import OwnTerminal
+        terminal = OwnTerminal()
     st, launch = launch_mod.create(store, cid, bundle, console_socket=console_socket,
-                                   console_fd=pair[1].fileno() if pair else -1,
+                                   console_fd=terminal.child_fd() if terminal else -1,
                                    pid_file=pid_file, preserve_fds=preserve_fds)
-    master = -1
-    if pair:
-        pair[1].close()
-        from minirun.runtime import console
-        master = console.receive_master(pair[0])
-        pair[0].close()
+    master = terminal.receive_master() if terminal else -1
     try:
         start(store, cid)
         # INIT reports an execve failure here; end-of-file means it exec'd.

@@ -323,3 +323,19 @@ def test_debug_narrates_into_the_log(rt, busybox_rootfs, cid):
     r = rt.oci("--debug", "--log", log, "run", "--bundle", b.path, cid)
     assert r.returncode == 0 and r.stdout == "clean\n" and r.stderr == ""
     assert 'pivot_root(".", ".")' in open(log).read()
+
+
+def test_exec_with_a_terminal_of_its_own(rt, busybox_rootfs, cid):
+    pexpect = pytest.importorskip("pexpect")
+    b = rt.bundle(busybox_rootfs, ["sleep", "100"])
+    rt.oci("run", "-d", "--bundle", b.path, cid, check=True)
+    wait_status(rt, cid, "running")
+    argv = rt.argv("exec", "-t", cid, "sh")
+    child = pexpect.spawn(argv[0], argv[1:], timeout=15, dimensions=(30, 90))
+    child.expect("#")
+    child.sendline("stty size; exit 3")
+    child.expect("30 90")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    rt.oci("delete", "--force", cid, check=True)
