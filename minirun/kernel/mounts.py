@@ -136,6 +136,11 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 
 
+def openat2(dir_fd: int, path: str, flags: int, resolve: int) -> int:
+    """openat2(2): open ``path`` below ``dir_fd`` with RESOLVE_* rules."""
+    return check(lib.mr_openat2(dir_fd, cstr(path), flags, 0, resolve), "openat2", path)
+
+
 def open_in_root(root_fd: int, path: str, flags: int = O_PATH) -> int:
     """Open ``path`` inside the tree of ``root_fd``, which it cannot leave."""
     fd = lib.mr_openat2(root_fd, cstr(path.lstrip("/") or "."), flags | os.O_CLOEXEC, 0,

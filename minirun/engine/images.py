@@ -1,0 +1,90 @@
+"""The image commands' work, for the CLI and the Python API: pull, list,
+remove, tag, inspect.  Rootless, whatever writes the store runs as root of
+a user namespace (userns.py) so that layer files keep their owners."""
+import json
+
+from minirun.engine import userns
+from minirun.engine.store import Store, StoreError, hex_of
+
+
+def _in_store(root: str | None, fn, *args, **kwargs):
+    """Run ``fn(store, ...)`` where it may write the store."""
+    def work():
+        return fn(Store(root), *args, **kwargs)
+    return userns.as_root(work) if userns.needed() else work()
+
+
+def pull(root: str | None, name: str, *, tls_verify: bool | None = None,
+         quiet: bool = False) -> str:
+    from minirun.engine import pull as pull_mod
+    rootless = userns.needed()
+    return _in_store(root, pull_mod.pull, name, tls_verify=tls_verify, quiet=quiet,
+                     rootless=rootless)
+
+
+def listing(root: str | None) -> list[dict]:
+    return Store(root).images()
+
+
+def remove(root: str | None, names: list[str], force: bool = False) -> list[str]:
+    def work(store: Store) -> list[str]:
+        out = []
+        for name in names:
+            image_id = store.lookup(name)
+            users = store.users_of(image_id)
+            if users and not force:
+                raise StoreError(f"image `{name}` is used by container(s) "
+                                 f"{', '.join(users)}: remove them first or use -f")
+            tagged = store.names_of(image_id)
+            if not force and name in tagged and len(tagged) > 1:
+                store.untag(name)   # only the name goes, as podman rmi does
+                out.append(f"Untagged: {name}")
+                continue
+            for n in tagged:
+                out.append(f"Untagged: {n}")
+            store.remove_image(image_id)
+            out.append(f"Deleted: {hex_of(image_id)}")
+        return out
+    return _in_store(root, work)
+
+
+def tag(root: str | None, source: str, targets: list[str]) -> None:
+    from minirun.engine import reference
+
+    def work(store: Store) -> None:
+        image_id = store.lookup(source)
+        for t in targets:
+            ref = reference.parse(t)
+            if ref.short:
+                ref = ref.with_domain("localhost")
+            store.tag(image_id, str(ref))
+    _in_store(root, work)
+
+
+def inspect(root: str | None, name: str) -> dict:
+    store = Store(root)
+    image_id = store.lookup(name)
+    config = json.loads(store.read_blob(image_id))
+    row = store.db.execute("SELECT manifest_digest, created, size FROM images WHERE id=?",
+                           (image_id,)).fetchone()
+    return {
+        "Id": hex_of(image_id), "Digest": row[0], "RepoTags": store.names_of(image_id),
+        "Created": config.get("created", row[1]), "Size": row[2],
+        "Architecture": config.get("architecture"), "Os": config.get("os"),
+        "Config": config.get("config", {}),
+        "RootFS": {"Type": "layers", "Layers": [d for d, _ in store.image_layers(image_id)]},
+        "History": config.get("history", []),
+    }
+
+
+def prune(root: str | None, all_: bool) -> list[str]:
+    def work(store: Store) -> list[str]:
+        out = []
+        for image in store.images():
+            image_id = "sha256:" + image["Id"]
+            if store.users_of(image_id) or (image["Names"] and not all_):
+                continue
+            store.remove_image(image_id)
+            out.append(image["Id"])
+        return out
+    return _in_store(root, work)

@@ -1,0 +1,344 @@
+"""The image store: blobs by digest, one unpacked directory per layer, and
+an index of images, tags and layers in SQLite.
+
+    <root>/store.db                 SQLite in WAL mode: many readers, one writer
+    <root>/blobs/sha256/<hex>       verified blobs (manifests, configs, layers)
+    <root>/blobs/partial/<hex>      downloads in progress (resumed, never trusted)
+    <root>/layers/<hex>/            a layer unpacked, named by its diff_id
+    <root>/layers/.tmp-<hex>/       a layer being unpacked
+    <root>/layers/<hex>.lock        held while a layer is being unpacked
+
+Crash safety: a layer is unpacked into ``.tmp-<hex>`` and renamed into place
+only when whole and verified, then recorded; an image row is written only
+once all its layers are.  Opening the store removes temporary directories
+whose lock nobody holds, so a pull killed at any moment leaves nothing that a
+later pull could mistake for a whole layer.
+
+The root is /var/lib/minirun as root, ``$XDG_DATA_HOME/minirun`` rootless.
+"""
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import time
+
+from minirun.engine import digest as dg
+from minirun.errors import MiniRunError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,              -- the config digest, as podman names images
+    manifest_digest TEXT NOT NULL,
+    created TEXT NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    diff_id TEXT NOT NULL,
+    blob_digest TEXT NOT NULL,
+    PRIMARY KEY (image_id, position)
+);
+CREATE TABLE IF NOT EXISTS tags (
+    name TEXT PRIMARY KEY,            -- registry/path:tag
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS layers (
+    diff_id TEXT PRIMARY KEY,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT UNIQUE,
+    image_id TEXT REFERENCES images(id)
+);
+"""
+
+
+class StoreError(MiniRunError):
+    """The store cannot do what was asked (an image in use, none by that
+    name); the message says which and what to do."""
+
+
+class ImageNotFound(StoreError):
+    exit_code = 125
+
+
+def default_root() -> str:
+    from minirun.kernel.idmap import is_rootless
+    if not is_rootless():
+        return "/var/lib/minirun"
+    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(base, "minirun")
+
+
+def hex_of(digest: str) -> str:
+    return dg.parse(digest)[1]
+
+
+class Store:
+    def __init__(self, root: str | None = None):
+        self.root = root or default_root()
+        for sub in ("blobs/sha256", "blobs/partial", "layers"):
+            os.makedirs(os.path.join(self.root, sub), mode=0o700, exist_ok=True)
+        self.db = sqlite3.connect(os.path.join(self.root, "store.db"), timeout=60,
+                                  isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=60000")
+        if not self._has_schema():
+            self.db.executescript(SCHEMA)   # IF NOT EXISTS: safe if two processes race
+        self.recover()
+
+    def _has_schema(self) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE name='images'").fetchone() \
+            is not None
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """BEGIN IMMEDIATE: one writer at a time, across processes."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # --- blobs -------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> str:
+        return os.path.join(self.root, "blobs", "sha256", hex_of(digest))
+
+    def partial_path(self, digest: str) -> str:
+        return os.path.join(self.root, "blobs", "partial", hex_of(digest))
+
+    def has_blob(self, digest: str) -> bool:
+        return os.path.exists(self.blob_path(digest))
+
+    def read_blob(self, digest: str) -> bytes:
+        with open(self.blob_path(digest), "rb") as f:
+            data = f.read()
+        if dg.of_bytes(data) != digest:
+            raise dg.DigestError(f"blob {digest} in the store is corrupt: remove the image "
+                                 "and pull it again")
+        return data
+
+    def put_blob(self, data: bytes, digest: str | None = None) -> str:
+        got = dg.of_bytes(data)
+        if digest is not None and got != digest:
+            raise dg.DigestError(f"blob: content has digest {got}, expected {digest}")
+        path = self.blob_path(got)
+        if not os.path.exists(path):
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        return got
+
+    def commit_partial(self, digest: str) -> None:
+        """A fully downloaded and verified partial blob becomes a blob."""
+        os.replace(self.partial_path(digest), self.blob_path(digest))
+
+    # --- layers ------------------------------------------------------------
+
+    def layer_dir(self, diff_id: str) -> str:
+        return os.path.join(self.root, "layers", hex_of(diff_id))
+
+    def has_layer(self, diff_id: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM layers WHERE diff_id=?", (diff_id,)).fetchone()
+        return row is not None and os.path.isdir(self.layer_dir(diff_id))
+
+    @contextlib.contextmanager
+    def layer_lock(self, diff_id: str):
+        """Held while one process unpacks a layer; others wait, then find it."""
+        path = os.path.join(self.root, "layers", hex_of(diff_id) + ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def temp_layer_dir(self, diff_id: str) -> str:
+        path = os.path.join(self.root, "layers", ".tmp-" + hex_of(diff_id))
+        if os.path.lexists(path):
+            remove_tree(path)
+        os.mkdir(path, 0o755)
+        return path
+
+    def commit_layer(self, diff_id: str, tmp: str, size: int) -> None:
+        final = self.layer_dir(diff_id)
+        if os.path.lexists(final):
+            remove_tree(final)
+        os.rename(tmp, final)
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO layers (diff_id, size) VALUES (?, ?)",
+                       (diff_id, size))
+
+    def recover(self) -> None:
+        """Remove what a killed pull left: temporary layer directories nobody
+        is unpacking, and layer directories the index does not know."""
+        layers = os.path.join(self.root, "layers")
+        known = {hex_of(r[0]) for r in self.db.execute("SELECT diff_id FROM layers")}
+        for name in os.listdir(layers):
+            if name.endswith(".lock"):
+                continue
+            hexname = name[5:] if name.startswith(".tmp-") else name
+            if not name.startswith(".tmp-") and hexname in known:
+                continue
+            lock = os.path.join(layers, hexname + ".lock")
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # being unpacked right now
+                remove_tree(os.path.join(layers, name))
+            finally:
+                os.close(fd)
+
+    # --- images ------------------------------------------------------------
+
+    def add_image(self, image_id: str, manifest_digest: str, layers: list[tuple[str, str]],
+                  size: int, names: list[str]) -> None:
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with self.transaction() as db:
+            exists = db.execute("SELECT 1 FROM images WHERE id=?", (image_id,)).fetchone()
+            if not exists:
+                db.execute("INSERT INTO images (id, manifest_digest, created, size) "
+                           "VALUES (?, ?, ?, ?)", (image_id, manifest_digest, created, size))
+                db.executemany("INSERT INTO image_layers (image_id, position, diff_id, "
+                               "blob_digest) VALUES (?, ?, ?, ?)",
+                               [(image_id, i, d, b) for i, (d, b) in enumerate(layers)])
+            for name in names:
+                db.execute("INSERT OR REPLACE INTO tags (name, image_id) VALUES (?, ?)",
+                           (name, image_id))
+
+    def images(self) -> list[dict]:
+        rows = self.db.execute("SELECT id, manifest_digest, created, size FROM images "
+                               "ORDER BY created DESC").fetchall()
+        out = []
+        for image_id, manifest_digest, created, size in rows:
+            names = [r[0] for r in self.db.execute(
+                "SELECT name FROM tags WHERE image_id=? ORDER BY name", (image_id,))]
+            out.append({"Id": hex_of(image_id), "Digest": manifest_digest, "Created": created,
+                        "Size": size, "Names": names})
+        return out
+
+    def image_layers(self, image_id: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT diff_id, blob_digest FROM image_layers WHERE image_id=? ORDER BY position",
+            (image_id,))]
+
+    def lookup(self, text: str) -> str:
+        """An image id from a name, a tag, a full or short id (as podman)."""
+        from minirun.engine import reference
+        if text.startswith("sha256:"):
+            text = text[7:]
+        if len(text) >= 3 and all(c in "0123456789abcdef" for c in text):
+            rows = self.db.execute("SELECT id FROM images WHERE id LIKE ?",
+                                   (f"sha256:{text}%",)).fetchall()
+            if len(rows) == 1:
+                return rows[0][0]
+            if len(rows) > 1:
+                raise StoreError(f"image id prefix `{text}` is ambiguous: give more of it")
+        try:
+            ref = reference.parse(text)
+        except MiniRunError:
+            ref = None
+        if ref is not None:
+            candidates = [str(ref)] if not ref.short else [
+                str(ref.with_domain(d)) for d in ("localhost", reference.DOCKER_HUB)]
+            for name in candidates:
+                row = self.db.execute("SELECT image_id FROM tags WHERE name=?", (name,)).fetchone()
+                if row:
+                    return row[0]
+            if ref.short:   # any registry's image of that path and tag
+                rows = self.db.execute("SELECT name, image_id FROM tags").fetchall()
+                suffix = f"/{ref.path}:{ref.tag}"
+                hits = {iid for n, iid in rows if n.endswith(suffix)
+                        or n.endswith(f"/library{suffix}")}
+                if len(hits) == 1:
+                    return hits.pop()
+        raise ImageNotFound(f"image `{text}` is not in the store: pull it first "
+                            "(minirun images lists what is there)")
+
+    def tag(self, image_id: str, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO tags (name, image_id) VALUES (?, ?)",
+                       (name, image_id))
+
+    def untag(self, name: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM tags WHERE name=?", (name,)).rowcount > 0
+
+    def names_of(self, image_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM tags WHERE image_id=?",
+                                              (image_id,))]
+
+    def users_of(self, image_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT coalesce(name, id) FROM containers WHERE image_id=?", (image_id,))]
+
+    def remove_image(self, image_id: str) -> list[str]:
+        """Forget an image; delete the layers and blobs no other image uses."""
+        with self.transaction() as db:
+            layers = self.image_layers(image_id)
+            manifest = db.execute("SELECT manifest_digest FROM images WHERE id=?",
+                                  (image_id,)).fetchone()
+            db.execute("DELETE FROM tags WHERE image_id=?", (image_id,))
+            db.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
+            db.execute("DELETE FROM images WHERE id=?", (image_id,))
+            gone = []
+            for diff_id, blob in layers:
+                used = db.execute("SELECT 1 FROM image_layers WHERE diff_id=?",
+                                  (diff_id,)).fetchone()
+                if not used:
+                    db.execute("DELETE FROM layers WHERE diff_id=?", (diff_id,))
+                    gone.append(diff_id)
+        for diff_id in gone:
+            remove_tree(self.layer_dir(diff_id))
+        blobs_in_use = {b for _, b in self.db.execute(
+            "SELECT diff_id, blob_digest FROM image_layers")}
+        ids_in_use = {r[0] for r in self.db.execute("SELECT id FROM images")}
+        manifests = {r[0] for r in self.db.execute("SELECT manifest_digest FROM images")}
+        for _, blob in layers:
+            if blob not in blobs_in_use:
+                _unlink(self.blob_path(blob))
+        if image_id not in ids_in_use:
+            _unlink(self.blob_path(image_id))
+        if manifest and manifest[0] not in manifests:
+            _unlink(self.blob_path(manifest[0]))
+        return gone
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf that also clears directories a layer left without write or
+    search permission (an image may ship a 0500 directory)."""
+    def retry(func, p, exc_info):
+        exc = exc_info[1]
+        if isinstance(exc, FileNotFoundError):
+            return
+        if not isinstance(exc, PermissionError):
+            raise exc
+        os.chmod(os.path.dirname(p), 0o700)
+        if os.path.isdir(p) and not os.path.islink(p):
+            os.chmod(p, 0o700)
+            shutil.rmtree(p, onerror=retry)
+        else:
+            func(p)
+    shutil.rmtree(path, onerror=retry)
+
+
+def manifest_json(store: Store, image_id: str) -> dict:
+    row = store.db.execute("SELECT manifest_digest FROM images WHERE id=?", (image_id,)).fetchone()
+    return json.loads(store.read_blob(row[0]))

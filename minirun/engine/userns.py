@@ -1,0 +1,95 @@
+"""Running store work as root of a user namespace (rootless).
+
+A plain user's image layers hold files of many owners (root, daemon, ...).
+To keep them, the store is written from inside a user namespace that maps
+the user to root and their /etc/subuid range to the ids above, the way
+``podman unshare`` does: the same maps as a rootless container, so an
+unpacked layer looks right from inside one.
+
+``as_root(fn, ...)`` forks, moves the child into such a namespace, runs
+``fn`` there and hands its result (or its error) back.  It forks before any
+thread exists: unshare(CLONE_NEWUSER) refuses a threaded caller.
+"""
+import json
+import os
+import sys
+
+from minirun.errors import MiniRunError
+
+
+def maps_for(uid: int, gid: int) -> tuple[list, list]:
+    from minirun.kernel import idmap
+    out = []
+    for kind, own in (("uid", uid), ("gid", gid)):
+        maps = [idmap.IDMap(container_id=0, host_id=own, size=1)]
+        ranges = idmap.subordinate_ranges(kind, uid)
+        if ranges:
+            start, count = ranges[0]
+            maps.append(idmap.IDMap(container_id=1, host_id=start, size=count))
+        out.append(maps)
+    return out[0], out[1]
+
+
+def needed() -> bool:
+    return os.geteuid() != 0
+
+
+def as_root(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` as uid 0 of a user namespace; its return value
+    must be JSON-serialisable."""
+    from minirun.kernel import idmap, namespaces
+    uid, gid = os.getuid(), os.getgid()
+    uids, gids = maps_for(uid, gid)
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(ready_r), os.close(go_w), os.close(out_r)
+            namespaces.unshare(namespaces.CLONE_NEWUSER)
+            os.write(ready_w, b"1")
+            if os.read(go_r, 1) != b"1":
+                os._exit(1)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+            result = {"ok": fn(*args, **kwargs)}
+            code = 0
+        except MiniRunError as e:
+            result = {"error": str(e), "code": e.exit_code}
+        except BaseException as e:  # noqa: BLE001: the parent reports it
+            result = {"error": f"{type(e).__name__}: {e}", "code": 125}
+        try:
+            os.write(out_w, json.dumps(result).encode())
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(ready_w), os.close(go_r), os.close(out_w)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise MiniRunError("could not create a user namespace for the store")
+        if len(uids) == 1:
+            idmap.write_direct(pid, "uid", uids, deny_setgroups=False)
+            idmap.write_direct(pid, "gid", gids, deny_setgroups=True)
+        else:
+            idmap.write_with_helper(pid, "uid", uids)
+            idmap.write_with_helper(pid, "gid", gids)
+        os.write(go_w, b"1")
+        data = b""
+        while chunk := os.read(out_r, 65536):
+            data += chunk
+    finally:
+        os.close(ready_r), os.close(go_w), os.close(out_r)
+        _, status = os.waitpid(pid, 0)
+    if not data:
+        raise MiniRunError(f"the store process died (status {status})")
+    result = json.loads(data)
+    if "error" in result:
+        err = MiniRunError(result["error"])
+        err.exit_code = result["code"]
+        raise err
+    return result["ok"]
