@@ -17,6 +17,21 @@ import sys
 from minirun.errors import MiniRunError
 
 
+def _rebuild(result: dict) -> MiniRunError:
+    """The child's exception, as the same class where it is one of ours."""
+    cls = MiniRunError
+    if "class" in result:
+        import importlib
+        module, name = result["class"]
+        found = getattr(importlib.import_module(module), name, None)
+        if isinstance(found, type) and issubclass(found, MiniRunError):
+            cls = found
+    err = Exception.__new__(cls)
+    Exception.__init__(err, result["error"])
+    err.exit_code = result["code"]
+    return err
+
+
 def maps_for(uid: int, gid: int) -> tuple[list, list]:
     from minirun.kernel import idmap
     out = []
@@ -59,7 +74,8 @@ def as_root(fn, *args, **kwargs):
             result = {"ok": fn(*args, **kwargs)}
             code = 0
         except MiniRunError as e:
-            result = {"error": str(e), "code": e.exit_code}
+            result = {"error": str(e), "code": e.exit_code,
+                      "class": [type(e).__module__, type(e).__qualname__]}
         except BaseException as e:  # noqa: BLE001: the parent reports it
             result = {"error": f"{type(e).__name__}: {e}", "code": 125}
         try:
@@ -89,7 +105,5 @@ def as_root(fn, *args, **kwargs):
         raise MiniRunError(f"the store process died (status {status})")
     result = json.loads(data)
     if "error" in result:
-        err = MiniRunError(result["error"])
-        err.exit_code = result["code"]
-        raise err
+        raise _rebuild(result)
     return result["ok"]
