@@ -207,3 +207,46 @@ def logout(registry: str | None, all_: bool) -> None:
         from minirun.errors import MiniRunError
         raise MiniRunError(f"not logged into {registry}")
     click.echo(f"Removed login credentials for {'all registries' if all_ else registry}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="the file to write")
+@click.option("--format", "fmt", default="docker-archive",
+              type=click.Choice(["docker-archive", "oci-archive"]))
+@click.pass_obj
+@engine_errors
+def save(obj, names, output: str, fmt: str) -> None:
+    """Write images to an archive (docker-archive or oci-archive)."""
+    from minirun.engine import images as img
+    img.save(obj["root"], list(names), output, fmt)
+
+
+@cli.command()
+@click.option("-i", "--input", "path", required=True,
+              help="a docker-archive, an oci-archive or an OCI layout directory")
+@click.option("-q", "--quiet", is_flag=True)
+@click.pass_obj
+@engine_errors
+def load(obj, path: str, quiet: bool) -> None:
+    """Load images from an archive."""
+    from minirun.engine import images as img
+    for name in img.load(obj["root"], path):
+        if not quiet:
+            click.echo(f"Loaded image: {name}")
+
+
+@cli.command("import")
+@click.argument("tarball")
+@click.argument("name", required=False)
+@click.pass_obj
+@engine_errors
+def import_(obj, tarball: str, name: str | None) -> None:
+    """Make a one-layer image of a root filesystem tarball."""
+    from minirun.engine import images as img
+    click.echo(img.import_rootfs(obj["root"], tarball, name)[7:])
+
+
+image.add_command(save, "save")
+image.add_command(load, "load")
+image.add_command(import_, "import")

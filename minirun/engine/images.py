@@ -2,6 +2,7 @@
 remove, tag, inspect.  Rootless, whatever writes the store runs as root of
 a user namespace (userns.py) so that layer files keep their owners."""
 import json
+import os
 
 from minirun.engine import userns
 from minirun.engine.store import Store, StoreError, hex_of
@@ -17,7 +18,8 @@ def _in_store(root: str | None, fn, *args, **kwargs):
 def pull(root: str | None, name: str, *, tls_verify: bool | None = None,
          quiet: bool = False) -> str:
     from minirun.engine import pull as pull_mod
-    rootless = userns.needed()
+    from minirun.kernel.idmap import is_rootless
+    rootless = is_rootless()
     return _in_store(root, pull_mod.pull, name, tls_verify=tls_verify, quiet=quiet,
                      rootless=rootless)
 
@@ -88,3 +90,23 @@ def prune(root: str | None, all_: bool) -> list[str]:
             out.append(image["Id"])
         return out
     return _in_store(root, work)
+
+
+def load(root: str | None, path: str) -> list[str]:
+    from minirun.engine import archive
+    from minirun.kernel.idmap import is_rootless
+    path = os.path.abspath(path)
+    return _in_store(root, lambda store: archive.load(store, path, is_rootless()))
+
+
+def save(root: str | None, names: list[str], output: str, fmt: str) -> None:
+    from minirun.engine import archive
+    archive.save(Store(root), names, os.path.abspath(output), fmt)
+
+
+def import_rootfs(root: str | None, tarball: str, name: str | None) -> str:
+    from minirun.engine import archive
+    from minirun.kernel.idmap import is_rootless
+    tarball = os.path.abspath(tarball)
+    return _in_store(root, lambda store: archive.import_rootfs(store, tarball, name,
+                                                               is_rootless()))

@@ -1,0 +1,308 @@
+"""Images as files: docker-archive and oci-archive tarballs (what
+``podman save``/``load`` read and write), OCI layout directories, and
+``import`` of a plain root filesystem tarball.
+
+    docker-archive: manifest.json [{Config, RepoTags, Layers}], the config,
+                    and each layer as an uncompressed tar
+    oci-archive:    an OCI image layout (oci-layout, index.json,
+                    blobs/sha256/...) in a tar
+
+Everything read from an archive is verified like a pull: every blob against
+its digest, every layer against its diff_id.
+"""
+import gzip
+import io
+import json
+import os
+import tarfile
+import time
+import zlib
+
+from minirun.engine import digest as dg
+from minirun.engine import manifest as mf
+from minirun.engine import reference
+from minirun.engine.pull import Progress, fetch_layer
+from minirun.engine.store import Store, hex_of
+from minirun.errors import MiniRunError
+
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+class ArchiveError(MiniRunError):
+    """An archive is not one minirun can read; the message says what is wrong."""
+
+
+# --- reading ---------------------------------------------------------------
+
+class _Source:
+    """Files of an OCI layout directory or of a tar archive, by name."""
+
+    def __init__(self, path: str):
+        self.dir = path if os.path.isdir(path) else None
+        self.tar = None
+        self.members = {}
+        if self.dir is None:
+            try:
+                self.tar = tarfile.open(path, "r:*")
+            except (OSError, tarfile.TarError) as e:
+                raise ArchiveError(f"`{path}` is not an image archive: {e}") from None
+            for m in self.tar.getmembers():
+                if m.isreg():
+                    self.members[os.path.normpath(m.name).lstrip("/")] = m
+
+    def has(self, name: str) -> bool:
+        if self.dir:
+            return os.path.isfile(os.path.join(self.dir, name))
+        return name in self.members
+
+    def open(self, name: str):
+        if self.dir:
+            if ".." in name.split("/"):
+                raise ArchiveError(f"archive names a file outside it: `{name}`")
+            return open(os.path.join(self.dir, name), "rb")
+        if name not in self.members:
+            raise ArchiveError(f"the archive has no file `{name}`")
+        return self.tar.extractfile(self.members[name])
+
+    def read(self, name: str, limit: int = mf.MAX_DOCUMENT) -> bytes:
+        with self.open(name) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise ArchiveError(f"`{name}` in the archive is too large")
+        return data
+
+
+def _copy_blob(store: Store, src: _Source, name: str, digest: str, size: int | None) -> None:
+    if store.has_blob(digest):
+        return
+    v = dg.Verifier(digest, size, f"blob {name}")
+    tmp = store.partial_path(digest)
+    with src.open(name) as f, open(tmp, "wb") as out:
+        while chunk := f.read(1 << 20):
+            v.update(chunk)
+            out.write(chunk)
+    v.check()
+    store.commit_partial(digest)
+
+
+def load(store: Store, path: str, rootless: bool = False) -> list[str]:
+    """Load every image of an archive or layout; return the names loaded."""
+    src = _Source(path)
+    if src.has("index.json"):
+        return _load_oci(store, src, rootless)
+    if src.has("manifest.json"):
+        return _load_docker(store, src, rootless)
+    raise ArchiveError(f"`{path}` is neither an OCI layout/archive (index.json) nor a "
+                       "docker-archive (manifest.json)")
+
+
+def _finish(store: Store, manifest_bytes: bytes, doc: mf.Manifest, config: mf.Config,
+            names: list[str], rootless: bool) -> None:
+    if len(config.diff_ids) != len(doc.layers):
+        raise mf.ManifestError("the config's diff_ids do not match the manifest's layers")
+    progress = Progress(quiet=True)
+    for desc, diff_id in zip(doc.layers, config.diff_ids):
+        fetch_layer(store, None, "", desc, diff_id, progress, rootless)
+    mdigest = store.put_blob(manifest_bytes)
+    store.add_image(doc.config.digest, mdigest,
+                    [(d, desc.digest) for desc, d in zip(doc.layers, config.diff_ids)],
+                    sum(d.size for d in doc.layers), names)
+
+
+def _load_oci(store: Store, src: _Source, rootless: bool) -> list[str]:
+    index = mf.parse(src.read("index.json"))
+    if not isinstance(index, mf.Index):
+        raise ArchiveError("index.json is not an image index")
+    loaded = []
+    for desc in index.manifests:
+        name = f"blobs/sha256/{hex_of(desc.digest)}"
+        data = src.read(name)
+        if dg.of_bytes(data) != desc.digest:
+            raise dg.DigestError(f"{name}: content does not match its digest")
+        doc = mf.parse(data, desc.media_type)
+        if isinstance(doc, mf.Index):
+            desc = mf.choose(doc)
+            name = f"blobs/sha256/{hex_of(desc.digest)}"
+            data = src.read(name)
+            if dg.of_bytes(data) != desc.digest:
+                raise dg.DigestError(f"{name}: content does not match its digest")
+            doc = mf.parse(data, desc.media_type)
+        for blob in (doc.config, *doc.layers):
+            _copy_blob(store, src, f"blobs/sha256/{hex_of(blob.digest)}", blob.digest,
+                       blob.size)
+        config = mf.parse_config(store.read_blob(doc.config.digest))
+        names = []
+        ref_name = (desc.annotations or {}).get(REF_NAME)
+        if ref_name:
+            full = ref_name if ("/" in ref_name or ":" not in ref_name and "." in ref_name) \
+                else f"localhost/unnamed:{ref_name}"
+            try:
+                r = reference.parse(full)
+                names.append(str(r.with_domain("localhost") if r.short else r))
+            except MiniRunError:
+                pass
+        _finish(store, data, doc, config, names, rootless)
+        loaded.extend(names or [doc.config.digest])
+    return loaded
+
+
+def _load_docker(store: Store, src: _Source, rootless: bool) -> list[str]:
+    try:
+        entries = json.loads(src.read("manifest.json"))
+    except ValueError as e:
+        raise ArchiveError(f"manifest.json: not valid JSON: {e}") from None
+    loaded = []
+    for entry in entries:
+        cfg_bytes = src.read(entry["Config"])
+        cfg_digest = dg.of_bytes(cfg_bytes)
+        store.put_blob(cfg_bytes, cfg_digest)
+        config = mf.parse_config(cfg_bytes)
+        layers = []
+        for i, name in enumerate(entry["Layers"]):
+            layers.append(_docker_layer(store, src, name, config.diff_ids[i]
+                                        if i < len(config.diff_ids) else None))
+        manifest = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
+                    "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest,
+                               "size": len(cfg_bytes)},
+                    "layers": layers}
+        data = json.dumps(manifest).encode()
+        names = []
+        for tag in entry.get("RepoTags") or []:
+            r = reference.parse(tag)
+            names.append(str(r.with_domain("localhost") if r.short else r))
+        _finish(store, data, mf.parse(data), config, names, rootless)
+        loaded.extend(names or [cfg_digest])
+    return loaded
+
+
+def _docker_layer(store: Store, src: _Source, name: str, diff_id: str | None) -> dict:
+    """A docker-archive layer (a tar, maybe gzipped) becomes a blob as it is."""
+    with src.open(name) as f:
+        head = f.read(2)
+    media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if head == b"\x1f\x8b" else "")
+    h = dg.Verifier("sha256:" + "0" * 64, None, name)
+    tmp = os.path.join(store.root, "blobs", "partial", f"load-{os.getpid()}")
+    with src.open(name) as f, open(tmp, "wb") as out:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+    digest = f"sha256:{h.hash.hexdigest()}"
+    os.replace(tmp, store.blob_path(digest))
+    return {"mediaType": media, "digest": digest, "size": h.count}
+
+
+# --- writing ---------------------------------------------------------------
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, path: str | None = None):
+    info = tarfile.TarInfo(name)
+    info.mtime = int(time.time())
+    info.mode = 0o644
+    if path is not None:
+        info.size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            tar.addfile(info, f)
+    else:
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def save(store: Store, names: list[str], output: str, fmt: str = "docker-archive") -> None:
+    tmp = f"{output}.{os.getpid()}.tmp"
+    with tarfile.open(tmp, "w") as tar:
+        if fmt == "oci-archive":
+            _save_oci(store, names, tar)
+        elif fmt == "docker-archive":
+            _save_docker(store, names, tar)
+        else:
+            raise ArchiveError(f"format {fmt!r}: use docker-archive or oci-archive")
+    os.replace(tmp, output)
+
+
+def _image(store: Store, name: str) -> tuple[str, bytes, mf.Manifest]:
+    image_id = store.lookup(name)
+    row = store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
+                           (image_id,)).fetchone()
+    data = store.read_blob(row[0])
+    return image_id, data, mf.parse(data)
+
+
+def _save_oci(store: Store, names: list[str], tar: tarfile.TarFile) -> None:
+    index = {"schemaVersion": 2, "mediaType": mf.OCI_INDEX, "manifests": []}
+    written = set()
+    for name in names:
+        image_id, data, doc = _image(store, name)
+        mdigest = dg.of_bytes(data)
+        for d, path in ((mdigest, None), (doc.config.digest, None),
+                        *((l.digest, None) for l in doc.layers)):
+            if d not in written:
+                _add(tar, f"blobs/sha256/{hex_of(d)}", path=store.blob_path(d))
+                written.add(d)
+        tags = [n for n in store.names_of(image_id) if "@" not in n]
+        entry = {"mediaType": doc.media_type, "digest": mdigest, "size": len(data)}
+        if tags:   # the full name, as podman writes it
+            entry["annotations"] = {REF_NAME: name if name in tags else tags[0]}
+        index["manifests"].append(entry)
+    _add(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+    _add(tar, "index.json", json.dumps(index).encode())
+
+
+def _save_docker(store: Store, names: list[str], tar: tarfile.TarFile) -> None:
+    entries, written = [], set()
+    for name in names:
+        image_id, _, doc = _image(store, name)
+        cfg = f"{hex_of(image_id)}.json"
+        if cfg not in written:
+            _add(tar, cfg, store.read_blob(image_id))
+            written.add(cfg)
+        layers = []
+        for desc, (diff_id, _) in zip(doc.layers, store.image_layers(image_id)):
+            lname = f"{hex_of(diff_id)}.tar"
+            if lname not in written:
+                _add(tar, lname, _uncompressed(store, desc))
+                written.add(lname)
+            layers.append(lname)
+        tags = [n for n in store.names_of(image_id) if "@" not in n]
+        entries.append({"Config": cfg, "RepoTags": tags, "Layers": layers})
+    _add(tar, "manifest.json", json.dumps(entries).encode())
+
+
+def _uncompressed(store: Store, desc: mf.Descriptor) -> bytes:
+    with open(store.blob_path(desc.digest), "rb") as f:
+        data = f.read()
+    kind = mf.LAYER_TYPES[desc.media_type]
+    if kind == "gzip":
+        return gzip.decompress(data)
+    if kind == "zstd":
+        import zstandard
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    return data
+
+
+def import_rootfs(store: Store, tarball: str, name: str | None, rootless: bool = False) -> str:
+    """A root filesystem tarball becomes a one-layer image (podman import)."""
+    with open(tarball, "rb") as f:
+        head = f.read(2)
+        f.seek(0)
+        raw = f.read()
+    tar_bytes = zlib.decompress(raw, 16 + zlib.MAX_WBITS) if head == b"\x1f\x8b" else raw
+    blob_digest = store.put_blob(raw)
+    media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if head == b"\x1f\x8b" else "")
+    diff_id = dg.of_bytes(tar_bytes)
+    from minirun.engine.manifest import host_platform
+    p = host_platform()
+    config = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "architecture": p["architecture"], "os": "linux",
+              "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+              "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    cfg = json.dumps(config).encode()
+    cfg_digest = store.put_blob(cfg)
+    manifest = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
+                "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest, "size": len(cfg)},
+                "layers": [{"mediaType": media, "digest": blob_digest, "size": len(raw)}]}
+    data = json.dumps(manifest).encode()
+    names = []
+    if name:
+        r = reference.parse(name)
+        names.append(str(r.with_domain("localhost") if r.short else r))
+    _finish(store, data, mf.parse(data), mf.parse_config(cfg), names, rootless)
+    return cfg_digest
