@@ -50,14 +50,10 @@ def oci(args) -> None:
 
 # --- images ------------------------------------------------------------------
 
-def _tls(value: bool | None) -> bool | None:
-    return value
-
-
 @cli.command()
 @click.argument("image")
 @click.option("-q", "--quiet", is_flag=True, help="no progress output")
-@click.option("--tls-verify/--no-tls-verify", default=None,
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL",
               help="require HTTPS with a valid certificate (default: registries.conf)")
 @click.pass_obj
 @engine_errors
@@ -72,7 +68,7 @@ def pull(obj, image: str, quiet: bool, tls_verify: bool | None) -> None:
 @click.argument("image")
 @click.argument("destination", required=False)
 @click.option("-q", "--quiet", is_flag=True)
-@click.option("--tls-verify/--no-tls-verify", default=None)
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
 @click.pass_obj
 @engine_errors
 def push(obj, image: str, destination: str | None, quiet: bool, tls_verify: bool | None) -> None:
@@ -179,7 +175,7 @@ image.add_command(tag, "tag")
 @click.option("-u", "--username", prompt=True)
 @click.option("-p", "--password", help="the password (else read from a prompt)")
 @click.option("--password-stdin", is_flag=True, help="read the password from stdin")
-@click.option("--tls-verify/--no-tls-verify", default=None)
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
 @engine_errors
 def login(registry: str, username: str, password: str | None, password_stdin: bool,
           tls_verify: bool | None) -> None:

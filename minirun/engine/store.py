@@ -89,7 +89,8 @@ class Store:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=60000")
         if not self._has_schema():
-            self.db.executescript(SCHEMA)   # IF NOT EXISTS: safe if two processes race
+            # One transaction, so that a second process never sees half the tables.
+            self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         self.recover()
 
     def _has_schema(self) -> bool:

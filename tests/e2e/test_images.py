@@ -1,0 +1,200 @@
+"""Images from a real registry: pull, push, tags, removal, archives, and
+what goes wrong on purpose.  Root and rootless."""
+import hashlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+
+import pytest
+
+
+def test_pull_inspect_tag_rmi(mr, registry):
+    name = f"{registry.addr}/test/busybox:latest"
+    r = mr("pull", "-q", name)
+    assert r.returncode == 0, r.stderr
+    image_id = r.stdout.strip()
+    [img] = mr.images()
+    assert img["Id"] == image_id and img["Names"] == [name]
+    [info] = json.loads(mr("image", "inspect", name, check=True).stdout)
+    assert info["Os"] == "linux" and len(info["RootFS"]["Layers"]) == 1
+    [layer] = mr.layer_dirs()
+    root = os.path.join(mr.store, "layers", layer)
+    assert os.access(os.path.join(root, "bin", "busybox"), os.X_OK)
+    owner = os.stat(os.path.join(root, "bin", "busybox")).st_uid
+    assert owner == (mr.rt.user.pw_uid if mr.rt.rootless else 0)   # image root, mapped
+    assert mr("pull", "-q", name, check=True).stdout.strip() == image_id   # again: no-op
+    mr("tag", name, "mine:v1", check=True)
+    assert sorted(mr.images()[0]["Names"]) == sorted([name, "localhost/mine:v1"])
+    r = mr("rmi", "localhost/mine:v1", check=True)
+    assert "Untagged: localhost/mine:v1" in r.stdout and mr.images()[0]["Names"] == [name]
+    r = mr("rmi", image_id[:12], check=True)
+    assert f"Deleted: {image_id}" in r.stdout
+    assert mr.images() == [] and mr.layer_dirs() == []
+    assert os.listdir(os.path.join(mr.store, "blobs", "sha256")) == []
+    r = mr("rmi", "nothing-here")
+    assert r.returncode == 125 and "not in the store" in r.stderr
+
+
+def test_short_names_and_digests(mr, registry, images_dir):
+    r = mr("pull", "-q", "test/busybox")      # through unqualified-search-registries
+    assert r.returncode == 0, r.stderr
+    with open(f"{images_dir}/busybox/index.json") as f:
+        digest = json.load(f)["manifests"][0]["digest"]
+    r = mr("pull", "-q", f"{registry.addr}/test/busybox@{digest}")
+    assert r.returncode == 0, r.stderr
+    names = mr.images()[0]["Names"]
+    assert f"{registry.addr}/test/busybox@{digest}" in names
+    r = mr("pull", "-q", "no/such/image")
+    assert r.returncode == 125 and "cannot pull `no/such/image`" in r.stderr
+
+
+def test_layers_with_whiteouts_and_zstd(mr, registry):
+    r = mr("pull", "-q", f"{registry.addr}/test/multi")
+    assert r.returncode == 0, r.stderr
+    dirs = [os.path.join(mr.store, "layers", d) for d in mr.layer_dirs()]
+    top = next(d for d in dirs if os.path.exists(os.path.join(d, "etc", "motd")))
+    wh = os.stat(os.path.join(top, "etc", "hosts"), follow_symlinks=False)
+    assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
+    attr = "user.overlay.opaque" if mr.rt.rootless else "trusted.overlay.opaque"
+    if not mr.rt.rootless:   # user.* xattrs of the userns are readable from here too
+        assert os.getxattr(os.path.join(top, "home"), attr) == b"y"
+
+
+def test_a_tampered_blob_is_refused_and_leaves_nothing(mr, images_dir):
+    from tests.e2e.registry import Registry
+    reg = Registry()
+    try:
+        reg.push(f"{images_dir}/busybox", "t/busybox:latest")
+        with open(f"{images_dir}/busybox/index.json") as f:
+            mdigest = json.load(f)["manifests"][0]["digest"]
+        with open(f"{images_dir}/busybox/blobs/sha256/{mdigest[7:]}") as f:
+            layer = json.load(f)["layers"][0]["digest"]
+        path = reg.blob_file(layer)
+        data = bytearray(open(path, "rb").read())
+        data[len(data) // 2] ^= 0xFF
+        with open(path, "wb") as f:
+            f.write(data)
+        r = mr("pull", "-q", "--tls-verify=false", f"{reg.addr}/t/busybox")
+        assert r.returncode == 125
+        assert "tampered" in r.stderr or "corrupt" in r.stderr or "not a valid" in r.stderr, \
+            r.stderr
+        assert mr.images() == [] and mr.layer_dirs() == []
+    finally:
+        reg.stop()
+
+
+def test_basic_auth_login_logout(mr, images_dir):
+    from tests.e2e.registry import Registry
+    reg = Registry(users={"alice": "wonderland"})
+    try:
+        reg.push(f"{images_dir}/busybox", "private/busybox:latest", creds="alice:wonderland")
+        name = f"{reg.addr}/private/busybox"
+        r = mr("pull", "-q", "--tls-verify=false", name)
+        assert r.returncode == 125 and f"minirun login {reg.addr}" in r.stderr
+        r = mr("login", "--tls-verify=false", "-u", "alice", "--password-stdin", reg.addr,
+               input="wrong\n")
+        assert r.returncode == 125 and "refused" in r.stderr
+        r = mr("login", "--tls-verify=false", "-u", "alice", "--password-stdin", reg.addr,
+               input="wonderland\n")
+        assert r.returncode == 0 and "Login Succeeded" in r.stdout, r.stderr
+        with open(os.path.join(mr.rt.scratch, "auth.json")) as f:
+            assert reg.addr in json.load(f)["auths"]
+        r = mr("pull", "-q", "--tls-verify=false", name)
+        assert r.returncode == 0, r.stderr
+        mr("logout", reg.addr, check=True)
+        mr("rmi", name, check=True)
+        r = mr("pull", "-q", "--tls-verify=false", name)
+        assert r.returncode == 125
+    finally:
+        reg.stop()
+
+
+def test_push_is_read_by_skopeo(mr, registry):
+    mr("pull", "-q", f"{registry.addr}/test/multi", check=True)
+    dest = f"{registry.addr}/pushed/multi-{mr.rt.mode}:v2"
+    r = mr("push", f"{registry.addr}/test/multi", dest)
+    assert r.returncode == 0, r.stderr
+    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{dest}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert len(json.loads(out)["Layers"]) == 2
+    target = os.path.join(mr.rt.scratch, "copied")
+    subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{dest}",
+                    f"oci:{target}"], check=True, capture_output=True)
+    assert os.path.exists(os.path.join(target, "index.json"))
+
+
+@pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
+def test_save_load_round_trip_with_podman(mr, registry, fmt):
+    import shutil
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed: run scripts/setup-host")
+    name = f"{registry.addr}/test/busybox:latest"
+    mr("pull", "-q", name, check=True)
+    archive = os.path.join(mr.rt.scratch, f"saved-{fmt}.tar")
+    mr("save", "--format", fmt, "-o", archive, name, check=True)
+    pdir = os.path.join(mr.rt.scratch, "podman")
+    podman = mr.rt.prefix() + ["podman", "--root", f"{pdir}/storage", "--runroot",
+                               f"{pdir}/run"]
+    os.makedirs(pdir)
+    mr.rt.chown(pdir)
+    r = subprocess.run(podman + ["load", "-i", archive], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    back = os.path.join(mr.rt.scratch, f"from-podman-{fmt}.tar")
+    r = subprocess.run(podman + ["save", "--format", fmt, "-o", back, name],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    mr("rmi", name, check=True)
+    r = mr("load", "-i", back)
+    assert r.returncode == 0, r.stderr
+    assert name in r.stdout
+    [img] = mr.images()
+    assert name in img["Names"]
+    subprocess.run(podman + ["rmi", "-af"], capture_output=True)
+    subprocess.run(["umount", "-l", f"{pdir}/storage/overlay"], capture_output=True)
+
+
+def test_a_killed_pull_then_a_whole_one(mr, registry):
+    name = f"{registry.addr}/test/big"
+    p = subprocess.Popen(mr.argv("pull", "-q", name), env=mr.env(), start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = os.path.join(mr.store, "blobs", "partial")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sizes = [os.path.getsize(os.path.join(partial, n)) for n in os.listdir(partial)] \
+            if os.path.isdir(partial) else []
+        if any(s > (4 << 20) for s in sizes):
+            break
+        time.sleep(0.01)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert mr.images() == []
+    r = mr("pull", "-q", name)
+    assert r.returncode == 0, r.stderr
+    [layer] = [d for d in mr.layer_dirs() if not d.startswith(".tmp")]
+    with open(os.path.join(mr.store, "layers", layer, "random.bin"), "rb") as f:
+        assert len(f.read()) == 48 << 20
+    assert not [d for d in os.listdir(os.path.join(mr.store, "layers")) if d.startswith(".tmp")]
+
+
+def test_two_pulls_at_once(mr, registry):
+    name = f"{registry.addr}/test/multi"
+    procs = [subprocess.Popen(mr.argv("pull", "-q", name), env=mr.env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0] == outs[1][0]
+    assert len(mr.images()) == 1 and len(mr.layer_dirs()) == 2
+
+
+def test_import_a_rootfs_tarball(mr, busybox_rootfs):
+    tarball = os.path.join(mr.rt.scratch, "rootfs.tar")
+    subprocess.run(["tar", "-C", busybox_rootfs, "-cf", tarball, "."], check=True)
+    mr.rt.chown(tarball)
+    r = mr("import", tarball, "imported:1")
+    assert r.returncode == 0, r.stderr
+    [img] = mr.images()
+    assert img["Names"] == ["localhost/imported:1"]
