@@ -83,15 +83,23 @@ class Store:
         self.root = root or default_root()
         for sub in ("blobs/sha256", "blobs/partial", "layers"):
             os.makedirs(os.path.join(self.root, sub), mode=0o700, exist_ok=True)
-        self.db = sqlite3.connect(os.path.join(self.root, "store.db"), timeout=60,
-                                  isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=60000")
-        if not self._has_schema():
-            # One transaction, so that a second process never sees half the tables.
-            self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
-        self.recover()
+        # Opening is serialised by a file lock: switching a new database to WAL
+        # and creating its tables must not race another process doing the same
+        # (SQLite answers "database is locked" there without waiting).
+        lock = os.open(os.path.join(self.root, "store.lock"),
+                       os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.db = sqlite3.connect(os.path.join(self.root, "store.db"), timeout=60,
+                                      isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout=60000")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            if not self._has_schema():
+                self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+            self.recover()
+        finally:
+            os.close(lock)
 
     def _has_schema(self) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE name='images'").fetchone() \

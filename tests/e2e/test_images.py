@@ -198,3 +198,23 @@ def test_import_a_rootfs_tarball(mr, busybox_rootfs):
     assert r.returncode == 0, r.stderr
     [img] = mr.images()
     assert img["Names"] == ["localhost/imported:1"]
+
+
+def test_rmi_refuses_an_image_in_use_and_prune(mr, registry):
+    import sqlite3
+    name = f"{registry.addr}/test/busybox:latest"
+    image_id = "sha256:" + mr("pull", "-q", name, check=True).stdout.strip()
+    db = sqlite3.connect(os.path.join(mr.store, "store.db"))
+    with db:   # what `minirun create` (the engine issue) records for a container
+        db.execute("INSERT INTO containers (id, name, image_id) VALUES ('c1', 'web', ?)",
+                   (image_id,))
+    r = mr("rmi", name)
+    assert r.returncode == 125 and "used by container(s) web" in r.stderr
+    assert mr("image", "prune", "-a", check=True).stdout == ""   # in use: kept
+    with db:
+        db.execute("DELETE FROM containers")
+    db.close()
+    mr("pull", "-q", f"{registry.addr}/test/multi", check=True)
+    mr("rmi", f"{registry.addr}/test/multi", check=True)
+    r = mr("image", "prune", "-a", check=True)
+    assert r.stdout.strip() == image_id[7:] and mr.images() == []
