@@ -7,7 +7,8 @@ ROOTFS := $(BUILD)/busybox/rootfs
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 B      ?=
 
-.PHONY: setup host demo test bench clean
+IMAGES := $(BUILD)/images
+.PHONY: setup host demo test bench clean images registry
 
 host:
 	$(SUDO) scripts/setup-host
@@ -33,6 +34,30 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# Images built from Debian packages (debootstrap needs root and the Debian
+# mirror); the ML image is large (PyTorch) and takes minutes to build.
+$(IMAGES)/busybox/index.json: $(ROOTFS)/bin/busybox rootfs-tools/build-image
+	$(BIN)/python rootfs-tools/build-image $(IMAGES)/busybox --layer $(ROOTFS) >/dev/null
+$(BUILD)/rootfs/debian/etc/os-release:
+	$(SUDO) rootfs-tools/debian-rootfs $(BUILD)/rootfs/debian
+$(BUILD)/rootfs/python/usr/bin/python3:
+	$(SUDO) rootfs-tools/debian-rootfs $(BUILD)/rootfs/python python3
+$(BUILD)/layers/ml/usr/local/lib/python3.11/dist-packages/torch/__init__.py:
+	rootfs-tools/ml-layer $(BUILD)/layers/ml $(BIN)/pip
+$(IMAGES)/debian/index.json: $(BUILD)/rootfs/debian/etc/os-release
+	$(BIN)/python rootfs-tools/build-image $(IMAGES)/debian --layer $(BUILD)/rootfs/debian --cmd bash >/dev/null
+$(IMAGES)/python/index.json: $(BUILD)/rootfs/python/usr/bin/python3
+	$(BIN)/python rootfs-tools/build-image $(IMAGES)/python --layer $(BUILD)/rootfs/python --cmd python3 >/dev/null
+$(IMAGES)/ml/index.json: $(BUILD)/rootfs/python/usr/bin/python3 $(BUILD)/layers/ml/usr/local/lib/python3.11/dist-packages/torch/__init__.py
+	$(BIN)/python rootfs-tools/build-image $(IMAGES)/ml --layer $(BUILD)/rootfs/python \
+	  --layer $(BUILD)/layers/ml --cmd python3 >/dev/null
+
+images: setup $(IMAGES)/busybox/index.json $(IMAGES)/debian/index.json $(IMAGES)/python/index.json $(IMAGES)/ml/index.json
+
+registry: images
+	rootfs-tools/local-registry start
+	for i in busybox debian python ml; do rootfs-tools/local-registry push $(IMAGES)/$$i minirun/$$i:latest; done
 
 bench: setup
 	$(BIN)/python bench/run.py $(B)
