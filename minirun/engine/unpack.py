@@ -262,7 +262,7 @@ def unpack(stream, dest: str, rootless: bool = False) -> Report:
     u = Unpacker(dest, rootless)
     try:
         try:
-            tar = tarfile.open(fileobj=stream, mode="r|", errorlevel=2)
+            tar = tarfile.open(fileobj=stream, mode="r|", errorlevel=2, bufsize=1 << 20)
             for member in tar:
                 u.add(tar, member)
         except tarfile.TarError as e:
