@@ -36,6 +36,8 @@ def images_dir(busybox_rootfs):
         f.write("second layer\n")
     subprocess.run([py, BUILD, f"{d}/multi", "--layer", busybox_rootfs, "--layer", upper,
                     "--compression", "zstd"], check=True, capture_output=True)
+    subprocess.run([py, BUILD, f"{d}/indexed", "--layer", busybox_rootfs, "--index"],
+                   check=True, capture_output=True)
     big = f"{d}/bigroot"
     os.makedirs(big)
     with open(f"{big}/random.bin", "wb") as f:
@@ -54,6 +56,8 @@ def registry(images_dir):
     for name in ("busybox", "multi", "big"):
         r.push(f"{images_dir}/{name}", f"test/{name}:latest")
     r.push(f"{images_dir}/busybox", "busybox:latest")
+    r.push(f"{images_dir}/indexed", "test/indexed:latest", all_platforms=True)
+    r.push(f"{images_dir}/busybox", "test/docker:latest", fmt="v2s2")
     yield r
     r.stop()
 

@@ -51,8 +51,13 @@ class Registry:
                     raise RuntimeError(f"docker-registry did not start: see {self.dir}/log")
                 time.sleep(0.05)
 
-    def push(self, layout: str, name: str, creds: str | None = None) -> None:
+    def push(self, layout: str, name: str, creds: str | None = None,
+             all_platforms: bool = False, fmt: str | None = None) -> None:
         args = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
+        if all_platforms:
+            args.append("--all")
+        if fmt:
+            args += ["--format", fmt]
         if creds:
             args += ["--dest-creds", creds]
         subprocess.run(args + [f"oci:{layout}", f"docker://{self.addr}/{name}"], check=True,

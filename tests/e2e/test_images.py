@@ -51,6 +51,19 @@ def test_short_names_and_digests(mr, registry, images_dir):
     assert r.returncode == 125 and "cannot pull `no/such/image`" in r.stderr
 
 
+def test_an_index_and_a_docker_manifest(mr, registry):
+    """An image index lists a foreign platform first: this host's is chosen.
+    A Docker schema 2 manifest (skopeo --format v2s2) pulls like an OCI one."""
+    r = mr("pull", "-q", f"{registry.addr}/test/indexed")
+    assert r.returncode == 0, r.stderr
+    r2 = mr("pull", "-q", f"{registry.addr}/test/docker")
+    assert r2.returncode == 0, r2.stderr
+    assert r.stdout == r2.stdout      # the same config: the same image
+    [img] = mr.images()
+    assert sorted(img["Names"]) == [f"{registry.addr}/test/docker:latest",
+                                    f"{registry.addr}/test/indexed:latest"]
+
+
 def test_layers_with_whiteouts_and_zstd(mr, registry):
     r = mr("pull", "-q", f"{registry.addr}/test/multi")
     assert r.returncode == 0, r.stderr
