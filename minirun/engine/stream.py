@@ -10,11 +10,12 @@ import zlib
 from minirun.engine import digest as dg
 
 
-class _Gzip:
-    """gzip, including files of several members (pigz writes those)."""
+class _Frames:
+    """A stream of compressed frames (gzip members, zstd frames) one after
+    another, as pigz and zstd write them: a fresh decompressor per frame."""
 
     def __init__(self):
-        self.d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.d = self.new()
 
     def feed(self, data: bytes) -> bytes:
         out = []
@@ -22,28 +23,21 @@ class _Gzip:
             out.append(self.d.decompress(data))
             if self.d.eof:
                 data = self.d.unused_data
-                self.d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.d = self.new()
             else:
                 data = b""
         return b"".join(out)
 
 
-class _Zstd:
-    def __init__(self):
+class _Gzip(_Frames):
+    def new(self):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
+class _Zstd(_Frames):
+    def new(self):
         import zstandard
-        self.z = zstandard.ZstdDecompressor()
-        self.d = self.z.decompressobj()
-
-    def feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            out.append(self.d.decompress(data))
-            if self.d.eof:
-                data = self.d.unused_data
-                self.d = self.z.decompressobj()
-            else:
-                data = b""
-        return b"".join(out)
+        return zstandard.ZstdDecompressor().decompressobj()
 
 
 class _Plain:
