@@ -9,6 +9,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, ".venv", "bin")
 
 
+def workdir(prefix: str) -> str:
+    """Scratch space for a benchmark, under .build/ rather than /tmp: on these
+    machines creating a file under /tmp costs about 20 times more (something
+    watches it), which would swamp what we measure."""
+    import tempfile
+    base = os.path.join(REPO, ".build", "bench")
+    os.makedirs(base, exist_ok=True)
+    return tempfile.mkdtemp(prefix=prefix, dir=base)
+
+
 def timed(argv: list[str], **kw) -> float:
     """Wall seconds of one whole command, which must succeed."""
     t0 = time.perf_counter()

@@ -11,10 +11,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from bench.common import BIN, REPO
+from bench.common import BIN, REPO, workdir
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 ADDR = os.environ.get("BENCH_REGISTRY", "127.0.0.1:5000")
@@ -49,7 +48,7 @@ def main() -> None:
     except OSError:
         sys.exit("bench pull: the ML image is not built: run `make registry` first")
     subprocess.run([os.path.join(REPO, "rootfs-tools", "local-registry"), "start"], check=True)
-    work = tempfile.mkdtemp(prefix="minirun-bench-pull-")
+    work = workdir("pull-")
     conf = os.path.join(work, "registries.conf")
     with open(conf, "w") as f:
         f.write(f'[[registry]]\nlocation = "{ADDR}"\ninsecure = true\n')

@@ -5,9 +5,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
-from bench.common import BIN, REPO, alternate, report, timed
+from bench.common import BIN, REPO, alternate, report, timed, workdir
 
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 
@@ -20,7 +19,7 @@ def main() -> None:
         sys.exit("bench runtime_start: runc is not installed (scripts/setup-host installs it)")
     sys.path.insert(0, REPO)
     from minirun.runtime.defaults import default_config
-    work = tempfile.mkdtemp(prefix="minirun-bench-")
+    work = workdir("runtime-start-")
     try:
         subprocess.run(["cp", "-a", os.path.join(REPO, ".build", "busybox", "rootfs"),
                         os.path.join(work, "rootfs")], check=True)

@@ -66,14 +66,33 @@ class Unpacker:
         self.opaque_xattr = "user.overlay.opaque" if rootless else "trusted.overlay.opaque"
         self.report = Report()
         self.dirs: list[tuple[list[str], tarfile.TarInfo]] = []
+        # The last parent directory opened, kept: a tar lists a directory's
+        # entries together.  Forgotten whenever anything is removed, so a
+        # directory replaced by a symlink is never written through.
+        self.cached: tuple[tuple[str, ...], int] | None = None
 
     def close(self) -> None:
+        self.forget()
         os.close(self.root_fd)
+
+    def forget(self) -> None:
+        if self.cached:
+            os.close(self.cached[1])
+            self.cached = None
 
     # --- directories -------------------------------------------------------
 
     def parent(self, parts: list[str], name: str) -> int:
         """An fd of the entry's parent directory, made if missing."""
+        key = tuple(parts[:-1])
+        if self.cached and self.cached[0] == key:
+            return os.dup(self.cached[1])
+        fd = self._walk(parts, name)
+        self.forget()
+        self.cached = (key, os.dup(fd))
+        return fd
+
+    def _walk(self, parts: list[str], name: str) -> int:
         fd = os.dup(self.root_fd)
         for comp in parts[:-1]:
             try:
@@ -142,6 +161,7 @@ class Unpacker:
             return
         if stat.S_ISDIR(st.st_mode) and m.isdir():
             return
+        self.forget()
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(base, dir_fd=pfd)   # the fd-based walk: follows no symlink
         else:
@@ -205,6 +225,7 @@ class Unpacker:
             hidden = base[len(WHITEOUT):]
             if not hidden or hidden in (".", ".."):
                 raise HostileLayer(f"layer entry `{name}` is a whiteout of nothing")
+            self.forget()
             try:
                 st = os.stat(hidden, dir_fd=pfd, follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
