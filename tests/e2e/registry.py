@@ -17,7 +17,7 @@ def free_port() -> int:
 
 
 class Registry:
-    def __init__(self, users: dict[str, str] | None = None):
+    def __init__(self, users: dict[str, str] | None = None, token: bool = False):
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed: run scripts/setup-host")
         self.dir = tempfile.mkdtemp(prefix="minirun-registry-", dir="/tmp")
@@ -31,6 +31,11 @@ class Registry:
                 subprocess.run(["htpasswd", "-bB" + ("c" if i == 0 else ""), htpasswd, user,
                                 password], check=True, capture_output=True)
             auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
+        self.token = None
+        if token:
+            from tests.e2e.token import TokenServer
+            self.token = TokenServer(self.dir)
+            auth = self.token.registry_config()
         config = os.path.join(self.dir, "config.yml")
         with open(config, "w") as f:
             f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
@@ -69,6 +74,8 @@ class Registry:
                             hexd[:2], hexd, "data")
 
     def stop(self) -> None:
+        if self.token:
+            self.token.stop()
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.log.close()

@@ -231,3 +231,45 @@ def test_rmi_refuses_an_image_in_use_and_prune(mr, registry):
     mr("rmi", f"{registry.addr}/test/multi", check=True)
     r = mr("image", "prune", "-a", check=True)
     assert r.stdout.strip() == image_id[7:] and mr.images() == []
+
+
+def test_bearer_token_auth(mr, images_dir):
+    """The registry sends clients to a token service (WWW-Authenticate:
+    Bearer): anonymous pulls of public/* get a token, private/* needs a login."""
+    from tests.e2e.registry import Registry
+    reg = Registry(token=True)
+    try:
+        for repo in ("public/busybox", "private/busybox"):
+            reg.push(f"{images_dir}/busybox", f"{repo}:latest", creds="alice:wonderland")
+        r = mr("pull", "-q", "--tls-verify=false", f"{reg.addr}/public/busybox")
+        assert r.returncode == 0, r.stderr
+        r = mr("pull", "-q", "--tls-verify=false", f"{reg.addr}/private/busybox")
+        assert r.returncode == 125 and "minirun login" in r.stderr, r.stderr
+        r = mr("login", "--tls-verify=false", "-u", "alice", "--password-stdin", reg.addr,
+               input="nope\n")
+        assert r.returncode == 125 and "refused" in r.stderr, r.stderr
+        r = mr("login", "--tls-verify=false", "-u", "alice", "--password-stdin", reg.addr,
+               input="wonderland\n")
+        assert r.returncode == 0, r.stderr
+        r = mr("pull", "-q", "--tls-verify=false", f"{reg.addr}/private/busybox")
+        assert r.returncode == 0, r.stderr
+        r = mr("push", "--tls-verify=false", f"{reg.addr}/private/busybox",
+               f"{reg.addr}/private/copy:v1")
+        assert r.returncode == 0, r.stderr
+    finally:
+        reg.stop()
+
+
+def test_progress_bars_on_a_terminal_only(mr, registry):
+    pexpect = pytest.importorskip("pexpect")
+    argv = mr.argv("pull", f"{registry.addr}/test/multi")
+    env = mr.env()
+    child = pexpect.spawn(argv[0], argv[1:], env=env, timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    out = child.before.decode(errors="replace")
+    assert child.exitstatus == 0, out
+    assert "B/s" in out or "100%" in out            # tqdm's bar on the terminal
+    mr("rmi", f"{registry.addr}/test/multi", check=True)
+    r = mr("pull", f"{registry.addr}/test/multi")      # pipes: no bar, just the id
+    assert r.returncode == 0 and r.stderr == "" and len(r.stdout.strip()) == 64

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import struct
 import tarfile
 import tempfile
 
@@ -75,6 +76,8 @@ def host_target(rt):
     return d
 
 
+# vfs_cap_data, revision 2: CAP_NET_BIND_SERVICE permitted and effective
+CAP_NET_BIND = struct.pack("<IIIII", 0x02000001, 1 << 10, 0, 0, 0)
 D, F, L, H, C = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE
 
 
@@ -87,6 +90,8 @@ def test_overlay_form(rt):
         ("bin/link", L, {"linkname": "suid"}),
         ("bin/hard", H, {"linkname": "bin/suid"}),
         ("bin/cap", F, {"data": b"c", "pax_headers": {"SCHILY.xattr.user.note": "hello"}}),
+        ("bin/ping", F, {"data": b"p", "mode": 0o755, "pax_headers": {
+            "SCHILY.xattr.security.capability": CAP_NET_BIND.decode("utf-8", "surrogateescape")}}),
         ("gone", F, {}), (".wh.gone", F, {}),
         ("opaque", D, {}), ("opaque/.wh..wh..opq", F, {}),
         ("secret", D, {"mode": 0o500}), ("secret/inside", F, {"data": b"s"}),
@@ -103,6 +108,10 @@ def test_overlay_form(rt):
     assert os.readlink(os.path.join(dest, "bin/link")) == "suid"
     assert os.stat(os.path.join(dest, "bin/hard")).st_ino == suid.st_ino
     assert os.getxattr(os.path.join(dest, "bin/cap"), "user.note") == b"hello"
+    cap = os.getxattr(os.path.join(dest, "bin/ping"), "security.capability")
+    # as root the v2 form is kept; in a user namespace the kernel stores v3,
+    # naming the namespace's root: the permitted bits are the same
+    assert struct.unpack_from("<II", cap)[1] == 1 << 10
     wh = os.stat(os.path.join(dest, "gone"), follow_symlinks=False)
     assert wh.st_rdev == 0 and (wh.st_mode & 0o170000) == 0o020000   # a 0:0 char device
     attr = "user.overlay.opaque" if rt.rootless else "trusted.overlay.opaque"
