@@ -10,8 +10,10 @@ B      ?=
 IMAGES := $(BUILD)/images
 .PHONY: setup host demo test bench clean images registry
 
+# As root: installs packages and the test user.  As a plain user: checks
+# that they are there and says what to ask an administrator for.
 host:
-	$(SUDO) scripts/setup-host
+	scripts/setup-host
 
 $(BIN)/.installed: pyproject.toml setup.py native/build.py
 	$(PYTHON) -m venv $(VENV)
