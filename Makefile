@@ -62,6 +62,7 @@ registry: images
 	for i in busybox debian python ml; do rootfs-tools/local-registry push $(IMAGES)/$$i minirun/$$i:latest; done
 
 bench: setup
+	$(BIN)/python -m compileall -q minirun    # a start must not recompile (PYTHONDONTWRITEBYTECODE)
 	$(BIN)/python bench/run.py $(B)
 
 clean:
