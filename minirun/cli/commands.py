@@ -246,3 +246,246 @@ def import_(obj, tarball: str, name: str | None) -> None:
 image.add_command(save, "save")
 image.add_command(load, "load")
 image.add_command(import_, "import")
+
+
+# --- containers ------------------------------------------------------------------
+
+def _create_options(f):
+    """The flags `run` and `create` share, as podman spells them."""
+    opts = [
+        click.option("--name"), click.option("-e", "--env", multiple=True),
+        click.option("-w", "--workdir"), click.option("-u", "--user"),
+        click.option("-h", "--hostname"), click.option("--entrypoint"),
+        click.option("-t", "--tty", is_flag=True), click.option("-i", "--interactive", is_flag=True),
+        click.option("--rm", is_flag=True), click.option("--read-only", is_flag=True),
+        click.option("--cap-add", multiple=True), click.option("--cap-drop", multiple=True),
+        click.option("-v", "--volume", multiple=True),
+        click.option("--network", default="private", help="none or host (networks come later)"),
+        click.option("--security-opt", multiple=True),
+        click.option("--pull", type=click.Choice(["always", "missing", "never"]),
+                     default="missing"),
+        click.option("--dry-run", is_flag=True, help="print the config.json and stop"),
+        click.argument("image"), click.argument("command", nargs=-1, type=click.UNPROCESSED),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return click.pass_obj(engine_errors(f))
+
+
+def _options(kw: dict) -> dict:
+    from minirun.errors import MiniRunError
+    network = kw["network"]
+    if network == "private":
+        network = "none"   # until the networking issue: a private namespace with lo only
+    if network not in ("none", "host"):
+        raise MiniRunError(f"--network {network}: only `none` and `host` exist for now "
+                           "(private networks arrive with the networking issue)")
+    seccomp, nnp = "default", False
+    for so in kw["security_opt"]:
+        if so in ("no-new-privileges", "no-new-privileges=true"):
+            nnp = True
+        elif so == "seccomp=unconfined":
+            seccomp = "unconfined"
+        else:
+            raise MiniRunError(f"--security-opt {so}: not supported yet")
+    return {"name": kw["name"], "env": list(kw["env"]), "workdir": kw["workdir"],
+            "user": kw["user"], "hostname": kw["hostname"], "entrypoint": kw["entrypoint"],
+            "tty": kw["tty"], "interactive": kw["interactive"], "rm": kw["rm"],
+            "read_only": kw["read_only"], "cap_add": list(kw["cap_add"]),
+            "cap_drop": list(kw["cap_drop"]), "volumes": list(kw["volume"]),
+            "network": network, "seccomp": seccomp, "no_new_privileges": nnp,
+            "command": list(kw["command"])}
+
+
+def _ensure_image(obj, image: str, policy: str) -> None:
+    from minirun.engine import images as img
+    from minirun.engine.store import ImageNotFound, Store
+    if policy == "always":
+        img.pull(obj["root"], image, quiet=True)
+        return
+    try:
+        Store(obj["root"]).lookup(image)
+    except ImageNotFound:
+        if policy == "never":
+            raise
+        img.pull(obj["root"], image, quiet=not sys.stderr.isatty())
+
+
+def _create(obj, kw) -> str:
+    from minirun.engine import containers as ct
+    from minirun.engine.store import Store
+    opts = _options(kw)
+    _ensure_image(obj, kw["image"], kw["pull"])
+    store = Store(obj["root"])
+    if kw["dry_run"]:
+        image_id = store.lookup(kw["image"])
+        click.echo(json.dumps(ct.build_config(store, "0" * 64, image_id, opts), indent=2))
+        sys.exit(0)
+    return ct.create(store, kw["image"], opts)
+
+
+# Flags end at the image: what follows is the container's command line.
+_CMDLINE = {"allow_interspersed_args": False}
+
+
+@cli.command(context_settings=_CMDLINE)
+@click.option("-d", "--detach", is_flag=True)
+@_create_options
+def run(obj, detach: bool, **kw) -> None:
+    """Run a command in a new container."""
+    from minirun.engine import monitor
+    cid = _create(obj, kw)
+    if detach:
+        monitor.start_detached(obj["root"], cid)
+        click.echo(cid)
+        return
+    code = monitor.run_container(obj["root"], cid, foreground=True,
+                                 interactive=kw["interactive"])
+    sys.exit(code)
+
+
+@cli.command(context_settings=_CMDLINE)
+@_create_options
+def create(obj, **kw) -> None:
+    """Create a container without starting it."""
+    click.echo(_create(obj, kw))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def start(obj, names) -> None:
+    """Start created or stopped containers (in the background)."""
+    from minirun.engine import containers as ct, monitor
+    from minirun.engine.store import Store
+    for name in names:
+        rec = ct.find(Store(obj["root"]), name)
+        if rec["state"] == "running":
+            click.echo(name)
+            continue
+        monitor.start_detached(obj["root"], rec["id"])
+        click.echo(name)
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", type=float, default=10.0)
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def stop(obj, timeout: float, names) -> None:
+    """Stop containers: the stop signal, then SIGKILL after --time seconds."""
+    from minirun.engine import lifecycle
+    from minirun.engine.store import Store
+    for name in names:
+        lifecycle.stop(Store(obj["root"]), name, timeout)
+        click.echo(name)
+
+
+@cli.command()
+@click.option("-f", "--force", is_flag=True)
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def rm(obj, force: bool, names) -> None:
+    """Remove containers."""
+    from minirun.engine import lifecycle
+    from minirun.engine.store import Store
+    for name in names:
+        click.echo(lifecycle.remove(Store(obj["root"]), name, force))
+
+
+@cli.command()
+@click.option("-a", "--all", "all_", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--format", "fmt", default="table")
+@click.pass_obj
+@engine_errors
+def ps(obj, all_: bool, quiet: bool, fmt: str) -> None:
+    """List containers (running ones; all with -a)."""
+    from minirun.engine import containers as ct, lifecycle
+    from minirun.engine.store import Store
+    store = Store(obj["root"])
+    rows = []
+    for rec in ct.all_records(store):
+        try:
+            rec = lifecycle.refresh(store, rec)
+        except ct.ContainerError:
+            continue   # removed meanwhile (--rm)
+        if rec["state"] == "running" or all_:
+            rows.append(rec)
+    if quiet:
+        for r in rows:
+            click.echo(r["id"][:12])
+        return
+    if fmt == "json":
+        click.echo(json.dumps([{
+            "Id": r["id"], "Names": [r["name"]], "Image": ct.image_name(store, r["image_id"]),
+            "State": r["state"], "Pid": r["pid"] or 0, "ExitCode": r["exit_code"],
+            "Created": r["created"], "StartedAt": r["started"], "ExitedAt": r["finished"],
+            "Command": r["options"].get("command")} for r in rows], indent=2))
+        return
+    click.echo(f"{'CONTAINER ID':<14}{'IMAGE':<40}{'STATUS':<22}NAMES")
+    for r in rows:
+        status = {"running": "Up", "created": "Created"}.get(
+            r["state"], f"Exited ({r['exit_code']})")
+        click.echo(f"{r['id'][:12]:<14}{ct.image_name(store, r['image_id']):<40}"
+                   f"{status:<22}{r['name']}")
+
+
+@cli.command()
+@click.option("-f", "--follow", is_flag=True)
+@click.option("--tail", type=int, default=None)
+@click.option("-t", "--timestamps", is_flag=True)
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def logs(obj, follow: bool, tail: int | None, timestamps: bool, name: str) -> None:
+    """Show a container's output."""
+    from minirun.engine import lifecycle
+    from minirun.engine.store import Store
+    lifecycle.logs(Store(obj["root"]), name, follow, tail, timestamps)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def wait(obj, names) -> None:
+    """Wait for containers to exit; print their exit codes."""
+    from minirun.engine import containers as ct, lifecycle
+    from minirun.engine.store import Store
+    store = Store(obj["root"])
+    for name in names:
+        rec = ct.find(store, name)
+        lifecycle.wait_exit(store, rec["id"], None)
+        try:
+            click.echo(ct.record(store, rec["id"])["exit_code"])
+        except ct.ContainerError:
+            click.echo(rec["exit_code"] if rec["exit_code"] is not None else 0)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def inspect(obj, names) -> None:
+    """A container's (or an image's) details as JSON."""
+    from minirun.engine import containers as ct, images as img, lifecycle
+    from minirun.engine.store import Store
+    store = Store(obj["root"])
+    out = []
+    for name in names:
+        try:
+            r = lifecycle.refresh(store, ct.find(store, name))
+        except ct.ContainerError:
+            out.append(img.inspect(obj["root"], name))
+            continue
+        out.append({"Id": r["id"], "Name": r["name"], "Image": r["image_id"],
+                    "ImageName": ct.image_name(store, r["image_id"]), "Created": r["created"],
+                    "State": {"Status": r["state"], "Running": r["state"] == "running",
+                              "Pid": r["pid"] or 0, "ExitCode": r["exit_code"] or 0,
+                              "StartedAt": r["started"], "FinishedAt": r["finished"]},
+                    "Config": r["options"],
+                    "Bundle": ct.container_dir(store, r["id"])})
+    click.echo(json.dumps(out, indent=2))

@@ -79,9 +79,13 @@ class Client:
                                 "without TLS, mark it insecure in registries.conf or pass "
                                 "--tls-verify=false") from None
         except urllib3.exceptions.MaxRetryError as e:
-            if self.insecure and self.scheme == "https" and "SSL" in str(e.reason):
-                self.scheme = "http"
-                return self._raw(method, path, headers, body, stream)
+            if "SSL" in str(e.reason):
+                if self.insecure and self.scheme == "https":
+                    self.scheme = "http"
+                    return self._raw(method, path, headers, body, stream)
+                raise RegistryError(f"TLS to {self.domain} failed ({e.reason}): if it is a "
+                                    "local registry without TLS, mark it insecure in "
+                                    "registries.conf or pass --tls-verify=false") from None
             raise RegistryError(f"cannot reach {self.domain}: {e.reason}") from None
         except urllib3.exceptions.HTTPError as e:
             raise RegistryError(f"cannot reach {self.domain}: {e}") from None

@@ -52,7 +52,14 @@ CREATE TABLE IF NOT EXISTS layers (
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
     name TEXT UNIQUE,
-    image_id TEXT REFERENCES images(id)
+    image_id TEXT REFERENCES images(id),
+    created TEXT,
+    state TEXT,                       -- created, running, exited
+    pid INTEGER,
+    exit_code INTEGER,
+    started TEXT,
+    finished TEXT,
+    options TEXT                      -- JSON: what `create` was asked
 );
 """
 

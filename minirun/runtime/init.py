@@ -148,6 +148,8 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
         enter_cgroup_namespace(k, plan, chan, step)
     step("rootfs propagation")
     rootfs.make_root_private(k, spec)
+    step("overlay rootfs")
+    rootfs.mount_overlay_root(k, spec, plan.in_userns)
     step("bind rootfs")
     root_fd = rootfs.bind_rootfs(k, spec)
     for mnt in spec.mounts:

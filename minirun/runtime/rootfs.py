@@ -20,6 +20,30 @@ def make_root_private(k, spec: Spec) -> None:
     m.mount(None, "/", None, m.MS_SLAVE | m.MS_REC)
 
 
+OVERLAY_ANNOTATION = "org.minirun.rootfs.overlay"
+
+
+def mount_overlay_root(k, spec: Spec, in_userns: bool) -> None:
+    """Assemble the rootfs from image layers, inside the container's own
+    mount namespace: the annotation ``org.minirun.rootfs.overlay`` holds
+    ``lowerdir=A:B,upperdir=U,workdir=W`` (the engine writes it; runc would
+    ignore it, so the engine mounts on the host for other runtimes).  Made
+    here, the mount dies with the namespace: it can never leak on the host.
+    In a user namespace overlay keeps its own xattrs under user.* (userxattr).
+    """
+    data = (spec.annotations or {}).get(OVERLAY_ANNOTATION)
+    if not data:
+        return
+    options = dict(part.partition("=")[::2] for part in data.split(","))
+    if set(options) != {"lowerdir", "upperdir", "workdir"} or not all(
+            p.startswith("/") for v in options.values() for p in v.split(":")):
+        raise OSError(22, f"annotation {OVERLAY_ANNOTATION}: expected "
+                      "lowerdir=/a:/b,upperdir=/u,workdir=/w", data)
+    if in_userns:
+        data += ",userxattr"
+    k.mounts.mount("overlay", spec.root_path, "overlay", 0, data)
+
+
 def bind_rootfs(k, spec: Spec) -> int:
     """Make the rootfs a mount point (pivot_root needs one) and open it."""
     m = k.mounts

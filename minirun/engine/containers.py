@@ -1,0 +1,264 @@
+"""Containers of the engine: an image and flags become a record in the
+store and an OCI bundle, which the runtime runs in-process.
+
+    <store>/containers/<id>/config.json   the bundle's config (the one currency)
+    <store>/containers/<id>/rootfs/       where the overlay of the image is mounted
+    <store>/containers/<id>/upper, work/  the container's own writable layer
+    <store>/containers/<id>/hosts, hostname, resolv.conf   bound into it
+    <store>/containers/<id>/ctr.log       its output, one record a line
+
+The rootfs overlay is mounted by the runtime inside the container's own
+mount namespace (annotation ``org.minirun.rootfs.overlay``), so that no
+mount of a container ever exists on the host to be leaked.
+"""
+import json
+import os
+import secrets
+import shutil
+import time
+
+from minirun.engine.store import Store, StoreError, hex_of
+from minirun.errors import MiniRunError
+
+PODMAN_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+               "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
+               "CAP_SETUID", "CAP_SYS_CHROOT"]
+_ADJ = ["brave", "calm", "eager", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
+        "quirky", "serene", "sharp", "tender", "vivid", "witty"]
+_NOUN = ["turing", "hopper", "lovelace", "knuth", "ritchie", "thompson", "torvalds", "liskov",
+         "dijkstra", "hamilton", "shannon", "babbage", "noether", "curie", "lamarr", "cerf"]
+
+
+class ContainerError(MiniRunError):
+    """A container operation was refused: no such container, a name taken,
+    a running container removed without -f, ..."""
+
+
+def now() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def container_dir(store: Store, cid: str) -> str:
+    return os.path.join(store.root, "containers", cid)
+
+
+def find(store: Store, text: str) -> dict:
+    """A container by name, full id or id prefix."""
+    rows = store.db.execute("SELECT id FROM containers WHERE name=? OR id=?",
+                            (text, text)).fetchall()
+    if not rows and len(text) >= 3 and all(c in "0123456789abcdef" for c in text):
+        rows = store.db.execute("SELECT id FROM containers WHERE id LIKE ?",
+                                (f"{text}%",)).fetchall()
+        if len(rows) > 1:
+            raise ContainerError(f"container id prefix `{text}` is ambiguous")
+    if not rows:
+        raise ContainerError(f"no container with name or id `{text}` (minirun ps -a lists them)")
+    return record(store, rows[0][0])
+
+
+def record(store: Store, cid: str) -> dict:
+    cols = ("id", "name", "image_id", "created", "state", "pid", "exit_code", "started",
+            "finished", "options")
+    row = store.db.execute(f"SELECT {', '.join(cols)} FROM containers WHERE id=?",
+                           (cid,)).fetchone()
+    if row is None:
+        raise ContainerError(f"no container `{cid}`")
+    rec = dict(zip(cols, row))
+    rec["options"] = json.loads(rec["options"] or "{}")
+    return rec
+
+
+def update(store: Store, cid: str, **fields) -> None:
+    with store.transaction() as db:
+        db.execute(f"UPDATE containers SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?",
+                   (*fields.values(), cid))
+
+
+def all_records(store: Store) -> list[dict]:
+    return [record(store, r[0]) for r in
+            store.db.execute("SELECT id FROM containers ORDER BY created DESC")]
+
+
+# --- the bundle ----------------------------------------------------------------
+
+def _entries(layers: list[str], filename: str) -> list[list[str]]:
+    """The lines of /etc/FILENAME in the image (its top-most copy), split."""
+    for layer in layers:
+        path = os.path.join(layer, "etc", filename)
+        if os.path.isfile(path):
+            with open(path, errors="replace") as f:
+                return [line.rstrip("\n").split(":") for line in f if line.count(":") >= 2]
+    return []
+
+
+def _user(layers: list[str], spec: str) -> tuple[int, int, list[int]]:
+    """uid, gid and groups for `-u user[:group]`, names resolved from the
+    image's /etc/passwd and /etc/group, as podman does."""
+    name, _, group = spec.partition(":")
+    passwd = _entries(layers, "passwd")
+    if name.isdigit():
+        uid = int(name)
+        gid = next((int(p[3]) for p in passwd if len(p) > 3 and p[2] == name), 0)
+    else:
+        entry = next((p for p in passwd if p[0] == name and len(p) > 3), None)
+        if entry is None:
+            raise ContainerError(f"user `{name}` is not in the image's /etc/passwd: "
+                                 "give a numeric uid instead")
+        uid, gid = int(entry[2]), int(entry[3])
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            g = next((p for p in _entries(layers, "group") if p[0] == group), None)
+            if g is None:
+                raise ContainerError(f"group `{group}` is not in the image's /etc/group")
+            gid = int(g[2])
+    return uid, gid, []
+
+
+def _env(image_env: list[str], extra: list[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for item in image_env + extra:
+        key, sep, value = item.partition("=")
+        if not sep:   # -e NAME: take it from our environment, as podman does
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        merged[key] = value
+    merged.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    merged.setdefault("HOSTNAME", "")
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
+def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
+    """The OCI config.json for a container (what `run --dry-run` prints)."""
+    from minirun.engine import seccomp_profile
+    from minirun.kernel.idmap import is_rootless
+    from minirun.runtime.defaults import MASKED, READONLY, default_config
+    image = json.loads(store.read_blob(image_id)).get("config") or {}
+    layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
+    entrypoint = opts.get("entrypoint")
+    entrypoint = ([entrypoint] if entrypoint else []) if entrypoint is not None \
+        else image.get("Entrypoint") or []
+    cmd = opts.get("command") or (image.get("Cmd") or [] if opts.get("entrypoint") is None
+                                  else [])
+    args = list(entrypoint) + list(cmd)
+    if not args:
+        raise ContainerError("no command: the image has no Entrypoint or Cmd; name one")
+    rootless = is_rootless()
+    config = default_config(rootless=rootless)
+    d = container_dir(store, cid)
+    hostname = opts.get("hostname") or cid[:12]
+    env = _env(image.get("Env") or [], opts.get("env") or [])
+    env = [e if not e.startswith("HOSTNAME=") or e != "HOSTNAME=" else f"HOSTNAME={hostname}"
+           for e in env]
+    user = opts.get("user") or image.get("User") or "0"
+    uid, gid, groups = _user(layers, user)
+    caps = list(PODMAN_CAPS)
+    for cap in opts.get("cap_add") or []:
+        name = "CAP_" + cap.upper().removeprefix("CAP_")
+        if name not in caps:
+            caps.append(name)
+    drop = {"CAP_" + c.upper().removeprefix("CAP_") for c in opts.get("cap_drop") or []}
+    caps = [c for c in caps if c not in drop and "CAP_ALL" not in drop]
+    proc = config["process"]
+    proc.update(args=args, env=env, cwd=opts.get("workdir") or image.get("WorkingDir") or "/",
+                terminal=bool(opts.get("tty")), user={"uid": uid, "gid": gid,
+                                                      "additionalGids": groups},
+                capabilities={k: list(caps) for k in ("bounding", "effective", "permitted")},
+                noNewPrivileges=bool(opts.get("no_new_privileges")))
+    config["root"] = {"path": os.path.join(d, "rootfs"), "readonly": bool(opts.get("read_only"))}
+    config["hostname"] = hostname
+    config["annotations"] = {
+        "org.minirun.rootfs.overlay": f"lowerdir={':'.join(layers)},upperdir={d}/upper,"
+                                      f"workdir={d}/work",
+        "org.minirun.container.id": cid, **(opts.get("annotations") or {})}
+    config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = list(MASKED), list(READONLY)
+    config["linux"]["cgroupsPath"] = f"minirun/{cid}"
+    if opts.get("network") == "host":
+        config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"]
+                                         if n["type"] != "network"]
+        config["mounts"] = [m for m in config["mounts"] if m["type"] != "sysfs"] + [
+            {"destination": "/sys", "type": "bind", "source": "/sys",
+             "options": ["rbind", "ro", "nosuid", "noexec", "nodev"]}]
+    if rootless:
+        from minirun.engine.userns import maps_for
+        uids, gids = maps_for(os.getuid(), os.getgid())
+        config["linux"]["uidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
+                                           "size": m.size} for m in uids]
+        config["linux"]["gidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
+                                           "size": m.size} for m in gids]
+    if opts.get("seccomp", "default") == "default":
+        profile = seccomp_profile.default(caps)
+        if profile:
+            config["linux"]["seccomp"] = profile
+    for name in ("hosts", "hostname", "resolv.conf"):
+        config["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
+                                 "source": os.path.join(d, name), "options": ["rbind", "rw"]})
+    for vol in opts.get("volumes") or []:
+        src, _, rest = vol.partition(":")
+        dest, _, mode = rest.partition(":")
+        if not src.startswith("/") or not dest.startswith("/"):
+            raise ContainerError(f"-v {vol}: give HOST-DIR:CONTAINER-DIR[:ro] with absolute "
+                                 "paths (named volumes come with the volume commands)")
+        config["mounts"].append({"destination": dest, "type": "bind", "source": src,
+                                 "options": ["rbind"] + (["ro"] if mode == "ro" else [])})
+    return config
+
+
+def create(store: Store, image: str, opts: dict) -> str:
+    """Record a container and write its bundle; return its id."""
+    image_id = store.lookup(image)
+    cid = secrets.token_hex(32)
+    name = opts.get("name") or f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUN)}"
+    d = container_dir(store, cid)
+    os.makedirs(d, mode=0o700)
+    try:
+        for sub in ("rootfs", "upper", "work"):
+            os.mkdir(os.path.join(d, sub), 0o755)
+        config = build_config(store, cid, image_id, opts)
+        hostname = config["hostname"]
+        with open(os.path.join(d, "hostname"), "w") as f:
+            f.write(hostname + "\n")
+        with open(os.path.join(d, "hosts"), "w") as f:
+            f.write(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                    f"127.0.1.1\t{hostname} {name}\n")
+        try:
+            shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
+        except OSError:
+            open(os.path.join(d, "resolv.conf"), "w").close()
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        with store.transaction() as db:
+            if db.execute("SELECT 1 FROM containers WHERE name=?", (name,)).fetchone():
+                raise ContainerError(f"the name `{name}` is in use by another container: "
+                                     "remove it or choose another name")
+            db.execute("INSERT INTO containers (id, name, image_id, created, state, options) "
+                       "VALUES (?, ?, ?, ?, 'created', ?)",
+                       (cid, name, image_id, now(), json.dumps(opts)))
+    except BaseException:
+        from minirun.engine.store import remove_tree
+        remove_tree(d)
+        raise
+    return cid
+
+
+def remove_files(store: Store, cid: str) -> None:
+    from minirun.engine.store import remove_tree
+    remove_tree(container_dir(store, cid))
+    with store.transaction() as db:
+        db.execute("DELETE FROM containers WHERE id=?", (cid,))
+
+
+def short(cid: str) -> str:
+    return cid[:12]
+
+
+def image_name(store: Store, image_id: str) -> str:
+    names = store.names_of(image_id)
+    return names[0] if names else hex_of(image_id)[:12]
+
+
+__all__ = ["create", "find", "record", "update", "all_records", "remove_files",
+           "StoreError"]

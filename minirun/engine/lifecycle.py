@@ -1,0 +1,140 @@
+"""The engine's verbs over its containers: run, start, stop, rm, wait, logs.
+
+Daemonless: a detached container has a monitor of its own (``monitor.py``),
+a small process that is the runtime's parent, owns the container's stdio,
+writes its log, records its exit code and removes it when ``--rm`` says so.
+A foreground ``run`` is its own monitor.  Any minirun process can read the
+state: the records are in the store's SQLite, the processes' in the runtime
+state directory.
+"""
+import os
+import signal
+import time
+
+from minirun.engine import containers as ct
+from minirun.engine.store import Store
+from minirun.errors import MiniRunError
+
+
+def runtime_store():
+    from minirun.runtime.state import Store as RuntimeStore, default_root
+    return RuntimeStore(os.path.join(default_root(), "engine"))
+
+
+def refresh(store: Store, rec: dict) -> dict:
+    """Reconcile a record with the runtime: a monitor killed with SIGKILL
+    leaves a record that says running over a container that is gone."""
+    if rec["state"] != "running":
+        return rec
+    rs = runtime_store()
+    try:
+        status = rs.load(rec["id"]).status(rs.dir(rec["id"]))
+    except MiniRunError:
+        status = "stopped"
+    if status == "stopped":
+        from minirun.runtime import lifecycle
+        try:
+            lifecycle.delete(rs, rec["id"], force=True)
+        except MiniRunError:
+            pass
+        ct.update(store, rec["id"], state="exited", finished=ct.now(),
+                  exit_code=rec["exit_code"] if rec["exit_code"] is not None else -1)
+        rec = ct.record(store, rec["id"])
+        if rec["options"].get("rm"):
+            ct.remove_files(store, rec["id"])
+    return rec
+
+
+def stop(store: Store, name: str, timeout: float = 10.0) -> str:
+    rec = refresh(store, ct.find(store, name))
+    if rec["state"] != "running":
+        return rec["id"]
+    from minirun.runtime import lifecycle
+    rs = runtime_store()
+    sig = signal.SIGTERM
+    stop_signal = rec["options"].get("stop_signal")
+    if stop_signal:
+        sig = lifecycle.parse_signal(stop_signal)
+    try:
+        lifecycle.kill(rs, rec["id"], sig)
+    except MiniRunError:
+        pass
+    if not wait_exit(store, rec["id"], timeout):
+        try:
+            lifecycle.kill(rs, rec["id"], signal.SIGKILL, all_processes=True)
+        except MiniRunError:
+            pass
+        wait_exit(store, rec["id"], 10)
+    return rec["id"]
+
+
+def wait_exit(store: Store, cid: str, timeout: float | None) -> bool:
+    """Until the monitor has recorded the exit (or the record is gone)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            rec = refresh(store, ct.record(store, cid))
+        except MiniRunError:
+            return True
+        if rec["state"] == "exited":
+            return True
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+def remove(store: Store, name: str, force: bool = False) -> str:
+    rec = refresh(store, ct.find(store, name))
+    if rec["state"] == "running":
+        if not force:
+            raise ct.ContainerError(f"container `{rec['name']}` is running: stop it first "
+                                    "or use rm -f")
+        stop(store, rec["id"], timeout=0)
+    from minirun.runtime import lifecycle
+    try:
+        lifecycle.delete(runtime_store(), rec["id"], force=True)
+    except MiniRunError:
+        pass
+    ct.remove_files(store, rec["id"])
+    return rec["id"]
+
+
+def logs(store: Store, name: str, follow: bool = False, tail: int | None = None,
+         timestamps: bool = False, out=None, err=None) -> None:
+    import sys
+    out, err = out or sys.stdout.buffer, err or sys.stderr.buffer
+    rec = ct.find(store, name)
+    path = os.path.join(ct.container_dir(store, rec["id"]), "ctr.log")
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        lines = f.readlines()
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        for line in lines:
+            _emit(line, timestamps, out, err)
+        while follow:
+            line = f.readline()
+            if line:
+                _emit(line, timestamps, out, err)
+                continue
+            rec = refresh(store, ct.record(store, rec["id"]))
+            if rec["state"] != "running":
+                for line in f.readlines():
+                    _emit(line, timestamps, out, err)
+                return
+            time.sleep(0.05)
+
+
+def _emit(line: bytes, timestamps: bool, out, err) -> None:
+    """A k8s-file record: TIMESTAMP STREAM F|P MESSAGE (P: partial line)."""
+    parts = line.rstrip(b"\n").split(b" ", 3)
+    if len(parts) < 4:
+        return
+    stamp, stream, flag, message = parts
+    text = (stamp + b" " if timestamps else b"") + message + (b"\n" if flag == b"F" else b"")
+    target = err if stream == b"stderr" else out
+    target.write(text)
+    target.flush()
