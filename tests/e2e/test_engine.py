@@ -1,0 +1,129 @@
+"""The podman-like engine on real images, as root and rootless: run,
+create/start, ps, logs, stop, rm, wait, inspect, and what a SIGKILL of
+the monitor leaves behind (nothing, once the next command has looked)."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+
+@pytest.fixture
+def img(mr, registry):
+    name = f"{registry.addr}/test/busybox:latest"
+    mr("pull", "-q", name, check=True)
+    return name
+
+
+def test_run_output_and_exit_code(mr, img):
+    r = mr("run", "--rm", img, "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3 and r.stdout == "out\n" and r.stderr == "err\n"
+    assert json.loads(mr("ps", "-a", "--format", "json", check=True).stdout) == []
+
+
+def test_run_flags(mr, img):
+    r = mr("run", "--rm", "-e", "GREETING=hi there", "-w", "/tmp", "-u", "daemon",
+           "--hostname", "box", img, "sh", "-c",
+           'echo "$GREETING"; pwd; id -u; hostname; cat /etc/hostname')
+    assert r.stdout.splitlines() == ["hi there", "/tmp", "1", "box", "box"], r.stderr
+    r = mr("run", "--rm", "--entrypoint", "echo", img, "from", "entrypoint")
+    assert r.stdout == "from entrypoint\n"
+    r = mr("run", "--rm", img)      # the image's Cmd: sh, with no input: exits 0
+    assert r.returncode == 0
+
+
+def test_the_default_security_profile(mr, img):
+    r = mr("run", "--rm", img, "sh", "-c", "grep -E '^(CapEff|Seccomp|NoNewPrivs):' "
+           "/proc/self/status")
+    fields = dict(line.split(":\t") for line in r.stdout.splitlines())
+    assert fields["CapEff"] == "00000000800405fb"     # podman's eleven capabilities
+    assert fields["Seccomp"] == "2"
+    r = mr("run", "--rm", "--security-opt", "seccomp=unconfined", "--cap-drop", "ALL", img,
+           "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status")
+    assert r.stdout.split() == ["CapEff:", "0000000000000000", "Seccomp:", "0"], r.stderr
+
+
+@pytest.mark.parametrize("cmd,code", [("/no/such", 127), ("/etc/passwd", 126)])
+def test_commands_that_cannot_run(mr, img, cmd, code):
+    r = mr("run", "--rm", img, cmd)
+    assert r.returncode == code, r.stderr
+    assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_detached_ps_logs_stop_rm(mr, img):
+    r = mr("run", "-d", "--name", "web", img, "sh", "-c",
+           "trap 'echo bye; exit 0' TERM; echo started; while :; do sleep 0.05; done")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    [row] = json.loads(mr("ps", "--format", "json", check=True).stdout)
+    assert row["Id"] == cid and row["Names"] == ["web"] and row["State"] == "running"
+    deadline = time.monotonic() + 10
+    while "started" not in mr("logs", "web").stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r = mr("run", "-d", "--name", "web", img, "true")
+    assert r.returncode == 125 and "in use" in r.stderr
+    r = mr("rm", "web")
+    assert r.returncode == 125 and "is running" in r.stderr
+    mr("stop", "web", check=True)
+    [info] = json.loads(mr("inspect", "web", check=True).stdout)
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 0
+    assert mr("logs", "web", check=True).stdout == "started\nbye\n"
+    assert mr("wait", "web", check=True).stdout.strip() == "0"
+    mr("rm", "web", check=True)
+    assert mr("ps", "-aq", check=True).stdout == ""
+    assert not os.path.exists(os.path.join(mr.store, "containers", cid))
+
+
+def test_create_then_start_and_wait(mr, img):
+    cid = mr("create", "--name", "later", img, "sh", "-c", "exit 4", check=True).stdout.strip()
+    [row] = json.loads(mr("ps", "-a", "--format", "json", check=True).stdout)
+    assert row["State"] == "created"
+    mr("start", "later", check=True)
+    assert mr("wait", cid[:12], check=True).stdout.strip() == "4"
+    mr("rm", "later", check=True)
+
+
+def test_stop_kills_what_ignores_the_signal(mr, img):
+    mr("run", "-d", "--name", "stubborn", img, "sleep", "1000", check=True)
+    t0 = time.monotonic()
+    mr("stop", "-t", "1", "stubborn", check=True)   # pid 1 ignores SIGTERM
+    assert time.monotonic() - t0 < 8
+    [info] = json.loads(mr("inspect", "stubborn", check=True).stdout)
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 137
+    mr("rm", "stubborn", check=True)
+
+
+def test_a_killed_monitor_is_noticed_and_cleaned(mr, img):
+    mr("run", "-d", "--name", "orphan", img, "sleep", "1000", check=True)
+    [info] = json.loads(mr("inspect", "orphan", check=True).stdout)
+    pid = info["State"]["Pid"]
+    monitor = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    with open(f"/proc/{monitor}/comm") as f:
+        assert f.read().strip() == "minirun:[MON]"
+    os.kill(monitor, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [row] = json.loads(mr("ps", "-a", "--format", "json", check=True).stdout)
+    assert row["State"] == "exited"
+    mr("rm", "orphan", check=True)
+    from tests.conftest import leftovers
+    assert [x for x in leftovers(mr.rt, info["Id"]) if "cgroup" in x] == []
+
+
+def test_dry_run_prints_the_bundle_config(mr, img):
+    r = mr("run", "--dry-run", img, "echo", "x")
+    config = json.loads(r.stdout)
+    assert config["process"]["args"] == ["echo", "x"]
+    assert "org.minirun.rootfs.overlay" in config["annotations"]
+    assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_run_pulls_a_missing_image(mr, registry):
+    r = mr("run", "--rm", f"{registry.addr}/test/multi", "cat", "/etc/motd")
+    assert r.returncode == 0 and r.stdout == "second layer\n", r.stderr
+    r = mr("run", "--rm", "--pull", "never", f"{registry.addr}/test/never-there", "true")
+    assert r.returncode == 125 and "not in the store" in r.stderr
