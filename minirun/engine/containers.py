@@ -59,7 +59,7 @@ def find(store: Store, text: str) -> dict:
 
 def record(store: Store, cid: str) -> dict:
     cols = ("id", "name", "image_id", "created", "state", "pid", "exit_code", "started",
-            "finished", "options")
+            "finished", "monitor", "options")
     row = store.db.execute(f"SELECT {', '.join(cols)} FROM containers WHERE id=?",
                            (cid,)).fetchone()
     if row is None:

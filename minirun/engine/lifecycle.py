@@ -21,10 +21,19 @@ def runtime_store():
     return RuntimeStore(os.path.join(default_root(), "engine"))
 
 
+def monitor_alive(rec: dict) -> bool:
+    from minirun.runtime.state import proc_start_time
+    if not rec.get("monitor"):
+        return False
+    pid, _, start = rec["monitor"].partition(":")
+    return proc_start_time(int(pid)) == int(start or 0)
+
+
 def refresh(store: Store, rec: dict) -> dict:
     """Reconcile a record with the runtime: a monitor killed with SIGKILL
-    leaves a record that says running over a container that is gone."""
-    if rec["state"] != "running":
+    leaves a record that says running over a container that is gone.  While
+    the monitor lives, the record is its to write."""
+    if rec["state"] != "running" or monitor_alive(rec):
         return rec
     rs = runtime_store()
     try:

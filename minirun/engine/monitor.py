@@ -52,7 +52,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                   ready_fd: int = -1) -> int:
     """Run a created container to its end; return its exit code."""
     from minirun.runtime import launch, lifecycle
+    from minirun.runtime.state import proc_start_time
     store = Store(root)
+    ct.update(store, cid, monitor=f"{os.getpid()}:{proc_start_time(os.getpid())}")
     rec = ct.record(store, cid)
     d = ct.container_dir(store, cid)
     rs = runtime_store()

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS containers (
     exit_code INTEGER,
     started TEXT,
     finished TEXT,
+    monitor TEXT,                     -- "pid:starttime" of the process watching it
     options TEXT                      -- JSON: what `create` was asked
 );
 """
