@@ -489,3 +489,53 @@ def inspect(obj, names) -> None:
                     "Config": r["options"],
                     "Bundle": ct.container_dir(store, r["id"])})
     click.echo(json.dumps(out, indent=2))
+
+
+@cli.command("exec", context_settings=_CMDLINE)
+@click.option("-e", "--env", multiple=True)
+@click.option("-u", "--user")
+@click.option("-w", "--workdir")
+@click.option("-t", "--tty", is_flag=True)
+@click.option("-i", "--interactive", is_flag=True)
+@click.option("-d", "--detach", is_flag=True)
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+@engine_errors
+def exec_(obj, env, user, workdir, tty, interactive, detach, name, command) -> None:
+    """Run a process in a running container."""
+    from minirun.engine import lifecycle
+    from minirun.engine.store import Store
+    sys.exit(lifecycle.exec_in(Store(obj["root"]), name, list(command), env=list(env),
+                               user=user, workdir=workdir, tty=tty, interactive=interactive,
+                               detach=detach))
+
+
+@cli.command()
+@click.option("-s", "--signal", "sig", default="KILL")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def kill(obj, sig: str, names) -> None:
+    """Send a signal to containers' main process."""
+    from minirun.engine import lifecycle
+    from minirun.engine.store import Store
+    for name in names:
+        lifecycle.kill(Store(obj["root"]), name, sig)
+        click.echo(name)
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", type=float, default=10.0)
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def restart(obj, timeout: float, names) -> None:
+    """Stop, then start containers again."""
+    from minirun.engine import containers as ct, lifecycle, monitor
+    from minirun.engine.store import Store
+    for name in names:
+        store = Store(obj["root"])
+        cid = lifecycle.stop(store, name, timeout)
+        monitor.start_detached(obj["root"], cid)
+        click.echo(name)

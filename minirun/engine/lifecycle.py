@@ -147,3 +147,55 @@ def _emit(line: bytes, timestamps: bool, out, err) -> None:
     target = err if stream == b"stderr" else out
     target.write(text)
     target.flush()
+
+
+def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user: str | None,
+            workdir: str | None, tty: bool, interactive: bool, detach: bool) -> int:
+    """Run one more process in a running container (podman exec)."""
+    from minirun.runtime import launch
+    from minirun.runtime import lifecycle as rl
+    from minirun.runtime import spec as spec_mod
+    rec = refresh(store, ct.find(store, name))
+    if rec["state"] != "running":
+        raise ct.ContainerError(f"container `{rec['name']}` is not running: start it first")
+    rs = runtime_store()
+    base = spec_mod.load_saved(rs.dir(rec["id"]), rs.load(rec["id"]).bundle).process
+    proc_env = [e for e in base.env if e.partition("=")[0] not in
+                {x.partition("=")[0] for x in env}] + list(env)
+    proc = base._replace(args=tuple(command), env=tuple(proc_env), terminal=tty,
+                         cwd=workdir or base.cwd, console_size=None)
+    if user:
+        from minirun.engine.containers import _user
+        store_layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(
+            rec["image_id"]))]
+        uid, gid, _ = _user(store_layers, user)
+        proc = proc._replace(user=proc.user._replace(uid=uid, gid=gid))
+    terminal = None
+    if tty and not detach:
+        from minirun.runtime.console import OwnTerminal
+        terminal = OwnTerminal()
+    saved = os.dup(0)
+    if not interactive:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+    try:
+        handle = launch.exec_process(rs, rec["id"], proc,
+                                     console_fd=terminal.child_fd() if terminal else -1)
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+    handle.chan.close()
+    master = terminal.receive_master() if terminal else -1
+    if detach:
+        return 0
+    return rl.wait_forwarding(handle.init_pid, master)
+
+
+def kill(store: Store, name: str, sig: str = "KILL") -> str:
+    from minirun.runtime import lifecycle as rl
+    rec = refresh(store, ct.find(store, name))
+    if rec["state"] != "running":
+        raise ct.ContainerError(f"container `{rec['name']}` is not running")
+    rl.kill(runtime_store(), rec["id"], rl.parse_signal(sig))
+    return rec["id"]

@@ -6,9 +6,10 @@
        and to our own terminal for a foreground `run`
     -> wait for it, record its exit code, clean up, remove it if --rm
 
-For `run -d` and `start`, the monitor is a daemon of its own (double fork,
-setsid): it outlives the command that started it, and tells that command
-through a pipe that the container runs (or why it does not).
+For `run -d` and `start`, the monitor is a process of its own, in its own
+session (``python -m minirun.engine.monitor``): it outlives the command that
+started it, and tells that command through a pipe that the container runs
+(or why it does not).  Its own errors go to monitor.log beside the log.
 """
 import os
 import select
@@ -111,8 +112,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     except MiniRunError as e:
         if ready_fd >= 0:
             os.write(ready_fd, f"error {e.exit_code} {e}\n".encode())
-        ct.update(store, cid, state="exited", exit_code=e.exit_code, finished=ct.now())
-        _finish(store, rs, rec)
+        _finish(store, rs, rec, e.exit_code)
         raise
     finally:
         for fd in (out_r, err_r, out_w, err_w, devnull, *saved):
@@ -121,8 +121,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                     os.close(fd)
                 except OSError:
                     pass
-    ct.update(store, cid, state="exited", exit_code=code, finished=ct.now())
-    _finish(store, rs, rec)
+    _finish(store, rs, rec, code)
     return code
 
 
@@ -162,41 +161,35 @@ def _reap(pid: int) -> int:
             return 0
 
 
-def _finish(store: Store, rs, rec: dict) -> None:
+def _finish(store: Store, rs, rec: dict, code: int) -> None:
+    """Clean up in the runtime first, then record the exit: whoever waits for
+    "exited" (stop, restart, wait) may start the container again at once."""
     from minirun.runtime import lifecycle
     try:
         lifecycle.delete(rs, rec["id"], force=True)
     except MiniRunError:
         pass
+    ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now())
     if rec["options"].get("rm"):
         ct.remove_files(store, rec["id"])
 
 
 def start_detached(root: str | None, cid: str) -> int:
-    """Fork a monitor that outlives us; return the container's pid once it runs."""
+    """Start a monitor that outlives us; return the container's pid once it runs.
+
+    The monitor is a fresh interpreter (``python -m minirun.engine.monitor``),
+    not a fork of this one: a forked child would inherit this process's open
+    SQLite connection, which SQLite forbids (its POSIX locks do not survive a
+    fork, and a write made beside them can be lost)."""
+    import subprocess
     r, w = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(r)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            from minirun.kernel import process
-            process.set_name("minirun:[MON]")
-            run_container(root, cid, foreground=False, ready_fd=w)
-        except BaseException:   # noqa: BLE001: reported through the pipe already
-            code = 1
-        finally:
-            os._exit(code)
+    store = Store(root)
+    errlog = os.path.join(ct.container_dir(store, cid), "monitor.log")
+    with open(os.devnull, "rb") as devnull, open(errlog, "ab") as err:
+        subprocess.Popen([sys.executable, "-m", "minirun.engine.monitor", root or "", cid,
+                          str(w)], stdin=devnull, stdout=devnull, stderr=err, pass_fds=[w],
+                         start_new_session=True, close_fds=True)
     os.close(w)
-    os.waitpid(pid, 0)
     data = b""
     while chunk := os.read(r, 4096):
         data += chunk
@@ -211,4 +204,21 @@ def start_detached(root: str | None, cid: str) -> int:
         err = MiniRunError(message)
         err.exit_code = int(code)
         raise err
-    raise MiniRunError(f"the monitor of {cid[:12]} died before the container started")
+    raise MiniRunError(f"the monitor of {cid[:12]} died before the container started: see "
+                       f"{errlog}")
+
+
+def main(argv: list[str]) -> int:
+    """python -m minirun.engine.monitor ROOT CID READY_FD"""
+    root, cid, ready = argv
+    from minirun.kernel import process
+    process.set_name("minirun:[MON]")
+    try:
+        run_container(root or None, cid, foreground=False, ready_fd=int(ready))
+    except MiniRunError:
+        return 1          # already told the starter through the pipe
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

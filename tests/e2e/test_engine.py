@@ -127,3 +127,22 @@ def test_run_pulls_a_missing_image(mr, registry):
     assert r.returncode == 0 and r.stdout == "second layer\n", r.stderr
     r = mr("run", "--rm", "--pull", "never", f"{registry.addr}/test/never-there", "true")
     assert r.returncode == 125 and "not in the store" in r.stderr
+
+
+def test_exec_kill_restart(mr, img):
+    mr("run", "-d", "--name", "svc", img, "sleep", "1000", check=True)
+    r = mr("exec", "svc", "sh", "-c", "echo in exec; ps -o pid,comm | grep -c sleep; exit 6")
+    assert r.returncode == 6 and r.stdout.split() == ["in", "exec", "1"], r.stderr
+    r = mr("exec", "-u", "daemon", "-w", "/tmp", "-e", "X=1", "svc", "sh", "-c",
+           "id -u; pwd; echo $X")
+    assert r.stdout.split() == ["1", "/tmp", "1"], r.stderr
+    r = mr("exec", "svc", "/no/such")
+    assert r.returncode == 127
+    mr("restart", "-t", "0", "svc", check=True)
+    [info] = json.loads(mr("inspect", "svc", check=True).stdout)
+    assert info["State"]["Status"] == "running"
+    mr("kill", "svc", check=True)
+    assert mr("wait", "svc", check=True).stdout.strip() == "137"
+    r = mr("exec", "svc", "true")
+    assert r.returncode == 125 and "not running" in r.stderr
+    mr("rm", "svc", check=True)
