@@ -188,8 +188,8 @@ def leftovers(rt: Runtime, cid: str, bundle: "Bundle | None" = None) -> list[str
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] == "Z":
                     continue  # dead, waiting for its parent to reap it
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().startswith("minirun:["):
+            with open(f"/proc/{pid}/comm") as f:   # CHILD or INIT, not a monitor
+                if f.read().startswith(("minirun:[1:", "minirun:[2:")):
                     found.append(f"process {pid} (a minirun launch process)")
             if bundle is not None and os.readlink(f"/proc/{pid}/root").startswith(bundle.path):
                 found.append(f"process {pid} (rooted in the bundle)")
