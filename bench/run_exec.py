@@ -18,24 +18,27 @@ def main() -> None:
     if shutil.which("podman") is None:
         sys.exit("bench run_exec: podman is not installed (scripts/setup-host)")
     work = workdir("run-exec-")
-    layout = os.path.join(work, "busybox")
+    # podman names an oci: image after its path, and `.build` is no valid name
+    import tempfile
+    layout_dir = tempfile.mkdtemp(prefix="minirun-bench-layout-")
+    layout = os.path.join(layout_dir, "busybox")
     subprocess.run([sys.executable, os.path.join(REPO, "rootfs-tools", "build-image"), layout,
                     "--layer", os.path.join(REPO, ".build", "busybox", "rootfs")], check=True,
                    capture_output=True)
     conf = os.path.join(work, "containers.conf")
     with open(conf, "w") as f:
-        f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024"]\n'
+        f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
                 '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n'
                 'events_logger = "none"\n')
     env = dict(os.environ, CONTAINERS_CONF=conf)
     mr = [os.path.join(BIN, "minirun"), "--root", os.path.join(work, "minirun")]
-    pm = ["podman", "--root", os.path.join(work, "podman"), "--runroot",
-          os.path.join(work, "podman-run")]
+    runroot = f"/run/minirun-bench-{os.getpid()}"   # podman wants at most 50 characters
+    pm = ["podman", "--root", os.path.join(work, "podman"), "--runroot", runroot]
     subprocess.run(mr + ["load", "-q", "-i", layout], check=True, env=env)
     subprocess.run(mr + ["tag", "localhost/unnamed:latest", "localhost/busybox:latest"],
                    check=True, env=env)
     subprocess.run(pm + ["pull", "-q", f"oci:{layout}"], check=True, env=env,
-                   capture_output=True)
+                   stdout=subprocess.DEVNULL)
     subprocess.run(pm + ["tag", subprocess.run(pm + ["images", "-q"], env=env, text=True,
                                                capture_output=True).stdout.split()[0],
                          "localhost/busybox:latest"], check=True, env=env)
@@ -70,3 +73,5 @@ def main() -> None:
         subprocess.run(["umount", "-l", os.path.join(work, "podman", "overlay")],
                        capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(layout_dir, ignore_errors=True)
+        shutil.rmtree(runroot, ignore_errors=True)
