@@ -254,6 +254,9 @@ def _create_options(f):
     """The flags `run` and `create` share, as podman spells them."""
     opts = [
         click.option("--name"), click.option("-e", "--env", multiple=True),
+        click.option("--env-file", multiple=True, type=click.Path(dir_okay=False)),
+        click.option("--tmpfs", multiple=True), click.option("--label", "-l", multiple=True),
+        click.option("--annotation", multiple=True),
         click.option("-w", "--workdir"), click.option("-u", "--user"),
         click.option("-h", "--hostname"), click.option("--entrypoint"),
         click.option("-t", "--tty", is_flag=True), click.option("-i", "--interactive", is_flag=True),
@@ -288,7 +291,21 @@ def _options(kw: dict) -> dict:
             seccomp = "unconfined"
         else:
             raise MiniRunError(f"--security-opt {so}: not supported yet")
-    return {"name": kw["name"], "env": list(kw["env"]), "workdir": kw["workdir"],
+    env = []
+    for path in kw["env_file"]:
+        try:
+            with open(path) as f:
+                env += [line.strip() for line in f
+                        if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as e:
+            raise MiniRunError(f"--env-file {path}: {e.strerror}") from None
+    for pair in kw["annotation"] + kw["label"]:
+        if "=" not in pair:
+            raise MiniRunError(f"`{pair}`: labels and annotations are KEY=VALUE")
+    return {"name": kw["name"], "env": env + list(kw["env"]), "workdir": kw["workdir"],
+            "tmpfs": list(kw["tmpfs"]),
+            "labels": dict(p.split("=", 1) for p in kw["label"]),
+            "annotations": dict(p.split("=", 1) for p in kw["annotation"]),
             "user": kw["user"], "hostname": kw["hostname"], "entrypoint": kw["entrypoint"],
             "tty": kw["tty"], "interactive": kw["interactive"], "rm": kw["rm"],
             "read_only": kw["read_only"], "cap_add": list(kw["cap_add"]),
@@ -539,3 +556,45 @@ def restart(obj, timeout: float, names) -> None:
         cid = lifecycle.stop(store, name, timeout)
         monitor.start_detached(obj["root"], cid)
         click.echo(name)
+
+
+@cli.command()
+@click.option("--format", "fmt", default="text", help="text or json")
+@click.pass_obj
+@engine_errors
+def info(obj, fmt: str) -> None:
+    """What this host supports, and what is missing."""
+    from minirun.engine import hostinfo
+    facts = hostinfo.gather(obj["root"])
+    if fmt == "json":
+        click.echo(json.dumps(facts, indent=2))
+        return
+    for section, values in facts.items():
+        click.echo(f"{section}:")
+        for key, value in values.items():
+            click.echo(f"  {key}: {value}")
+
+
+@cli.group()
+def container() -> None:
+    """Manage containers."""
+
+
+@container.command("prune")
+@click.option("-f", "--force", is_flag=True, help="accepted; minirun never asks")
+@click.pass_obj
+@engine_errors
+def container_prune(obj, force: bool) -> None:
+    """Remove every container that is not running."""
+    from minirun.engine import containers as ct, lifecycle
+    from minirun.engine.store import Store
+    store = Store(obj["root"])
+    for rec in ct.all_records(store):
+        if lifecycle.refresh(store, rec)["state"] != "running":
+            click.echo(lifecycle.remove(store, rec["id"]))
+
+
+for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop", stop),
+                    ("rm", rm), ("ls", ps), ("ps", ps), ("logs", logs), ("exec", exec_),
+                    ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect)):
+    container.add_command(_cmd, _name)

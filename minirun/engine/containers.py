@@ -195,6 +195,11 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     for name in ("hosts", "hostname", "resolv.conf"):
         config["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
                                  "source": os.path.join(d, name), "options": ["rbind", "rw"]})
+    for spec in opts.get("tmpfs") or []:
+        dest, _, options = spec.partition(":")
+        config["mounts"].append({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                                 "options": (options.split(",") if options else [])
+                                 + ["nosuid", "nodev"]})
     for vol in opts.get("volumes") or []:
         src, _, rest = vol.partition(":")
         dest, _, mode = rest.partition(":")
@@ -203,6 +208,8 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
                                  "paths (named volumes come with the volume commands)")
         config["mounts"].append({"destination": dest, "type": "bind", "source": src,
                                  "options": ["rbind"] + (["ro"] if mode == "ro" else [])})
+    if image.get("StopSignal") and not opts.get("stop_signal"):
+        opts["stop_signal"] = image["StopSignal"]
     return config
 
 

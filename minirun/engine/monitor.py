@@ -104,7 +104,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 code = lifecycle.wait_forwarding(state.pid, master)
             else:
                 _pump(log, {out_r: b"stdout", err_r: b"stderr"})
-                code = _reap(state.pid)
+                code = lifecycle.reap(state.pid)
         finally:
             log.close()
             for s, h in forward.items():
@@ -147,18 +147,6 @@ def _pump(log: Log, streams: dict[int, bytes]) -> None:
                 log.write(streams[fd], data)
             else:
                 del streams[fd]
-
-
-def _reap(pid: int) -> int:
-    from minirun.runtime.lifecycle import exit_code
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            return exit_code(status)
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            return 0
 
 
 def _finish(store: Store, rs, rec: dict, code: int) -> None:

@@ -165,15 +165,22 @@ def wait_forwarding(pid: int, master: int = -1) -> int:
         if master >= 0:
             from minirun.runtime import console
             console.proxy(master, lambda: _alive_child(pid))
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                return exit_code(status)
-            except InterruptedError:
-                continue
+        return reap(pid)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def reap(pid: int) -> int:
+    """Wait for our child ``pid``; its exit code as a shell reports it."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return exit_code(status)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 0   # reaped already by someone else: nothing more to know
 
 
 def _alive_child(pid: int) -> bool:

@@ -146,3 +146,29 @@ def test_exec_kill_restart(mr, img):
     r = mr("exec", "svc", "true")
     assert r.returncode == 125 and "not running" in r.stderr
     mr("rm", "svc", check=True)
+
+
+def test_env_file_tmpfs_labels_and_stop_signal(mr, img):
+    env_file = os.path.join(mr.rt.scratch, "env")
+    with open(env_file, "w") as f:
+        f.write("# a comment\nFROM_FILE=yes\n\nOTHER=2\n")
+    mr.rt.chown(env_file)
+    r = mr("run", "--rm", "--env-file", env_file, "--tmpfs", "/scratch:size=1m",
+           "--label", "team=qa", img, "sh", "-c",
+           "echo $FROM_FILE $OTHER; grep ' /scratch ' /proc/self/mounts | cut -d' ' -f3")
+    assert r.stdout.split() == ["yes", "2", "tmpfs"], r.stderr
+    r = mr("run", "--rm", "--label", "nokeyvalue", img, "true")
+    assert r.returncode == 125 and "KEY=VALUE" in r.stderr
+
+
+def test_info_and_container_prune(mr, img):
+    facts = json.loads(mr("info", "--format", "json", check=True).stdout)
+    assert facts["host"]["rootless"] == mr.rt.rootless
+    assert "pids" in facts["host"]["cgroup v1 controllers"]
+    mr("run", "--name", "done1", img, "true", check=True)
+    mr("run", "-d", "--name", "live", img, "sleep", "100", check=True)
+    r = mr("container", "prune", check=True)
+    assert len(r.stdout.split()) == 1
+    assert [c["Names"] for c in json.loads(mr("ps", "-a", "--format", "json").stdout)] == \
+        [["live"]]
+    mr("rm", "-f", "live", check=True)
