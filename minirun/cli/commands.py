@@ -261,6 +261,8 @@ def _create_options(f):
         click.option("-h", "--hostname"), click.option("--entrypoint"),
         click.option("-t", "--tty", is_flag=True), click.option("-i", "--interactive", is_flag=True),
         click.option("--rm", is_flag=True), click.option("--read-only", is_flag=True),
+        click.option("--init", is_flag=True, help="run a tiny init (catatonit) as pid 1"),
+        click.option("--privileged", is_flag=True),
         click.option("--cap-add", multiple=True), click.option("--cap-drop", multiple=True),
         click.option("-v", "--volume", multiple=True),
         click.option("--network", default="private", help="none or host (networks come later)"),
@@ -303,7 +305,7 @@ def _options(kw: dict) -> dict:
         if "=" not in pair:
             raise MiniRunError(f"`{pair}`: labels and annotations are KEY=VALUE")
     return {"name": kw["name"], "env": env + list(kw["env"]), "workdir": kw["workdir"],
-            "tmpfs": list(kw["tmpfs"]),
+            "tmpfs": list(kw["tmpfs"]), "init": kw["init"], "privileged": kw["privileged"],
             "labels": dict(p.split("=", 1) for p in kw["label"]),
             "annotations": dict(p.split("=", 1) for p in kw["annotation"]),
             "user": kw["user"], "hostname": kw["hostname"], "entrypoint": kw["entrypoint"],
@@ -598,3 +600,19 @@ for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop",
                     ("rm", rm), ("ls", ps), ("ps", ps), ("logs", logs), ("exec", exec_),
                     ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect)):
     container.add_command(_cmd, _name)
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def top(obj, name: str) -> None:
+    """The processes of a running container."""
+    from minirun.engine import lifecycle
+    from minirun.engine.store import Store
+    click.echo(f"{'PID':<8}{'USER':<8}{'TIME':<10}COMMAND")
+    for pid, user, cpu, cmd in lifecycle.top(Store(obj["root"]), name):
+        click.echo(f"{pid:<8}{user:<8}{cpu:<10}{cmd}")
+
+
+container.add_command(top, "top")

@@ -81,6 +81,15 @@ def all_records(store: Store) -> list[dict]:
 
 # --- the bundle ----------------------------------------------------------------
 
+def bounding_caps() -> list[str]:
+    """Every capability we could give (--privileged): our own bounding set,
+    which on some hosts lacks one (CAP_SYS_RESOURCE here)."""
+    from minirun.kernel.capabilities import NAMES
+    with open("/proc/self/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return [name for bit, name in enumerate(NAMES) if mask >> bit & 1]
+
+
 def _entries(layers: list[str], filename: str) -> list[list[str]]:
     """The lines of /etc/FILENAME in the image (its top-most copy), split."""
     for layer in layers:
@@ -145,6 +154,13 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     args = list(entrypoint) + list(cmd)
     if not args:
         raise ContainerError("no command: the image has no Entrypoint or Cmd; name one")
+    init = None
+    if opts.get("init"):
+        # podman's --init: catatonit as pid 1, reaping zombies and passing signals on
+        init = shutil.which("catatonit") or "/usr/libexec/podman/catatonit"
+        if not os.path.exists(init):
+            raise ContainerError("--init needs catatonit: apt-get install catatonit")
+        args = ["/run/minirun-init", "--"] + args
     rootless = is_rootless()
     config = default_config(rootless=rootless)
     d = container_dir(store, cid)
@@ -154,7 +170,7 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
            for e in env]
     user = opts.get("user") or image.get("User") or "0"
     uid, gid, groups = _user(layers, user)
-    caps = list(PODMAN_CAPS)
+    caps = bounding_caps() if opts.get("privileged") else list(PODMAN_CAPS)
     for cap in opts.get("cap_add") or []:
         name = "CAP_" + cap.upper().removeprefix("CAP_")
         if name not in caps:
@@ -188,13 +204,19 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
                                            "size": m.size} for m in uids]
         config["linux"]["gidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
                                            "size": m.size} for m in gids]
-    if opts.get("seccomp", "default") == "default":
+    if opts.get("privileged"):
+        # podman's --privileged: all capabilities, no seccomp, nothing masked
+        config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = [], []
+    elif opts.get("seccomp", "default") == "default":
         profile = seccomp_profile.default(caps)
         if profile:
             config["linux"]["seccomp"] = profile
     for name in ("hosts", "hostname", "resolv.conf"):
         config["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
                                  "source": os.path.join(d, name), "options": ["rbind", "rw"]})
+    if init:
+        config["mounts"].append({"destination": "/run/minirun-init", "type": "bind",
+                                 "source": init, "options": ["bind", "ro"]})
     for spec in opts.get("tmpfs") or []:
         dest, _, options = spec.partition(":")
         config["mounts"].append({"destination": dest, "type": "tmpfs", "source": "tmpfs",

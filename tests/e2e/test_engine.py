@@ -172,3 +172,56 @@ def test_info_and_container_prune(mr, img):
     assert [c["Names"] for c in json.loads(mr("ps", "-a", "--format", "json").stdout)] == \
         [["live"]]
     mr("rm", "-f", "live", check=True)
+
+
+def test_init_privileged_and_top(mr, img):
+    r = mr("run", "--rm", "--init", img, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+    assert r.stdout.startswith("/run/minirun-init -- sh"), r.stderr
+    r = mr("run", "--rm", "--privileged", img, "grep", "-E", "^(CapEff|Seccomp):",
+           "/proc/self/status")
+    fields = dict(line.split(":\t") for line in r.stdout.splitlines())
+    assert fields["Seccomp"] == "0" and int(fields["CapEff"], 16) > 0x800405fb, r.stdout
+    mr("run", "-d", "--name", "busy", img, "sh", "-c",
+       "sleep 100 & su daemon -s /bin/sh -c 'sleep 200' & wait", check=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = mr("top", "busy", check=True).stdout.splitlines()
+        if len(out) == 4:
+            break
+        time.sleep(0.05)
+    rows = [line.split(None, 3) for line in out[1:]]
+    assert [r[0] for r in rows] == ["1", "2", "3"]
+    assert rows[2][1] == "1" and rows[2][3] == "sleep 200"     # daemon, as seen inside
+    mr("rm", "-f", "busy", check=True)
+
+
+def test_an_interactive_terminal(mr, img):
+    pexpect = pytest.importorskip("pexpect")
+    argv = mr.argv("run", "--rm", "-it", img, "sh")
+    child = pexpect.spawn(argv[0], argv[1:], env=mr.env(), timeout=30, dimensions=(24, 77))
+    child.expect("#")
+    child.sendline("stty size; tty")
+    child.expect("24 77")
+    child.expect("/dev/pts/0")
+    child.sendline("exit 9")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 9
+
+
+def test_twenty_containers_from_two_shells_at_once(mr, img):
+    script = " ".join(f"{' '.join(mr.argv('run', '-d', '--name', f'{{}}{i}', img, 'sleep', '60'))}"
+                      " >/dev/null;" for i in range(10))
+    shells = [subprocess.Popen(["sh", "-c", script.replace("{}", prefix)], env=mr.env(),
+                               stderr=subprocess.PIPE, text=True) for prefix in ("a", "b")]
+    for s in shells:
+        _, err = s.communicate(timeout=300)
+        assert s.returncode == 0, err
+    rows = json.loads(mr("ps", "--format", "json", check=True).stdout)
+    names = sorted(r["Names"][0] for r in rows)
+    assert names == sorted([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)])
+    assert all(r["State"] == "running" for r in rows)
+    ids = [r["Id"] for r in rows]
+    r = mr("rm", "-f", *ids, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert mr("ps", "-aq", check=True).stdout == ""
