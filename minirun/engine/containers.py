@@ -114,15 +114,20 @@ def _user(layers: list[str], spec: str) -> tuple[int, int, list[int]]:
             raise ContainerError(f"user `{name}` is not in the image's /etc/passwd: "
                                  "give a numeric uid instead")
         uid, gid = int(entry[2]), int(entry[3])
+    groups_file = _entries(layers, "group")
     if group:
         if group.isdigit():
             gid = int(group)
         else:
-            g = next((p for p in _entries(layers, "group") if p[0] == group), None)
+            g = next((p for p in groups_file if p[0] == group), None)
             if g is None:
                 raise ContainerError(f"group `{group}` is not in the image's /etc/group")
             gid = int(g[2])
-    return uid, gid, []
+    # the primary group and those that list the user, as podman gives them
+    user_name = next((p[0] for p in passwd if len(p) > 2 and p[2] == str(uid)), None)
+    extra = [int(g[2]) for g in groups_file
+             if user_name and len(g) > 3 and user_name in g[3].split(",")]
+    return uid, gid, list(dict.fromkeys(([gid] if spec != "0" else []) + extra))
 
 
 def _env(image_env: list[str], extra: list[str]) -> list[str]:
@@ -135,6 +140,7 @@ def _env(image_env: list[str], extra: list[str]) -> list[str]:
             value = os.environ[key]
         merged[key] = value
     merged.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    merged.setdefault("TERM", "xterm")      # podman sets it, terminal or not
     merged.setdefault("HOSTNAME", "")
     return [f"{k}={v}" for k, v in merged.items()]
 
@@ -168,8 +174,12 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     env = _env(image.get("Env") or [], opts.get("env") or [])
     env = [e if not e.startswith("HOSTNAME=") or e != "HOSTNAME=" else f"HOSTNAME={hostname}"
            for e in env]
-    user = opts.get("user") or image.get("User") or "0"
+    user = opts.get("user") or image.get("User") or "0"   # "0": nobody asked
     uid, gid, groups = _user(layers, user)
+    if not any(e.startswith("HOME=") for e in env):   # podman sets it from /etc/passwd
+        home = next((p[5] for p in _entries(layers, "passwd")
+                     if len(p) > 5 and p[2] == str(uid)), "/")
+        env.append(f"HOME={home}")
     caps = bounding_caps() if opts.get("privileged") else list(PODMAN_CAPS)
     for cap in opts.get("cap_add") or []:
         name = "CAP_" + cap.upper().removeprefix("CAP_")
@@ -211,7 +221,10 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         profile = seccomp_profile.default(caps)
         if profile:
             config["linux"]["seccomp"] = profile
-    for name in ("hosts", "hostname", "resolv.conf"):
+    # without a network podman leaves the image's own resolv.conf, and so do we
+    generated = ("hosts", "hostname") + (() if opts.get("network") == "none"
+                                         else ("resolv.conf",))
+    for name in generated:
         config["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
                                  "source": os.path.join(d, name), "options": ["rbind", "rw"]})
     if init:
@@ -249,13 +262,19 @@ def create(store: Store, image: str, opts: dict) -> str:
         hostname = config["hostname"]
         with open(os.path.join(d, "hostname"), "w") as f:
             f.write(hostname + "\n")
-        with open(os.path.join(d, "hosts"), "w") as f:
-            f.write(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                    f"127.0.1.1\t{hostname} {name}\n")
+        # as podman: the host's entries, then the container's own name
         try:
-            shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
+            with open("/etc/hosts") as f:
+                base = f.read()
         except OSError:
-            open(os.path.join(d, "resolv.conf"), "w").close()
+            base = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+        with open(os.path.join(d, "hosts"), "w") as f:
+            f.write(base.rstrip("\n") + f"\n127.0.0.1\t{hostname} {name}\n")
+        if opts.get("network") != "none":
+            try:
+                shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
+            except OSError:
+                open(os.path.join(d, "resolv.conf"), "w").close()
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
         with store.transaction() as db:

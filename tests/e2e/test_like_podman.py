@@ -1,0 +1,83 @@
+"""Where podman and minirun should agree, both run the same image and
+command, and the test compares what the container sees."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+PROBE = ("echo ENV; env | grep -v -E '^(container|HOSTNAME)=' | sort; echo ID; id; "
+         "echo CWD; pwd; echo RESOLV; cat /etc/resolv.conf; echo HOSTS; "
+         "grep -c localhost /etc/hosts; echo MOUNTS; cut -d' ' -f2 /proc/self/mounts | sort -u")
+IMPORTANT_MOUNTS = {"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys",
+                    "/etc/hosts", "/etc/hostname"}   # resolv.conf: none without a network
+
+
+@pytest.fixture
+def podman(mr, registries_conf):
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed: run scripts/setup-host")
+    d = tempfile.mkdtemp(prefix="minirun-pm-", dir="/tmp")
+    os.chmod(d, 0o755)
+    conf = os.path.join(d, "containers.conf")
+    with open(conf, "w") as f:
+        f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+                '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n'
+                'events_logger = "file"\n')
+    os.makedirs(os.path.join(d, "xdg"), mode=0o700)
+    mr.rt.chown(d)
+    runroot = f"/tmp/pmr-{os.path.basename(d)[-8:]}"
+    pre = mr.rt.prefix()
+    env = [f"CONTAINERS_CONF={conf}", f"CONTAINERS_REGISTRIES_CONF={registries_conf}"]
+    if pre:
+        pre = pre[:-1] + env + [f"XDG_RUNTIME_DIR={d}/xdg", pre[-1]]
+    else:
+        pre = ["env"] + env
+    base = pre + ["podman", "--root", f"{d}/storage", "--runroot", runroot]
+
+    def run(*args):
+        return subprocess.run(base + list(args), capture_output=True, text=True, timeout=180,
+                              stdin=subprocess.DEVNULL)
+    yield run
+    run("rm", "-af", "-t", "0")
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f if d in line or runroot in line]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(runroot, ignore_errors=True)
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    out, key = {}, None
+    for line in text.splitlines():
+        if line in ("ENV", "ID", "CWD", "RESOLV", "HOSTS", "MOUNTS"):
+            key = line
+            out[key] = []
+        elif key:
+            out[key].append(line)
+    return out
+
+
+@pytest.mark.parametrize("flags", [[], ["-u", "daemon", "-w", "/tmp", "-e", "EXTRA=x y"]])
+def test_the_same_view_from_inside(mr, registry, podman, flags):
+    image = f"{registry.addr}/test/busybox:latest"
+    r = podman("pull", "-q", image)
+    assert r.returncode == 0, r.stderr
+    theirs = podman("run", "--rm", "--network", "none", *flags, image, "sh", "-c", PROBE)
+    ours = mr("run", "--rm", "--network", "none", *flags, image, "sh", "-c", PROBE)
+    assert theirs.returncode == ours.returncode == 0, (theirs.stderr, ours.stderr)
+    a, b = sections(theirs.stdout), sections(ours.stdout)
+    for key in ("ENV", "ID", "CWD", "RESOLV", "HOSTS"):
+        assert a[key] == b[key], key
+    assert IMPORTANT_MOUNTS <= set(a["MOUNTS"]) and IMPORTANT_MOUNTS <= set(b["MOUNTS"])
+
+
+def test_the_same_exit_codes(mr, registry, podman):
+    image = f"{registry.addr}/test/busybox:latest"
+    podman("pull", "-q", image)
+    for cmd in (["sh", "-c", "exit 42"], ["/no/such"], ["/etc/passwd"]):
+        theirs = podman("run", "--rm", "--network", "none", image, *cmd)
+        ours = mr("run", "--rm", "--network", "none", image, *cmd)
+        assert theirs.returncode == ours.returncode, (cmd, theirs.stderr, ours.stderr)
