@@ -264,7 +264,7 @@ def _create_options(f):
         click.option("--init", is_flag=True, help="run a tiny init (catatonit) as pid 1"),
         click.option("--privileged", is_flag=True),
         click.option("--cap-add", multiple=True), click.option("--cap-drop", multiple=True),
-        click.option("-v", "--volume", multiple=True),
+        click.option("-v", "--volume", multiple=True), click.option("--mount", multiple=True),
         click.option("--network", default="private", help="none or host (networks come later)"),
         click.option("--security-opt", multiple=True),
         click.option("--pull", type=click.Choice(["always", "missing", "never"]),
@@ -312,6 +312,7 @@ def _options(kw: dict) -> dict:
             "tty": kw["tty"], "interactive": kw["interactive"], "rm": kw["rm"],
             "read_only": kw["read_only"], "cap_add": list(kw["cap_add"]),
             "cap_drop": list(kw["cap_drop"]), "volumes": list(kw["volume"]),
+            "mounts": list(kw["mount"]),
             "network": network, "seccomp": seccomp, "no_new_privileges": nnp,
             "command": list(kw["command"])}
 
@@ -414,13 +415,38 @@ def rm(obj, force: bool, names) -> None:
         click.echo(lifecycle.remove(Store(obj["root"]), name, force))
 
 
+def _matches(rec: dict, filters: list[str]) -> bool:
+    """podman's ps --filter: name=, id=, status=, label=KEY[=VALUE], ancestor=."""
+    from minirun.errors import MiniRunError
+    for f in filters:
+        key, _, value = f.partition("=")
+        labels = rec["options"].get("labels") or {}
+        if key == "name":
+            ok = value in rec["name"]
+        elif key == "id":
+            ok = rec["id"].startswith(value)
+        elif key == "status":
+            ok = rec["state"] == value
+        elif key == "label":
+            k, _, v = value.partition("=")
+            ok = k in labels and (not v or labels[k] == v)
+        elif key == "ancestor":
+            ok = value in (rec["image_id"], rec["image_id"][7:19])
+        else:
+            raise MiniRunError(f"--filter {f}: use name=, id=, status=, label= or ancestor=")
+        if not ok:
+            return False
+    return True
+
+
 @cli.command()
 @click.option("-a", "--all", "all_", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--format", "fmt", default="table")
+@click.option("-f", "--filter", "filters", multiple=True)
 @click.pass_obj
 @engine_errors
-def ps(obj, all_: bool, quiet: bool, fmt: str) -> None:
+def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
     """List containers (running ones; all with -a)."""
     from minirun.engine import containers as ct, lifecycle
     from minirun.engine.store import Store
@@ -431,7 +457,7 @@ def ps(obj, all_: bool, quiet: bool, fmt: str) -> None:
             rec = lifecycle.refresh(store, rec)
         except ct.ContainerError:
             continue   # removed meanwhile (--rm)
-        if rec["state"] == "running" or all_:
+        if (rec["state"] == "running" or all_ or filters) and _matches(rec, list(filters)):
             rows.append(rec)
     if quiet:
         for r in rows:
@@ -456,14 +482,28 @@ def ps(obj, all_: bool, quiet: bool, fmt: str) -> None:
 @click.option("-f", "--follow", is_flag=True)
 @click.option("--tail", type=int, default=None)
 @click.option("-t", "--timestamps", is_flag=True)
+@click.option("--since", help="an RFC 3339 time, or a duration such as 10s, 5m, 1h")
 @click.argument("name")
 @click.pass_obj
 @engine_errors
-def logs(obj, follow: bool, tail: int | None, timestamps: bool, name: str) -> None:
+def logs(obj, follow: bool, tail: int | None, timestamps: bool, since: str | None,
+         name: str) -> None:
     """Show a container's output."""
     from minirun.engine import lifecycle
     from minirun.engine.store import Store
-    lifecycle.logs(Store(obj["root"]), name, follow, tail, timestamps)
+    lifecycle.logs(Store(obj["root"]), name, follow, tail, timestamps,
+                   since=lifecycle.parse_since(since) if since else None)
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def port(obj, name: str) -> None:
+    """A container's published ports (none until the networking issue lands)."""
+    from minirun.engine import containers as ct
+    from minirun.engine.store import Store
+    ct.find(Store(obj["root"]), name)   # an unknown name is still an error
 
 
 @cli.command()
@@ -616,3 +656,81 @@ def top(obj, name: str) -> None:
 
 
 container.add_command(top, "top")
+
+
+@cli.group()
+def volume() -> None:
+    """Manage named volumes."""
+
+
+def _volume_store(obj, fn, *args):
+    """Volumes hold files of the container's users: rootless, work as root of
+    the user namespace, as the store's other writers do."""
+    from minirun.engine import images as img
+    return img._in_store(obj["root"], fn, *args)
+
+
+@volume.command("create")
+@click.argument("name", required=False)
+@click.option("--label", "-l", multiple=True)
+@click.pass_obj
+@engine_errors
+def volume_create(obj, name, label) -> None:
+    """Create a volume."""
+    from minirun.engine import volumes
+    labels = dict(x.split("=", 1) for x in label if "=" in x)
+    click.echo(_volume_store(obj, lambda store: volumes.create(store, name, labels)))
+
+
+@volume.command("ls")
+@click.option("--format", "fmt", default="table")
+@click.option("-q", "--quiet", is_flag=True)
+@click.pass_obj
+@engine_errors
+def volume_ls(obj, fmt: str, quiet: bool) -> None:
+    """List volumes."""
+    from minirun.engine import volumes
+    from minirun.engine.store import Store
+    rows = volumes.listing(Store(obj["root"]))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not quiet:
+        click.echo(f"{'DRIVER':<10}VOLUME NAME")
+    for v in rows:
+        click.echo(v["Name"] if quiet else f"{v['Driver']:<10}{v['Name']}")
+
+
+@volume.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def volume_inspect(obj, names) -> None:
+    """Show volumes as JSON."""
+    from minirun.engine import volumes
+    from minirun.engine.store import Store
+    click.echo(json.dumps([volumes.inspect(Store(obj["root"]), n) for n in names], indent=2))
+
+
+@volume.command("rm")
+@click.option("-f", "--force", is_flag=True)
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def volume_rm(obj, force: bool, names) -> None:
+    """Remove volumes."""
+    from minirun.engine import volumes
+    for name in names:
+        _volume_store(obj, lambda store, n=name: volumes.remove(store, n, force))
+        click.echo(name)
+
+
+@volume.command("prune")
+@click.option("-f", "--force", is_flag=True, help="accepted; minirun never asks")
+@click.pass_obj
+@engine_errors
+def volume_prune(obj, force: bool) -> None:
+    """Remove the volumes no container uses."""
+    from minirun.engine import volumes
+    for name in _volume_store(obj, lambda store: volumes.prune(store)):
+        click.echo(name)

@@ -238,14 +238,47 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     for vol in opts.get("volumes") or []:
         src, _, rest = vol.partition(":")
         dest, _, mode = rest.partition(":")
-        if not src.startswith("/") or not dest.startswith("/"):
-            raise ContainerError(f"-v {vol}: give HOST-DIR:CONTAINER-DIR[:ro] with absolute "
-                                 "paths (named volumes come with the volume commands)")
+        if not dest.startswith("/"):
+            raise ContainerError(f"-v {vol}: give SOURCE:CONTAINER-DIR[:ro], the container "
+                                 "path absolute")
+        if not src.startswith("/"):          # a named volume, made and filled on first use
+            from minirun.engine import volumes
+            src = volumes.mount_source(store, src, layers, dest)
         config["mounts"].append({"destination": dest, "type": "bind", "source": src,
                                  "options": ["rbind"] + (["ro"] if mode == "ro" else [])})
+    for m in opts.get("mounts") or []:
+        config["mounts"].append(_mount_flag(store, m, layers))
     if image.get("StopSignal") and not opts.get("stop_signal"):
         opts["stop_signal"] = image["StopSignal"]
     return config
+
+
+def _mount_flag(store: Store, text: str, layers: list[str]) -> dict:
+    """--mount type=bind|volume|tmpfs,source=..,target=..[,ro|readonly]"""
+    fields, flags = {}, []
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[{"src": "source", "dst": "target", "destination": "target"}.get(key, key)] \
+                = value
+        else:
+            flags.append(key)
+    kind, target = fields.get("type", "volume"), fields.get("target", "")
+    ro = "ro" in flags or "readonly" in flags or fields.get("readonly") == "true"
+    if not target.startswith("/"):
+        raise ContainerError(f"--mount {text}: target= must be an absolute path")
+    if kind == "tmpfs":
+        return {"destination": target, "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "nodev"] + (["ro"] if ro else [])}
+    source = fields.get("source", "")
+    if kind == "volume":
+        from minirun.engine import volumes
+        source = volumes.mount_source(store, source or os.urandom(16).hex(), layers, target)
+    elif kind != "bind" or not source.startswith("/"):
+        raise ContainerError(f"--mount {text}: type must be bind, volume or tmpfs, and a "
+                             "bind needs an absolute source=")
+    return {"destination": target, "type": "bind", "source": source,
+            "options": ["rbind"] + (["ro"] if ro else [])}
 
 
 def create(store: Store, image: str, opts: dict) -> str:

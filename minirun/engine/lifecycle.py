@@ -108,8 +108,20 @@ def remove(store: Store, name: str, force: bool = False) -> str:
     return rec["id"]
 
 
+def parse_since(text: str) -> str:
+    """--since as an RFC 3339 UTC stamp comparable with the log's."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        t = time.time() - float(text[:-1]) * units[text[-1]]
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + \
+            f".{int(t % 1 * 1e9):09d}Z"
+    if len(text) >= 19 and text[4] == "-" and text[10] == "T":
+        return text
+    raise MiniRunError(f"--since {text}: give a duration (10s, 5m, 2h) or an RFC 3339 time")
+
+
 def logs(store: Store, name: str, follow: bool = False, tail: int | None = None,
-         timestamps: bool = False, out=None, err=None) -> None:
+         timestamps: bool = False, out=None, err=None, since: str | None = None) -> None:
     import sys
     out, err = out or sys.stdout.buffer, err or sys.stderr.buffer
     rec = ct.find(store, name)
@@ -120,6 +132,8 @@ def logs(store: Store, name: str, follow: bool = False, tail: int | None = None,
         return
     with f:
         lines = f.readlines()
+        if since:
+            lines = [ln for ln in lines if ln.split(b" ", 1)[0].decode() >= since]
         if tail is not None:
             lines = lines[-tail:] if tail > 0 else []
         for line in lines:

@@ -225,3 +225,39 @@ def test_twenty_containers_from_two_shells_at_once(mr, img):
     r = mr("rm", "-f", *ids, timeout=300)
     assert r.returncode == 0, r.stderr
     assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_named_volumes_and_mounts(mr, img):
+    r = mr("run", "--rm", "-v", "conf:/etc", img, "sh", "-c",
+           "ls -n /etc/passwd | cut -c1-10; echo changed > /etc/motd")
+    assert r.returncode == 0 and r.stdout.strip() == "-rw-r--r--", r.stderr   # copied up
+    r = mr("run", "--rm", "-v", "conf:/etc:ro", img, "sh", "-c",
+           "cat /etc/motd; touch /etc/x 2>&1 | grep -c Read-only")
+    assert r.stdout.split() == ["changed", "1"], r.stderr
+    [v] = json.loads(mr("volume", "ls", "--format", "json", check=True).stdout)
+    assert v["Name"] == "conf"
+    mr("create", "--name", "holder", "-v", "conf:/data", img, "true", check=True)
+    r = mr("volume", "rm", "conf")
+    assert r.returncode == 125 and "used by container(s) holder" in r.stderr
+    mr("rm", "holder", check=True)
+    r = mr("run", "--rm", "--mount", "type=tmpfs,target=/t", "--mount",
+           "type=volume,source=bins,target=/bin,ro", img, "sh", "-c",
+           "grep ' /t ' /proc/self/mounts | cut -d' ' -f3; ls /bin | wc -l")
+    assert r.stdout.split()[0] == "tmpfs" and int(r.stdout.split()[1]) > 100, r.stderr
+    assert sorted(mr("volume", "prune", check=True).stdout.split()) == ["bins", "conf"]
+    assert mr("volume", "ls", "-q", check=True).stdout == ""
+
+
+def test_ps_filters_logs_since_and_port(mr, img):
+    mr("run", "--name", "lab", "--label", "tier=web", img, "echo", "hello", check=True)
+    mr("run", "--name", "other", img, "true", check=True)
+    rows = json.loads(mr("ps", "-a", "--filter", "label=tier=web", "--format", "json",
+                         check=True).stdout)
+    assert [r["Names"] for r in rows] == [["lab"]]
+    assert mr("ps", "-a", "-q", "--filter", "name=oth", check=True).stdout.strip() != ""
+    assert mr("logs", "--since", "1h", "lab", check=True).stdout == "hello\n"
+    assert mr("logs", "--since", "2099-01-01T00:00:00Z", "lab", check=True).stdout == ""
+    assert mr("port", "lab", check=True).stdout == ""
+    r = mr("ps", "--filter", "color=red")
+    assert r.returncode == 125 and "--filter" in r.stderr
+    mr("rm", "lab", "other", check=True)

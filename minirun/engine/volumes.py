@@ -1,0 +1,166 @@
+"""Named volumes: directories the store keeps apart from any container,
+mounted with ``-v NAME:/path``.  An empty volume mounted for the first time
+is filled with what the image has at that path (podman's copy-up), merged
+from the image's layers as overlay would show it.
+
+    <store>/volumes/<name>/_data
+"""
+import json
+import os
+import re
+import shutil
+import stat
+import time
+
+from minirun.engine.store import Store, remove_tree
+from minirun.errors import MiniRunError
+
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+class VolumeError(MiniRunError):
+    """A volume is unknown, in use, or badly named."""
+
+
+def _dir(store: Store, name: str) -> str:
+    return os.path.join(store.root, "volumes", name)
+
+
+def _ensure_table(store: Store) -> None:
+    store.db.execute("CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, "
+                     "created TEXT, populated INTEGER DEFAULT 0, labels TEXT)")
+
+
+def create(store: Store, name: str | None = None, labels: dict | None = None,
+           exist_ok: bool = False) -> str:
+    _ensure_table(store)
+    name = name or os.urandom(16).hex()
+    if not NAME.match(name):
+        raise VolumeError(f"volume name `{name}`: use letters, digits, '_', '.' and '-'")
+    with store.transaction() as db:
+        if db.execute("SELECT 1 FROM volumes WHERE name=?", (name,)).fetchone():
+            if exist_ok:
+                return name
+            raise VolumeError(f"volume `{name}` exists already")
+        os.makedirs(os.path.join(_dir(store, name), "_data"), mode=0o755)
+        db.execute("INSERT INTO volumes (name, created, labels) VALUES (?, ?, ?)",
+                   (name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    json.dumps(labels or {})))
+    return name
+
+
+def listing(store: Store) -> list[dict]:
+    _ensure_table(store)
+    return [{"Name": n, "Driver": "local", "Mountpoint": os.path.join(_dir(store, n), "_data"),
+             "CreatedAt": c, "Labels": json.loads(lab or "{}")}
+            for n, c, lab in store.db.execute(
+                "SELECT name, created, labels FROM volumes ORDER BY name")]
+
+
+def inspect(store: Store, name: str) -> dict:
+    for v in listing(store):
+        if v["Name"] == name:
+            return v
+    raise VolumeError(f"no volume `{name}` (minirun volume ls lists them)")
+
+
+def users(store: Store, name: str) -> list[str]:
+    out = []
+    for cname, options in store.db.execute("SELECT name, options FROM containers"):
+        for vol in json.loads(options or "{}").get("volumes") or []:
+            if vol.split(":", 1)[0] == name:
+                out.append(cname)
+    return out
+
+
+def remove(store: Store, name: str, force: bool = False) -> None:
+    inspect(store, name)
+    used = users(store, name)
+    if used and not force:
+        raise VolumeError(f"volume `{name}` is used by container(s) {', '.join(used)}: "
+                          "remove them first or use -f")
+    with store.transaction() as db:
+        db.execute("DELETE FROM volumes WHERE name=?", (name,))
+    remove_tree(_dir(store, name))
+
+
+def prune(store: Store) -> list[str]:
+    gone = []
+    for v in listing(store):
+        if not users(store, v["Name"]):
+            remove(store, v["Name"])
+            gone.append(v["Name"])
+    return gone
+
+
+def mount_source(store: Store, name: str, layers: list[str], dest: str) -> str:
+    """The host directory for `-v NAME:DEST`, made (and filled) on first use."""
+    create(store, name, exist_ok=True)
+    data = os.path.join(_dir(store, name), "_data")
+    row = store.db.execute("SELECT populated FROM volumes WHERE name=?", (name,)).fetchone()
+    if not row[0]:
+        if not os.listdir(data):
+            from minirun.engine import userns
+            if userns.needed():   # the image's files belong to subordinate ids
+                userns.as_root(copy_up, layers, dest, data)
+            else:
+                copy_up(layers, dest, data)
+        with store.transaction() as db:
+            db.execute("UPDATE volumes SET populated=1 WHERE name=?", (name,))
+    return data
+
+
+def copy_up(layers: list[str], dest: str, target: str) -> None:
+    """What the image shows at ``dest`` (layers top first), into ``target``:
+    lower layers first, whiteouts delete, an opaque directory starts over."""
+    rel = dest.strip("/")
+    for layer in reversed(layers):
+        src = os.path.join(layer, rel)
+        if not os.path.isdir(src) or os.path.islink(src):
+            continue
+        if _opaque(src):
+            for name in os.listdir(target):
+                _remove(os.path.join(target, name))
+        _merge(src, target)
+
+
+def _opaque(path: str) -> bool:
+    for attr in ("trusted.overlay.opaque", "user.overlay.opaque"):
+        try:
+            if os.getxattr(path, attr, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _merge(src: str, dst: str) -> None:
+    st = os.lstat(src)
+    os.chown(dst, st.st_uid, st.st_gid)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    for entry in os.scandir(src):
+        s, d = entry.path, os.path.join(dst, entry.name)
+        est = entry.stat(follow_symlinks=False)
+        if stat.S_ISCHR(est.st_mode) and est.st_rdev == 0:   # a whiteout
+            _remove(d)
+        elif entry.is_dir(follow_symlinks=False):
+            if _opaque(s):
+                _remove(d)
+            if not os.path.isdir(d) or os.path.islink(d):
+                _remove(d)
+                os.mkdir(d)
+            _merge(s, d)
+        else:
+            _remove(d)
+            if entry.is_symlink():
+                os.symlink(os.readlink(s), d)
+            else:
+                shutil.copy2(s, d, follow_symlinks=False)
+            os.chown(d, est.st_uid, est.st_gid, follow_symlinks=False)
