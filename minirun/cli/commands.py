@@ -734,3 +734,34 @@ def volume_prune(obj, force: bool) -> None:
     from minirun.engine import volumes
     for name in _volume_store(obj, lambda store: volumes.prune(store)):
         click.echo(name)
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("destination")
+@click.pass_obj
+@engine_errors
+def cp(obj, source: str, destination: str) -> None:
+    """Copy files between a running container and the host (CONTAINER:PATH)."""
+    from minirun.engine import containers as ct, copy, lifecycle
+    from minirun.engine.store import Store
+    from minirun.errors import MiniRunError
+    store = Store(obj["root"])
+
+    def split(arg):
+        name, sep, path = arg.partition(":")
+        return (name, path) if sep and not arg.startswith("/") else (None, arg)
+    (sname, spath), (dname, dpath) = split(source), split(destination)
+    if bool(sname) == bool(dname):
+        raise MiniRunError("cp: name the container on exactly one side (NAME:PATH)")
+    rec = lifecycle.refresh(store, ct.find(store, sname or dname))
+    if rec["state"] != "running":
+        raise MiniRunError(f"cp: container `{rec['name']}` is not running: start it first "
+                           "(copying with a stopped container is not supported yet)")
+    if sname:
+        copy.out_of(rec["pid"], spath, dpath)
+    else:
+        copy.into(rec["pid"], spath, dpath)
+
+
+container.add_command(cp, "cp")

@@ -261,3 +261,35 @@ def test_ps_filters_logs_since_and_port(mr, img):
     r = mr("ps", "--filter", "color=red")
     assert r.returncode == 125 and "--filter" in r.stderr
     mr("rm", "lab", "other", check=True)
+
+
+def test_cp_both_ways_without_escaping(mr, img):
+    mr("run", "-d", "--name", "files", img, "sh", "-c",
+       "ln -s ../../../../../../root /tmp/up; mkdir -p /srv/d; echo in > /srv/d/f; sleep 100",
+       check=True)
+    time.sleep(0.3)
+    out = os.path.join(mr.rt.scratch, "out")
+    os.mkdir(out)
+    mr.rt.chown(out)
+    mr("cp", "files:/etc/passwd", out + "/", check=True)
+    assert open(os.path.join(out, "passwd")).read().startswith("root:x:0:0")
+    mr("cp", "files:/srv/d", out, check=True)
+    assert open(os.path.join(out, "d", "f")).read() == "in\n"
+    # a link climbing out resolves inside the container, never to the host's /root
+    secret = "/root/.minirun-cp-test"
+    with open(secret, "w") as f:
+        f.write("host secret")
+    try:
+        r = mr("cp", f"files:/tmp/up/{os.path.basename(secret)}", out)
+        assert r.returncode == 125 and "does not exist in the container" in r.stderr
+    finally:
+        os.unlink(secret)
+    src = os.path.join(mr.rt.scratch, "hello.txt")
+    with open(src, "w") as f:
+        f.write("hello\n")
+    mr.rt.chown(src)
+    mr("cp", src, "files:/tmp/", check=True)
+    assert mr("exec", "files", "cat", "/tmp/hello.txt", check=True).stdout == "hello\n"
+    r = mr("cp", src, "/tmp/x")
+    assert r.returncode == 125 and "exactly one side" in r.stderr
+    mr("rm", "-f", "files", check=True)

@@ -1,0 +1,137 @@
+"""`minirun cp`: files between the host and a running container, through
+the container's own root (``/proc/PID/root``) opened as a directory fd.
+
+Every container-side path is resolved with ``openat2(RESOLVE_IN_ROOT)``: a
+symlink in the container, absolute or full of ``..``, is followed as the
+container would follow it and can never lead to the host's files.  Trees
+are walked through file descriptors (``os.fwalk``), never through paths a
+container process could swap while we copy.
+"""
+import os
+import stat
+
+from minirun.errors import MiniRunError
+
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+
+
+class CopyError(MiniRunError):
+    """A cp source does not exist or a destination cannot be written."""
+
+
+def _open(root_fd: int, path: str, flags: int) -> int:
+    from minirun.kernel import mounts
+    try:
+        return mounts.openat2(root_fd, path.lstrip("/") or ".", flags | os.O_CLOEXEC,
+                              RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    except FileNotFoundError:
+        raise CopyError(f"`{path}` does not exist in the container") from None
+
+
+def _copy_fd(src: int, dst: int) -> None:
+    while chunk := os.read(src, 1 << 20):
+        os.write(dst, chunk)
+
+
+def out_of(pid: int, src: str, dest: str) -> None:
+    """Container path ``src`` -> host path ``dest``."""
+    root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = _open(root, src, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if os.path.isdir(dest) and not stat.S_ISDIR(st.st_mode):
+                dest = os.path.join(dest, os.path.basename(src.rstrip("/")) or "root")
+            elif os.path.isdir(dest):
+                dest = os.path.join(dest, os.path.basename(src.rstrip("/")))
+            if stat.S_ISDIR(st.st_mode):
+                _tree_out(fd, dest)
+            else:
+                with open(dest, "wb") as out:
+                    _copy_fd(fd, out.fileno())
+                os.chmod(dest, stat.S_IMODE(st.st_mode))
+        finally:
+            os.close(fd)
+    finally:
+        os.close(root)
+
+
+def _tree_out(dir_fd: int, dest: str) -> None:
+    os.makedirs(dest, exist_ok=True)
+    for top, dirs, files, tfd in os.fwalk(".", dir_fd=dir_fd, follow_symlinks=False):
+        here = os.path.normpath(os.path.join(dest, top))
+        for name in dirs:
+            os.makedirs(os.path.join(here, name), exist_ok=True)
+        for name in files:
+            st = os.stat(name, dir_fd=tfd, follow_symlinks=False)
+            target = os.path.join(here, name)
+            if stat.S_ISLNK(st.st_mode):
+                if os.path.lexists(target):
+                    os.unlink(target)
+                os.symlink(os.readlink(name, dir_fd=tfd), target)
+            elif stat.S_ISREG(st.st_mode):
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=tfd)
+                try:
+                    with open(target, "wb") as out:
+                        _copy_fd(fd, out.fileno())
+                finally:
+                    os.close(fd)
+                os.chmod(target, stat.S_IMODE(st.st_mode))
+
+
+def into(pid: int, src: str, dest: str) -> None:
+    """Host path ``src`` -> container path ``dest``."""
+    if not os.path.lexists(src):
+        raise CopyError(f"`{src}` does not exist on the host")
+    root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            dfd = _open(root, dest, os.O_RDONLY | os.O_DIRECTORY)
+            name = os.path.basename(src.rstrip("/"))
+        except (CopyError, NotADirectoryError):
+            parent, name = os.path.split(dest.rstrip("/"))
+            dfd = _open(root, parent or "/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _put(dfd, name, src)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(root)
+
+
+def _put(dir_fd: int, name: str, src: str) -> None:
+    st = os.lstat(src)
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            os.mkdir(name, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)
+        except FileExistsError:
+            pass
+        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      dir_fd=dir_fd)
+        try:
+            for entry in os.listdir(src):
+                _put(sub, entry, os.path.join(src, entry))
+        finally:
+            os.close(sub)
+    elif stat.S_ISLNK(st.st_mode):
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        os.symlink(os.readlink(src), name, dir_fd=dir_fd)
+    else:
+        # O_NOFOLLOW: a symlink planted at the destination is not written through
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW |
+                         os.O_CLOEXEC, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno == 40:   # ELOOP
+                raise CopyError(f"`{name}` in the container is a symlink: refusing to "
+                                "write through it") from None
+            raise
+        try:
+            with open(src, "rb") as f:
+                _copy_fd(f.fileno(), fd)
+        finally:
+            os.close(fd)
