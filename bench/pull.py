@@ -26,7 +26,7 @@ def layout_blobs() -> list[tuple[str, int]]:
         mdigest = json.load(f)["manifests"][0]["digest"]
     with open(os.path.join(layout, "blobs", "sha256", mdigest[7:])) as f:
         layers = json.load(f)["layers"]
-    return [(os.path.join(layout, "blobs", "sha256", l["digest"][7:]), l["size"]) for l in layers]
+    return [(os.path.join(layout, "blobs", "sha256", x["digest"][7:]), x["size"]) for x in layers]
 
 
 def gunzip_speed(blobs) -> tuple[float, float]:

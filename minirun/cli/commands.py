@@ -591,7 +591,7 @@ def kill(obj, sig: str, names) -> None:
 @engine_errors
 def restart(obj, timeout: float, names) -> None:
     """Stop, then start containers again."""
-    from minirun.engine import containers as ct, lifecycle, monitor
+    from minirun.engine import lifecycle, monitor
     from minirun.engine.store import Store
     for name in names:
         store = Store(obj["root"])

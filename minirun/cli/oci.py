@@ -213,9 +213,10 @@ def _run_verb(args) -> int:
         raise MiniRunError("--no-pivot is not supported: minirun always uses pivot_root")
     if v == "create":
         from minirun.runtime import launch
-        _, l = launch.create(store, args.id, args.bundle, console_socket=args.console_socket,
-                             pid_file=args.pid_file, preserve_fds=args.preserve_fds)
-        l.chan.close()
+        _, handle = launch.create(store, args.id, args.bundle,
+                                  console_socket=args.console_socket, pid_file=args.pid_file,
+                                  preserve_fds=args.preserve_fds)
+        handle.chan.close()
         return 0
     if v == "start":
         lifecycle.start(store, args.id)
@@ -257,14 +258,14 @@ def _exec(store, args) -> int:
     if proc.terminal and not args.console_socket and not args.detach:
         from minirun.runtime.console import OwnTerminal
         terminal = OwnTerminal()
-    l = launch.exec_process(store, args.id, proc, console_socket=args.console_socket,
-                            console_fd=terminal.child_fd() if terminal else -1,
-                            pid_file=args.pid_file, preserve_fds=args.preserve_fds)
-    l.chan.close()
+    handle = launch.exec_process(store, args.id, proc, console_socket=args.console_socket,
+                                 console_fd=terminal.child_fd() if terminal else -1,
+                                 pid_file=args.pid_file, preserve_fds=args.preserve_fds)
+    handle.chan.close()
     master = terminal.receive_master() if terminal else -1
     if args.detach:
         return 0
-    return lifecycle.wait_forwarding(l.init_pid, master)
+    return lifecycle.wait_forwarding(handle.init_pid, master)
 
 
 def _list(store, args) -> int:

@@ -233,7 +233,7 @@ def _save_oci(store: Store, names: list[str], tar: tarfile.TarFile) -> None:
         image_id, data, doc = _image(store, name)
         mdigest = dg.of_bytes(data)
         for d, path in ((mdigest, None), (doc.config.digest, None),
-                        *((l.digest, None) for l in doc.layers)):
+                        *((layer.digest, None) for layer in doc.layers)):
             if d not in written:
                 _add(tar, f"blobs/sha256/{hex_of(d)}", path=store.blob_path(d))
                 written.add(d)

@@ -15,7 +15,6 @@ import os
 import select
 import signal
 import sys
-import time
 
 from minirun.engine import containers as ct
 from minirun.engine.lifecycle import runtime_store

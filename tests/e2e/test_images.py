@@ -1,6 +1,5 @@
 """Images from a real registry: pull, push, tags, removal, archives, and
 what goes wrong on purpose.  Root and rootless."""
-import hashlib
 import json
 import os
 import signal
