@@ -27,12 +27,15 @@ $(ROOTFS)/bin/busybox: rootfs-tools/busybox-rootfs
 
 setup: host $(BIN)/.installed $(ROOTFS)/bin/busybox
 
+# The default image, busybox, built from the host's busybox-static and loaded
+# into the store with no registry; then a real container runs in it.
 demo: setup
-	rm -rf $(BUILD)/demo
-	$(BIN)/python rootfs-tools/make-bundle $(BUILD)/demo --rootfs $(ROOTFS) \
-	  $$([ "$$(id -u)" = 0 ] || echo --rootless) -- \
+	rm -rf $(BUILD)/demo-image
+	$(BIN)/python rootfs-tools/build-image $(BUILD)/demo-image --layer $(ROOTFS) \
+	  --tag localhost/busybox:latest >/dev/null
+	$(BIN)/minirun load -q -i $(BUILD)/demo-image
+	$(BIN)/minirun run --rm busybox \
 	  sh -c 'echo "Hello from a minirun container: I am pid $$$$ on host $$(hostname), user $$(id -un), kernel $$(uname -r)"'
-	cd $(BUILD)/demo && ../../$(BIN)/minirun-oci run demo-$$$$
 
 test: setup
 	$(BIN)/python -m pytest -q tests
