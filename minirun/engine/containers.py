@@ -334,8 +334,15 @@ def random_name(store: Store) -> str:
 
 
 def remove_files(store: Store, cid: str) -> None:
+    """The container's directory (its upper layer holds files of every id the
+    container used: rootless, only root of the user namespace may remove
+    them) and its record."""
+    from minirun.engine import userns
     from minirun.engine.store import remove_tree
-    remove_tree(container_dir(store, cid))
+    if userns.needed():
+        userns.as_root(remove_tree, container_dir(store, cid))
+    else:
+        remove_tree(container_dir(store, cid))
     with store.transaction() as db:
         db.execute("DELETE FROM containers WHERE id=?", (cid,))
 
