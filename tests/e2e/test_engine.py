@@ -293,3 +293,15 @@ def test_cp_both_ways_without_escaping(mr, img):
     r = mr("cp", src, "/tmp/x")
     assert r.returncode == 125 and "exactly one side" in r.stderr
     mr("rm", "-f", "files", check=True)
+
+
+def test_files_of_other_users_are_removed_with_the_container(mr, img):
+    r = mr("run", "--name", "owners", img, "sh", "-c",
+           "mkdir -p /srv/a/b && touch /srv/a/b/f && chown -R daemon:daemon /srv/a && "
+           "chmod 500 /srv/a/b")
+    assert r.returncode == 0, r.stderr
+    cid = json.loads(mr("inspect", "owners", check=True).stdout)[0]["Id"]
+    mr("rm", "owners", check=True)
+    assert not os.path.exists(os.path.join(mr.store, "containers", cid))
+    r = mr("run", "--rm", img, "sh", "-c", "touch /x && chown daemon /x")
+    assert r.returncode == 0 and mr("ps", "-aq", check=True).stdout == ""
