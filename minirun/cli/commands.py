@@ -404,15 +404,16 @@ def stop(obj, timeout: float, names) -> None:
 
 @cli.command()
 @click.option("-f", "--force", is_flag=True)
+@click.option("-v", "--volumes", is_flag=True, help="also the container's anonymous volumes")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
-def rm(obj, force: bool, names) -> None:
+def rm(obj, force: bool, volumes: bool, names) -> None:
     """Remove containers."""
     from minirun.engine import lifecycle
     from minirun.engine.store import Store
     for name in names:
-        click.echo(lifecycle.remove(Store(obj["root"]), name, force))
+        click.echo(lifecycle.remove(Store(obj["root"]), name, force, volumes))
 
 
 def _matches(rec: dict, filters: list[str]) -> bool:
@@ -663,11 +664,11 @@ def volume() -> None:
     """Manage named volumes."""
 
 
-def _volume_store(obj, fn, *args):
-    """Volumes hold files of the container's users: rootless, work as root of
-    the user namespace, as the store's other writers do."""
-    from minirun.engine import images as img
-    return img._in_store(obj["root"], fn, *args)
+def _volume_store(obj, fn):
+    """``fn(store)``; volumes.py removes files as root of the user namespace
+    where they belong to a container's users."""
+    from minirun.engine.store import Store
+    return fn(Store(obj["root"]))
 
 
 @volume.command("create")

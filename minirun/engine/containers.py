@@ -248,6 +248,19 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
                                  "options": ["rbind"] + (["ro"] if mode == "ro" else [])})
     for m in opts.get("mounts") or []:
         config["mounts"].append(_mount_flag(store, m, layers))
+    # The image's declared volumes, where nothing else is mounted: an anonymous
+    # volume each (removed with the container by rm -v), filled from the image.
+    taken = {m["destination"] for m in config["mounts"]}
+    for path in sorted(image.get("Volumes") or {}):
+        if path in taken:
+            continue
+        from minirun.engine import volumes
+        anonymous = opts.setdefault("anonymous_volumes", {}).get(path)
+        if anonymous is None:
+            anonymous = opts["anonymous_volumes"][path] = os.urandom(16).hex()
+        source = volumes.mount_source(store, anonymous, layers, path)
+        config["mounts"].append({"destination": path, "type": "bind", "source": source,
+                                 "options": ["rbind"]})
     if image.get("StopSignal") and not opts.get("stop_signal"):
         opts["stop_signal"] = image["StopSignal"]
     return config
@@ -338,11 +351,7 @@ def remove_files(store: Store, cid: str) -> None:
     container used: rootless, only root of the user namespace may remove
     them) and its record."""
     from minirun.engine import userns
-    from minirun.engine.store import remove_tree
-    if userns.needed():
-        userns.as_root(remove_tree, container_dir(store, cid))
-    else:
-        remove_tree(container_dir(store, cid))
+    userns.remove_tree(container_dir(store, cid))
     with store.transaction() as db:
         db.execute("DELETE FROM containers WHERE id=?", (cid,))
 

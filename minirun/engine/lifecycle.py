@@ -92,7 +92,7 @@ def wait_exit(store: Store, cid: str, timeout: float | None) -> bool:
         time.sleep(0.02)
 
 
-def remove(store: Store, name: str, force: bool = False) -> str:
+def remove(store: Store, name: str, force: bool = False, volumes: bool = False) -> str:
     rec = refresh(store, ct.find(store, name))
     if rec["state"] == "running":
         if not force:
@@ -105,6 +105,13 @@ def remove(store: Store, name: str, force: bool = False) -> str:
     except MiniRunError:
         pass
     ct.remove_files(store, rec["id"])
+    if volumes:   # rm -v: the container's anonymous volumes go too
+        from minirun.engine import volumes as vol
+        for anonymous in (rec["options"].get("anonymous_volumes") or {}).values():
+            try:
+                vol.remove(store, anonymous, force=True)
+            except MiniRunError:
+                pass
     return rec["id"]
 
 

@@ -76,7 +76,7 @@ def as_root(fn, *args, **kwargs):
         except MiniRunError as e:
             result = {"error": str(e), "code": e.exit_code,
                       "class": [type(e).__module__, type(e).__qualname__]}
-        except BaseException as e:  # noqa: BLE001: the parent reports it
+        except BaseException as e:  # noqa: BLE001 (the parent reports it)
             result = {"error": f"{type(e).__name__}: {e}", "code": 125}
         try:
             os.write(out_w, json.dumps(result).encode())
@@ -107,3 +107,14 @@ def as_root(fn, *args, **kwargs):
     if "error" in result:
         raise _rebuild(result)
     return result["ok"]
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf of store files (layers, containers, volumes): rootless, as root
+    of the user namespace, since they belong to subordinate ids too.  Only
+    the files: the caller keeps its database work in its own process."""
+    from minirun.engine import store
+    if needed():
+        as_root(store.remove_tree, path)
+    else:
+        store.remove_tree(path)

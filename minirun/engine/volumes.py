@@ -12,7 +12,7 @@ import shutil
 import stat
 import time
 
-from minirun.engine.store import Store, remove_tree
+from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -67,9 +67,13 @@ def inspect(store: Store, name: str) -> dict:
 def users(store: Store, name: str) -> list[str]:
     out = []
     for cname, options in store.db.execute("SELECT name, options FROM containers"):
-        for vol in json.loads(options or "{}").get("volumes") or []:
-            if vol.split(":", 1)[0] == name:
-                out.append(cname)
+        opts = json.loads(options or "{}")
+        names = [v.split(":", 1)[0] for v in opts.get("volumes") or []]
+        names += list((opts.get("anonymous_volumes") or {}).values())
+        names += [f.partition("source=")[2].split(",")[0] for f in opts.get("mounts") or []
+                  if "type=volume" in f]
+        if name in names:
+            out.append(cname)
     return out
 
 
@@ -81,7 +85,8 @@ def remove(store: Store, name: str, force: bool = False) -> None:
                           "remove them first or use -f")
     with store.transaction() as db:
         db.execute("DELETE FROM volumes WHERE name=?", (name,))
-    remove_tree(_dir(store, name))
+    from minirun.engine import userns
+    userns.remove_tree(_dir(store, name))
 
 
 def prune(store: Store) -> list[str]:

@@ -99,7 +99,7 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
         chan.send(f"pid {pid}")
         os.write(after_w, b"1")
         child_exit(0)
-    except BaseException as e:  # noqa: BLE001: every failure goes to the parent
+    except BaseException as e:  # noqa: BLE001 (every failure goes to the parent)
         child_exit(report(chan, step, e))
 
 

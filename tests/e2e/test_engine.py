@@ -305,3 +305,26 @@ def test_files_of_other_users_are_removed_with_the_container(mr, img):
     assert not os.path.exists(os.path.join(mr.store, "containers", cid))
     r = mr("run", "--rm", img, "sh", "-c", "touch /x && chown daemon /x")
     assert r.returncode == 0 and mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_the_image_volumes_and_rm_v(mr, images_dir, registry, busybox_rootfs):
+    import sys
+    from tests.e2e.conftest import BUILD
+    layout = os.path.join(mr.rt.scratch, "withvol")
+    subprocess.run([sys.executable, BUILD, layout, "--layer", busybox_rootfs, "--volume",
+                    "/etc", "--stop-signal", "SIGUSR1", "--tag", "localhost/withvol:latest"],
+                   check=True, capture_output=True)
+    mr.rt.chown(layout)
+    mr("load", "-i", layout, check=True)
+    mr("run", "-d", "--name", "v", "localhost/withvol", "sh", "-c",
+       "trap 'exit 5' USR1; echo x > /etc/written; while :; do sleep 0.05; done", check=True)
+    [vol] = json.loads(mr("volume", "ls", "--format", "json", check=True).stdout)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(os.path.join(vol["Mountpoint"], "written")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert os.path.exists(os.path.join(vol["Mountpoint"], "passwd"))    # filled from the image
+    mr("stop", "v", check=True)                                          # the image's StopSignal
+    assert mr("wait", "v", check=True).stdout.strip() == "5"
+    mr("rm", "-v", "v", check=True)
+    assert mr("volume", "ls", "-q", check=True).stdout == ""
