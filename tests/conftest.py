@@ -201,3 +201,18 @@ def leftovers(rt: Runtime, cid: str, bundle: "Bundle | None" = None) -> list[str
                 if bundle.path in line:
                     found.append(f"mount {line.split()[4]}")
     return found
+
+
+def terminal_session(argv: list[str], rows: int, cols: int, code: int, env=None) -> None:
+    """Drive a shell in a container through a real pseudo-terminal: its size
+    and its tty must be the ones we gave, its exit code ours."""
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(argv[0], argv[1:], env=env, timeout=30, dimensions=(rows, cols))
+    child.expect("#")
+    child.sendline("stty size; tty")
+    child.expect(f"{rows} {cols}")
+    child.expect("/dev/pts/")
+    child.sendline(f"exit {code}")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == code

@@ -25,6 +25,22 @@ def engine_errors(fn):
     return wrapper
 
 
+def _store(obj):
+    """The image and container store named by --root (or the default one),
+    opened once per command."""
+    if "store" not in obj:
+        from minirun.engine.store import Store
+        obj["store"] = Store(obj["root"])
+    return obj["store"]
+
+
+def _each(names, fn) -> None:
+    """Do ``fn(name)`` for each name and print it, as podman's verbs do."""
+    for name in names:
+        fn(name)
+        click.echo(name)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="minirun")
 @click.option("--explain", is_flag=True, help="narrate each step on stderr")
@@ -319,12 +335,12 @@ def _options(kw: dict) -> dict:
 
 def _ensure_image(obj, image: str, policy: str) -> None:
     from minirun.engine import images as img
-    from minirun.engine.store import ImageNotFound, Store
+    from minirun.engine.store import ImageNotFound
     if policy == "always":
         img.pull(obj["root"], image, quiet=True)
         return
     try:
-        Store(obj["root"]).lookup(image)
+        _store(obj).lookup(image)
     except ImageNotFound:
         if policy == "never":
             raise
@@ -333,10 +349,9 @@ def _ensure_image(obj, image: str, policy: str) -> None:
 
 def _create(obj, kw) -> str:
     from minirun.engine import containers as ct
-    from minirun.engine.store import Store
     opts = _options(kw)
     _ensure_image(obj, kw["image"], kw["pull"])
-    store = Store(obj["root"])
+    store = _store(obj)
     if kw["dry_run"]:
         image_id = store.lookup(kw["image"])
         click.echo(json.dumps(ct.build_config(store, "0" * 64, image_id, opts), indent=2))
@@ -360,7 +375,7 @@ def run(obj, detach: bool, **kw) -> None:
         click.echo(cid)
         return
     code = monitor.run_container(obj["root"], cid, foreground=True,
-                                 interactive=kw["interactive"])
+                                 interactive=kw["interactive"], store=_store(obj))
     sys.exit(code)
 
 
@@ -378,14 +393,11 @@ def create(obj, **kw) -> None:
 def start(obj, names) -> None:
     """Start created or stopped containers (in the background)."""
     from minirun.engine import containers as ct, monitor
-    from minirun.engine.store import Store
-    for name in names:
-        rec = ct.find(Store(obj["root"]), name)
-        if rec["state"] == "running":
-            click.echo(name)
-            continue
-        monitor.start_detached(obj["root"], rec["id"])
-        click.echo(name)
+    def start_one(name):
+        rec = ct.find(_store(obj), name)
+        if rec["state"] != "running":
+            monitor.start_detached(obj["root"], rec["id"])
+    _each(names, start_one)
 
 
 @cli.command()
@@ -396,10 +408,7 @@ def start(obj, names) -> None:
 def stop(obj, timeout: float, names) -> None:
     """Stop containers: the stop signal, then SIGKILL after --time seconds."""
     from minirun.engine import lifecycle
-    from minirun.engine.store import Store
-    for name in names:
-        lifecycle.stop(Store(obj["root"]), name, timeout)
-        click.echo(name)
+    _each(names, lambda name: lifecycle.stop(_store(obj), name, timeout))
 
 
 @cli.command()
@@ -411,9 +420,8 @@ def stop(obj, timeout: float, names) -> None:
 def rm(obj, force: bool, volumes: bool, names) -> None:
     """Remove containers."""
     from minirun.engine import lifecycle
-    from minirun.engine.store import Store
     for name in names:
-        click.echo(lifecycle.remove(Store(obj["root"]), name, force, volumes))
+        click.echo(lifecycle.remove(_store(obj), name, force, volumes))
 
 
 def _matches(rec: dict, filters: list[str]) -> bool:
@@ -450,8 +458,7 @@ def _matches(rec: dict, filters: list[str]) -> bool:
 def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
     """List containers (running ones; all with -a)."""
     from minirun.engine import containers as ct, lifecycle
-    from minirun.engine.store import Store
-    store = Store(obj["root"])
+    store = _store(obj)
     rows = []
     for rec in ct.all_records(store):
         try:
@@ -491,8 +498,7 @@ def logs(obj, follow: bool, tail: int | None, timestamps: bool, since: str | Non
          name: str) -> None:
     """Show a container's output."""
     from minirun.engine import lifecycle
-    from minirun.engine.store import Store
-    lifecycle.logs(Store(obj["root"]), name, follow, tail, timestamps,
+    lifecycle.logs(_store(obj), name, follow, tail, timestamps,
                    since=lifecycle.parse_since(since) if since else None)
 
 
@@ -503,8 +509,7 @@ def logs(obj, follow: bool, tail: int | None, timestamps: bool, since: str | Non
 def port(obj, name: str) -> None:
     """A container's published ports (none until the networking issue lands)."""
     from minirun.engine import containers as ct
-    from minirun.engine.store import Store
-    ct.find(Store(obj["root"]), name)   # an unknown name is still an error
+    ct.find(_store(obj), name)   # an unknown name is still an error
 
 
 @cli.command()
@@ -514,8 +519,7 @@ def port(obj, name: str) -> None:
 def wait(obj, names) -> None:
     """Wait for containers to exit; print their exit codes."""
     from minirun.engine import containers as ct, lifecycle
-    from minirun.engine.store import Store
-    store = Store(obj["root"])
+    store = _store(obj)
     for name in names:
         rec = ct.find(store, name)
         lifecycle.wait_exit(store, rec["id"], None)
@@ -532,14 +536,18 @@ def wait(obj, names) -> None:
 def inspect(obj, names) -> None:
     """A container's (or an image's) details as JSON."""
     from minirun.engine import containers as ct, images as img, lifecycle
-    from minirun.engine.store import Store
-    store = Store(obj["root"])
+    store = _store(obj)
     out = []
     for name in names:
         try:
             r = lifecycle.refresh(store, ct.find(store, name))
         except ct.ContainerError:
-            out.append(img.inspect(obj["root"], name))
+            from minirun.engine.store import ImageNotFound
+            try:
+                out.append(img.inspect(obj["root"], name))
+            except ImageNotFound:
+                raise ct.ContainerError(f"no container with name or id `{name}`, and no "
+                                        "image by that name either") from None
             continue
         out.append({"Id": r["id"], "Name": r["name"], "Image": r["image_id"],
                     "ImageName": ct.image_name(store, r["image_id"]), "Created": r["created"],
@@ -565,8 +573,7 @@ def inspect(obj, names) -> None:
 def exec_(obj, env, user, workdir, tty, interactive, detach, name, command) -> None:
     """Run a process in a running container."""
     from minirun.engine import lifecycle
-    from minirun.engine.store import Store
-    sys.exit(lifecycle.exec_in(Store(obj["root"]), name, list(command), env=list(env),
+    sys.exit(lifecycle.exec_in(_store(obj), name, list(command), env=list(env),
                                user=user, workdir=workdir, tty=tty, interactive=interactive,
                                detach=detach))
 
@@ -579,10 +586,7 @@ def exec_(obj, env, user, workdir, tty, interactive, detach, name, command) -> N
 def kill(obj, sig: str, names) -> None:
     """Send a signal to containers' main process."""
     from minirun.engine import lifecycle
-    from minirun.engine.store import Store
-    for name in names:
-        lifecycle.kill(Store(obj["root"]), name, sig)
-        click.echo(name)
+    _each(names, lambda name: lifecycle.kill(_store(obj), name, sig))
 
 
 @cli.command()
@@ -593,12 +597,8 @@ def kill(obj, sig: str, names) -> None:
 def restart(obj, timeout: float, names) -> None:
     """Stop, then start containers again."""
     from minirun.engine import lifecycle, monitor
-    from minirun.engine.store import Store
-    for name in names:
-        store = Store(obj["root"])
-        cid = lifecycle.stop(store, name, timeout)
-        monitor.start_detached(obj["root"], cid)
-        click.echo(name)
+    _each(names, lambda name: monitor.start_detached(
+        obj["root"], lifecycle.stop(_store(obj), name, timeout)))
 
 
 @cli.command()
@@ -630,8 +630,7 @@ def container() -> None:
 def container_prune(obj, force: bool) -> None:
     """Remove every container that is not running."""
     from minirun.engine import containers as ct, lifecycle
-    from minirun.engine.store import Store
-    store = Store(obj["root"])
+    store = _store(obj)
     for rec in ct.all_records(store):
         if lifecycle.refresh(store, rec)["state"] != "running":
             click.echo(lifecycle.remove(store, rec["id"]))
@@ -650,9 +649,8 @@ for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop",
 def top(obj, name: str) -> None:
     """The processes of a running container."""
     from minirun.engine import lifecycle
-    from minirun.engine.store import Store
     click.echo(f"{'PID':<8}{'USER':<8}{'TIME':<10}COMMAND")
-    for pid, user, cpu, cmd in lifecycle.top(Store(obj["root"]), name):
+    for pid, user, cpu, cmd in lifecycle.top(_store(obj), name):
         click.echo(f"{pid:<8}{user:<8}{cpu:<10}{cmd}")
 
 
@@ -664,13 +662,6 @@ def volume() -> None:
     """Manage named volumes."""
 
 
-def _volume_store(obj, fn):
-    """``fn(store)``; volumes.py removes files as root of the user namespace
-    where they belong to a container's users."""
-    from minirun.engine.store import Store
-    return fn(Store(obj["root"]))
-
-
 @volume.command("create")
 @click.argument("name", required=False)
 @click.option("--label", "-l", multiple=True)
@@ -680,7 +671,7 @@ def volume_create(obj, name, label) -> None:
     """Create a volume."""
     from minirun.engine import volumes
     labels = dict(x.split("=", 1) for x in label if "=" in x)
-    click.echo(_volume_store(obj, lambda store: volumes.create(store, name, labels)))
+    click.echo(volumes.create(_store(obj), name, labels))
 
 
 @volume.command("ls")
@@ -691,8 +682,7 @@ def volume_create(obj, name, label) -> None:
 def volume_ls(obj, fmt: str, quiet: bool) -> None:
     """List volumes."""
     from minirun.engine import volumes
-    from minirun.engine.store import Store
-    rows = volumes.listing(Store(obj["root"]))
+    rows = volumes.listing(_store(obj))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -709,8 +699,7 @@ def volume_ls(obj, fmt: str, quiet: bool) -> None:
 def volume_inspect(obj, names) -> None:
     """Show volumes as JSON."""
     from minirun.engine import volumes
-    from minirun.engine.store import Store
-    click.echo(json.dumps([volumes.inspect(Store(obj["root"]), n) for n in names], indent=2))
+    click.echo(json.dumps([volumes.inspect(_store(obj), n) for n in names], indent=2))
 
 
 @volume.command("rm")
@@ -722,7 +711,7 @@ def volume_rm(obj, force: bool, names) -> None:
     """Remove volumes."""
     from minirun.engine import volumes
     for name in names:
-        _volume_store(obj, lambda store, n=name: volumes.remove(store, n, force))
+        volumes.remove(_store(obj), name, force)
         click.echo(name)
 
 
@@ -733,7 +722,7 @@ def volume_rm(obj, force: bool, names) -> None:
 def volume_prune(obj, force: bool) -> None:
     """Remove the volumes no container uses."""
     from minirun.engine import volumes
-    for name in _volume_store(obj, lambda store: volumes.prune(store)):
+    for name in volumes.prune(_store(obj)):
         click.echo(name)
 
 
@@ -745,9 +734,8 @@ def volume_prune(obj, force: bool) -> None:
 def cp(obj, source: str, destination: str) -> None:
     """Copy files between a running container and the host (CONTAINER:PATH)."""
     from minirun.engine import containers as ct, copy, lifecycle
-    from minirun.engine.store import Store
     from minirun.errors import MiniRunError
-    store = Store(obj["root"])
+    store = _store(obj)
 
     def split(arg):
         name, sep, path = arg.partition(":")

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 
-from minirun.engine.store import Store, StoreError, hex_of
+from minirun.engine.store import Store, hex_of
 from minirun.errors import MiniRunError
 
 PODMAN_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
@@ -356,14 +356,7 @@ def remove_files(store: Store, cid: str) -> None:
         db.execute("DELETE FROM containers WHERE id=?", (cid,))
 
 
-def short(cid: str) -> str:
-    return cid[:12]
-
-
 def image_name(store: Store, image_id: str) -> str:
     names = store.names_of(image_id)
     return names[0] if names else hex_of(image_id)[:12]
 
-
-__all__ = ["create", "find", "record", "update", "all_records", "remove_files",
-           "StoreError"]

@@ -49,11 +49,11 @@ class Log:
 
 
 def run_container(root: str | None, cid: str, *, foreground: bool, interactive: bool = False,
-                  ready_fd: int = -1) -> int:
+                  ready_fd: int = -1, store: Store | None = None) -> int:
     """Run a created container to its end; return its exit code."""
     from minirun.runtime import launch, lifecycle
     from minirun.runtime.state import proc_start_time
-    store = Store(root)
+    store = store or Store(root)
     ct.update(store, cid, monitor=f"{os.getpid()}:{proc_start_time(os.getpid())}")
     rec = ct.record(store, cid)
     d = ct.container_dir(store, cid)

@@ -18,7 +18,6 @@ The root is /var/lib/minirun as root, ``$XDG_DATA_HOME/minirun`` rootless.
 """
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
@@ -355,7 +354,3 @@ def remove_tree(path: str) -> None:
             func(p)
     shutil.rmtree(path, onerror=retry)
 
-
-def manifest_json(store: Store, image_id: str) -> dict:
-    row = store.db.execute("SELECT manifest_digest FROM images WHERE id=?", (image_id,)).fetchone()
-    return json.loads(store.read_blob(row[0]))

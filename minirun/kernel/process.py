@@ -7,7 +7,7 @@ in the container can reach the runtime's own executable through
 more than the process has.  A *child subreaper* adopts orphaned
 descendants, as init would.
 
-See: prctl(2), setsid(2), tty_ioctl(4), close_range(2)
+See: prctl(2), setsid(2), tty_ioctl(4)
 """
 import fcntl
 import os
@@ -16,7 +16,6 @@ import termios
 from minirun import explain
 from minirun.kernel._native import check, lib
 
-PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
@@ -42,29 +41,11 @@ def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1, "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
-def set_pdeathsig(sig: int) -> None:
-    prctl(PR_SET_PDEATHSIG, sig, "prctl(PR_SET_PDEATHSIG)")
-
-
 def set_name(title: str) -> None:
     """The name ps shows (15 bytes), like youki's ``youki:[2:INIT]``."""
     from minirun.kernel._native import ffi
     buf = ffi.new("char[16]", title.encode()[:15])
     lib.mr_prctl(PR_SET_NAME, int(ffi.cast("unsigned long", buf)), 0, 0, 0)
-
-
-def close_fds_except(keep: set[int]) -> None:
-    """Mark every descriptor not in ``keep`` close-on-exec, so none reaches
-    the container's program (CVE-2024-21626 leaked a host directory fd)."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd in keep:
-            continue
-        try:
-            flags = fcntl.fcntl(fd, fcntl.F_GETFD)
-            fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
-        except OSError:
-            pass
 
 
 def make_controlling_terminal(fd: int) -> None:

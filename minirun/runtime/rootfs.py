@@ -7,9 +7,6 @@ import os
 
 from minirun.runtime.spec import Mount, Spec
 
-SYSFS_FALLBACK = "bind /sys from the host, read-only (sysfs needs a network namespace "\
-                 "owned by the container's user namespace)"
-
 
 def make_root_private(k, spec: Spec) -> None:
     """Stop mounts made below from propagating back to the host.

@@ -196,17 +196,8 @@ def test_init_privileged_and_top(mr, img):
 
 
 def test_an_interactive_terminal(mr, img):
-    pexpect = pytest.importorskip("pexpect")
-    argv = mr.argv("run", "--rm", "-it", img, "sh")
-    child = pexpect.spawn(argv[0], argv[1:], env=mr.env(), timeout=30, dimensions=(24, 77))
-    child.expect("#")
-    child.sendline("stty size; tty")
-    child.expect("24 77")
-    child.expect("/dev/pts/0")
-    child.sendline("exit 9")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 9
+    from tests.conftest import terminal_session
+    terminal_session(mr.argv("run", "--rm", "-it", img, "sh"), 24, 77, 9, env=mr.env())
 
 
 def test_twenty_containers_from_two_shells_at_once(mr, img):
@@ -328,3 +319,27 @@ def test_the_image_volumes_and_rm_v(mr, images_dir, registry, busybox_rootfs):
     assert mr("wait", "v", check=True).stdout.strip() == "5"
     mr("rm", "-v", "v", check=True)
     assert mr("volume", "ls", "-q", check=True).stdout == ""
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--network", "bridge"], "only `none` and `host` exist for now"),
+    (["--mount", "type=bind,target=/x"], "a bind needs an absolute source="),
+    (["--mount", "type=tmpfs,target=relative"], "target= must be an absolute path"),
+    (["-v", "data:relative"], "the container path absolute"),
+    (["-u", "nosuchuser"], "is not in the image's /etc/passwd"),
+    (["--security-opt", "label=disable"], "not supported yet"),
+])
+def test_bad_run_flags_are_refused_clearly(mr, img, args, message):
+    r = mr("run", "--rm", *args, img, "true")
+    assert r.returncode == 125 and message in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert mr("ps", "-aq", check=True).stdout == ""
+    cdir = os.path.join(mr.store, "containers")
+    assert not os.path.isdir(cdir) or not os.listdir(cdir)      # nothing half-made
+
+
+@pytest.mark.parametrize("verb", ["stop", "rm", "logs", "inspect", "wait", "exec", "top"])
+def test_unknown_containers(mr, img, verb):
+    args = [verb, "no-such-box"] + (["true"] if verb == "exec" else [])
+    r = mr(*args)
+    assert r.returncode == 125 and "no container with name or id `no-such-box`" in r.stderr

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import leftovers
+from tests.conftest import leftovers, terminal_session
 
 
 def state(rt, cid):
@@ -224,20 +224,10 @@ def test_create_with_terminal_needs_a_console_socket(rt, busybox_rootfs, cid):
 
 
 def test_run_with_a_terminal_of_its_own(rt, busybox_rootfs, cid):
-    pexpect = pytest.importorskip("pexpect")
     b = rt.bundle(busybox_rootfs, ["sh"])
     b.config["process"]["terminal"] = True
     b.write()
-    argv = rt.argv("run", "--bundle", b.path, cid)
-    child = pexpect.spawn(argv[0], argv[1:], timeout=15, dimensions=(40, 120))
-    child.expect("#")
-    child.sendline("stty size; tty")
-    child.expect("40 120")
-    child.expect("/dev/pts/0")
-    child.sendline("exit 7")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 7
+    terminal_session(rt.argv("run", "--bundle", b.path, cid), 40, 120, 7)
 
 
 def test_explain_narrates_the_syscalls(rt, busybox_rootfs, cid):
@@ -326,16 +316,8 @@ def test_debug_narrates_into_the_log(rt, busybox_rootfs, cid):
 
 
 def test_exec_with_a_terminal_of_its_own(rt, busybox_rootfs, cid):
-    pexpect = pytest.importorskip("pexpect")
     b = rt.bundle(busybox_rootfs, ["sleep", "100"])
     rt.oci("run", "-d", "--bundle", b.path, cid, check=True)
     wait_status(rt, cid, "running")
-    argv = rt.argv("exec", "-t", cid, "sh")
-    child = pexpect.spawn(argv[0], argv[1:], timeout=15, dimensions=(30, 90))
-    child.expect("#")
-    child.sendline("stty size; exit 3")
-    child.expect("30 90")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 3
+    terminal_session(rt.argv("exec", "-t", cid, "sh"), 30, 90, 3)
     rt.oci("delete", "--force", cid, check=True)
