@@ -2,7 +2,7 @@
 
 Only what Python 3.11's standard library lacks lives here: unshare, setns,
 mount, umount2, pivot_root, setdomainname, prctl, capget/capset, openat2,
-and libseccomp; and sethostname, which the socket module has, but importing
+and libseccomp (compiling a filter, and installing a compiled one); and sethostname, which the socket module has, but importing
 socket costs about 2 ms on every start.  Every function is a short pass-through that returns -1 and
 sets errno; minirun/kernel/_native.py turns that into OSError in one place.
 No policy lives in C.
@@ -37,6 +37,9 @@ int mr_seccomp_rule_add(void *ctx, uint32_t action, int syscall,
                         unsigned int arg_cnt, const mr_arg_cmp *args);
 int mr_seccomp_attr_set(void *ctx, int attr, uint32_t value);
 int mr_seccomp_load(void *ctx);
+int mr_seccomp_export_bpf(void *ctx, int fd);
+int mr_seccomp_set_filter(const unsigned char *program, unsigned int length);
+unsigned int mr_seccomp_version(void);
 """)
 
 ffibuilder.set_source("minirun._native", r"""
@@ -49,6 +52,8 @@ ffibuilder.set_source("minirun._native", r"""
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 
 #ifndef SYS_openat2
@@ -135,6 +140,23 @@ int mr_seccomp_attr_set(void *ctx, int attr, uint32_t value)
 }
 
 int mr_seccomp_load(void *ctx) { MR_SCMP(seccomp_load(ctx)); }
+int mr_seccomp_export_bpf(void *ctx, int fd) { MR_SCMP(seccomp_export_bpf(ctx, fd)); }
+
+/* Install a compiled program: what seccomp_load does after compiling. */
+int mr_seccomp_set_filter(const unsigned char *program, unsigned int length)
+{
+    struct sock_fprog prog;
+    if (length % sizeof(struct sock_filter) != 0) { errno = EINVAL; return -1; }
+    prog.len = length / sizeof(struct sock_filter);
+    prog.filter = (struct sock_filter *)program;
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+unsigned int mr_seccomp_version(void)
+{
+    const struct scmp_version *v = seccomp_version();
+    return v->major * 10000 + v->minor * 100 + v->micro;
+}
 """, libraries=["seccomp"])
 
 if __name__ == "__main__":

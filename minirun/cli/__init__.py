@@ -1,7 +1,8 @@
 """minirun: the podman-like command line (click, loaded lazily).
 
 ``minirun oci VERB ...`` hands the rest of the line to minirun-oci, the
-runc-compatible CLI (cli/oci.py), unchanged.
+runc-compatible CLI (cli/oci.py), unchanged; `run` and `exec` are parsed
+without click when the line is plain (cli/hot.py).
 """
 import sys
 
@@ -15,6 +16,9 @@ def main() -> None:
     if argv[:1] in (["--version"], ["-v"], ["version"]):
         from minirun import __version__
         print(f"minirun version {__version__}")
+        return
+    from minirun.cli import hot
+    if hot.main(argv):
         return
     from minirun.cli.commands import cli
     cli(prog_name="minirun")

@@ -1,37 +1,17 @@
 """The click command tree of `minirun`.  Each command is thin: parse, call
 the engine, print.  Errors print as podman prints them (``Error: ...``) and
 exit with podman's codes (125 for minirun's own)."""
-import functools
 import json
 import sys
 
 import click
 
 from minirun import __version__
+from minirun.cli import hot
 
 
-def engine_errors(fn):
-    """MiniRunError -> `Error: message` on stderr and its exit code."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from minirun.errors import MiniRunError
-        try:
-            return fn(*args, **kwargs)
-        except MiniRunError as e:
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(e.exit_code)
-        except KeyboardInterrupt:
-            sys.exit(130)
-    return wrapper
-
-
-def _store(obj):
-    """The image and container store named by --root (or the default one),
-    opened once per command."""
-    if "store" not in obj:
-        from minirun.engine.store import Store
-        obj["store"] = Store(obj["root"])
-    return obj["store"]
+engine_errors = hot.engine_errors
+_store = hot.store
 
 
 def _each(names, fn) -> None:
@@ -266,97 +246,16 @@ image.add_command(import_, "import")
 
 # --- containers ------------------------------------------------------------------
 
-def _create_options(f):
-    """The flags `run` and `create` share, as podman spells them."""
-    opts = [
-        click.option("--name"), click.option("-e", "--env", multiple=True),
-        click.option("--env-file", multiple=True, type=click.Path(dir_okay=False)),
-        click.option("--tmpfs", multiple=True), click.option("--label", "-l", multiple=True),
-        click.option("--annotation", multiple=True),
-        click.option("-w", "--workdir"), click.option("-u", "--user"),
-        click.option("-h", "--hostname"), click.option("--entrypoint"),
-        click.option("-t", "--tty", is_flag=True), click.option("-i", "--interactive", is_flag=True),
-        click.option("--rm", is_flag=True), click.option("--read-only", is_flag=True),
-        click.option("--init", is_flag=True, help="run a tiny init (catatonit) as pid 1"),
-        click.option("--privileged", is_flag=True),
-        click.option("--cap-add", multiple=True), click.option("--cap-drop", multiple=True),
-        click.option("-v", "--volume", multiple=True), click.option("--mount", multiple=True),
-        click.option("--network", default="private", help="none or host (networks come later)"),
-        click.option("--security-opt", multiple=True),
-        click.option("--pull", type=click.Choice(["always", "missing", "never"]),
-                     default="missing"),
-        click.option("--dry-run", is_flag=True, help="print the config.json and stop"),
-        click.argument("image"), click.argument("command", nargs=-1, type=click.UNPROCESSED),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return click.pass_obj(engine_errors(f))
-
-
-def _options(kw: dict) -> dict:
-    from minirun.errors import MiniRunError
-    network = kw["network"]
-    if network == "private":
-        network = "none"   # until the networking issue: a private namespace with lo only
-    if network not in ("none", "host"):
-        raise MiniRunError(f"--network {network}: only `none` and `host` exist for now "
-                           "(private networks arrive with the networking issue)")
-    seccomp, nnp = "default", False
-    for so in kw["security_opt"]:
-        if so in ("no-new-privileges", "no-new-privileges=true"):
-            nnp = True
-        elif so == "seccomp=unconfined":
-            seccomp = "unconfined"
-        else:
-            raise MiniRunError(f"--security-opt {so}: not supported yet")
-    env = []
-    for path in kw["env_file"]:
-        try:
-            with open(path) as f:
-                env += [line.strip() for line in f
-                        if line.strip() and not line.lstrip().startswith("#")]
-        except OSError as e:
-            raise MiniRunError(f"--env-file {path}: {e.strerror}") from None
-    for pair in kw["annotation"] + kw["label"]:
-        if "=" not in pair:
-            raise MiniRunError(f"`{pair}`: labels and annotations are KEY=VALUE")
-    return {"name": kw["name"], "env": env + list(kw["env"]), "workdir": kw["workdir"],
-            "tmpfs": list(kw["tmpfs"]), "init": kw["init"], "privileged": kw["privileged"],
-            "labels": dict(p.split("=", 1) for p in kw["label"]),
-            "annotations": dict(p.split("=", 1) for p in kw["annotation"]),
-            "user": kw["user"], "hostname": kw["hostname"], "entrypoint": kw["entrypoint"],
-            "tty": kw["tty"], "interactive": kw["interactive"], "rm": kw["rm"],
-            "read_only": kw["read_only"], "cap_add": list(kw["cap_add"]),
-            "cap_drop": list(kw["cap_drop"]), "volumes": list(kw["volume"]),
-            "mounts": list(kw["mount"]),
-            "network": network, "seccomp": seccomp, "no_new_privileges": nnp,
-            "command": list(kw["command"])}
-
-
-def _ensure_image(obj, image: str, policy: str) -> None:
-    from minirun.engine import images as img
-    from minirun.engine.store import ImageNotFound
-    if policy == "always":
-        img.pull(obj["root"], image, quiet=True)
-        return
-    try:
-        _store(obj).lookup(image)
-    except ImageNotFound:
-        if policy == "never":
-            raise
-        img.pull(obj["root"], image, quiet=not sys.stderr.isatty())
-
-
-def _create(obj, kw) -> str:
-    from minirun.engine import containers as ct
-    opts = _options(kw)
-    _ensure_image(obj, kw["image"], kw["pull"])
-    store = _store(obj)
-    if kw["dry_run"]:
-        image_id = store.lookup(kw["image"])
-        click.echo(json.dumps(ct.build_config(store, "0" * 64, image_id, opts), indent=2))
-        sys.exit(0)
-    return ct.create(store, kw["image"], opts)
+def _click_options(flags: list[hot.Flag]):
+    """click options made from a table of hot.py, in its order."""
+    def decorate(f):
+        for flag in reversed(flags):
+            f = click.option(*flag.names, flag.dest, is_flag=flag.kind == "bool",
+                             multiple=flag.kind == "many", default=flag.default,
+                             type=click.Choice(flag.choices) if flag.choices else None,
+                             help=flag.help)(f)
+        return f
+    return decorate
 
 
 # Flags end at the image: what follows is the container's command line.
@@ -364,26 +263,24 @@ _CMDLINE = {"allow_interspersed_args": False}
 
 
 @cli.command(context_settings=_CMDLINE)
-@click.option("-d", "--detach", is_flag=True)
-@_create_options
-def run(obj, detach: bool, **kw) -> None:
+@_click_options(hot.RUN_FLAGS)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def run(obj, **kw) -> None:
     """Run a command in a new container."""
-    from minirun.engine import monitor
-    cid = _create(obj, kw)
-    if detach:
-        monitor.start_detached(obj["root"], cid)
-        click.echo(cid)
-        return
-    code = monitor.run_container(obj["root"], cid, foreground=True,
-                                 interactive=kw["interactive"], store=_store(obj))
-    sys.exit(code)
+    hot.run(obj, **kw)
 
 
 @cli.command(context_settings=_CMDLINE)
-@_create_options
+@_click_options(hot.CREATE_FLAGS)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+@engine_errors
 def create(obj, **kw) -> None:
     """Create a container without starting it."""
-    click.echo(_create(obj, kw))
+    click.echo(hot.create(obj, kw))
 
 
 @cli.command()
@@ -560,22 +457,13 @@ def inspect(obj, names) -> None:
 
 
 @cli.command("exec", context_settings=_CMDLINE)
-@click.option("-e", "--env", multiple=True)
-@click.option("-u", "--user")
-@click.option("-w", "--workdir")
-@click.option("-t", "--tty", is_flag=True)
-@click.option("-i", "--interactive", is_flag=True)
-@click.option("-d", "--detach", is_flag=True)
+@_click_options(hot.EXEC_FLAGS)
 @click.argument("name")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-@engine_errors
-def exec_(obj, env, user, workdir, tty, interactive, detach, name, command) -> None:
+def exec_(obj, **kw) -> None:
     """Run a process in a running container."""
-    from minirun.engine import lifecycle
-    sys.exit(lifecycle.exec_in(_store(obj), name, list(command), env=list(env),
-                               user=user, workdir=workdir, tty=tty, interactive=interactive,
-                               detach=detach))
+    hot.exec_(obj, **kw)
 
 
 @cli.command()

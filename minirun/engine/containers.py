@@ -13,7 +13,6 @@ mount of a container ever exists on the host to be leaked.
 """
 import json
 import os
-import shutil
 import time
 
 from minirun.engine.store import Store, hex_of
@@ -150,7 +149,7 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     from minirun.engine import seccomp_profile
     from minirun.kernel.idmap import is_rootless
     from minirun.runtime.defaults import MASKED, READONLY, default_config
-    image = json.loads(store.read_blob(image_id)).get("config") or {}
+    image = json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
     layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
     entrypoint = opts.get("entrypoint")
     entrypoint = ([entrypoint] if entrypoint else []) if entrypoint is not None \
@@ -163,6 +162,7 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     init = None
     if opts.get("init"):
         # podman's --init: catatonit as pid 1, reaping zombies and passing signals on
+        import shutil
         init = shutil.which("catatonit") or "/usr/libexec/podman/catatonit"
         if not os.path.exists(init):
             raise ContainerError("--init needs catatonit: apt-get install catatonit")
@@ -318,6 +318,7 @@ def create(store: Store, image: str, opts: dict) -> str:
             f.write(base.rstrip("\n") + f"\n127.0.0.1\t{hostname} {name}\n")
         if opts.get("network") != "none":
             try:
+                import shutil
                 shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
             except OSError:
                 open(os.path.join(d, "resolv.conf"), "w").close()

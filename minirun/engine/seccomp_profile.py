@@ -10,7 +10,7 @@ See: containers-common seccomp.json; runtime-spec config-linux.md#seccomp
 """
 import json
 import os
-import platform
+
 
 PATHS = ("/usr/share/containers/seccomp.json", "/etc/containers/seccomp.json")
 _ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64",
@@ -19,7 +19,7 @@ _ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64",
 
 
 def _kernel() -> tuple[int, ...]:
-    return tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
+    return tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
 
 
 # Conditions may name architectures as Go does ("amd64") or as libseccomp does.
@@ -53,7 +53,7 @@ def default(caps: list[str]) -> dict | None:
         return None
     with open(path) as f:
         profile = json.load(f)
-    arch = _ARCH.get(platform.machine(), "")
+    arch = _ARCH.get(os.uname().machine, "")
     arches = [arch]
     for entry in profile.get("archMap") or []:
         if entry.get("architecture") == arch:

@@ -30,7 +30,7 @@ class Plan:
                  new_userns: bool = False, join: list | None = None, build_rootfs: bool = True,
                  fifo_fd: int = -1, console_fd: int = -1, setgroups_allowed: bool = True,
                  preserve_fds: int = 0, in_userns: bool = False, bundle: str = "",
-                 cgroup_view=None):
+                 cgroup_view=None, seccomp: bytes | None = None):
         self.spec, self.process = spec, process
         self.new_flags = new_flags          # namespaces to unshare (not CLONE_NEWUSER)
         self.new_userns = new_userns
@@ -44,6 +44,7 @@ class Plan:
         self.bundle = bundle                # relative bind sources are relative to it
         self.cgroup_view = cgroup_view      # what /sys/fs/cgroup shows (cgroups.View)
         self.state_json = ""                # the OCI state, for startContainer hooks
+        self.seccomp = seccomp              # the compiled linux.seccomp filter, or None
 
 
 def intermediate(k, plan: Plan, chan: Channel) -> None:
@@ -205,7 +206,7 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it
         # while we still have it.
         step("seccomp")
-        proc_steps.apply_seccomp(k, spec.linux.seccomp)
+        k.seccomp.install(plan.seccomp)
     step("user and capabilities")
     proc_steps.switch_user(k, proc, plan.setgroups_allowed)
     step("close host file descriptors")
@@ -229,7 +230,7 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
         k.process.set_no_new_privs()
         if spec.linux.seccomp is not None:
             step("seccomp")  # as late as possible: fewer syscalls of ours to allow
-            proc_steps.apply_seccomp(k, spec.linux.seccomp)
+            k.seccomp.install(plan.seccomp)
     step("exec")
     explain.say(f"execve({path!r}, {list(proc.args)!r})")
     os.execve(path, list(proc.args), env)

@@ -20,7 +20,7 @@ import sys
 
 from minirun import explain
 from minirun.errors import ConfigError, MiniRunError
-from minirun.runtime import spec as spec_mod
+from minirun.runtime import process as proc_steps, spec as spec_mod
 from minirun.runtime.init import Plan, intermediate
 from minirun.runtime.state import State, Store, now, proc_start_time
 from minirun.runtime.sync import Channel
@@ -237,7 +237,8 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         plan = Plan(spec=spec, process=process, new_flags=new_flags, new_userns=new_userns,
                     join=joins, fifo_fd=fifo_fd, console_fd=console_fd,
                     preserve_fds=preserve_fds, in_userns=in_userns, bundle=bundle,
-                    cgroup_view=k.cgroups.view(cgroup_dirs))
+                    cgroup_view=k.cgroups.view(cgroup_dirs),
+                    seccomp=proc_steps.seccomp_program(k, spec.linux.seccomp, store.root))
         state = State(id=cid, bundle=bundle, rootfs=spec.root_path, created=now(),
                       annotations=spec.annotations or {}, cgroup_dirs=cgroup_dirs,
                       cgroup_made=cgroup_made,
@@ -305,7 +306,8 @@ def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
     plan = Plan(spec=spec, process=process, join=joins, build_rootfs=False,
                 console_fd=console_fd, preserve_fds=preserve_fds,
                 in_userns=spec.linux.namespace("user") is not None,
-                setgroups_allowed=setgroups_allowed)
+                setgroups_allowed=setgroups_allowed,
+                seccomp=proc_steps.seccomp_program(k, spec.linux.seccomp, store.root))
     launch = None
     try:
         launch = Launch(k, plan)

@@ -6,6 +6,7 @@ Runs in the container, after its filesystem is in place, just before
 import os
 import stat
 
+from minirun import explain
 from minirun.errors import LaunchError
 from minirun.runtime.spec import Process
 
@@ -125,12 +126,41 @@ def close_host_fds(keep: set[int]) -> None:
                 pass
 
 
-def apply_seccomp(k, spec_seccomp) -> None:
+def seccomp_program(k, spec_seccomp, cache_dir: str) -> bytes | None:
+    """The compiled filter of the config's linux.seccomp, from the cache in
+    the runtime's state directory when this profile was compiled before.
+
+    Runs in the runtime's own process before it forks, so that the children
+    only install the program.  A cache file holds the profile it was compiled
+    from (and the libseccomp version) before the program, and is used only
+    when that text matches in full; it is written whole or not at all."""
     if spec_seccomp is None:
-        return
+        return None
+    import zlib  # a file name only: the full text is compared, so no need for sha256
     s = k.seccomp
+    source = f"libseccomp {s.version()} {spec_seccomp!r}\n".encode()
+    path = os.path.join(cache_dir, "seccomp", f"{zlib.crc32(source):08x}-{len(source)}.bpf")
+    try:
+        with open(path, "rb") as f:
+            cached = f.read()
+        program = cached[len(source):]
+        if cached.startswith(source) and program and len(program) % 8 == 0:
+            explain.say(f"seccomp: the compiled profile from {path}")
+            return program
+    except OSError:
+        pass
     default = s.action(spec_seccomp.default_action, spec_seccomp.default_errno_ret)
     rules = [s.Rule(names=r.names, action=s.action(r.action, r.errno_ret),
                     args=tuple((a[0], s.OPERATORS[a[1]], a[2], a[3]) for a in r.args))
              for r in spec_seccomp.syscalls]
-    s.load(default, list(spec_seccomp.architectures), rules)
+    explain.say(f"seccomp: compiling {len(rules)} rules with libseccomp")
+    program = s.compile_program(default, list(spec_seccomp.architectures), rules)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(source + program)
+        os.rename(tmp, path)
+    except OSError:
+        pass          # a read-only state directory: compile again next time
+    return program
