@@ -284,17 +284,42 @@ def create(obj, **kw) -> None:
 
 
 @cli.command()
+@click.option("-a", "--attach", "attach_", is_flag=True, help="attach to its output (one name)")
+@click.option("-i", "--interactive", is_flag=True, help="with -a: and pass our input on")
+@click.option("--detach-keys", default="ctrl-p,ctrl-q")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
-def start(obj, names) -> None:
-    """Start created or stopped containers (in the background)."""
-    from minirun.engine import containers as ct, monitor
+def start(obj, attach_: bool, interactive: bool, detach_keys: str, names) -> None:
+    """Start created or stopped containers (in the background, or attached with -a)."""
+    from minirun.engine import attach, containers as ct, monitor
+    if attach_:
+        if len(names) != 1:
+            raise click.UsageError("start --attach takes one container")
+        rec = ct.find(_store(obj), names[0])
+        if rec["state"] != "running":
+            monitor.start_detached(obj["root"], rec["id"], wait_attach=True)
+        sys.exit(attach.attach(_store(obj), rec["id"], detach_keys, stdin=interactive,
+                               wait=True))
+
     def start_one(name):
         rec = ct.find(_store(obj), name)
         if rec["state"] != "running":
             monitor.start_detached(obj["root"], rec["id"])
     _each(names, start_one)
+
+
+@cli.command("attach")
+@click.option("--detach-keys", default="ctrl-p,ctrl-q",
+              help="the keys that detach again (\"\" for none)")
+@click.option("--no-stdin", is_flag=True, help="do not pass our input on")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def attach_(obj, detach_keys: str, no_stdin: bool, name: str) -> None:
+    """Attach to a running container's terminal or output (Ctrl-P Ctrl-Q leaves)."""
+    from minirun.engine import attach
+    sys.exit(attach.attach(_store(obj), name, detach_keys, stdin=not no_stdin))
 
 
 @cli.command()
@@ -526,7 +551,8 @@ def container_prune(obj, force: bool) -> None:
 
 for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop", stop),
                     ("rm", rm), ("ls", ps), ("ps", ps), ("logs", logs), ("exec", exec_),
-                    ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect)):
+                    ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect),
+                    ("attach", attach_)):
     container.add_command(_cmd, _name)
 
 

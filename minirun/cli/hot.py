@@ -268,7 +268,7 @@ def run(obj, detach: bool, detach_keys: str, **kw) -> None:
         # A terminal one can detach from: the container belongs to a monitor
         # of its own, and this command attaches to it, as podman run -it.
         from minirun.engine import attach
-        monitor.start_detached(obj["root"], cid)
+        monitor.start_detached(obj["root"], cid, wait_attach=True)
         sys.exit(attach.attach(store(obj), cid, detach_keys, wait=True))
     sys.exit(monitor.run_container(obj["root"], cid, foreground=True,
                                    interactive=kw["interactive"], store=store(obj)))

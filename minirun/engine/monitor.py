@@ -49,8 +49,14 @@ class Log:
 
 
 def run_container(root: str | None, cid: str, *, foreground: bool, interactive: bool = False,
-                  ready_fd: int = -1, store: Store | None = None) -> int:
-    """Run a created container to its end; return its exit code."""
+                  ready_fd: int = -1, store: Store | None = None,
+                  wait_attach: bool = False) -> int:
+    """Run a created container to its end; return its exit code.
+
+    In the foreground our own stdio is the container's (a terminal through
+    the runtime's proxy); detached, the container's stdio is ours to serve:
+    its output goes to the log and to every attached client, and (with -i)
+    the clients' input goes to it (engine/attach.py)."""
     from minirun.runtime import launch, lifecycle
     from minirun.runtime.state import proc_start_time
     store = store or Store(root)
@@ -59,18 +65,24 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     d = ct.container_dir(store, cid)
     rs = runtime_store()
     tty = bool(rec["options"].get("tty"))
-    terminal = None
+    keep_stdin = not foreground and bool(rec["options"].get("interactive"))
+    terminal = server = None
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    in_r, in_w = os.pipe2(os.O_CLOEXEC) if keep_stdin and not tty else (-1, -1)
     saved = [os.dup(fd) for fd in (0, 1, 2)]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
+        if not foreground:
+            from minirun.engine.attach import Server
+            server = Server(d)
         # The runtime gives the container its own stdio: make ours theirs.
-        if tty and foreground:
+        if tty:
             from minirun.runtime.console import OwnTerminal
             terminal = OwnTerminal()
-        else:
-            os.dup2(saved[0] if (interactive and foreground) else devnull, 0, inheritable=True)
+        if not (tty and foreground):
+            stdin = saved[0] if (interactive and foreground) else in_r if in_r >= 0 else devnull
+            os.dup2(stdin, 0, inheritable=True)
             os.dup2(out_w, 1, inheritable=True)
             os.dup2(err_w, 2, inheritable=True)
         try:
@@ -81,6 +93,14 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 os.dup2(copy, fd, inheritable=True)
         master = terminal.receive_master() if terminal else -1
         try:
+            if wait_attach:
+                if ready_fd >= 0:     # the caller attaches now; we start when it has
+                    os.write(ready_fd, b"attach\n")
+                    os.close(ready_fd)
+                    ready_fd = -1
+                for kind, payload in server.wait_for_client():
+                    _client_frame(kind, payload, master if master >= 0 else in_w,
+                                  {master: b"stdout"})
             lifecycle.start(rs, cid)
             handle.chan.recv("exec")     # an execve failure arrives here
         except BaseException:
@@ -94,15 +114,19 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             os.write(ready_fd, f"ok {state.pid}\n".encode())
             os.close(ready_fd)
             ready_fd = -1
-        os.close(out_w), os.close(err_w)
-        out_w = err_w = -1
+        for fd in (out_w, err_w, in_r):
+            if fd >= 0:
+                os.close(fd)
+        out_w = err_w = in_r = -1
         log = Log(os.path.join(d, "ctr.log"), echo=foreground)
         forward = _forward_signals(state.pid) if foreground else {}
         try:
-            if master >= 0:   # a terminal: proxied, forwarded, waited for
+            if master >= 0 and foreground:   # our terminal: proxied, forwarded, waited for
                 code = lifecycle.wait_forwarding(state.pid, master)
             else:
-                _pump(log, {out_r: b"stdout", err_r: b"stderr"})
+                streams = {master: b"stdout"} if master >= 0 else \
+                    {out_r: b"stdout", err_r: b"stderr"}
+                _pump(log, streams, server, master if master >= 0 else in_w, state.pid)
                 code = lifecycle.reap(state.pid)
         finally:
             log.close()
@@ -111,16 +135,21 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     except MiniRunError as e:
         if ready_fd >= 0:
             os.write(ready_fd, f"error {e.exit_code} {e}\n".encode())
+        if server:
+            server.broadcast(b"e", f"Error: {e}\n".encode())
+            server.close(e.exit_code)
         _finish(store, rs, rec, e.exit_code)
         raise
     finally:
-        for fd in (out_r, err_r, out_w, err_w, devnull, *saved):
+        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, *saved):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
     _finish(store, rs, rec, code)
+    if server:
+        server.close(code)   # after the exit is recorded: the client may read it
     return code
 
 
@@ -134,18 +163,52 @@ def _forward_signals(pid: int) -> dict:
                                                     signal.SIGHUP, signal.SIGQUIT)}
 
 
-def _pump(log: Log, streams: dict[int, bytes]) -> None:
+def _pump(log: Log, streams: dict[int, bytes], server=None, input_fd: int = -1,
+          pid: int = 0) -> None:
+    """Copy the container's output to the log (and attached clients) until
+    it closes; pass the clients' input, terminal size and end-of-input on."""
+    from minirun.runtime.lifecycle import alive_child
     while streams:
+        watched = list(streams) + (server.fds() if server else [])
         try:
-            ready, _, _ = select.select(list(streams), [], [])
+            ready, _, _ = select.select(watched, [], [], 0.5)
         except InterruptedError:
             continue
+        if not ready and pid and not alive_child(pid):
+            # The process is gone but something it started holds the output
+            # open (or the terminal stays open): what is left is not ours.
+            break
         for fd in ready:
-            data = os.read(fd, 65536)
-            if data:
-                log.write(streams[fd], data)
-            else:
-                del streams[fd]
+            if fd in streams:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:            # EIO: the terminal's last user left
+                    data = b""
+                if data:
+                    log.write(streams[fd], data)
+                    if server:
+                        server.broadcast(b"o" if streams[fd] == b"stdout" else b"e", data)
+                else:
+                    del streams[fd]
+            elif server:
+                for kind, payload in server.handle(fd):
+                    input_fd = _client_frame(kind, payload, input_fd, streams)
+
+
+def _client_frame(kind: bytes, payload: bytes, input_fd: int, streams: dict) -> int:
+    import struct
+    if kind == b"i" and input_fd >= 0:
+        try:
+            os.write(input_fd, payload)
+        except OSError:
+            pass
+    elif kind == b"w" and input_fd in streams:   # a terminal: input_fd is its master
+        from minirun.runtime.console import set_size
+        set_size(input_fd, *struct.unpack(">HH", payload))
+    elif kind == b"c" and input_fd >= 0 and input_fd not in streams:
+        os.close(input_fd)          # end of input on the stdin pipe
+        return -1
+    return input_fd
 
 
 def _finish(store: Store, rs, rec: dict, code: int) -> None:
@@ -161,7 +224,7 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
         ct.remove_files(store, rec["id"])
 
 
-def start_detached(root: str | None, cid: str) -> int:
+def start_detached(root: str | None, cid: str, wait_attach: bool = False) -> int:
     """Start a monitor that outlives us; return the container's pid once it runs.
 
     The monitor is a fresh interpreter (``python -m minirun.engine.monitor``),
@@ -174,7 +237,7 @@ def start_detached(root: str | None, cid: str) -> int:
     errlog = os.path.join(ct.container_dir(store, cid), "monitor.log")
     with open(os.devnull, "rb") as devnull, open(errlog, "ab") as err:
         subprocess.Popen([sys.executable, "-m", "minirun.engine.monitor", root or "", cid,
-                          str(w)], stdin=devnull, stdout=devnull, stderr=err, pass_fds=[w],
+                          str(w)] + (["attach"] if wait_attach else []), stdin=devnull, stdout=devnull, stderr=err, pass_fds=[w],
                          start_new_session=True, close_fds=True)
     os.close(w)
     data = b""
@@ -184,6 +247,8 @@ def start_detached(root: str | None, cid: str) -> int:
             break
     os.close(r)
     line = data.decode(errors="replace").strip()
+    if line == "attach":     # created; it starts when the caller attaches
+        return 0
     if line.startswith("ok "):
         return int(line.split()[1])
     if line.startswith("error "):
@@ -196,12 +261,13 @@ def start_detached(root: str | None, cid: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """python -m minirun.engine.monitor ROOT CID READY_FD"""
-    root, cid, ready = argv
+    """python -m minirun.engine.monitor ROOT CID READY_FD [attach]"""
+    root, cid, ready = argv[:3]
     from minirun.kernel import process
     process.set_name("minirun:[MON]")
     try:
-        run_container(root or None, cid, foreground=False, ready_fd=int(ready))
+        run_container(root or None, cid, foreground=False, ready_fd=int(ready),
+                      wait_attach=argv[3:] == ["attach"])
     except MiniRunError:
         return 1          # already told the starter through the pipe
     return 0

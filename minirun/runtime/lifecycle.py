@@ -164,7 +164,7 @@ def wait_forwarding(pid: int, master: int = -1) -> int:
     try:
         if master >= 0:
             from minirun.runtime import console
-            console.proxy(master, lambda: _alive_child(pid))
+            console.proxy(master, lambda: alive_child(pid))
         return reap(pid)
     finally:
         for s, h in old.items():
@@ -183,7 +183,7 @@ def reap(pid: int) -> int:
             return 0   # reaped already by someone else: nothing more to know
 
 
-def _alive_child(pid: int) -> bool:
+def alive_child(pid: int) -> bool:
     """Whether our child has not exited yet (without reaping it)."""
     try:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None

@@ -200,6 +200,74 @@ def test_an_interactive_terminal(mr, img):
     terminal_session(mr.argv("run", "--rm", "-it", img, "sh"), 24, 77, 9, env=mr.env())
 
 
+def _sync(child) -> None:
+    import pexpect
+    """Wait for the shell with a marker.  After a resize busybox redraws its
+    line and asks the terminal where the cursor is (ESC [6n), and holds
+    input until a terminal answers: answer as one would."""
+    for _ in range(10):
+        child.sendline("echo sync$((1+1))")
+        i = child.expect([r"\x1b\[6n", "sync2", pexpect.TIMEOUT], timeout=3)
+        if i == 0:
+            child.send("\x1b[1;1R")
+        elif i == 1:
+            child.expect("#")
+            return
+    raise AssertionError(f"no shell: {child.before!r}")
+
+
+def test_detach_with_ctrl_p_ctrl_q_and_attach_again(mr, img):
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(mr.argv()[0], mr.argv("run", "-it", "--name", "att", img, "sh")[1:],
+                          env=mr.env(), timeout=30, dimensions=(30, 100))
+    _sync(child)
+    child.sendline("stty size; echo $((6*7))")
+    child.expect("30 100")
+    child.expect("42")
+    child.send("\x10\x11")                    # Ctrl-P Ctrl-Q: leave it running
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert _state(mr, "att") == "running"
+    child = pexpect.spawn(mr.argv()[0], mr.argv("attach", "att")[1:], env=mr.env(),
+                          timeout=30, dimensions=(40, 120))
+    _sync(child)
+    child.sendline("stty size")                 # the new terminal's size
+    child.expect("40 120")
+    child.send("\x10x")                         # Ctrl-P then another key: both pass
+    child.sendline("")
+    child.sendline("exit 5")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 5
+    assert _state(mr, "att") == "exited"
+    assert "42" in mr("logs", "att", check=True).stdout
+    mr("rm", "att", check=True)
+
+
+def test_attach_to_output_and_input_without_a_terminal(mr, img):
+    mr("run", "-d", "--name", "talk", img, "sh", "-c",
+       "sleep 1; echo out; echo err >&2; exit 3", check=True)
+    r = mr("attach", "talk")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    mr("run", "-di", "--name", "cat", img, "sh", "-c", "cat; echo done", check=True)
+    r = mr("attach", "cat", input="hello\n")    # our end of input ends theirs
+    assert (r.returncode, r.stdout) == (0, "hello\ndone\n"), r.stderr
+    mr("create", "--name", "later", img, "echo", "started and attached", check=True)
+    r = mr("start", "-a", "later")
+    assert (r.returncode, r.stdout) == (0, "started and attached\n"), r.stderr
+    r = mr("attach", "later")
+    assert r.returncode == 125 and "start it" in r.stderr
+    mr("rm", "talk", "cat", "later", check=True)
+
+
+def test_bad_detach_keys(mr, img):
+    mr("run", "-d", "--name", "keys", img, "sleep", "60", check=True)
+    r = mr("attach", "--detach-keys", "ctrl-", "keys")
+    assert r.returncode == 125 and "not a key" in r.stderr
+    mr("rm", "-f", "keys", check=True)
+
+
 def test_twenty_containers_from_two_shells_at_once(mr, img):
     script = " ".join(f"{' '.join(mr.argv('run', '-d', '--name', f'{{}}{i}', img, 'sleep', '60'))}"
                       " >/dev/null;" for i in range(10))
@@ -343,3 +411,7 @@ def test_unknown_containers(mr, img, verb):
     args = [verb, "no-such-box"] + (["true"] if verb == "exec" else [])
     r = mr(*args)
     assert r.returncode == 125 and "no container with name or id `no-such-box`" in r.stderr
+
+
+def _state(mr, name: str) -> str:
+    return json.loads(mr("inspect", name, check=True).stdout)[0]["State"]["Status"]
