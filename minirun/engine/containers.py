@@ -221,6 +221,15 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         profile = seccomp_profile.default(caps)
         if profile:
             config["linux"]["seccomp"] = profile
+    elif opts["seccomp"] != "unconfined":
+        from minirun.errors import ConfigError
+        from minirun.runtime.spec import parse_seccomp
+        profile = seccomp_profile.from_file(opts["seccomp"], caps)
+        try:
+            parse_seccomp(profile)
+        except ConfigError as e:
+            raise ContainerError(f"--security-opt seccomp={opts['seccomp']}: {e}") from None
+        config["linux"]["seccomp"] = profile
     # without a network podman leaves the image's own resolv.conf, and so do we
     generated = ("hosts", "hostname") + (() if opts.get("network") == "none"
                                          else ("resolv.conf",))

@@ -52,17 +52,41 @@ def default(caps: list[str]) -> dict | None:
     if path is None:
         return None
     with open(path) as f:
-        profile = json.load(f)
+        return convert(json.load(f), caps)
+
+
+def from_file(path: str, caps: list[str]) -> dict:
+    """``--security-opt seccomp=PATH``: a profile in moby's format (as
+    /usr/share/containers/seccomp.json) or an OCI ``linux.seccomp``."""
+    from minirun.errors import MiniRunError
+    try:
+        with open(path) as f:
+            profile = json.load(f)
+    except OSError as e:
+        raise MiniRunError(f"seccomp profile {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise MiniRunError(f"seccomp profile {path}: not JSON ({e})") from None
+    if not isinstance(profile, dict) or not isinstance(profile.get("defaultAction"), str) \
+            or not isinstance(profile.get("syscalls", []), list):
+        raise MiniRunError(f"seccomp profile {path}: expected an object with defaultAction "
+                           "and a syscalls list (moby's or the OCI format)")
+    return convert(profile, caps)
+
+
+def convert(profile: dict, caps: list[str]) -> dict:
+    """The rules of a moby-format profile that apply to this container and
+    machine, as OCI linux.seccomp (an OCI one passes through unchanged)."""
     arch = _ARCH.get(os.uname().machine, "")
-    arches = [arch]
+    arches = list(profile.get("architectures") or [arch])
     for entry in profile.get("archMap") or []:
         if entry.get("architecture") == arch:
             arches += entry.get("subArchitectures") or []
     rules = []
-    for rule in profile.get("syscalls", []):
+    for rule in profile.get("syscalls") or []:
         if not _applies(rule, set(caps), arch):
             continue
-        out = {"names": rule["names"], "action": rule["action"]}
+        names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
+        out = {"names": names, "action": rule.get("action")}
         if rule.get("args"):
             out["args"] = rule["args"]
         if rule.get("errnoRet") is not None:

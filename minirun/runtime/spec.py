@@ -227,7 +227,8 @@ def _hooks(h: dict) -> Hooks:
                  poststart=load("poststart"), poststop=load("poststop"))
 
 
-def _seccomp(s: dict) -> Seccomp:
+def parse_seccomp(s: dict) -> Seccomp:
+    """linux.seccomp, checked (also by the engine, for a profile a user names)."""
     from minirun.kernel.seccomp import ACTIONS, OPERATORS
     w = "linux.seccomp."
     default = _get(s, "defaultAction", str, w, "")
@@ -291,7 +292,7 @@ def _linux(lx: dict) -> Linux:
                  masked_paths=_strings(lx, "maskedPaths", "linux."),
                  readonly_paths=_strings(lx, "readonlyPaths", "linux."),
                  sysctl=tuple((str(k), str(v)) for k, v in sysctl.items()),
-                 seccomp=_seccomp(seccomp) if seccomp else None)
+                 seccomp=parse_seccomp(seccomp) if seccomp else None)
 
 
 def parse(doc: dict, bundle: str) -> Spec:

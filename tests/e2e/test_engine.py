@@ -45,6 +45,25 @@ def test_the_default_security_profile(mr, img):
     assert r.stdout.split() == ["CapEff:", "0000000000000000", "Seccomp:", "0"], r.stderr
 
 
+def test_a_seccomp_profile_of_ones_own(mr, img):
+    profile = os.path.join(mr.rt.scratch, "no-mkdir.json")
+    with open(profile, "w") as f:         # moby's format, as podman reads it
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}, f)
+    mr.rt.chown(profile)
+    r = mr("run", "--rm", "--security-opt", f"seccomp={profile}", img, "mkdir", "/made")
+    assert r.returncode == 1 and "Operation not permitted" in r.stderr, r.stderr
+    assert mr("run", "--rm", img, "mkdir", "/made").returncode == 0
+    with open(profile, "w") as f:
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_MAYBE"}]}, f)
+    r = mr("run", "--rm", "--security-opt", f"seccomp={profile}", img, "true")
+    assert r.returncode == 125 and "unknown action 'SCMP_ACT_MAYBE'" in r.stderr, r.stderr
+    r = mr("run", "--rm", "--security-opt", "seccomp=/no/such.json", img, "true")
+    assert r.returncode == 125 and "no such profile" in r.stderr
+    assert mr("ps", "-aq", check=True).stdout == ""
+
+
 @pytest.mark.parametrize("cmd,code", [("/no/such", 127), ("/etc/passwd", 126)])
 def test_commands_that_cannot_run(mr, img, cmd, code):
     r = mr("run", "--rm", img, cmd)
