@@ -335,13 +335,18 @@ def stop(obj, timeout: float, names) -> None:
 
 @cli.command()
 @click.option("-f", "--force", is_flag=True)
+@click.option("-a", "--all", "all_", is_flag=True, help="every container")
 @click.option("-v", "--volumes", is_flag=True, help="also the container's anonymous volumes")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
 @click.pass_obj
 @engine_errors
-def rm(obj, force: bool, volumes: bool, names) -> None:
+def rm(obj, force: bool, all_: bool, volumes: bool, names) -> None:
     """Remove containers."""
-    from minirun.engine import lifecycle
+    from minirun.engine import containers as ct, lifecycle
+    if all_:
+        names = [rec["id"] for rec in ct.all_records(_store(obj))]
+    elif not names:
+        raise click.UsageError("name a container, or use --all")
     for name in names:
         click.echo(lifecycle.remove(_store(obj), name, force, volumes))
 

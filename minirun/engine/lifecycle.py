@@ -7,6 +7,7 @@ A foreground ``run`` is its own monitor.  Any minirun process can read the
 state: the records are in the store's SQLite, the processes' in the runtime
 state directory.
 """
+import json
 import os
 import signal
 import time
@@ -35,17 +36,8 @@ def refresh(store: Store, rec: dict) -> dict:
     the monitor lives, the record is its to write."""
     if rec["state"] != "running" or monitor_alive(rec):
         return rec
-    rs = runtime_store()
-    try:
-        status = rs.load(rec["id"]).status(rs.dir(rec["id"]))
-    except MiniRunError:
-        status = "stopped"
-    if status == "stopped":
-        from minirun.runtime import lifecycle
-        try:
-            lifecycle.delete(rs, rec["id"], force=True)
-        except MiniRunError:
-            pass
+    if _status(rec) == "stopped":
+        _delete(store, rec)
         ct.update(store, rec["id"], state="exited", finished=ct.now(),
                   exit_code=rec["exit_code"] if rec["exit_code"] is not None else -1)
         rec = ct.record(store, rec["id"])
@@ -54,23 +46,58 @@ def refresh(store: Store, rec: dict) -> dict:
     return rec
 
 
+def _status(rec: dict) -> str:
+    """What the runtime holding the container says of it."""
+    from minirun.engine import external
+    ext = external.for_record(rec)
+    if ext:
+        return ext.status(rec["id"])
+    rs = runtime_store()
+    try:
+        return rs.load(rec["id"]).status(rs.dir(rec["id"]))
+    except MiniRunError:
+        return "stopped"
+
+
+def _delete(store: Store, rec: dict) -> None:
+    from minirun.engine import external
+    from minirun.runtime import lifecycle
+    ext = external.for_record(rec)
+    try:
+        if ext:
+            ext.delete(rec["id"], ct.container_dir(store, rec["id"]))
+        else:
+            lifecycle.delete(runtime_store(), rec["id"], force=True)
+    except MiniRunError:
+        pass
+
+
+def _kill(rec: dict, sig: int, all_processes: bool = False) -> None:
+    from minirun.engine import external
+    from minirun.runtime import lifecycle
+    ext = external.for_record(rec)
+    if ext:
+        ext.kill(rec["id"], sig, all_processes)
+    else:
+        lifecycle.kill(runtime_store(), rec["id"], sig, all_processes=all_processes)
+
+
 def stop(store: Store, name: str, timeout: float = 10.0) -> str:
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
         return rec["id"]
     from minirun.runtime import lifecycle
-    rs = runtime_store()
     sig = signal.SIGTERM
     stop_signal = rec["options"].get("stop_signal")
     if stop_signal:
         sig = lifecycle.parse_signal(stop_signal)
     try:
-        lifecycle.kill(rs, rec["id"], sig)
+        _kill(rec, sig)
     except MiniRunError:
         pass
     if not wait_exit(store, rec["id"], timeout):
         try:
-            lifecycle.kill(rs, rec["id"], signal.SIGKILL, all_processes=True)
+            _kill(rec, signal.SIGKILL, all_processes=True)
         except MiniRunError:
             pass
         wait_exit(store, rec["id"], 10)
@@ -99,11 +126,7 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
             raise ct.ContainerError(f"container `{rec['name']}` is running: stop it first "
                                     "or use rm -f")
         stop(store, rec["id"], timeout=0)
-    from minirun.runtime import lifecycle
-    try:
-        lifecycle.delete(runtime_store(), rec["id"], force=True)
-    except MiniRunError:
-        pass
+    _delete(store, rec)
     ct.remove_files(store, rec["id"])
     if volumes:   # rm -v: the container's anonymous volumes go too
         from minirun.engine import volumes as vol
@@ -179,8 +202,12 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
         raise ct.ContainerError(f"container `{rec['name']}` is not running: start it first")
+    from minirun.engine import external
+    ext = external.for_record(rec)
     rs = runtime_store()
-    base = spec_mod.load_saved(rs.dir(rec["id"]), rs.load(rec["id"]).bundle).process
+    bundle = ct.container_dir(store, rec["id"])
+    base = spec_mod.load(bundle).process if ext else \
+        spec_mod.load_saved(rs.dir(rec["id"]), rs.load(rec["id"]).bundle).process
     proc_env = [e for e in base.env if e.partition("=")[0] not in
                 {x.partition("=")[0] for x in env}] + list(env)
     proc = base._replace(args=tuple(command), env=tuple(proc_env), terminal=tty,
@@ -191,6 +218,13 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
             rec["image_id"]))]
         uid, gid, _ = _user(store_layers, user)
         proc = proc._replace(user=proc.user._replace(uid=uid, gid=gid))
+    if ext:
+        with open(os.path.join(bundle, "config.json")) as f:
+            pj = json.load(f)["process"]
+        pj.update(args=proc.args, env=proc.env, terminal=tty, cwd=proc.cwd)
+        pj["user"].update(uid=proc.user.uid, gid=proc.user.gid)
+        pj.pop("consoleSize", None)
+        return ext.exec(rec["id"], pj, detach=detach, directory=bundle)
     terminal = None
     if tty and not detach:
         from minirun.runtime.console import OwnTerminal
@@ -218,7 +252,7 @@ def kill(store: Store, name: str, sig: str = "KILL") -> str:
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
         raise ct.ContainerError(f"container `{rec['name']}` is not running")
-    rl.kill(runtime_store(), rec["id"], rl.parse_signal(sig))
+    _kill(rec, rl.parse_signal(sig))
     return rec["id"]
 
 

@@ -16,7 +16,7 @@ import select
 import signal
 import sys
 
-from minirun.engine import containers as ct
+from minirun.engine import containers as ct, external
 from minirun.engine.lifecycle import runtime_store
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
@@ -64,6 +64,8 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     rec = ct.record(store, cid)
     d = ct.container_dir(store, cid)
     rs = runtime_store()
+    ext = external.for_record(rec)           # --runtime: another OCI runtime
+    handle = None
     tty = bool(rec["options"].get("tty"))
     keep_stdin = not foreground and bool(rec["options"].get("interactive"))
     terminal = server = None
@@ -77,7 +79,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             from minirun.engine.attach import Server
             server = Server(d)
         # The runtime gives the container its own stdio: make ours theirs.
-        if tty:
+        if tty and ext:
+            terminal = external.ConsoleSocket()
+        elif tty:
             from minirun.runtime.console import OwnTerminal
             terminal = OwnTerminal()
         if not (tty and foreground):
@@ -86,8 +90,19 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             os.dup2(out_w, 1, inheritable=True)
             os.dup2(err_w, 2, inheritable=True)
         try:
-            state, handle = launch.create(rs, cid, d, console_fd=terminal.child_fd()
-                                          if terminal else -1)
+            if ext:
+                from minirun.kernel import process
+                process.set_child_subreaper()   # its pid 1 becomes our child to wait for
+                try:
+                    pid = ext.create(cid, d, terminal.path if terminal else None)
+                except BaseException:
+                    if terminal:
+                        terminal.close()
+                    raise
+            else:
+                state, handle = launch.create(rs, cid, d, console_fd=terminal.child_fd()
+                                              if terminal else -1)
+                pid = state.pid
         finally:
             for fd, copy in zip((0, 1, 2), saved):
                 os.dup2(copy, fd, inheritable=True)
@@ -101,17 +116,21 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 for kind, payload in server.wait_for_client():
                     _client_frame(kind, payload, master if master >= 0 else in_w,
                                   {master: b"stdout"})
-            lifecycle.start(rs, cid)
-            handle.chan.recv("exec")     # an execve failure arrives here
+            if ext:
+                ext.start(cid)
+            else:
+                lifecycle.start(rs, cid)
+                handle.chan.recv("exec")     # an execve failure arrives here
         except BaseException:
-            lifecycle.delete(rs, cid, force=True)
+            _delete(ext, rs, cid, d)
             raise
         finally:
-            handle.chan.close()
-        ct.update(store, cid, state="running", pid=state.pid, started=ct.now(),
+            if handle:
+                handle.chan.close()
+        ct.update(store, cid, state="running", pid=pid, started=ct.now(),
                   exit_code=None, finished=None)
         if ready_fd >= 0:
-            os.write(ready_fd, f"ok {state.pid}\n".encode())
+            os.write(ready_fd, f"ok {pid}\n".encode())
             os.close(ready_fd)
             ready_fd = -1
         for fd in (out_w, err_w, in_r):
@@ -119,15 +138,15 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 os.close(fd)
         out_w = err_w = in_r = -1
         log = Log(os.path.join(d, "ctr.log"), echo=foreground)
-        forward = _forward_signals(state.pid) if foreground else {}
+        forward = _forward_signals(pid) if foreground else {}
         try:
             if master >= 0 and foreground:   # our terminal: proxied, forwarded, waited for
-                code = lifecycle.wait_forwarding(state.pid, master)
+                code = lifecycle.wait_forwarding(pid, master)
             else:
                 streams = {master: b"stdout"} if master >= 0 else \
                     {out_r: b"stdout", err_r: b"stderr"}
-                _pump(log, streams, server, master if master >= 0 else in_w, state.pid)
-                code = lifecycle.reap(state.pid)
+                _pump(log, streams, server, master if master >= 0 else in_w, pid)
+                code = lifecycle.reap(pid)
         finally:
             log.close()
             for s, h in forward.items():
@@ -211,14 +230,22 @@ def _client_frame(kind: bytes, payload: bytes, input_fd: int, streams: dict) -> 
     return input_fd
 
 
+def _delete(ext, rs, cid: str, directory: str) -> None:
+    """Delete the container in whichever runtime holds it."""
+    from minirun.runtime import lifecycle
+    try:
+        if ext:
+            ext.delete(cid, directory)
+        else:
+            lifecycle.delete(rs, cid, force=True)
+    except MiniRunError:
+        pass
+
+
 def _finish(store: Store, rs, rec: dict, code: int) -> None:
     """Clean up in the runtime first, then record the exit: whoever waits for
     "exited" (stop, restart, wait) may start the container again at once."""
-    from minirun.runtime import lifecycle
-    try:
-        lifecycle.delete(rs, rec["id"], force=True)
-    except MiniRunError:
-        pass
+    _delete(external.for_record(rec), rs, rec["id"], ct.container_dir(store, rec["id"]))
     ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now())
     if rec["options"].get("rm"):
         ct.remove_files(store, rec["id"])

@@ -113,4 +113,7 @@ class Minirun:
 
 @pytest.fixture
 def mr(rt, registries_conf):
-    return Minirun(rt, registries_conf)
+    m = Minirun(rt, registries_conf)
+    yield m
+    if os.path.isdir(m.store):     # a failed test leaves nothing running behind
+        m("rm", "-fa", timeout=60)

@@ -287,6 +287,55 @@ def test_bad_detach_keys(mr, img):
     mr("rm", "-f", "keys", check=True)
 
 
+SEEN_FROM_INSIDE = ("id; hostname; cat /etc/hosts; env | sort; "
+                    "grep -E 'Cap(Eff|Bnd)|Seccomp:|NoNewPrivs' /proc/self/status; "
+                    "awk '{print $5}' /proc/self/mountinfo | grep -v ^/sys/fs/cgroup/ | sort; "
+                    "ls /dev; ulimit -n; pwd")
+
+
+def test_another_runtime_runs_the_same_bundle(mr, img):
+    if mr.rt.rootless:
+        r = mr("run", "--rm", "--runtime", "runc", img, "true")
+        assert r.returncode == 125 and "needs root" in r.stderr, r.stderr
+        assert mr("ps", "-aq", check=True).stdout == ""
+        return
+    import shutil
+    if not shutil.which("runc"):
+        pytest.skip("runc is not installed (scripts/setup-host installs it)")
+    ours = mr("run", "--rm", "--name", "side", "--hostname", "box", img, "sh", "-c",
+              SEEN_FROM_INSIDE, check=True).stdout
+    theirs = mr("run", "--rm", "--name", "side", "--hostname", "box", "--runtime", "runc",
+                img, "sh", "-c", SEEN_FROM_INSIDE, check=True).stdout
+    assert ours == theirs
+    r = mr("run", "--rm", "--runtime", "runc", img, "sh", "-c", "echo out; exit 4")
+    assert (r.returncode, r.stdout) == (4, "out\n")
+    r = mr("run", "--rm", "--runtime", "runc", img, "/no/such")
+    assert r.returncode == 127 and "runc create" in r.stderr
+    mr("run", "-d", "--name", "viarunc", "--runtime", "runc", img, "sh", "-c",
+       "echo up; sleep 100", check=True)
+    r = mr("exec", "viarunc", "sh", "-c", "echo in; exit 3")
+    assert (r.returncode, r.stdout) == (3, "in\n")
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(mr.argv()[0], mr.argv("exec", "-it", "viarunc", "sh")[1:],
+                          env=mr.env(), timeout=30, dimensions=(25, 90))
+    _sync(child)
+    child.sendline("stty size; tty")
+    child.expect("25 90")
+    child.expect("/dev/pts/")
+    child.sendline("exit 6")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 6
+    assert "up" in mr("logs", "viarunc", check=True).stdout
+    cid = json.loads(mr("inspect", "viarunc", check=True).stdout)[0]["Id"]
+    mr("rm", "-f", "viarunc", check=True)
+    with open("/proc/self/mountinfo") as f:
+        assert mr.store not in f.read()
+    r = subprocess.run(["runc", "--root", "/run/minirun/engine-runc", "list", "-q"],
+                       capture_output=True, text=True)
+    assert cid not in r.stdout
+
+
 def test_twenty_containers_from_two_shells_at_once(mr, img):
     script = " ".join(f"{' '.join(mr.argv('run', '-d', '--name', f'{{}}{i}', img, 'sleep', '60'))}"
                       " >/dev/null;" for i in range(10))
