@@ -2,6 +2,7 @@
 the engine, print.  Errors print as podman prints them (``Error: ...``) and
 exit with podman's codes (125 for minirun's own)."""
 import json
+import os
 import sys
 
 import click
@@ -651,7 +652,7 @@ def volume_prune(obj, force: bool) -> None:
 @click.pass_obj
 @engine_errors
 def cp(obj, source: str, destination: str) -> None:
-    """Copy files between a running container and the host (CONTAINER:PATH)."""
+    """Copy files between a container and the host (CONTAINER:PATH)."""
     from minirun.engine import containers as ct, copy, lifecycle
     from minirun.errors import MiniRunError
     store = _store(obj)
@@ -663,13 +664,17 @@ def cp(obj, source: str, destination: str) -> None:
     if bool(sname) == bool(dname):
         raise MiniRunError("cp: name the container on exactly one side (NAME:PATH)")
     rec = lifecycle.refresh(store, ct.find(store, sname or dname))
-    if rec["state"] != "running":
-        raise MiniRunError(f"cp: container `{rec['name']}` is not running: start it first "
-                           "(copying with a stopped container is not supported yet)")
-    if sname:
-        copy.out_of(rec["pid"], spath, dpath)
+    direction, src, dest = ("out" if sname else "in"), spath, dpath
+    if rec["state"] == "running":
+        (copy.out_of if sname else copy.into)(f"/proc/{rec['pid']}/root", src, dest)
     else:
-        copy.into(rec["pid"], spath, dpath)
+        from minirun.engine import userns
+        d = ct.container_dir(store, rec["id"])
+        with open(os.path.join(d, "config.json")) as f:
+            overlay = json.load(f)["annotations"]["org.minirun.rootfs.overlay"]
+        userns.in_child(copy.with_stopped, overlay, os.path.join(d, "rootfs"), direction,
+                        os.path.abspath(src) if direction == "in" else src,
+                        dest if direction == "in" else os.path.abspath(dest))
 
 
 container.add_command(cp, "cp")

@@ -1,5 +1,8 @@
-"""`minirun cp`: files between the host and a running container, through
-the container's own root (``/proc/PID/root``) opened as a directory fd.
+"""`minirun cp`: files between the host and a container, through the
+container's root opened as a directory fd: ``/proc/PID/root`` of a running
+one; a stopped one's overlay, mounted for the copy in a mount namespace of
+a child process (root of a user namespace when rootless), which takes the
+mount with it when it exits.
 
 Every container-side path is resolved with ``openat2(RESOLVE_IN_ROOT)``: a
 symlink in the container, absolute or full of ``..``, is followed as the
@@ -34,9 +37,10 @@ def _copy_fd(src: int, dst: int) -> None:
         os.write(dst, chunk)
 
 
-def out_of(pid: int, src: str, dest: str) -> None:
-    """Container path ``src`` -> host path ``dest``."""
-    root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+def out_of(root_path: str, src: str, dest: str) -> None:
+    """Container path ``src`` -> host path ``dest``; the container's root is
+    ``root_path`` (``/proc/PID/root``, or its mounted rootfs)."""
+    root = os.open(root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fd = _open(root, src, os.O_RDONLY | os.O_NOFOLLOW)
         try:
@@ -80,11 +84,11 @@ def _tree_out(dir_fd: int, dest: str) -> None:
                 os.chmod(target, stat.S_IMODE(st.st_mode))
 
 
-def into(pid: int, src: str, dest: str) -> None:
+def into(root_path: str, src: str, dest: str) -> None:
     """Host path ``src`` -> container path ``dest``."""
     if not os.path.lexists(src):
         raise CopyError(f"`{src}` does not exist on the host")
-    root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    root = os.open(root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
             dfd = _open(root, dest, os.O_RDONLY | os.O_DIRECTORY)
@@ -135,3 +139,14 @@ def _put(dir_fd: int, name: str, src: str) -> None:
                 _copy_fd(f.fileno(), fd)
         finally:
             os.close(fd)
+
+
+def with_stopped(overlay: str, rootfs: str, direction: str, src: str, dest: str) -> None:
+    """Copy with a container that is not running: mount its overlay at its
+    rootfs in a mount namespace of our own (we are a child for this), copy.
+    Runs through engine/userns.in_child."""
+    from minirun.kernel import mounts, namespaces
+    namespaces.unshare(namespaces.CLONE_NEWNS)
+    mounts.mount(None, "/", None, mounts.MS_REC | mounts.MS_SLAVE)
+    mounts.mount("overlay", rootfs, "overlay", 0, overlay)
+    (out_of if direction == "out" else into)(rootfs, src, dest)

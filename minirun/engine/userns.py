@@ -52,9 +52,20 @@ def needed() -> bool:
 def as_root(fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` as uid 0 of a user namespace; its return value
     must be JSON-serialisable."""
+    return _in_child(True, fn, args, kwargs)
+
+
+def in_child(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a child process (so that it may unshare a
+    mount namespace of its own): as root of a user namespace when rootless,
+    as ourselves when root."""
+    return _in_child(needed(), fn, args, kwargs)
+
+
+def _in_child(userns: bool, fn, args, kwargs):
     from minirun.kernel import idmap, namespaces
     uid, gid = os.getuid(), os.getgid()
-    uids, gids = maps_for(uid, gid)
+    uids, gids = maps_for(uid, gid) if userns else ([], [])
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -65,12 +76,14 @@ def as_root(fn, *args, **kwargs):
         code = 1
         try:
             os.close(ready_r), os.close(go_w), os.close(out_r)
-            namespaces.unshare(namespaces.CLONE_NEWUSER)
+            if userns:
+                namespaces.unshare(namespaces.CLONE_NEWUSER)
             os.write(ready_w, b"1")
             if os.read(go_r, 1) != b"1":
                 os._exit(1)
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+            if userns:
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
             result = {"ok": fn(*args, **kwargs)}
             code = 0
         except MiniRunError as e:
@@ -88,7 +101,9 @@ def as_root(fn, *args, **kwargs):
     try:
         if os.read(ready_r, 1) != b"1":
             raise MiniRunError("could not create a user namespace for the store")
-        if len(uids) == 1:
+        if not userns:
+            pass
+        elif len(uids) == 1:
             idmap.write_direct(pid, "uid", uids, deny_setgroups=False)
             idmap.write_direct(pid, "gid", gids, deny_setgroups=True)
         else:

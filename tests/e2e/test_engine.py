@@ -422,6 +422,31 @@ def test_cp_both_ways_without_escaping(mr, img):
     mr("rm", "-f", "files", check=True)
 
 
+def test_cp_with_containers_that_do_not_run(mr, img):
+    mr("create", "--name", "made", img, "cat", "/tmp/hello.txt", check=True)
+    src = os.path.join(mr.rt.scratch, "hello.txt")
+    with open(src, "w") as f:
+        f.write("hello before start\n")
+    mr.rt.chown(src)
+    mr("cp", src, "made:/tmp/", check=True)             # created, never started
+    r = mr("start", "-a", "made")
+    assert (r.returncode, r.stdout) == (0, "hello before start\n"), r.stderr
+    mr("run", "--name", "ran", img, "sh", "-c",
+       "echo result > /result; ln -s /etc/../../../../root /tmp/up", check=True)
+    out = os.path.join(mr.rt.scratch, "out")
+    os.mkdir(out)
+    mr.rt.chown(out)
+    mr("cp", "ran:/result", out, check=True)            # exited
+    assert open(os.path.join(out, "result")).read() == "result\n"
+    r = mr("cp", "ran:/tmp/up/.bashrc", out)
+    assert r.returncode == 125 and "does not exist in the container" in r.stderr
+    r = mr("cp", "ran:/no/such", out)
+    assert r.returncode == 125 and "does not exist in the container" in r.stderr
+    with open("/proc/self/mountinfo") as f:
+        assert mr.store not in f.read()                 # the mount left with its namespace
+    mr("rm", "made", "ran", check=True)
+
+
 def test_files_of_other_users_are_removed_with_the_container(mr, img):
     r = mr("run", "--name", "owners", img, "sh", "-c",
            "mkdir -p /srv/a/b && touch /srv/a/b/f && chown -R daemon:daemon /srv/a && "
