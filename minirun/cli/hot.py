@@ -259,6 +259,9 @@ def create(obj, kw) -> str:
 def run(obj, detach: bool, detach_keys: str, **kw) -> None:
     """Run a command in a new container."""
     from minirun.engine import monitor
+    if detach_keys != "ctrl-p,ctrl-q":      # checked before anything is made
+        from minirun.engine.attach import parse_keys
+        parse_keys(detach_keys)
     cid = create(obj, kw)
     if detach:
         monitor.start_detached(obj["root"], cid)

@@ -23,16 +23,16 @@ OVERLAY = "org.minirun.rootfs.overlay"
 
 def resolve(name: str) -> str:
     """The runtime's absolute path, or an error that says what to do."""
-    if os.geteuid() != 0:
-        raise MiniRunError(f"--runtime {name}: needs root. A plain user's overlay rootfs is "
-                           "mounted inside minirun's user namespace, which another runtime, "
-                           "started outside it, cannot see; run as root, or leave --runtime "
-                           "out (minirun's own runtime works rootless)")
     import shutil
     path = shutil.which(name) if "/" not in name else os.path.abspath(name)
     if not path or not os.access(path, os.X_OK):
         raise MiniRunError(f"--runtime {name}: no such runtime (install it, e.g. "
                            "apt-get install runc, or give its path)")
+    if os.geteuid() != 0:
+        raise MiniRunError(f"--runtime {name}: needs root. A plain user's overlay rootfs is "
+                           "mounted inside minirun's user namespace, which another runtime, "
+                           "started outside it, cannot see; run as root, or leave --runtime "
+                           "out (minirun's own runtime works rootless)")
     return path
 
 

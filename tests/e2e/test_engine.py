@@ -488,7 +488,10 @@ def test_the_image_volumes_and_rm_v(mr, images_dir, registry, busybox_rootfs):
     (["--mount", "type=tmpfs,target=relative"], "target= must be an absolute path"),
     (["-v", "data:relative"], "the container path absolute"),
     (["-u", "nosuchuser"], "is not in the image's /etc/passwd"),
-    (["--security-opt", "label=disable"], "not supported yet"),
+    (["--security-opt", "label=disable"], "minirun knows no-new-privileges"),
+    (["--userns", "auto"], "use host or keep-id"),
+    (["--runtime", "/no/such/runtime"], "no such runtime"),
+    (["--detach-keys", "ctrl-"], "is not a key"),
 ])
 def test_bad_run_flags_are_refused_clearly(mr, img, args, message):
     r = mr("run", "--rm", *args, img, "true")
