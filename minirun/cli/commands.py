@@ -481,7 +481,11 @@ def inspect(obj, names) -> None:
                     "ImageName": ct.image_name(store, r["image_id"]), "Created": r["created"],
                     "State": {"Status": r["state"], "Running": r["state"] == "running",
                               "Pid": r["pid"] or 0, "ExitCode": r["exit_code"] or 0,
+                              "OOMKilled": bool(r["usage"].get("oom_kills")),
                               "StartedAt": r["started"], "FinishedAt": r["finished"]},
+                    # what its cgroups counted over its run (recorded when it exits)
+                    "Usage": {"CPUTimeNs": r["usage"].get("cpu_ns"),
+                              "MemoryPeakBytes": r["usage"].get("memory_peak")},
                     "Config": r["options"],
                     "Bundle": ct.container_dir(store, r["id"])})
     click.echo(json.dumps(out, indent=2))

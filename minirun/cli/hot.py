@@ -45,6 +45,15 @@ CREATE_FLAGS = [
     _f("--userns", help="host (the default) or keep-id (rootless: your uid inside)"),
     _f("--runtime", help="an OCI runtime to hand the bundle to (runc, crun, a path)"),
     _f("--pull", default="missing", choices=("always", "missing", "never")),
+    # resource limits (linux.resources), as podman spells them
+    _f("-m", "--memory", help="memory limit (bytes, or 512k, 64m, 2g)"),
+    _f("--memory-reservation"), _f("--memory-swap", help="memory+swap limit; -1: unlimited"),
+    _f("--cpus", help="CPUs' worth of time (0.5: half a CPU)"),
+    _f("-c", "--cpu-shares"), _f("--cpu-quota"), _f("--cpu-period"),
+    _f("--cpuset-cpus"), _f("--cpuset-mems"), _f("--pids-limit"), _f("--blkio-weight"),
+    _f("--device-read-bps", kind="many", help="DEVICE:RATE (e.g. /dev/loop0:1mb)"),
+    _f("--device-write-bps", kind="many"), _f("--device-read-iops", kind="many"),
+    _f("--device-write-iops", kind="many"), _f("--oom-score-adj"),
     _f("--dry-run", kind="bool", help="print the config.json and stop"),
 ]
 RUN_FLAGS = [_f("-d", "--detach", kind="bool"),
@@ -213,7 +222,9 @@ def options(kw: dict) -> dict:
     for pair in kw["annotation"] + kw["label"]:
         if "=" not in pair:
             raise MiniRunError(f"`{pair}`: labels and annotations are KEY=VALUE")
-    return {"name": kw["name"], "env": env + list(kw["env"]), "workdir": kw["workdir"],
+    from minirun.engine.limits import resources, number
+    return {"resources": resources(kw), "oom_score_adj": number(kw, "oom_score_adj"),
+            "name": kw["name"], "env": env + list(kw["env"]), "workdir": kw["workdir"],
             "tmpfs": list(kw["tmpfs"]), "init": kw["init"], "privileged": kw["privileged"],
             "labels": dict(p.split("=", 1) for p in kw["label"]),
             "annotations": dict(p.split("=", 1) for p in kw["annotation"]),

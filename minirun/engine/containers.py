@@ -57,13 +57,14 @@ def find(store: Store, text: str) -> dict:
 
 def record(store: Store, cid: str) -> dict:
     cols = ("id", "name", "image_id", "created", "state", "pid", "exit_code", "started",
-            "finished", "monitor", "options")
+            "finished", "monitor", "options", "usage")
     row = store.db.execute(f"SELECT {', '.join(cols)} FROM containers WHERE id=?",
                            (cid,)).fetchone()
     if row is None:
         raise ContainerError(f"no container `{cid}`")
     rec = dict(zip(cols, row))
     rec["options"] = json.loads(rec["options"] or "{}")
+    rec["usage"] = json.loads(rec["usage"] or "{}")
     return rec
 
 
@@ -270,6 +271,10 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         source = volumes.mount_source(store, anonymous, layers, path)
         config["mounts"].append({"destination": path, "type": "bind", "source": source,
                                  "options": ["rbind"]})
+    if opts.get("resources"):
+        config["linux"]["resources"] = opts["resources"]
+    if opts.get("oom_score_adj") is not None:
+        proc["oomScoreAdj"] = opts["oom_score_adj"]
     if image.get("StopSignal") and not opts.get("stop_signal"):
         opts["stop_signal"] = image["StopSignal"]
     return config

@@ -11,6 +11,7 @@ session (``python -m minirun.engine.monitor``): it outlives the command that
 started it, and tells that command through a pipe that the container runs
 (or why it does not).  Its own errors go to monitor.log beside the log.
 """
+import json
 import os
 import select
 import signal
@@ -244,9 +245,15 @@ def _delete(ext, rs, cid: str, directory: str) -> None:
 
 def _finish(store: Store, rs, rec: dict, code: int) -> None:
     """Clean up in the runtime first, then record the exit: whoever waits for
-    "exited" (stop, restart, wait) may start the container again at once."""
-    _delete(external.for_record(rec), rs, rec["id"], ct.container_dir(store, rec["id"]))
-    ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now())
+    "exited" (stop, restart, wait) may start the container again at once.
+    What the cgroups counted (OOM kills, CPU time, peak memory) is read
+    before they go."""
+    from minirun.runtime import lifecycle
+    ext = external.for_record(rec)
+    figures = {} if ext else lifecycle.usage(rs, rec["id"])
+    _delete(ext, rs, rec["id"], ct.container_dir(store, rec["id"]))
+    ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now(),
+              usage=json.dumps(figures))
     if rec["options"].get("rm"):
         ct.remove_files(store, rec["id"])
 

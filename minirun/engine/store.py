@@ -25,6 +25,7 @@ import time
 from minirun.engine import digest as dg
 from minirun.errors import MiniRunError
 
+SCHEMA_VERSION = 2     # 2: containers.usage
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,              -- the config digest, as podman names images
@@ -58,7 +59,8 @@ CREATE TABLE IF NOT EXISTS containers (
     started TEXT,
     finished TEXT,
     monitor TEXT,                     -- "pid:starttime" of the process watching it
-    options TEXT                      -- JSON: what `create` was asked
+    options TEXT,                     -- JSON: what `create` was asked
+    usage TEXT                        -- JSON: what its cgroups counted when it exited
 );
 """
 
@@ -102,10 +104,21 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             if not self._has_schema():
-                self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+                self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA +
+                                      f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            elif self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._upgrade()
             self.recover()
         finally:
             os.close(lock)
+
+    def _upgrade(self) -> None:
+        """Stores made by an earlier minirun: add what they lack."""
+        with self.transaction() as db:
+            columns = {r[1] for r in db.execute("PRAGMA table_info(containers)")}
+            if "usage" not in columns:
+                db.execute("ALTER TABLE containers ADD COLUMN usage TEXT")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _has_schema(self) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE name='images'").fetchone() \

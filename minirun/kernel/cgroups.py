@@ -159,6 +159,82 @@ def remove(dirs: list[str], timeout: float = 2.0) -> None:
                 raise
 
 
+def holders(dirs: list[str]) -> dict[str, str]:
+    """Which of a container's directories holds each controller: v1
+    controller names, and ``"v2"`` for its cgroup v2 directory."""
+    out = {}
+    for tree in hierarchies():
+        mine = [d for d in dirs if d.startswith(tree.mountpoint + "/")]
+        if mine:
+            for name in tree.controllers or ("v2",):
+                out[name] = mine[-1]
+    return out
+
+
+def v1_controllers() -> set[str]:
+    return {c for tree in hierarchies() if tree.version == 1 for c in tree.controllers}
+
+
+def write(directory: str, name: str, value: str) -> None:
+    """Set one cgroup file (a limit, subtree_control, ...)."""
+    explain.say(f'write {directory}/{name} "{value}"')
+    with open(os.path.join(directory, name), "w") as f:
+        f.write(value)
+
+
+def read(directory: str, name: str) -> str | None:
+    try:
+        with open(os.path.join(directory, name)) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def enable(directory: str, controller: str, top: str) -> None:
+    """cgroup v2: enable ``controller`` for ``directory`` by writing it into
+    the cgroup.subtree_control of each ancestor from ``top`` down (only
+    groups without processes of their own may do so: the v2 rule)."""
+    chain, d = [], os.path.dirname(directory)
+    while d.startswith(top) and d != os.path.dirname(top):
+        chain.insert(0, d)
+        d = os.path.dirname(d)
+    for parent in chain:
+        if controller not in (read(parent, "cgroup.subtree_control") or "").split():
+            write(parent, "cgroup.subtree_control", f"+{controller}")
+
+
+def usage(dirs: list[str]) -> dict:
+    """What a container's groups counted: CPU time (ns), peak memory
+    (bytes), OOM kills; from whichever tree holds each controller."""
+    out = {"oom_kills": oom_kills(dirs)}
+    for d in dirs:
+        ns = read(d, "cpuacct.usage")                      # v1
+        if ns is not None:
+            out["cpu_ns"] = int(ns)
+        for line in (read(d, "cpu.stat") or "").splitlines():   # v2
+            key, _, value = line.partition(" ")
+            if key == "usage_usec" and "cpu_ns" not in out:
+                out["cpu_ns"] = int(value) * 1000
+        for name in ("memory.max_usage_in_bytes", "memory.peak"):
+            value = read(d, name)
+            if value is not None and value.strip().isdigit():
+                out["memory_peak"] = int(value)
+    return out
+
+
+def oom_kills(dirs: list[str]) -> int:
+    """How many processes the OOM killer took in these groups: v2's
+    memory.events, or v1's memory.oom_control (oom_kill, kernel 4.13+)."""
+    count = 0
+    for d in dirs:
+        for name in ("memory.events", "memory.oom_control"):
+            for line in (read(d, name) or "").splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    count += int(value)
+    return count
+
+
 class View(NamedTuple):
     """What a container's /sys/fs/cgroup shows: cgroup2 itself on a unified
     host, else (source directory, name) binds of its own groups."""

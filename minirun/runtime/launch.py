@@ -139,15 +139,47 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
     try:
         made = k.cgroups.create(path)
         leaves = k.cgroups.leaves(path)
-        return leaves, [d for d in made if d in leaves]
     except PermissionError as e:
-        if not k.idmap.is_rootless() or spec.linux.resources:
-            raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} (`{e.filename}`)"
-                               + ("; resource limits need a cgroup tree delegated to your user"
-                                  if os.geteuid() else "")) from None
+        if not k.idmap.is_rootless():
+            raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} "
+                               f"(`{e.filename}`)") from None
+        if spec.linux.resources:
+            # podman's way: run, without limits, and say so once
+            print("minirun: warning: resource limits are ignored: this user has no "
+                  f"writable cgroup ({e.filename}); on cgroup v2 ask systemd to delegate "
+                  "one (Delegate=yes for user@.service), on cgroup v1 limits need root",
+                  file=sys.stderr)
         explain.say(f"no writable cgroup tree for this user: `{path}` not created; "
                     "the container shares the caller's cgroup")
         return [], []
+    made_leaves = [d for d in made if d in leaves]
+    try:
+        set_limits(k, spec.linux.resources or {}, leaves)
+    except BaseException:
+        k.cgroups.remove(made)
+        raise
+    return leaves, made_leaves
+
+
+def set_limits(k, res: dict, leaves: list[str]) -> None:
+    """Write linux.resources into the container's groups (runtime/resources.py
+    says which file of which tree); `update` calls it on a running one."""
+    from minirun.runtime import resources
+    if not res:
+        return
+    holders = k.cgroups.holders(leaves)
+    for version, controller, name, value in resources.files(res, k.cgroups.v1_controllers()):
+        directory = holders.get(controller if version == 1 else "v2")
+        if directory is None:
+            raise ConfigError(f"linux.resources: no {controller} controller on this host "
+                              f"(for {name})")
+        if version == 2:
+            k.cgroups.enable(directory, controller, os.path.dirname(os.path.dirname(directory)))
+        try:
+            k.cgroups.write(directory, name, value)
+        except OSError as e:
+            raise ConfigError(f"linux.resources: the kernel refused {name} = {value!r} "
+                              f"({e.strerror})") from None
 
 
 # --- the fork -------------------------------------------------------------

@@ -152,6 +152,16 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def usage(store: Store, cid: str) -> dict:
+    """What the container's cgroups counted (kernel/cgroups.usage); read
+    after its processes have exited, before `delete` removes the groups."""
+    from minirun.kernel import cgroups
+    try:
+        return cgroups.usage(store.load(cid).cgroup_dirs)
+    except MiniRunError:
+        return {}
+
+
 def wait_forwarding(pid: int, master: int = -1) -> int:
     """Wait for ``pid``, passing on the signals we receive; return its code."""
     def forward(sig, _frame):

@@ -1,0 +1,82 @@
+"""Resource limits, enforced for real on this host's cgroups (v1 memory, cpu
+and pids on this hybrid machine), root; rootless runs without them and
+says so once, as podman does where no cgroup is delegated."""
+import json
+
+import pytest
+
+
+@pytest.fixture
+def img(mr, registry):
+    name = f"{registry.addr}/test/busybox:latest"
+    mr("pull", "-q", name, check=True)
+    return name
+
+
+# 100 MB through a shell variable: well past 32 MiB
+ALLOCATE = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"
+
+
+def _inspect(mr, name: str) -> dict:
+    return json.loads(mr("inspect", name, check=True).stdout)[0]
+
+
+def test_past_the_memory_limit_is_oom_killed(mr, img):
+    r = mr("run", "--name", "big", "--memory", "32m", "--memory-swap", "32m", img,
+           "sh", "-c", ALLOCATE)
+    if mr.rt.rootless:
+        assert r.returncode == 0 and "survived" in r.stdout
+        assert r.stderr.count("resource limits are ignored") == 1, r.stderr
+        assert _inspect(mr, "big")["State"]["OOMKilled"] is False
+        return
+    assert r.returncode == 137, r.stderr
+    state = _inspect(mr, "big")["State"]
+    assert state["OOMKilled"] is True and state["ExitCode"] == 137
+    r = mr("run", "--name", "small", "--memory", "256m", img, "sh", "-c", ALLOCATE)
+    assert (r.returncode, r.stdout) == (0, "survived\n"), r.stderr
+    usage = _inspect(mr, "small")
+    assert usage["State"]["OOMKilled"] is False
+    assert usage["Usage"]["MemoryPeakBytes"] > 100_000_000      # it did hold the 100 MB
+
+
+def test_the_pids_limit_stops_a_fork_inside(mr, img):
+    r = mr("run", "--rm", "--pids-limit", "20", img, "sh", "-c",
+           "for i in $(seq 30); do sleep 5 & done; echo all started")
+    if mr.rt.rootless:
+        assert (r.returncode, r.stdout) == (0, "all started\n"), r.stderr
+        return
+    # the shell in the container is refused its fork and says so; minirun is fine
+    assert r.returncode == 2 and "can't fork: Resource temporarily unavailable" in r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_half_a_cpu_is_half_a_cpu(mr, img):
+    if mr.rt.rootless:
+        pytest.skip("rootless: no cgroup is delegated on this host (cgroup v1), so no CPU "
+                    "limit to measure; the memory test checks the warning")
+    r = mr("run", "--name", "spin", "--cpus", "0.5", img, "sh", "-c",
+           "timeout 3 sh -c 'while :; do :; done'; true")
+    assert r.returncode == 0, r.stderr
+    used = _inspect(mr, "spin")["Usage"]["CPUTimeNs"] / 1e9
+    assert 1.1 < used < 1.9, f"{used:.2f} s of CPU in 3 s at --cpus 0.5"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--memory", "lots"], "not a size"),
+    (["--memory-swap", "64m"], "--memory-swap needs --memory"),
+    (["--memory", "64m", "--memory-swap", "32m"], "at least --memory"),
+    (["--cpus", "0"], "must be more than 0"),
+    (["--pids-limit", "many"], "not a number"),
+    (["--blkio-weight", "5"], "must be 10 to 1000"),
+    (["--device-write-bps", "/etc/passwd:1mb"], "not a block device"),
+    (["--cpuset-cpus", "9999"], "the kernel refused cpuset.cpus"),
+])
+def test_bad_limits_are_refused_clearly(mr, img, args, message):
+    r = mr("run", "--rm", *args, img, "true")
+    if mr.rt.rootless and message.startswith("the kernel"):
+        assert r.returncode == 0 and "resource limits are ignored" in r.stderr
+        return
+    assert r.returncode == 125 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert mr("ps", "-aq", check=True).stdout == ""
