@@ -151,7 +151,15 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     from minirun.kernel.idmap import is_rootless
     from minirun.runtime.defaults import MASKED, READONLY, default_config
     image = json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
-    layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
+    keep_id = opts.get("userns") == "keep-id"
+    if keep_id:
+        if not is_rootless():
+            raise ContainerError("--userns keep-id is for rootless containers, where your uid "
+                                 "would otherwise be root inside; as root, use -u UID:GID")
+        from minirun.engine import userns
+        layers = userns.keep_id_layers(store, image_id)
+    else:
+        layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
     entrypoint = opts.get("entrypoint")
     entrypoint = ([entrypoint] if entrypoint else []) if entrypoint is not None \
         else image.get("Entrypoint") or []
@@ -176,10 +184,16 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     env = [e if not e.startswith("HOSTNAME=") or e != "HOSTNAME=" else f"HOSTNAME={hostname}"
            for e in env]
     user = opts.get("user") or image.get("User") or "0"   # "0": nobody asked
-    uid, gid, groups = _user(layers, user)
+    if keep_id and not opts.get("user"):     # you, as yourself
+        uid, gid, groups = os.getuid(), os.getgid(), [os.getgid()]
+    else:
+        uid, gid, groups = _user(layers, user)
     if not any(e.startswith("HOME=") for e in env):   # podman sets it from /etc/passwd
-        home = next((p[5] for p in _entries(layers, "passwd")
-                     if len(p) > 5 and p[2] == str(uid)), "/")
+        entries = _entries(layers, "passwd")
+        if keep_id:
+            import pwd
+            entries.append(["", "", str(os.getuid()), "", "", pwd.getpwuid(os.getuid()).pw_dir])
+        home = next((p[5] for p in entries if len(p) > 5 and p[2] == str(uid)), "/")
         env.append(f"HOME={home}")
     caps = bounding_caps() if opts.get("privileged") else list(PODMAN_CAPS)
     for cap in opts.get("cap_add") or []:
@@ -209,8 +223,8 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
             {"destination": "/sys", "type": "bind", "source": "/sys",
              "options": ["rbind", "ro", "nosuid", "noexec", "nodev"]}]
     if rootless:
-        from minirun.engine.userns import maps_for
-        uids, gids = maps_for(os.getuid(), os.getgid())
+        from minirun.engine.userns import keep_id_maps, maps_for
+        uids, gids = (keep_id_maps if keep_id else maps_for)(os.getuid(), os.getgid())
         config["linux"]["uidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
                                            "size": m.size} for m in uids]
         config["linux"]["gidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
@@ -237,6 +251,13 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     for name in generated:
         config["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
                                  "source": os.path.join(d, name), "options": ["rbind", "rw"]})
+    if keep_id:     # podman adds you to the container's passwd and group files
+        for name, line in _keep_id_entries(layers).items():
+            if os.path.isdir(d):          # (not for --dry-run)
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(line)
+            config["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
+                                     "source": os.path.join(d, name), "options": ["rbind", "ro"]})
     if init:
         config["mounts"].append({"destination": "/run/minirun-init", "type": "bind",
                                  "source": init, "options": ["bind", "ro"]})
@@ -278,6 +299,23 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     if image.get("StopSignal") and not opts.get("stop_signal"):
         opts["stop_signal"] = image["StopSignal"]
     return config
+
+
+def _keep_id_entries(layers: list[str]) -> dict[str, str]:
+    """The image's /etc/passwd and /etc/group, with you in them."""
+    import grp
+    import pwd
+    uid, gid = os.getuid(), os.getgid()
+    me = pwd.getpwuid(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = me.pw_name
+    passwd = [":".join(p) for p in _entries(layers, "passwd") if p[2:3] != [str(uid)]]
+    groups = [":".join(g) for g in _entries(layers, "group") if g[2:3] != [str(gid)]]
+    passwd.append(f"{me.pw_name}:x:{uid}:{gid}:{me.pw_gecos}:{me.pw_dir}:/bin/sh")
+    groups.append(f"{group}:x:{gid}:")
+    return {"passwd": "\n".join(passwd) + "\n", "group": "\n".join(groups) + "\n"}
 
 
 def _mount_flag(store: Store, text: str, layers: list[str]) -> dict:

@@ -178,6 +178,10 @@ class Store:
     def layer_dir(self, diff_id: str) -> str:
         return os.path.join(self.root, "layers", hex_of(diff_id))
 
+    def mapped_layer_dir(self, diff_id: str, mapping: str) -> str:
+        """A copy of a layer with its owners moved (``--userns keep-id``)."""
+        return os.path.join(self.root, "layers-mapped", mapping, hex_of(diff_id))
+
     def has_layer(self, diff_id: str) -> bool:
         row = self.db.execute("SELECT 1 FROM layers WHERE diff_id=?", (diff_id,)).fetchone()
         return row is not None and os.path.isdir(self.layer_dir(diff_id))
@@ -330,8 +334,13 @@ class Store:
                 if not used:
                     db.execute("DELETE FROM layers WHERE diff_id=?", (diff_id,))
                     gone.append(diff_id)
+        mapped = os.path.join(self.root, "layers-mapped")
         for diff_id in gone:
             remove_tree(self.layer_dir(diff_id))
+            for mapping in os.listdir(mapped) if os.path.isdir(mapped) else []:
+                copy = os.path.join(mapped, mapping, hex_of(diff_id))
+                if os.path.lexists(copy):
+                    remove_tree(copy)
         blobs_in_use = {b for _, b in self.db.execute(
             "SELECT diff_id, blob_digest FROM image_layers")}
         ids_in_use = {r[0] for r in self.db.execute("SELECT id FROM images")}

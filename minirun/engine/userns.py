@@ -45,6 +45,77 @@ def maps_for(uid: int, gid: int) -> tuple[list, list]:
     return out[0], out[1]
 
 
+def keep_id_maps(uid: int, gid: int) -> tuple[list, list]:
+    """``--userns keep-id``: your uid (and gid) is itself inside the container,
+    ids below it come from your subordinate range, and so do those above."""
+    from minirun.kernel import idmap
+    out = []
+    for kind, own in (("uid", uid), ("gid", gid)):
+        ranges = idmap.subordinate_ranges(kind, uid)
+        if not ranges or ranges[0][1] <= own:
+            raise MiniRunError(f"--userns keep-id: needs a range of more than {own} "
+                               f"subordinate {kind}s in /etc/sub{kind} for your user "
+                               "(usermod --add-sub" f"{kind}s 100000-165535 USER)")
+        start, count = ranges[0]
+        out.append([idmap.IDMap(container_id=0, host_id=start, size=own),
+                    idmap.IDMap(container_id=own, host_id=own, size=1),
+                    idmap.IDMap(container_id=own + 1, host_id=start + own, size=count - own)])
+    return out[0], out[1]
+
+
+def keep_id_owner(value: int, own: int) -> int:
+    """Where a file owned by ``value`` (as the store's namespace sees it)
+    must move so that a keep-id container sees the owner the image meant:
+    the store maps 0 to you and n to subordinate n-1; keep-id maps n < own
+    to subordinate n, own to you, and n > own to subordinate n-1."""
+    return value + 1 if value < own else 0 if value == own else value
+
+
+def remap_tree(src: str, dst: str, uid: int, gid: int) -> None:
+    """Copy a layer with its owners moved for keep-id (run as root of the
+    store's namespace).  chown clears setuid bits and file capabilities,
+    so both are put back after it."""
+    import stat
+    import subprocess
+    r = subprocess.run(["cp", "-a", "--reflink=auto", src, dst], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise MiniRunError(f"copying layer {os.path.basename(src)} for keep-id: "
+                           f"{r.stderr.strip()}")
+    for top, _, files, _ in os.fwalk(dst):      # each directory once, as a top
+        for path in [top] + [os.path.join(top, n) for n in files]:
+            st = os.lstat(path)
+            link = stat.S_ISLNK(st.st_mode)
+            try:
+                caps = None if link else os.getxattr(path, "security.capability",
+                                                     follow_symlinks=False)
+            except OSError:
+                caps = None
+            os.lchown(path, keep_id_owner(st.st_uid, uid), keep_id_owner(st.st_gid, gid))
+            if not link:
+                os.chmod(path, stat.S_IMODE(st.st_mode))
+            if caps:
+                os.setxattr(path, "security.capability", caps, follow_symlinks=False)
+
+
+def keep_id_layers(store, image_id: str) -> list[str]:
+    """The image's layers (top first) copied with keep-id owners, made once
+    per user and kept in the store beside the layers they come from."""
+    uid, gid = os.getuid(), os.getgid()
+    out = []
+    for diff_id, _ in reversed(store.image_layers(image_id)):
+        path = store.mapped_layer_dir(diff_id, f"keep-id-{uid}-{gid}")
+        if not os.path.isdir(path):
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            tmp = f"{path}.tmp-{os.getpid()}"
+            as_root(remap_tree, store.layer_dir(diff_id), tmp, uid, gid)
+            try:
+                os.rename(tmp, path)
+            except OSError:           # another process made it first
+                remove_tree(tmp)
+        out.append(path)
+    return out
+
+
 def needed() -> bool:
     return os.geteuid() != 0
 

@@ -336,6 +336,33 @@ def test_another_runtime_runs_the_same_bundle(mr, img):
     assert cid not in r.stdout
 
 
+def test_userns_keep_id(mr, img):
+    if not mr.rt.rootless:
+        r = mr("run", "--rm", "--userns", "keep-id", img, "true")
+        assert r.returncode == 125 and "for rootless containers" in r.stderr
+        return
+    import pwd
+    me = pwd.getpwnam("minirun-test")
+    out = os.path.join(mr.rt.scratch, "shared")
+    os.mkdir(out)
+    mr.rt.chown(out)
+    r = mr("run", "--rm", "--userns", "keep-id", "-v", f"{out}:/out", img, "sh", "-c",
+           "id -u; id -g; whoami; echo $HOME; touch /out/made; ls -ln /bin/busybox /etc/hosts")
+    lines = r.stdout.splitlines()
+    assert lines[:4] == [str(me.pw_uid), str(me.pw_gid), "minirun-test", me.pw_dir], r.stderr
+    assert lines[4].split()[2:4] == ["0", "0"]            # the image's files keep their owners
+    made = os.stat(os.path.join(out, "made"))
+    assert (made.st_uid, made.st_gid) == (me.pw_uid, me.pw_gid)   # yours, on the host
+    # the image as a default container and a keep-id one see it alike
+    listing = ("ls -lnR /bin /etc /root /var 2>&1 | "     # less what minirun generates
+               "grep -v -e passwd -e group -e hosts -e hostname -e resolv.conf")
+    assert mr("run", "--rm", "--userns", "keep-id", img, "sh", "-c", listing).stdout == \
+        mr("run", "--rm", img, "sh", "-c", listing).stdout
+    mr("rmi", "-f", img, check=True)                     # the copies go with the image
+    mapped = os.path.join(mr.store, "layers-mapped")
+    assert all(not os.listdir(os.path.join(mapped, m)) for m in os.listdir(mapped))
+
+
 def test_twenty_containers_from_two_shells_at_once(mr, img):
     script = " ".join(f"{' '.join(mr.argv('run', '-d', '--name', f'{{}}{i}', img, 'sleep', '60'))}"
                       " >/dev/null;" for i in range(10))
