@@ -362,19 +362,38 @@ def _unlink(path: str) -> None:
 
 def remove_tree(path: str) -> None:
     """rm -rf that also clears directories a layer left without write or
-    search permission (an image may ship a 0500 directory)."""
-    import shutil
-    def retry(func, p, exc_info):
-        exc = exc_info[1]
-        if isinstance(exc, FileNotFoundError):
-            return
-        if not isinstance(exc, PermissionError):
-            raise exc
-        os.chmod(os.path.dirname(p), 0o700)
-        if os.path.isdir(p) and not os.path.islink(p):
-            os.chmod(p, 0o700)
-            shutil.rmtree(p, onerror=retry)
-        else:
-            func(p)
-    shutil.rmtree(path, onerror=retry)
+    search permission (an image may ship a 0500 directory).  Through file
+    descriptors, never following a link; no shutil, which costs `run --rm`
+    3 ms to import."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not os.path.isdir(path) or os.path.islink(path):
+        _unlink(path)
+        return
+    parent = os.open(os.path.dirname(os.path.abspath(path)) or "/",
+                     os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _remove_dir(parent, os.path.basename(os.path.abspath(path)), st)
+    finally:
+        os.close(parent)
 
+
+def _remove_dir(parent: int, name: str, st: os.stat_result) -> None:
+    if st.st_mode & 0o700 != 0o700:
+        os.chmod(name, 0o700, dir_fd=parent)
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 dir_fd=parent)
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    _remove_dir(fd, entry.name, entry.stat(follow_symlinks=False))
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(name, dir_fd=parent)

@@ -243,6 +243,13 @@ def test_detach_with_ctrl_p_ctrl_q_and_attach_again(mr, img):
     child.sendline("stty size; echo $((6*7))")
     child.expect("30 100")
     child.expect("42")
+    child.sendline("sleep 100")
+    time.sleep(0.5)
+    started = time.monotonic()
+    child.send("\x03")                          # Ctrl-C: to the container's process
+    child.expect(r"\^C")
+    _sync(child)                                # the shell is back, long before 100 s
+    assert time.monotonic() - started < 30
     child.send("\x10\x11")                    # Ctrl-P Ctrl-Q: leave it running
     child.expect(pexpect.EOF)
     child.close()
