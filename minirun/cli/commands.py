@@ -502,6 +502,19 @@ def exec_(obj, **kw) -> None:
 
 
 @cli.command()
+@_click_options(hot.LIMIT_FLAGS)
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def update(obj, names, **kw) -> None:
+    """Change the resource limits of running containers."""
+    from minirun.engine import lifecycle
+    from minirun.engine.limits import resources
+    res = resources(kw)
+    _each(names, lambda name: lifecycle.update(_store(obj), name, res))
+
+
+@cli.command()
 @click.option("-s", "--signal", "sig", default="KILL")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
@@ -562,7 +575,7 @@ def container_prune(obj, force: bool) -> None:
 for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop", stop),
                     ("rm", rm), ("ls", ps), ("ps", ps), ("logs", logs), ("exec", exec_),
                     ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect),
-                    ("attach", attach_)):
+                    ("attach", attach_), ("update", update)):
     container.add_command(_cmd, _name)
 
 

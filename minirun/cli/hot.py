@@ -45,7 +45,9 @@ CREATE_FLAGS = [
     _f("--userns", help="host (the default) or keep-id (rootless: your uid inside)"),
     _f("--runtime", help="an OCI runtime to hand the bundle to (runc, crun, a path)"),
     _f("--pull", default="missing", choices=("always", "missing", "never")),
-    # resource limits (linux.resources), as podman spells them
+]
+# resource limits (linux.resources), as podman spells them: for create, run and update
+LIMIT_FLAGS = [
     _f("-m", "--memory", help="memory limit (bytes, or 512k, 64m, 2g)"),
     _f("--memory-reservation"), _f("--memory-swap", help="memory+swap limit; -1: unlimited"),
     _f("--cpus", help="CPUs' worth of time (0.5: half a CPU)"),
@@ -54,8 +56,8 @@ CREATE_FLAGS = [
     _f("--device-read-bps", kind="many", help="DEVICE:RATE (e.g. /dev/loop0:1mb)"),
     _f("--device-write-bps", kind="many"), _f("--device-read-iops", kind="many"),
     _f("--device-write-iops", kind="many"), _f("--oom-score-adj"),
-    _f("--dry-run", kind="bool", help="print the config.json and stop"),
 ]
+CREATE_FLAGS += LIMIT_FLAGS + [_f("--dry-run", kind="bool", help="print the config.json and stop")]
 RUN_FLAGS = [_f("-d", "--detach", kind="bool"),
              _f("--detach-keys", default="ctrl-p,ctrl-q",
                 help="the keys that detach from a terminal (\"\" for none)")] + CREATE_FLAGS

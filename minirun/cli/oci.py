@@ -82,6 +82,12 @@ def _spec_args(sp) -> None:
     sp.add_argument("--rootless", action="store_true")
 
 
+def _update_args(sp) -> None:
+    sp.add_argument("-r", "--resources", required=True, metavar="FILE",
+                    help="linux.resources as JSON (\"-\": stdin), as podman passes them")
+    sp.add_argument("id")
+
+
 def _id_arg(sp) -> None:
     sp.add_argument("id")
 
@@ -101,8 +107,9 @@ VERBS = {
     "list": ("list containers", _list_args),
     "spec": ("write a default config.json", _spec_args),
     "features": ("print what this runtime supports, as JSON", lambda sp: None),
+    "update": ("change a running container's resource limits", _update_args),
     **{name: (f"({name} is not supported)", _rest)
-       for name in ("pause", "resume", "checkpoint", "restore", "update", "events", "ps")},
+       for name in ("pause", "resume", "checkpoint", "restore", "events", "ps")},
 }
 GLOBAL_WITH_VALUE = {"--root", "--log", "--log-format", "--rootless", "--criu"}
 
@@ -241,6 +248,20 @@ def _run_verb(args) -> int:
     if v == "spec":
         from minirun.runtime import defaults
         return defaults.write_spec(args.bundle, args.rootless)
+    if v == "update":
+        from minirun.errors import ConfigError
+        try:
+            text = sys.stdin.read() if args.resources == "-" else open(args.resources).read()
+            resources = json.loads(text)
+        except OSError as e:
+            raise ConfigError(f"--resources {args.resources}: {e.strerror}") from None
+        except ValueError as e:
+            raise ConfigError(f"--resources {args.resources}: not JSON ({e})") from None
+        if not isinstance(resources, dict):
+            raise ConfigError(f"--resources {args.resources}: expected a JSON object "
+                              "(linux.resources)")
+        lifecycle.update(store, args.id, resources)
+        return 0
     if v == "features":
         from minirun.runtime import defaults
         print(json.dumps(defaults.features(), indent=2))

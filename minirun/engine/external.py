@@ -103,6 +103,17 @@ class Runtime:
         if r.returncode != 0:
             raise self._error("kill", r)
 
+    def update(self, cid: str, resources: dict, directory: str) -> None:
+        path = os.path.join(directory, f"resources-{os.getpid()}.json")
+        with open(path, "w") as f:
+            json.dump(resources, f)
+        try:
+            r = self._run("update", "--resources", path, cid, capture_output=True)
+        finally:
+            os.unlink(path)
+        if r.returncode != 0:
+            raise self._error("update", r)
+
     def status(self, cid: str) -> str:
         r = self._run("state", cid, capture_output=True)
         if r.returncode != 0:

@@ -247,6 +247,30 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
     return rl.wait_forwarding(handle.init_pid, master)
 
 
+def update(store: Store, name: str, resources: dict) -> str:
+    """Change a running container's limits (podman update); the container
+    keeps them in its record, so inspect shows what holds now."""
+    from minirun.engine import external
+    rec = refresh(store, ct.find(store, name))
+    if rec["state"] != "running":
+        raise ct.ContainerError(f"container `{rec['name']}` is not running: its limits are "
+                                "set when it starts (create with the flags instead)")
+    if not resources:
+        raise ct.ContainerError("update: name a limit to change (--memory, --cpus, ...)")
+    ext = external.for_record(rec)
+    if ext:
+        ext.update(rec["id"], resources, ct.container_dir(store, rec["id"]))
+    else:
+        from minirun.runtime import lifecycle as rl
+        rl.update(runtime_store(), rec["id"], resources)
+    merged = dict(rec["options"].get("resources") or {})
+    for key, value in resources.items():
+        merged[key] = {**(merged.get(key) or {}), **value} if isinstance(value, dict) \
+            else value
+    ct.update(store, rec["id"], options=json.dumps({**rec["options"], "resources": merged}))
+    return rec["id"]
+
+
 def kill(store: Store, name: str, sig: str = "KILL") -> str:
     from minirun.runtime import lifecycle as rl
     rec = refresh(store, ct.find(store, name))

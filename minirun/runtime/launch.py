@@ -26,7 +26,7 @@ from minirun.runtime.state import State, Store, now, proc_start_time
 from minirun.runtime.sync import Channel
 
 
-def _kernel():
+def kernel():
     from minirun.kernel import linux
     return linux()
 
@@ -145,10 +145,9 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
                                f"(`{e.filename}`)") from None
         if spec.linux.resources:
             # podman's way: run, without limits, and say so once
-            print("minirun: warning: resource limits are ignored: this user has no "
-                  f"writable cgroup ({e.filename}); on cgroup v2 ask systemd to delegate "
-                  "one (Delegate=yes for user@.service), on cgroup v1 limits need root",
-                  file=sys.stderr)
+            warn(f"resource limits are ignored: this user has no writable cgroup "
+                 f"({e.filename}); on cgroup v2 ask systemd to delegate one (Delegate=yes "
+                 "for user@.service), on cgroup v1 limits need root")
         explain.say(f"no writable cgroup tree for this user: `{path}` not created; "
                     "the container shares the caller's cgroup")
         return [], []
@@ -168,7 +167,16 @@ def set_limits(k, res: dict, leaves: list[str]) -> None:
     if not res:
         return
     holders = k.cgroups.holders(leaves)
-    for version, controller, name, value in resources.files(res, k.cgroups.v1_controllers()):
+    writes = resources.files(res, k.cgroups.v1_controllers())
+    names = [w[2] for w in writes]
+    if "memory.limit_in_bytes" in names and "memory.memsw.limit_in_bytes" in names:
+        # v1 keeps memory <= memory+swap at every step: raising both, the
+        # larger memsw goes first (as runc orders it for update)
+        i, j = names.index("memory.limit_in_bytes"), names.index("memory.memsw.limit_in_bytes")
+        current = k.cgroups.read(holders.get("memory", ""), "memory.memsw.limit_in_bytes")
+        if current and int(writes[i][3]) > int(current):
+            writes[i], writes[j] = writes[j], writes[i]
+    for version, controller, name, value in writes:
         directory = holders.get(controller if version == 1 else "v2")
         if directory is None:
             raise ConfigError(f"linux.resources: no {controller} controller on this host "
@@ -239,7 +247,7 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
            console_fd: int = -1, pid_file: str | None = None, preserve_fds: int = 0,
            k=None) -> tuple[State, "Launch"]:
     """Steps 1-7 for a new container; INIT is left waiting for `start`."""
-    k = k or _kernel()
+    k = k or kernel()
     bundle = os.path.abspath(bundle)
     spec = spec_mod.load(bundle)
     check_spec(spec)
@@ -312,7 +320,7 @@ def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
                  console_socket: str | None = None, console_fd: int = -1,
                  pid_file: str | None = None, preserve_fds: int = 0, k=None) -> "Launch":
     """Start one more process in a running container's namespaces and cgroup."""
-    k = k or _kernel()
+    k = k or kernel()
     state = store.load(cid)
     directory = store.dir(cid)
     if state.status(directory) != "running":

@@ -77,6 +77,19 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     os.kill(st.pid, sig)
 
 
+def update(store: Store, cid: str, resources: dict) -> None:
+    """`update`: write new linux.resources into a live container's groups
+    (only the limits named change; the rest stay as they are)."""
+    st = store.load(cid)
+    status = st.status(store.dir(cid))
+    if status not in ("created", "running"):
+        raise StateError(f"container `{cid}` is {status}: there are no limits to change")
+    if not st.cgroup_dirs:
+        raise MiniRunError(f"container `{cid}` has no cgroup of its own (rootless without a "
+                           "delegated cgroup): its limits cannot be changed")
+    launch_mod.set_limits(launch_mod.kernel(), resources, st.cgroup_dirs)
+
+
 def _wait_gone(st: State, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while st.alive():

@@ -80,3 +80,26 @@ def test_bad_limits_are_refused_clearly(mr, img, args, message):
     assert r.returncode == 125 and message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_update_raises_a_limit_on_a_running_container(mr, img):
+    mr("run", "-d", "--name", "grow", "--memory", "32m", "--memory-swap", "32m", img,
+       "sleep", "60", check=True)
+    if mr.rt.rootless:
+        r = mr("update", "--memory", "256m", "grow")
+        assert r.returncode == 125 and "no cgroup of its own" in r.stderr, r.stderr
+        mr("rm", "-f", "grow", check=True)
+        return
+    r = mr("exec", "grow", "sh", "-c", ALLOCATE)
+    assert r.returncode == 137, r.stderr                 # past 32m: killed
+    r = mr("update", "--memory", "256m", "--memory-swap", "256m", "grow")
+    assert (r.returncode, r.stdout) == (0, "grow\n"), r.stderr
+    r = mr("exec", "grow", "sh", "-c", ALLOCATE)
+    assert (r.returncode, r.stdout) == (0, "survived\n"), r.stderr
+    limits = _inspect(mr, "grow")["Config"]["resources"]["memory"]
+    assert limits["limit"] == 256 << 20
+    r = mr("update", "--memory", "lots", "grow")
+    assert r.returncode == 125 and "not a size" in r.stderr
+    mr("rm", "-f", "grow", check=True)
+    r = mr("update", "--memory", "64m", "grow")
+    assert r.returncode == 125 and "no container" in r.stderr
