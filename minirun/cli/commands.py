@@ -502,6 +502,31 @@ def exec_(obj, **kw) -> None:
 
 
 @cli.command()
+@click.option("--no-stream", is_flag=True, help="one sample, then exit")
+@click.option("--format", "fmt", default="table", help="table or json")
+@click.option("-i", "--interval", type=float, default=5.0, help="seconds between samples")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+@engine_errors
+def stats(obj, no_stream: bool, fmt: str, interval: float, names) -> None:
+    """What running containers use: CPU, memory, block IO, pids (from their cgroups)."""
+    import time
+    from minirun.engine import stats as st
+    sampler = st.Sampler(_store(obj), list(names))
+    while True:
+        rows = sampler.sample()
+        if fmt == "json":
+            click.echo(json.dumps([st.as_podman(r) for r in rows], indent=2))
+        else:
+            if not no_stream:
+                click.echo("\x1b[2J\x1b[H", nl=False)      # clear the screen, as podman
+            click.echo(st.table(rows))
+        if no_stream:
+            return
+        time.sleep(interval)
+
+
+@cli.command()
 @_click_options(hot.LIMIT_FLAGS)
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj

@@ -222,6 +222,56 @@ def usage(dirs: list[str]) -> dict:
     return out
 
 
+def now(dirs: list[str]) -> dict:
+    """What a live container's groups hold now: CPU time, memory in use and
+    its limit (None: unlimited), pids, bytes read and written on block
+    devices; each from whichever tree holds the controller."""
+    out = usage(dirs)
+    for d in dirs:
+        for name in ("memory.usage_in_bytes", "memory.current"):
+            value = read(d, name)
+            if value is not None:
+                out["memory"] = int(value)
+        for name in ("memory.limit_in_bytes", "memory.max"):
+            value = (read(d, name) or "").strip()
+            if value:
+                limit = None if value == "max" or int(value) >= 1 << 62 else int(value)
+                out["memory_limit"] = limit
+        value = read(d, "pids.current")
+        if value is not None:
+            out["pids"] = int(value)
+        for line in (read(d, "blkio.throttle.io_service_bytes") or "").splitlines():   # v1
+            parts = line.split()
+            if len(parts) == 3 and parts[1] in ("Read", "Write"):
+                key = "io_read" if parts[1] == "Read" else "io_write"
+                out[key] = out.get(key, 0) + int(parts[2])
+        for line in (read(d, "io.stat") or "").splitlines():                       # v2
+            for field in line.split()[1:]:
+                key, _, value = field.partition("=")
+                if key in ("rbytes", "wbytes"):
+                    name = "io_read" if key == "rbytes" else "io_write"
+                    out[name] = out.get(name, 0) + int(value)
+    return out
+
+
+def of_process(pid: int) -> list[str]:
+    """The directories of a process's groups in every tree (/proc/PID/cgroup)."""
+    trees = hierarchies()
+    out = []
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        for tree in trees:
+            if (tree.version == 2 and ctrls == "") or \
+                    (tree.version == 1 and ctrls and set(ctrls.split(",")) == set(tree.controllers)):
+                out.append(os.path.join(tree.mountpoint, path.lstrip("/")))
+    return [d for d in out if os.path.isdir(d)]
+
+
 def oom_kills(dirs: list[str]) -> int:
     """How many processes the OOM killer took in these groups: v2's
     memory.events, or v1's memory.oom_control (oom_kill, kernel 4.13+)."""

@@ -103,3 +103,30 @@ def test_update_raises_a_limit_on_a_running_container(mr, img):
     mr("rm", "-f", "grow", check=True)
     r = mr("update", "--memory", "64m", "grow")
     assert r.returncode == 125 and "no container" in r.stderr
+
+
+def test_stats_from_the_cgroups(mr, img):
+    mr("run", "-d", "--name", "busy", "--memory", "64m", img, "sh", "-c",
+       "x=$(head -c 20000000 /dev/zero | tr '\\0' a); sleep 100 & while :; do :; done",
+       check=True)
+    mr("run", "-d", "--name", "idle", img, "sleep", "100", check=True)
+    import time
+    time.sleep(1.5)
+    rows = {r["name"]: r for r in json.loads(
+        mr("stats", "--no-stream", "--format", "json", check=True).stdout)}
+    assert set(rows) == {"busy", "idle"}
+    if mr.rt.rootless:
+        assert rows["busy"]["cgroup"] is False              # no figures of someone else's
+        assert "no cgroup of its own" in mr("stats", "--no-stream", check=True).stdout
+    else:
+        busy, idle = rows["busy"], rows["idle"]
+        assert busy["mem_limit_bytes"] == 64 << 20 and idle["mem_limit_bytes"] is None
+        assert busy["mem_bytes"] > 20_000_000              # the 20 MB it holds
+        assert busy["pids_current"] == 2 and idle["pids_current"] == 1
+        assert float(busy["cpu_percent"].rstrip("%")) > 50   # a spinning loop
+        assert float(idle["cpu_percent"].rstrip("%")) < 20
+        table = mr("stats", "--no-stream", "idle", check=True).stdout.splitlines()
+        assert table[0].split()[:3] == ["ID", "NAME", "CPU"] and "idle" in table[1]
+    mr("rm", "-f", "busy", "idle", check=True)
+    r = mr("stats", "--no-stream", "busy")
+    assert r.returncode == 125 and "no container" in r.stderr

@@ -1,0 +1,123 @@
+"""`minirun stats`: what running containers use, read from their cgroups.
+
+CPU % is CPU time over wall time: since the container started for the
+first sample, between two samples after that (as `top` does).  Memory,
+pids and block IO are the kernel's own counters (kernel/cgroups.now).  A
+rootless container without a cgroup of its own shares its caller's, and
+has no figures of its own to show: it says so rather than show the
+caller's.
+"""
+import time
+
+from minirun.engine import containers as ct, lifecycle
+from minirun.engine.store import Store
+
+
+def _dirs(rec: dict) -> list[str]:
+    from minirun.engine import external
+    from minirun.kernel import cgroups
+    from minirun.errors import MiniRunError
+    if external.for_record(rec):
+        return cgroups.of_process(rec["pid"])
+    rs = lifecycle.runtime_store()
+    try:
+        return rs.load(rec["id"]).cgroup_dirs
+    except MiniRunError:
+        return []
+
+
+def _started(rec: dict) -> float:
+    """Seconds since the container started (its record's UTC stamp)."""
+    from datetime import datetime, timezone
+    try:
+        stamp = datetime.fromisoformat(rec["started"].rstrip("Z")[:26])
+    except (AttributeError, ValueError):
+        return 0.0
+    return time.time() - stamp.replace(tzinfo=timezone.utc).timestamp()
+
+
+class Sampler:
+    """Samples containers; CPU % between this sample and the last."""
+
+    def __init__(self, store: Store, names: list[str]):
+        self.store, self.names = store, names
+        self.last: dict[str, tuple[float, int]] = {}
+
+    def records(self) -> list[dict]:
+        if self.names:
+            recs = [lifecycle.refresh(self.store, ct.find(self.store, n)) for n in self.names]
+            for rec in recs:
+                if rec["state"] != "running":
+                    raise ct.ContainerError(f"container `{rec['name']}` is not running")
+            return recs
+        out = []
+        for rec in ct.all_records(self.store):
+            try:
+                rec = lifecycle.refresh(self.store, rec)
+            except ct.ContainerError:
+                continue
+            if rec["state"] == "running":
+                out.append(rec)
+        return out
+
+    def sample(self) -> list[dict]:
+        from minirun.kernel import cgroups
+        rows = []
+        for rec in self.records():
+            dirs = _dirs(rec)
+            row = {"id": rec["id"], "name": rec["name"], "pid": rec["pid"],
+                   "cgroup": bool(dirs)}
+            if dirs:
+                figures = cgroups.now(dirs)
+                row.update(figures)
+                t, cpu = time.monotonic(), figures.get("cpu_ns", 0)
+                if rec["id"] in self.last:
+                    t0, cpu0 = self.last[rec["id"]]
+                    row["cpu_percent"] = 100 * (cpu - cpu0) / max(1e-9, (t - t0) * 1e9)
+                else:
+                    row["cpu_percent"] = 100 * cpu / max(1e-9, _started(rec) * 1e9)
+                self.last[rec["id"]] = (t, cpu)
+            rows.append(row)
+        return rows
+
+
+def human(n: int | None) -> str:
+    if n is None:
+        return "--"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.4g}{unit}" if unit != "B" else f"{n}B"
+        n /= 1000
+    return str(n)
+
+
+def as_podman(row: dict) -> dict:
+    """podman's `stats --format json` fields (strings), and the numbers
+    behind them for programs (cpu_nano, mem_bytes, ...)."""
+    if not row["cgroup"]:
+        return {"id": row["id"][:12], "name": row["name"], "cgroup": False}
+    mem, limit = row.get("memory"), row.get("memory_limit")
+    return {"id": row["id"][:12], "name": row["name"],
+            "cpu_percent": f"{row['cpu_percent']:.2f}%",
+            "mem_usage": f"{human(mem)} / {human(limit) if limit else 'unlimited'}",
+            "mem_percent": f"{100 * mem / limit:.2f}%" if mem is not None and limit else "--",
+            "block_io": f"{human(row.get('io_read', 0))} / {human(row.get('io_write', 0))}",
+            "pids": str(row.get("pids", "--")),
+            "cpu_nano": row.get("cpu_ns"), "mem_bytes": mem, "mem_limit_bytes": limit,
+            "block_read_bytes": row.get("io_read", 0),
+            "block_write_bytes": row.get("io_write", 0), "pids_current": row.get("pids"),
+            "cgroup": True}
+
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'ID':<14}{'NAME':<20}{'CPU %':<9}{'MEM USAGE / LIMIT':<24}{'MEM %':<9}"
+             f"{'BLOCK IO':<22}PIDS"]
+    for row in rows:
+        p = as_podman(row)
+        if not p["cgroup"]:
+            lines.append(f"{p['id']:<14}{p['name']:<20}(no cgroup of its own: rootless "
+                         "without a delegated cgroup)")
+            continue
+        lines.append(f"{p['id']:<14}{p['name'][:19]:<20}{p['cpu_percent']:<9}"
+                     f"{p['mem_usage']:<24}{p['mem_percent']:<9}{p['block_io']:<22}{p['pids']}")
+    return "\n".join(lines)
