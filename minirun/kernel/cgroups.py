@@ -71,10 +71,17 @@ def _copy_cpuset(parent: str, child: str) -> None:
 def _base(h: Hierarchy, cgroup_path: str) -> str:
     """Where a cgroupsPath starts in one tree: an absolute path at the tree's
     root, a relative one at the caller's own group there (as runc reads it;
-    on this host the supervisor keeps us in a memory group of its own)."""
+    on this host the supervisor keeps us in a memory group of its own).  On
+    v2, at the *parent* of the caller's group, as runc does: the caller's
+    own group holds processes, so it may not hand controllers down (the
+    "no internal processes" rule), while its parent (systemd's delegated
+    user@UID.service for a plain user, whose processes sit in leaves such
+    as init.scope) may."""
     if cgroup_path.startswith("/"):
         return h.mountpoint
     own = own_path(h.controllers[0] if h.controllers else "")
+    if h.version == 2:
+        own = os.path.dirname(own)
     return os.path.join(h.mountpoint, own.lstrip("/"))
 
 

@@ -1,0 +1,55 @@
+"""Limits on a real cgroup v2 kernel: this host is hybrid (v1 controllers),
+so the enforcement tests also run in a VM (qemu, software emulation) with
+Debian's cloud kernel, as root and as a plain user in a cgroup delegated
+the way systemd delegates user@UID.service.  tests/vm/build.py makes the
+VM; tests/vm/inside.py runs the checks there and prints one RESULT line
+each, read here from the serial console.
+
+    .venv/bin/pytest tests/vm        (about two minutes)
+"""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.vm import build
+
+CHECKS = ["controllers", "load", "oom", "below_the_limit", "half_a_cpu", "pids", "update",
+          "clean", "rootless_load", "rootless_oom", "rootless_pids_and_update"]
+
+
+@pytest.fixture(scope="module")
+def vm(busybox_rootfs, tmp_path_factory) -> dict[str, tuple[bool, str]]:
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86_64 is not installed (scripts/setup-host installs it)")
+    out = os.path.join(build.REPO, ".build", "vm")
+    image = str(tmp_path_factory.mktemp("vm-image") / "busybox")
+    subprocess.run([os.path.join(build.REPO, "rootfs-tools", "build-image"), image, "--layer",
+                    busybox_rootfs, "--tag", "localhost/busybox:latest"], check=True,
+                   capture_output=True)
+    try:
+        vmlinuz, initrd = build.build(out, image)
+    except subprocess.CalledProcessError as e:
+        pytest.skip(f"could not fetch Debian's cloud kernel ({' '.join(e.cmd)}): "
+                    "no route to the Debian mirror?")
+    r = subprocess.run(["qemu-system-x86_64", "-m", "1536", "-smp", "2", "-nographic",
+                        "-no-reboot", "-kernel", vmlinuz, "-initrd", initrd,
+                        "-append", "console=ttyS0 quiet panic=-1"],
+                       capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    results = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("RESULT "):
+            _, name, verdict, *detail = line.split(" ", 3)
+            results[name] = (verdict == "PASS", " ".join(detail))
+    console = "\n".join(r.stdout.splitlines()[-60:])
+    results["__console__"] = (True, console)
+    return results
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_in_a_cgroup_v2_vm(vm, check):
+    assert check in vm, f"the VM did not report `{check}`; its console ended:\n" \
+                        f"{vm['__console__'][1]}"
+    ok, detail = vm[check]
+    assert ok, detail
