@@ -184,7 +184,12 @@ def set_limits(k, res: dict, leaves: list[str]) -> None:
         if version == 2:
             k.cgroups.enable(directory, controller, os.path.dirname(os.path.dirname(directory)))
         try:
-            k.cgroups.write(directory, name, value)
+            try:
+                k.cgroups.write(directory, name, value)
+            except FileNotFoundError:
+                if name != "blkio.weight":
+                    raise
+                k.cgroups.write(directory, "blkio.bfq.weight", value)   # the BFQ scheduler's
         except OSError as e:
             raise ConfigError(f"linux.resources: the kernel refused {name} = {value!r} "
                               f"({e.strerror})") from None

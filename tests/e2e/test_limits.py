@@ -130,3 +130,75 @@ def test_stats_from_the_cgroups(mr, img):
     mr("rm", "-f", "busy", "idle", check=True)
     r = mr("stats", "--no-stream", "busy")
     assert r.returncode == 125 and "no container" in r.stderr
+
+
+@pytest.fixture
+def loop_fs(mr):
+    """A small ext4 on a loop device, mounted on the host (root only)."""
+    import os
+    import subprocess
+    if mr.rt.rootless:
+        yield None
+        return
+    from tests.conftest import REPO
+    work = os.path.join(REPO, ".build", f"loop-{os.getpid()}")
+    os.makedirs(work, exist_ok=True)
+    backing, mnt = os.path.join(work, "disk.img"), os.path.join(work, "mnt")
+    os.makedirs(mnt, exist_ok=True)
+    subprocess.run(["truncate", "-s", "64M", backing], check=True)
+    dev = subprocess.run(["losetup", "-f", "--show", backing], capture_output=True, text=True)
+    if dev.returncode != 0:
+        pytest.skip(f"no loop device to throttle: {dev.stderr.strip()}")
+    dev = dev.stdout.strip()
+    try:
+        subprocess.run(["mkfs.ext4", "-q", dev], check=True)
+        subprocess.run(["mount", dev, mnt], check=True)
+        try:
+            yield dev, mnt
+        finally:
+            subprocess.run(["umount", mnt])
+    finally:
+        subprocess.run(["losetup", "-d", dev])
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_device_write_bps_slows_writes(mr, img, loop_fs):
+    import time
+    write = "dd if=/dev/zero of=/data/f bs=64k count=48 oflag=direct 2>/dev/null; echo written"
+    if loop_fs is None:         # rootless: no cgroup here, so no throttle, and one warning
+        r = mr("run", "--rm", "--device-write-bps", "/dev/null:1mb", img, "true")
+        assert r.returncode == 125 and "not a block device" in r.stderr
+        return
+    dev, mnt = loop_fs
+    started = time.monotonic()
+    r = mr("run", "--rm", "-v", f"{mnt}:/data", img, "sh", "-c", write)
+    free = time.monotonic() - started
+    assert r.stdout == "written\n", r.stderr
+    started = time.monotonic()
+    r = mr("run", "--rm", "-v", f"{mnt}:/data", "--device-write-bps", f"{dev}:1mb", img,
+           "sh", "-c", write)
+    throttled = time.monotonic() - started
+    assert r.stdout == "written\n", r.stderr
+    print(f"free {free:.2f} s, throttled {throttled:.2f} s")
+    # 3 MiB at 1 MiB/s: about 3 s (the first second's burst allowance aside)
+    assert free < 1.5 and 2.1 < throttled < 3.9, f"free {free:.2f} s, throttled {throttled:.2f} s"
+
+
+def test_cgroups_go_after_a_killed_monitor(mr, img):
+    import os
+    import signal
+    from tests.conftest import leftovers
+    mr("run", "-d", "--name", "limited", "--memory", "64m", "--pids-limit", "50", img,
+       "sleep", "1000", check=True)
+    info = _inspect(mr, "limited")
+    pid = info["State"]["Pid"]
+    monitor = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    os.kill(monitor, signal.SIGKILL)          # the container runs on, unwatched
+    r = mr("rm", "-f", "limited")
+    assert r.returncode == 0, r.stderr
+    try:    # gone, or a zombie that this host's pid 1 has yet to reap
+        assert open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        pass
+    assert [x for x in leftovers(mr.rt, info["Id"]) if "cgroup" in x] == []
