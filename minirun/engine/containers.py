@@ -293,7 +293,9 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         config["mounts"].append({"destination": path, "type": "bind", "source": source,
                                  "options": ["rbind"]})
     if opts.get("resources"):
-        config["linux"]["resources"] = opts["resources"]
+        config["linux"]["resources"].update(opts["resources"])
+    if opts.get("privileged"):       # every device, as podman's --privileged
+        config["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     if opts.get("oom_score_adj") is not None:
         proc["oomScoreAdj"] = opts["oom_score_adj"]
     if image.get("StopSignal") and not opts.get("stop_signal"):

@@ -53,6 +53,8 @@ def default_config(rootless: bool = False) -> dict:
                                                  "cgroup")],
             "maskedPaths": list(MASKED),
             "readonlyPaths": list(READONLY),
+            # no device but the runtime's standard ones (runtime/resources.py)
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
         },
     }
     if rootless:

@@ -13,8 +13,30 @@ limit before memory+swap (the kernel refuses memsw below memory).
 from minirun.errors import ConfigError
 
 
+# What every container may use whatever its config denies (runc's list):
+# mknod of any node (using one is another matter), the standard nodes,
+# terminals, and /dev/net/tun.
+DEFAULT_DEVICES = [{"allow": True, "type": t, "access": "m"} for t in ("c", "b")] + [
+    {"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+    for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (136, None),
+                         (10, 200))]
+
+
+def _device_rule(d: dict) -> str:
+    """``c 1:3 rwm``, as devices.allow and devices.deny read it."""
+    if d.get("type", "a") == "a":
+        return "a"
+    major = "*" if d.get("major") is None else d["major"]
+    minor = "*" if d.get("minor") is None else d["minor"]
+    return f"{d['type']} {major}:{minor} {d.get('access') or 'rwm'}"
+
+
 def _v1(res: dict) -> list[tuple[str, str, str]]:
     out = []
+    if res.get("devices") is not None:      # the config's rules, then the defaults
+        for d in list(res["devices"]) + DEFAULT_DEVICES:
+            out.append(("devices", "devices.allow" if d.get("allow") else "devices.deny",
+                        _device_rule(d)))
     mem = res.get("memory") or {}
     if mem.get("limit") is not None:
         out.append(("memory", "memory.limit_in_bytes", str(mem["limit"])))

@@ -202,3 +202,19 @@ def test_cgroups_go_after_a_killed_monitor(mr, img):
     except FileNotFoundError:
         pass
     assert [x for x in leftovers(mr.rt, info["Id"]) if "cgroup" in x] == []
+
+
+def test_no_device_beyond_the_standard_ones(mr, img):
+    """The devices cgroup (v1 here): a node may be made with CAP_MKNOD, but
+    not used, unless the container is --privileged."""
+    script = "mknod /tmp/loop b 7 0 && echo made; head -c 1 /tmp/loop; echo read $?"
+    r = mr("run", "--rm", "--cap-add", "MKNOD", img, "sh", "-c", script)
+    if mr.rt.rootless:          # a user namespace may not make device nodes at all
+        assert "made" not in r.stdout and "read 1" in r.stdout
+        return
+    assert r.stdout.split("\n")[:2] == ["made", "read 1"], r.stderr
+    assert "Operation not permitted" in r.stderr
+    r = mr("run", "--rm", "--privileged", img, "sh", "-c", script)
+    assert r.stdout.split("\n")[:2] == ["made", "read 0"], r.stderr
+    r = mr("run", "--rm", img, "sh", "-c", "echo x > /dev/null && head -c 1 /dev/zero | wc -c")
+    assert r.stdout == "1\n", r.stderr                  # the standard ones work
