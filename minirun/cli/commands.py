@@ -485,7 +485,9 @@ def inspect(obj, names) -> None:
                               "StartedAt": r["started"], "FinishedAt": r["finished"]},
                     # what its cgroups counted over its run (recorded when it exits)
                     "Usage": {"CPUTimeNs": r["usage"].get("cpu_ns"),
-                              "MemoryPeakBytes": r["usage"].get("memory_peak")},
+                              "MemoryPeakBytes": r["usage"].get("memory_peak"),
+                              "BlockReadBytes": r["usage"].get("io_read"),
+                              "BlockWriteBytes": r["usage"].get("io_write")},
                     "Config": r["options"],
                     "Bundle": ct.container_dir(store, r["id"])})
     click.echo(json.dumps(out, indent=2))

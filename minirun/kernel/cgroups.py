@@ -226,6 +226,25 @@ def usage(dirs: list[str]) -> dict:
             value = read(d, name)
             if value is not None and value.strip().isdigit():
                 out["memory_peak"] = int(value)
+    out.update(io_bytes(dirs))
+    return out
+
+
+def io_bytes(dirs: list[str]) -> dict:
+    """Bytes read and written on block devices: v1 blkio, or v2 io.stat."""
+    out = {}
+    for d in dirs:
+        for line in (read(d, "blkio.throttle.io_service_bytes") or "").splitlines():   # v1
+            parts = line.split()
+            if len(parts) == 3 and parts[1] in ("Read", "Write"):
+                key = "io_read" if parts[1] == "Read" else "io_write"
+                out[key] = out.get(key, 0) + int(parts[2])
+        for line in (read(d, "io.stat") or "").splitlines():                       # v2
+            for field in line.split()[1:]:
+                key, _, value = field.partition("=")
+                if key in ("rbytes", "wbytes"):
+                    name = "io_read" if key == "rbytes" else "io_write"
+                    out[name] = out.get(name, 0) + int(value)
     return out
 
 
@@ -247,17 +266,6 @@ def now(dirs: list[str]) -> dict:
         value = read(d, "pids.current")
         if value is not None:
             out["pids"] = int(value)
-        for line in (read(d, "blkio.throttle.io_service_bytes") or "").splitlines():   # v1
-            parts = line.split()
-            if len(parts) == 3 and parts[1] in ("Read", "Write"):
-                key = "io_read" if parts[1] == "Read" else "io_write"
-                out[key] = out.get(key, 0) + int(parts[2])
-        for line in (read(d, "io.stat") or "").splitlines():                       # v2
-            for field in line.split()[1:]:
-                key, _, value = field.partition("=")
-                if key in ("rbytes", "wbytes"):
-                    name = "io_read" if key == "rbytes" else "io_write"
-                    out[name] = out.get(name, 0) + int(value)
     return out
 
 

@@ -180,6 +180,8 @@ def test_device_write_bps_slows_writes(mr, img, loop_fs):
            "sh", "-c", write)
     throttled = time.monotonic() - started
     assert r.stdout == "written\n", r.stderr
+    r = mr("run", "--name", "writer", "-v", f"{mnt}:/data", img, "sh", "-c", write)
+    assert _inspect(mr, "writer")["Usage"]["BlockWriteBytes"] >= 3 << 20   # its cost, after
     print(f"free {free:.2f} s, throttled {throttled:.2f} s")
     # 3 MiB at 1 MiB/s: about 3 s (the first second's burst allowance aside)
     assert free < 1.5 and 2.1 < throttled < 3.9, f"free {free:.2f} s, throttled {throttled:.2f} s"
