@@ -2,7 +2,8 @@
 
 Only what Python 3.11's standard library lacks lives here: unshare, setns,
 mount, umount2, pivot_root, setdomainname, prctl, capget/capset, openat2,
-and libseccomp (compiling a filter, and installing a compiled one); and sethostname, which the socket module has, but importing
+and libseccomp (compiling a filter, and installing a compiled one); bpf
+(a cgroup v2 device program); and sethostname, which the socket module has, but importing
 socket costs about 2 ms on every start.  Every function is a short pass-through that returns -1 and
 sets errno; minirun/kernel/_native.py turns that into OSError in one place.
 No policy lives in C.
@@ -40,6 +41,9 @@ int mr_seccomp_load(void *ctx);
 int mr_seccomp_export_bpf(void *ctx, int fd);
 int mr_seccomp_set_filter(const unsigned char *program, unsigned int length);
 unsigned int mr_seccomp_version(void);
+int mr_bpf_prog_load_device(const unsigned char *insns, unsigned int length,
+                            char *log, unsigned int log_size);
+int mr_bpf_prog_attach_device(int cgroup_fd, int prog_fd);
 """)
 
 ffibuilder.set_source("minirun._native", r"""
@@ -52,7 +56,9 @@ ffibuilder.set_source("minirun._native", r"""
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
+#include <string.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 
@@ -150,6 +156,33 @@ int mr_seccomp_set_filter(const unsigned char *program, unsigned int length)
     prog.len = length / sizeof(struct sock_filter);
     prog.filter = (struct sock_filter *)program;
     return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+/* bpf(2): load a cgroup device program; attach it to a cgroup (v2). */
+int mr_bpf_prog_load_device(const unsigned char *insns, unsigned int length,
+                            char *log, unsigned int log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = length / sizeof(struct bpf_insn);
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = log_size;
+    attr.log_level = log_size ? 1 : 0;
+    return syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+}
+
+int mr_bpf_prog_attach_device(int cgroup_fd, int prog_fd)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = cgroup_fd;
+    attr.attach_bpf_fd = prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
 }
 
 unsigned int mr_seccomp_version(void)

@@ -177,6 +177,17 @@ def set_limits(k, res: dict, leaves: list[str]) -> None:
         current = k.cgroups.read(holders.get("memory", ""), "memory.memsw.limit_in_bytes")
         if current and int(writes[i][3]) > int(current):
             writes[i], writes[j] = writes[j], writes[i]
+    devices = res.get("devices")
+    if devices is not None and "devices" not in k.cgroups.v1_controllers() and \
+            holders.get("v2") and os.geteuid() == 0 and not k.idmap.in_user_namespace():
+        # cgroup v2 has no devices controller: an eBPF program per group
+        # (a plain user needs none: a user namespace cannot use host devices)
+        try:
+            k.bpf.attach_device_filter(holders["v2"],
+                                       list(devices) + resources.DEFAULT_DEVICES)
+        except OSError as e:
+            raise ConfigError(f"linux.resources.devices: cannot attach the device filter "
+                              f"({e.strerror})") from None
     for version, controller, name, value in writes:
         directory = holders.get(controller if version == 1 else "v2")
         if directory is None:

@@ -83,6 +83,17 @@ def update():
             f"{after.returncode}, stats limit {stats.get('mem_limit_bytes')}")
 
 
+def devices():
+    """No devices controller on v2: the eBPF filter denies what is not allowed."""
+    script = "mknod /tmp/node b 7 123 && echo made; head -c 1 /tmp/node; echo read $?"
+    confined = mr("run", "--rm", "--cap-add", "MKNOD", "busybox", "sh", "-c", script)
+    free = mr("run", "--rm", "--privileged", "busybox", "sh", "-c", script)
+    return ("made" in confined.stdout and "Operation not permitted" in confined.stderr and
+            "made" in free.stdout and "Operation not permitted" not in free.stderr,
+            f"confined: {confined.stdout} {confined.stderr}; privileged: {free.stdout} "
+            f"{free.stderr}")
+
+
 def clean():
     r = mr("rm", "-fa")
     left = [d for d in os.listdir("/sys/fs/cgroup/minirun")
@@ -166,7 +177,7 @@ def main(image: str) -> None:
     result("load", r.returncode == 0, r.stderr)
     for name, fn in (("oom", oom), ("below_the_limit", below_the_limit),
                      ("half_a_cpu", half_a_cpu), ("pids", pids), ("update", update),
-                     ("clean", clean)):
+                     ("devices", devices), ("clean", clean)):
         check(name, fn)
     delegate()
     os.makedirs("/tmp/xdg-tester", mode=0o700, exist_ok=True)

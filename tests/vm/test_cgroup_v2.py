@@ -16,7 +16,7 @@ import pytest
 from tests.vm import build
 
 CHECKS = ["controllers", "load", "oom", "below_the_limit", "half_a_cpu", "pids", "update",
-          "clean", "rootless_load", "rootless_oom", "rootless_pids_and_update"]
+          "devices", "clean", "rootless_load", "rootless_oom", "rootless_pids_and_update"]
 
 
 @pytest.fixture(scope="module")
