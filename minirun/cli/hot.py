@@ -91,10 +91,8 @@ def parse(args: list[str], flags: list[Flag]) -> tuple[dict, list[str]] | None:
                 return None
             if f.kind != "bool" and not eq:
                 i += 1
-                if i == len(args):
-                    return None
-                value = args[i]
-            if not _set(kw, f, value):
+                value = args[i] if i < len(args) else None
+            if value is None or not _set(kw, f, value):
                 return None
         else:                               # -it, -e KEY=V, -eKEY=V
             for j in range(1, len(a)):
@@ -107,10 +105,8 @@ def parse(args: list[str], flags: list[Flag]) -> tuple[dict, list[str]] | None:
                 value = a[j + 1:]
                 if not value:
                     i += 1
-                    if i == len(args):
-                        return None
-                    value = args[i]
-                if not _set(kw, f, value):
+                    value = args[i] if i < len(args) else None
+                if value is None or not _set(kw, f, value):
                     return None
                 break
         i += 1

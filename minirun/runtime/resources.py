@@ -31,6 +31,19 @@ def _device_rule(d: dict) -> str:
     return f"{d['type']} {major}:{minor} {d.get('access') or 'rwm'}"
 
 
+def _cpuset_and_pids(res: dict) -> list[tuple[str, str, str]]:
+    """The files both versions spell alike."""
+    out = []
+    cpu, pids = res.get("cpu") or {}, res.get("pids") or {}
+    if cpu.get("cpus"):
+        out.append(("cpuset", "cpuset.cpus", cpu["cpus"]))
+    if cpu.get("mems"):
+        out.append(("cpuset", "cpuset.mems", cpu["mems"]))
+    if pids.get("limit") is not None:
+        out.append(("pids", "pids.max", str(pids["limit"]) if pids["limit"] > 0 else "max"))
+    return out
+
+
 def _v1(res: dict) -> list[tuple[str, str, str]]:
     out = []
     if res.get("devices") is not None:      # the config's rules, then the defaults
@@ -55,13 +68,7 @@ def _v1(res: dict) -> list[tuple[str, str, str]]:
         out.append(("cpu", "cpu.cfs_period_us", str(cpu["period"])))
     if cpu.get("quota"):
         out.append(("cpu", "cpu.cfs_quota_us", str(cpu["quota"])))
-    if cpu.get("cpus"):
-        out.append(("cpuset", "cpuset.cpus", cpu["cpus"]))
-    if cpu.get("mems"):
-        out.append(("cpuset", "cpuset.mems", cpu["mems"]))
-    pids = res.get("pids") or {}
-    if pids.get("limit") is not None:
-        out.append(("pids", "pids.max", str(pids["limit"]) if pids["limit"] > 0 else "max"))
+    out += _cpuset_and_pids(res)
     blk = res.get("blockIO") or {}
     if blk.get("weight"):
         out.append(("blkio", "blkio.weight", str(blk["weight"])))
@@ -111,13 +118,7 @@ def _v2(res: dict) -> list[tuple[str, str, str]]:
         quota = cpu.get("quota") or 0
         out.append(("cpu", "cpu.max",
                     f"{quota if quota > 0 else 'max'} {cpu.get('period') or 100000}"))
-    if cpu.get("cpus"):
-        out.append(("cpuset", "cpuset.cpus", cpu["cpus"]))
-    if cpu.get("mems"):
-        out.append(("cpuset", "cpuset.mems", cpu["mems"]))
-    pids = res.get("pids") or {}
-    if pids.get("limit") is not None:
-        out.append(("pids", "pids.max", str(pids["limit"]) if pids["limit"] > 0 else "max"))
+    out += _cpuset_and_pids(res)
     blk = res.get("blockIO") or {}
     if blk.get("weight"):
         out.append(("io", "io.weight", f"default {io_weight(blk['weight'])}"))
