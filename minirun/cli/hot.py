@@ -39,7 +39,8 @@ CREATE_FLAGS = [
     _f("--privileged", kind="bool"),
     _f("--cap-add", kind="many"), _f("--cap-drop", kind="many"),
     _f("-v", "--volume", kind="many"), _f("--mount", kind="many"),
-    _f("--network", default="private", help="none or host (networks come later)"),
+    _f("--network", default="private",
+       help="none (the default for now), host, or bridge (root: a private network)"),
     _f("--security-opt", kind="many",
        help="no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"),
     _f("--userns", help="host (the default) or keep-id (rootless: your uid inside)"),
@@ -202,10 +203,10 @@ def options(kw: dict) -> dict:
     from minirun.errors import MiniRunError
     network = kw["network"]
     if network == "private":
-        network = "none"   # until the networking issue: a private namespace with lo only
-    if network not in ("none", "host"):
-        raise MiniRunError(f"--network {network}: only `none` and `host` exist for now "
-                           "(private networks arrive with the networking issue)")
+        network = "none"   # until the networking issue is done: lo only, unless asked
+    else:
+        from minirun.engine.network import check_mode
+        network = check_mode(network)
     seccomp, nnp = "default", False
     for so in kw["security_opt"]:
         if so in ("no-new-privileges", "no-new-privileges=true"):

@@ -216,6 +216,11 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         "org.minirun.container.id": cid, **(opts.get("annotations") or {})}
     config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = list(MASKED), list(READONLY)
     config["linux"]["cgroupsPath"] = f"minirun/{cid}"
+    if opts.get("network") == "minirun":      # a private network, set up at start
+        from minirun.engine.network import netns_path
+        for n in config["linux"]["namespaces"]:
+            if n["type"] == "network":
+                n["path"] = netns_path(cid)
     if opts.get("network") == "host":
         config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"]
                                          if n["type"] != "network"]

@@ -60,6 +60,8 @@ def _status(rec: dict) -> str:
 
 
 def _delete(store: Store, rec: dict) -> None:
+    """Delete in the runtime, and take down the network: also what a killed
+    monitor left (its namespace, veth and lease)."""
     from minirun.engine import external
     from minirun.runtime import lifecycle
     ext = external.for_record(rec)
@@ -70,6 +72,9 @@ def _delete(store: Store, rec: dict) -> None:
             lifecycle.delete(runtime_store(), rec["id"], force=True)
     except MiniRunError:
         pass
+    if rec["options"].get("network") == "minirun":
+        from minirun.engine import network
+        network.teardown(store, rec["id"])
 
 
 def _kill(rec: dict, sig: int, all_processes: bool = False) -> None:

@@ -76,6 +76,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     saved = [os.dup(fd) for fd in (0, 1, 2)]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
+        if rec["options"].get("network") == "minirun":     # its namespace, made first
+            from minirun.engine import network
+            network.setup(store, rec)
         if not foreground:
             from minirun.engine.attach import Server
             server = Server(d)
@@ -252,6 +255,9 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
     ext = external.for_record(rec)
     figures = {} if ext else lifecycle.usage(rs, rec["id"])
     _delete(ext, rs, rec["id"], ct.container_dir(store, rec["id"]))
+    if rec["options"].get("network") == "minirun":
+        from minirun.engine import network
+        network.teardown(store, rec["id"])
     ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now(),
               usage=json.dumps(figures))
     if rec["options"].get("rm"):

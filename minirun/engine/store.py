@@ -25,7 +25,7 @@ import time
 from minirun.engine import digest as dg
 from minirun.errors import MiniRunError
 
-SCHEMA_VERSION = 2     # 2: containers.usage
+SCHEMA_VERSION = 3     # 2: containers.usage; 3: networks, leases
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,              -- the config digest, as podman names images
@@ -61,6 +61,19 @@ CREATE TABLE IF NOT EXISTS containers (
     monitor TEXT,                     -- "pid:starttime" of the process watching it
     options TEXT,                     -- JSON: what `create` was asked
     usage TEXT                        -- JSON: what its cgroups counted when it exited
+);
+CREATE TABLE IF NOT EXISTS networks (
+    name TEXT PRIMARY KEY,
+    subnet TEXT NOT NULL UNIQUE,
+    gateway TEXT NOT NULL,
+    bridge TEXT NOT NULL UNIQUE,
+    created TEXT
+);
+CREATE TABLE IF NOT EXISTS leases (   -- one address of a network, held by one container
+    network TEXT NOT NULL REFERENCES networks(name),
+    address TEXT NOT NULL,
+    container TEXT NOT NULL,
+    PRIMARY KEY (network, address)
 );
 """
 
@@ -118,6 +131,9 @@ class Store:
             columns = {r[1] for r in db.execute("PRAGMA table_info(containers)")}
             if "usage" not in columns:
                 db.execute("ALTER TABLE containers ADD COLUMN usage TEXT")
+            for statement in SCHEMA.split(";"):     # tables added since: IF NOT EXISTS
+                if "CREATE TABLE" in statement:
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _has_schema(self) -> bool:

@@ -260,6 +260,10 @@ def test_detach_with_ctrl_p_ctrl_q_and_attach_again(mr, img):
     _sync(child)
     child.sendline("stty size")                 # the new terminal's size
     child.expect("40 120")
+    child.setwinsize(50, 132)                   # and a change of it while attached
+    _sync(child)
+    child.sendline("stty size")
+    child.expect("50 132")
     child.send("\x10x")                         # Ctrl-P then another key: both pass
     child.sendline("")
     child.sendline("exit 5")

@@ -11,7 +11,7 @@ The kernel is downloaded once (apt-get download, dpkg -x); the initramfs is
 made fresh each time, since it carries the minirun under test.  Its /init
 copies itself into a tmpfs and switches to it (a container's pivot_root
 cannot leave the initial rootfs), mounts cgroup2 on /sys/fs/cgroup, loads
-overlay, and runs tests/vm/inside.py, whose lines the host reads from the
+overlay and loop, and runs tests/vm/inside.py, whose lines the host reads from the
 serial console.
 """
 import glob
@@ -50,6 +50,7 @@ mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 chmod 1777 /tmp
 insmod /lib/overlay.ko 2>/dev/null
+insmod /lib/loop.ko 2>/dev/null
 hostname minirun-vm
 echo "VM: kernel $(uname -r), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 PYTHONPATH=/opt/minirun:/opt/site MINIRUN_ROOT=/var/lib/minirun HOME=/root \\
@@ -81,11 +82,13 @@ def kernel(out: str) -> tuple[str, str]:
         shutil.rmtree(unpacked, ignore_errors=True)
         run("dpkg", "-x", glob.glob(os.path.join(debs, package + "_*.deb"))[0], unpacked)
     vmlinuz = glob.glob(os.path.join(unpacked, "boot", "vmlinuz-*"))[0]
-    overlay = glob.glob(os.path.join(unpacked, "lib", "modules", "*", "kernel", "fs",
-                                     "overlayfs", "overlay.ko"))
-    if not overlay:
-        sys.exit("vm: the kernel package has no plain overlay.ko (compressed modules?)")
-    return vmlinuz, overlay[0]
+    modules = []
+    for parts in (("fs", "overlayfs", "overlay.ko"), ("drivers", "block", "loop.ko")):
+        found = glob.glob(os.path.join(unpacked, "lib", "modules", "*", "kernel", *parts))
+        if not found:
+            sys.exit(f"vm: the kernel package has no plain {parts[-1]} (compressed modules?)")
+        modules.append(found[0])
+    return vmlinuz, modules
 
 
 def _libraries(paths: list[str]) -> set[str]:
@@ -102,7 +105,7 @@ def _libraries(paths: list[str]) -> set[str]:
     return libs
 
 
-def initramfs(out: str, overlay_ko: str, image: str) -> str:
+def initramfs(out: str, modules: list[str], image: str) -> str:
     root = os.path.join(out, "root")
     shutil.rmtree(root, ignore_errors=True)
     for d in ("bin", "sbin", "lib", "lib64", "usr/bin", "usr/local/bin", "etc", "opt/site",
@@ -138,7 +141,8 @@ def initramfs(out: str, overlay_ko: str, image: str) -> str:
         dest = os.path.join(root, lib.lstrip("/"))
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         shutil.copy2(os.path.realpath(lib), dest)
-    shutil.copy2(overlay_ko, os.path.join(root, "lib", "overlay.ko"))
+    for module in modules:          # overlay.ko, loop.ko
+        shutil.copy2(module, os.path.join(root, "lib", os.path.basename(module)))
     if os.path.exists("/usr/share/containers/seccomp.json"):
         shutil.copy2("/usr/share/containers/seccomp.json",
                      os.path.join(root, "usr", "share", "containers"))
@@ -172,8 +176,8 @@ def initramfs(out: str, overlay_ko: str, image: str) -> str:
 
 def build(out: str, image: str) -> tuple[str, str]:
     os.makedirs(out, exist_ok=True)
-    vmlinuz, overlay_ko = kernel(out)
-    return vmlinuz, initramfs(out, overlay_ko, image)
+    vmlinuz, modules = kernel(out)
+    return vmlinuz, initramfs(out, modules, image)
 
 
 if __name__ == "__main__":

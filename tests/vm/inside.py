@@ -83,6 +83,24 @@ def update():
             f"{after.returncode}, stats limit {stats.get('mem_limit_bytes')}")
 
 
+def device_write_bps():
+    """io.max on a loop device: 3 MiB at 1 MiB/s takes about 3 s."""
+    subprocess.run("truncate -s 64M /tmp/disk && losetup /dev/loop0 /tmp/disk && "
+                   "mke2fs -q /dev/loop0 && mkdir -p /mnt/disk && mount /dev/loop0 /mnt/disk",
+                   shell=True, check=True, capture_output=True)
+    write = "dd if=/dev/zero of=/data/f bs=64k count=48 oflag=direct 2>/dev/null; echo written"
+    times = []
+    for extra in ([], ["--device-write-bps", "/dev/loop0:1mb"]):
+        started = time.monotonic()
+        r = mr("run", "--rm", "-v", "/mnt/disk:/data", *extra, "busybox", "sh", "-c", write)
+        times.append(time.monotonic() - started)
+        if r.stdout != "written\n":
+            return False, f"{extra}: {r.stdout} {r.stderr}"
+    free, throttled = times
+    return throttled > 2.1 and throttled - free > 1.5, \
+        f"free {free:.2f} s, throttled {throttled:.2f} s"
+
+
 def devices():
     """No devices controller on v2: the eBPF filter denies what is not allowed."""
     script = "mknod /tmp/node b 7 123 && echo made; head -c 1 /tmp/node; echo read $?"
@@ -152,6 +170,13 @@ def rootless_oom():
             f"exit {r.returncode}, OOMKilled {state['OOMKilled']}, groups {where} {r.stderr}")
 
 
+def rootless_half_a_cpu():
+    r = user_mr("run", "--name", "spin", "--cpus", "0.5", "busybox", "sh", "-c",
+                "timeout 4 sh -c 'while :; do :; done'; true")
+    used = (user_inspect("spin")["Usage"]["CPUTimeNs"] or 0) / 1e9
+    return r.returncode == 0 and 1.4 < used < 2.6, f"{used:.2f} s of CPU in 4 s {r.stderr}"
+
+
 def rootless_pids_and_update():
     r = user_mr("run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c",
                 "for i in $(seq 30); do sleep 5 & done; echo all started")
@@ -177,14 +202,15 @@ def main(image: str) -> None:
     result("load", r.returncode == 0, r.stderr)
     for name, fn in (("oom", oom), ("below_the_limit", below_the_limit),
                      ("half_a_cpu", half_a_cpu), ("pids", pids), ("update", update),
-                     ("devices", devices), ("clean", clean)):
+                     ("device_write_bps", device_write_bps), ("devices", devices),
+                     ("clean", clean)):
         check(name, fn)
     delegate()
     os.makedirs("/tmp/xdg-tester", mode=0o700, exist_ok=True)
     os.chown("/tmp/xdg-tester", 1000, 1000)
     r = user_mr("load", "-q", "-i", image)
     result("rootless_load", r.returncode == 0, r.stderr)
-    for name, fn in (("rootless_oom", rootless_oom),
+    for name, fn in (("rootless_oom", rootless_oom), ("rootless_half_a_cpu", rootless_half_a_cpu),
                      ("rootless_pids_and_update", rootless_pids_and_update)):
         check(name, fn)
     print(f"VM: tests took {time.monotonic() - started:.1f} s", flush=True)

@@ -16,7 +16,8 @@ import pytest
 from tests.vm import build
 
 CHECKS = ["controllers", "load", "oom", "below_the_limit", "half_a_cpu", "pids", "update",
-          "devices", "clean", "rootless_load", "rootless_oom", "rootless_pids_and_update"]
+          "device_write_bps", "devices", "clean", "rootless_load", "rootless_oom",
+          "rootless_half_a_cpu", "rootless_pids_and_update"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,190 @@
+"""Private networks for containers (root): a bridge, a veth per container,
+addresses from the network's subnet, NAT out, names in /etc/hosts.
+
+    minirun0 (10.89.0.1/24, on the host)
+      |-- mr<id> ~ eth0 10.89.0.2  (container A's network namespace)
+      '-- mr<id> ~ eth0 10.89.0.3  (container B's)
+    nftables: ip saddr 10.89.0.0/24 ip daddr != 10.89.0.0/24 masquerade
+
+The container's network namespace is made before it starts, kept by a
+bind mount under the runtime's state directory, and named in config.json
+(linux.namespaces: network, path), so any OCI runtime joins it.  Addresses
+are leased in the store (one table, under its lock), so two containers
+never get one address, and a lease goes with the container.
+"""
+import os
+
+from minirun.engine import containers as ct
+from minirun.engine.store import Store
+from minirun.errors import MiniRunError
+
+DEFAULT = "minirun"
+DEFAULT_SUBNET = "10.89.0.0/24"
+
+
+class NetworkError(MiniRunError):
+    """A network cannot be made, found or joined."""
+
+
+def netns_path(cid: str) -> str:
+    from minirun.runtime.state import default_root
+    return os.path.join(default_root(), "netns", cid)
+
+
+def host_interface(cid: str) -> str:
+    return "mr" + cid[:11]          # interface names are at most 15 bytes
+
+
+def check_mode(mode: str) -> str:
+    """--network: none, host, or a private network (root, for now)."""
+    if mode in ("none", "host"):
+        return mode
+    if mode in ("bridge", DEFAULT):
+        if os.geteuid() != 0:
+            raise NetworkError(f"--network {mode}: a plain user's private network comes "
+                               "through slirp4netns or pasta, which minirun does not drive "
+                               "yet; use --network none or host, or run as root")
+        return DEFAULT
+    raise NetworkError(f"--network {mode}: use none, host or bridge (named networks come "
+                       "with the rest of the networking issue)")
+
+
+def _network(store: Store, name: str) -> dict:
+    row = store.db.execute("SELECT name, subnet, gateway, bridge FROM networks WHERE name=?",
+                           (name,)).fetchone()
+    if row is None:
+        if name != DEFAULT:
+            raise NetworkError(f"no network `{name}`")
+        with store.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO networks (name, subnet, gateway, bridge, created) "
+                       "VALUES (?, ?, ?, ?, ?)", (DEFAULT, DEFAULT_SUBNET, "10.89.0.1",
+                                                   "minirun0", ct.now()))
+        return _network(store, name)
+    return dict(zip(("name", "subnet", "gateway", "bridge"), row))
+
+
+def _lease(store: Store, net: dict, cid: str) -> str:
+    """The lowest free address of the subnet, recorded for ``cid``."""
+    import ipaddress
+    subnet = ipaddress.ip_network(net["subnet"])
+    with store.transaction() as db:
+        taken = {r[0] for r in db.execute("SELECT address FROM leases WHERE network=?",
+                                          (net["name"],))}
+        for host in subnet.hosts():
+            address = str(host)
+            if address != net["gateway"] and address not in taken:
+                db.execute("INSERT INTO leases (network, address, container) VALUES (?, ?, ?)",
+                           (net["name"], address, cid))
+                return address
+    raise NetworkError(f"network `{net['name']}` ({net['subnet']}) has no free address left")
+
+
+def _nat(store: Store) -> None:
+    """One nftables table of ours: masquerade each network's traffic out."""
+    import subprocess
+    rules = "".join(f"    ip saddr {s} ip daddr != {s} masquerade\n" for (s,) in
+                    store.db.execute("SELECT subnet FROM networks"))
+    script = ("table ip minirun\ndelete table ip minirun\ntable ip minirun {\n"
+              "  chain postrouting {\n    type nat hook postrouting priority srcnat;\n"
+              f"{rules}  }}\n}}\n")
+    r = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
+    if r.returncode != 0:
+        raise NetworkError(f"nftables: {r.stderr.strip()}")
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:      # as podman does
+        f.write("1")
+
+
+def setup(store: Store, rec: dict) -> str:
+    """Before the container starts: its namespace, veth, address, route;
+    its name in its own /etc/hosts and in its neighbours'.  Its address."""
+    from minirun.kernel import netlink
+    cid = rec["id"]
+    net = _network(store, rec["options"]["network"])
+    path = netns_path(cid)
+    teardown(store, cid)                       # what a killed monitor left, if anything
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    prefix = int(net["subnet"].split("/")[1])
+    address = _lease(store, net, cid)
+    try:
+        netlink.make_netns(path)
+        netlink.ensure_bridge(net["bridge"], net["gateway"], prefix)
+        netlink.attach(path, net["bridge"], host_interface(cid), address, prefix,
+                       net["gateway"])
+        _nat(store)
+    except BaseException:
+        teardown(store, cid)
+        raise
+    _hosts_join(store, rec, net["name"], address)
+    return address
+
+
+def teardown(store: Store, cid: str) -> None:
+    """Remove the namespace (its veth goes with it), the lease, the names."""
+    from minirun.kernel import netlink
+    path = netns_path(cid)
+    if os.path.exists(path):
+        netlink.remove_netns(path)
+    for _ in range(50):        # the veth leaves with the namespace, a moment later
+        if not netlink_exists(host_interface(cid)):
+            break
+        import time
+        time.sleep(0.002)
+    else:
+        netlink.delete_link(host_interface(cid))
+    with store.transaction() as db:
+        rows = db.execute("SELECT network FROM leases WHERE container=?", (cid,)).fetchall()
+        db.execute("DELETE FROM leases WHERE container=?", (cid,))
+    for (name,) in rows:
+        _hosts_leave(store, cid, name)
+
+
+def netlink_exists(name: str) -> bool:
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
+# --- names: each container's /etc/hosts lists its neighbours ---------------------
+
+def _members(store: Store, network: str) -> list[tuple[str, str]]:
+    return store.db.execute("SELECT container, address FROM leases WHERE network=?",
+                            (network,)).fetchall()
+
+
+def _name_of(store: Store, cid: str) -> str:
+    row = store.db.execute("SELECT name FROM containers WHERE id=?", (cid,)).fetchone()
+    return row[0] if row else cid[:12]
+
+
+def _rewrite_hosts(store: Store, cid: str, network: str) -> None:
+    """The container's hosts file: its base (host entries, itself) and a
+    line per neighbour, written in place (the bind mount keeps the inode)."""
+    path = os.path.join(ct.container_dir(store, cid), "hosts")
+    try:
+        with open(path) as f:
+            base = f.read().split("# minirun network\n")[0]
+    except FileNotFoundError:
+        return
+    lines = [f"{address}\t{_name_of(store, other)}\n" for other, address in
+             _members(store, network) if other != cid]
+    with open(path, "r+") as f:
+        f.write(base + "# minirun network\n" + "".join(lines))
+        f.truncate()
+
+
+def _hosts_join(store: Store, rec: dict, network: str, address: str) -> None:
+    path = os.path.join(ct.container_dir(store, rec["id"]), "hosts")
+    with open(path) as f:
+        text = f.read().split("# minirun network\n")[0]
+    hostname = (rec["options"].get("hostname") or rec["id"][:12])
+    own = f"{address}\t{hostname} {rec['name']}\n"
+    text = "".join(line for line in text.splitlines(keepends=True)
+                   if not line.startswith("127.0.0.1\t" + hostname)) + own
+    with open(path, "r+") as f:
+        f.write(text)
+        f.truncate()
+    for other, _ in _members(store, network):
+        _rewrite_hosts(store, other, network)
+
+
+def _hosts_leave(store: Store, cid: str, network: str) -> None:
+    for other, _ in _members(store, network):
+        _rewrite_hosts(store, other, network)

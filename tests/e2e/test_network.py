@@ -1,0 +1,113 @@
+"""Networks (issue 7, first part): the default private network for root —
+a bridge, a veth per container, addresses leased in the store, NAT out,
+neighbours by name in /etc/hosts — and what is left after rm and after a
+killed monitor (nothing).  Real servers and clients: busybox httpd, wget."""
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+
+@pytest.fixture
+def img(mr, registry):
+    name = f"{registry.addr}/test/busybox:latest"
+    mr("pull", "-q", name, check=True)
+    return name
+
+
+def _veths() -> set[str]:
+    return {n for n in os.listdir("/sys/class/net") if n.startswith("mr")}
+
+
+def _leases(mr) -> list:
+    import sqlite3
+    db = sqlite3.connect(os.path.join(mr.store, "store.db"))
+    try:
+        return db.execute("SELECT * FROM leases").fetchall()
+    finally:
+        db.close()
+
+
+def test_a_plain_user_is_told_why(mr, img):
+    if not mr.rt.rootless:
+        pytest.skip("the rootless case: as root, the other tests run")
+    r = mr("run", "--rm", "--network", "bridge", img, "true")
+    assert r.returncode == 125 and "slirp4netns or pasta" in r.stderr, r.stderr
+    assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_containers_reach_each_other_by_name(mr, img):
+    if mr.rt.rootless:
+        pytest.skip("private networks are root-only for now (test_a_plain_user_is_told_why)")
+    before = _veths()
+    mr("run", "-d", "--name", "web", "--network", "bridge", img, "sh", "-c",
+       "echo hello-from-web > /tmp/index.html; httpd -f -p 8080 -h /tmp", check=True)
+    r = mr("run", "--rm", "--name", "client", "--network", "bridge", img, "sh", "-c",
+           "for i in 1 2 3 4 5; do wget -q -O - http://web:8080/index.html && break; "
+           "sleep 0.2; done; ip -o -4 addr show eth0; ip route")
+    assert r.stdout.startswith("hello-from-web\n"), r.stderr
+    assert "10.89.0." in r.stdout and "default via 10.89.0.1" in r.stdout
+    hosts = mr("exec", "web", "cat", "/etc/hosts", check=True).stdout
+    assert " web\n" in hosts and "client" not in hosts       # the client has gone
+    mr("rm", "-f", "web", check=True)
+    time.sleep(0.1)
+    assert _veths() == before and _leases(mr) == []
+    assert not os.listdir("/run/minirun/netns") if os.path.isdir("/run/minirun/netns") \
+        else True
+
+
+def test_a_container_reaches_the_host_side_of_the_bridge(mr, img):
+    if mr.rt.rootless:
+        pytest.skip("private networks are root-only for now (test_a_plain_user_is_told_why)")
+    mr("run", "--rm", "--network", "bridge", img, "true", check=True)   # the bridge exists
+    server = socket.socket()
+    server.bind(("10.89.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    got = []
+
+    def serve():
+        conn, addr = server.accept()
+        got.append(addr[0])
+        conn.sendall(b"hello from the host\n")
+        conn.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    r = mr("run", "--rm", "--network", "bridge", img, "nc", "10.89.0.1", str(port))
+    t.join(10)
+    server.close()
+    assert r.stdout == "hello from the host\n", r.stderr
+    assert got and got[0].startswith("10.89.0.")              # its own address, no NAT
+
+
+def test_none_has_only_lo_and_host_has_the_hosts(mr, img):
+    r = mr("run", "--rm", "--network", "none", img, "ls", "/sys/class/net", check=True)
+    assert r.stdout.split() == ["lo"]
+    r = mr("run", "--rm", "--network", "host", img, "ls", "/sys/class/net", check=True)
+    assert set(r.stdout.split()) == set(os.listdir("/sys/class/net"))
+
+
+def test_a_killed_monitor_leaves_no_network_behind(mr, img):
+    if mr.rt.rootless:
+        pytest.skip("private networks are root-only for now (test_a_plain_user_is_told_why)")
+    before = _veths()
+    mr("run", "-d", "--name", "lost", "--network", "bridge", img, "sleep", "1000", check=True)
+    info = json.loads(mr("inspect", "lost", check=True).stdout)[0]
+    pid = info["State"]["Pid"]
+    monitor = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    os.kill(monitor, signal.SIGKILL)
+    assert len(_veths() - before) == 1 and _leases(mr)
+    mr("rm", "-f", "lost", check=True)
+    time.sleep(0.1)
+    assert _veths() == before and _leases(mr) == []
+    assert not os.path.exists(f"/run/minirun/netns/{info['Id']}")
+
+
+def test_an_unknown_network_is_refused(mr, img):
+    r = mr("run", "--rm", "--network", "nosuch", img, "true")
+    assert r.returncode == 125 and "use none, host or bridge" in r.stderr
+    assert mr("ps", "-aq", check=True).stdout == ""
