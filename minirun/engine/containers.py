@@ -375,7 +375,13 @@ def create(store: Store, image: str, opts: dict) -> str:
             base = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
         with open(os.path.join(d, "hosts"), "w") as f:
             f.write(base.rstrip("\n") + f"\n127.0.0.1\t{hostname} {name}\n")
-        if opts.get("network") != "none":
+        if opts.get("network") == "slirp4netns":    # slirp's own DNS forwarder
+            from minirun.engine.network import SLIRP_ADDRESS, SLIRP_DNS
+            with open(os.path.join(d, "resolv.conf"), "w") as f:
+                f.write(f"nameserver {SLIRP_DNS}\n")
+            with open(os.path.join(d, "hosts"), "a") as f:
+                f.write(f"{SLIRP_ADDRESS}\t{hostname} {name}\n")
+        elif opts.get("network") != "none":
             try:
                 import shutil
                 shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))

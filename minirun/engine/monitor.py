@@ -58,6 +58,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     the runtime's proxy); detached, the container's stdio is ours to serve:
     its output goes to the log and to every attached client, and (with -i)
     the clients' input goes to it (engine/attach.py)."""
+    from minirun.kernel.idmap import is_rootless
     from minirun.runtime import launch, lifecycle
     from minirun.runtime.state import proc_start_time
     store = store or Store(root)
@@ -67,6 +68,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     rs = runtime_store()
     ext = external.for_record(rec)           # --runtime: another OCI runtime
     handle = None
+    slirp = -1                               # its stop fd, for --network slirp4netns
     tty = bool(rec["options"].get("tty"))
     keep_stdin = not foreground and bool(rec["options"].get("interactive"))
     terminal = server = None
@@ -111,6 +113,13 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             for fd, copy in zip((0, 1, 2), saved):
                 os.dup2(copy, fd, inheritable=True)
         master = terminal.receive_master() if terminal else -1
+        if rec["options"].get("network") == "slirp4netns":   # the container's own netns
+            from minirun.engine import network
+            try:
+                slirp = network.start_slirp(pid, is_rootless())
+            except BaseException:
+                _delete(ext, rs, cid, d)
+                raise
         try:
             if wait_attach:
                 if ready_fd >= 0:     # the caller attaches now; we start when it has
@@ -164,7 +173,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         _finish(store, rs, rec, e.exit_code)
         raise
     finally:
-        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, *saved):
+        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, slirp, *saved):
             if fd >= 0:
                 try:
                     os.close(fd)

@@ -36,8 +36,26 @@ def host_interface(cid: str) -> str:
 
 
 def check_mode(mode: str) -> str:
-    """--network: none, host, or a private network (root, for now)."""
+    """--network: none, host, slirp4netns, or the private bridge (root)."""
+    import shutil
     if mode in ("none", "host"):
+        return mode
+    if mode in ("slirp4netns", "pasta"):
+        if shutil.which(mode) is None:
+            raise NetworkError(f"--network {mode}: `{mode}` is not installed (apt-get install "
+                               f"{'passt' if mode == 'pasta' else mode})")
+        if mode == "pasta":
+            raise NetworkError("--network pasta: minirun drives slirp4netns so far; use "
+                               "--network slirp4netns")
+        if os.geteuid() != 0:
+            raise NetworkError("--network slirp4netns: for a plain user, slirp4netns must "
+                               "enter the container's namespaces before it starts, which "
+                               "minirun does not arrange yet (the networking issue is open); "
+                               "use --network none or host, or run as root")
+        if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+            raise NetworkError("--network slirp4netns: /dev/net/tun is not usable by this "
+                               "user (it is mode 0600 here: chmod 0666 /dev/net/tun, as "
+                               "scripts/setup-host does)")
         return mode
     if mode in ("bridge", DEFAULT):
         if os.geteuid() != 0:
@@ -47,6 +65,42 @@ def check_mode(mode: str) -> str:
         return DEFAULT
     raise NetworkError(f"--network {mode}: use none, host or bridge (named networks come "
                        "with the rest of the networking issue)")
+
+
+SLIRP_ADDRESS, SLIRP_GATEWAY, SLIRP_DNS = "10.0.2.100", "10.0.2.2", "10.0.2.3"
+
+
+def start_slirp(pid: int, in_userns: bool):
+    """slirp4netns for the container whose pid 1 is ``pid`` (user-mode
+    networking: a tap device in its namespace, NAT in a process of ours).
+    It stops when the returned fd closes: when the monitor exits, however
+    it exits.  Returns that fd; the process is its own."""
+    import subprocess
+    ready_r, ready_w = os.pipe()
+    exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
+    os.set_inheritable(exit_r, True)
+    args = ["slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+            f"--ready-fd={ready_w}", f"--exit-fd={exit_r}"]
+    if in_userns:
+        args.append(f"--userns-path=/proc/{pid}/ns/user")
+    log = os.open(os.devnull, os.O_WRONLY)
+    try:
+        slirp = subprocess.Popen(args + [str(pid), "tap0"], pass_fds=[ready_w, exit_r],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+    finally:
+        os.close(ready_w), os.close(exit_r), os.close(log)
+    import select
+    ready, _, _ = select.select([ready_r], [], [], 10)
+    ok = bool(ready) and os.read(ready_r, 1) == b"1"
+    os.close(ready_r)
+    if not ok:
+        os.close(exit_w)
+        why = slirp.stderr.read(4096).decode(errors="replace").strip() \
+            if slirp.poll() is not None else "no answer within 10 s"
+        raise NetworkError(f"slirp4netns did not bring the network up: {why}")
+    slirp.stderr.close()
+    return exit_w
 
 
 def _network(store: Store, name: str) -> dict:
