@@ -68,7 +68,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     rs = runtime_store()
     ext = external.for_record(rec)           # --runtime: another OCI runtime
     handle = None
-    slirp = -1                               # its stop fd, for --network slirp4netns
+    slirp = holder = -1                      # stop fds: slirp4netns, the namespace holder
     tty = bool(rec["options"].get("tty"))
     keep_stdin = not foreground and bool(rec["options"].get("interactive"))
     terminal = server = None
@@ -81,6 +81,12 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         if rec["options"].get("network") == "minirun":     # its namespace, made first
             from minirun.engine import network
             network.setup(store, rec)
+        if rec["options"].get("network") == "slirp4netns" and is_rootless():
+            # a plain user: namespaces held for the container, slirp in them first
+            from minirun.engine import network, userns
+            holder_pid, holder = userns.hold(rec["options"].get("userns") == "keep-id")
+            _join_held(d, holder_pid)
+            slirp = network.start_slirp(holder_pid, True)
         if not foreground:
             from minirun.engine.attach import Server
             server = Server(d)
@@ -113,10 +119,10 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             for fd, copy in zip((0, 1, 2), saved):
                 os.dup2(copy, fd, inheritable=True)
         master = terminal.receive_master() if terminal else -1
-        if rec["options"].get("network") == "slirp4netns":   # the container's own netns
-            from minirun.engine import network
+        if rec["options"].get("network") == "slirp4netns" and holder < 0:
+            from minirun.engine import network     # root: the container's own netns
             try:
-                slirp = network.start_slirp(pid, is_rootless())
+                slirp = network.start_slirp(pid, False)
             except BaseException:
                 _delete(ext, rs, cid, d)
                 raise
@@ -173,7 +179,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         _finish(store, rs, rec, e.exit_code)
         raise
     finally:
-        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, slirp, *saved):
+        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, slirp, holder, *saved):
             if fd >= 0:
                 try:
                     os.close(fd)
@@ -183,6 +189,21 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     if server:
         server.close(code)   # after the exit is recorded: the client may read it
     return code
+
+
+def _join_held(bundle: str, holder_pid: int) -> None:
+    """Point the bundle's user and network namespaces at the holder's (the
+    runtime joins them, and writes no id maps of its own)."""
+    path = os.path.join(bundle, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    for n in config["linux"]["namespaces"]:
+        if n["type"] in ("user", "network"):
+            n["path"] = f"/proc/{holder_pid}/ns/{'net' if n['type'] == 'network' else 'user'}"
+    config["linux"].pop("uidMappings", None)
+    config["linux"].pop("gidMappings", None)
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
 
 
 def _forward_signals(pid: int) -> dict:

@@ -47,11 +47,6 @@ def check_mode(mode: str) -> str:
         if mode == "pasta":
             raise NetworkError("--network pasta: minirun drives slirp4netns so far; use "
                                "--network slirp4netns")
-        if os.geteuid() != 0:
-            raise NetworkError("--network slirp4netns: for a plain user, slirp4netns must "
-                               "enter the container's namespaces before it starts, which "
-                               "minirun does not arrange yet (the networking issue is open); "
-                               "use --network none or host, or run as root")
         if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
             raise NetworkError("--network slirp4netns: /dev/net/tun is not usable by this "
                                "user (it is mode 0600 here: chmod 0666 /dev/net/tun, as "
@@ -59,9 +54,9 @@ def check_mode(mode: str) -> str:
         return mode
     if mode in ("bridge", DEFAULT):
         if os.geteuid() != 0:
-            raise NetworkError(f"--network {mode}: a plain user's private network comes "
-                               "through slirp4netns or pasta, which minirun does not drive "
-                               "yet; use --network none or host, or run as root")
+            raise NetworkError(f"--network {mode}: a bridge and veth pairs need root (a "
+                               "plain user cannot make network devices on the host); use "
+                               "--network slirp4netns, user-mode networking")
         return DEFAULT
     raise NetworkError(f"--network {mode}: use none, host or bridge (named networks come "
                        "with the rest of the networking issue)")
@@ -71,10 +66,10 @@ SLIRP_ADDRESS, SLIRP_GATEWAY, SLIRP_DNS = "10.0.2.100", "10.0.2.2", "10.0.2.3"
 
 
 def start_slirp(pid: int, in_userns: bool):
-    """slirp4netns for the container whose pid 1 is ``pid`` (user-mode
-    networking: a tap device in its namespace, NAT in a process of ours).
-    It stops when the returned fd closes: when the monitor exits, however
-    it exits.  Returns that fd; the process is its own."""
+    """slirp4netns in the network namespace of ``pid`` (a container's pid 1,
+    or the namespace holder of a rootless one): user-mode networking, a tap
+    device in the namespace, NAT in a process of ours.  It stops when the
+    returned fd closes: when the monitor exits, however it exits."""
     import subprocess
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe2(os.O_CLOEXEC)

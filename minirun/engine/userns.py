@@ -116,6 +116,50 @@ def keep_id_layers(store, image_id: str) -> list[str]:
     return out
 
 
+def hold(keep_id: bool = False) -> tuple[int, int]:
+    """A process that holds a new user and network namespace (the user's
+    subordinate ids mapped, as for a container) until the returned fd is
+    closed; (its pid, that fd).  For a rootless container with a network:
+    slirp4netns enters these before the container starts, and the
+    container joins them (podman's infra process does the same).
+
+    The holder must stay dumpable, so that the user may open its
+    /proc/PID/ns files; a container's own pid 1 is not, before it starts."""
+    from minirun.kernel import idmap, namespaces
+    uids, gids = (keep_id_maps if keep_id else maps_for)(os.getuid(), os.getgid())
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    stop_r, stop_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(ready_r), os.close(stop_w)
+            namespaces.unshare(namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNET)
+            os.write(ready_w, b"1")
+            os.close(ready_w)
+            os.read(stop_r, 1)          # until the monitor closes its end, or dies
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(ready_w), os.close(stop_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise MiniRunError("could not create the container's user and network namespace")
+        if len(uids) == 1:
+            idmap.write_direct(pid, "uid", uids, deny_setgroups=False)
+            idmap.write_direct(pid, "gid", gids, deny_setgroups=True)
+        else:
+            idmap.write_with_helper(pid, "uid", uids)
+            idmap.write_with_helper(pid, "gid", gids)
+    except BaseException:
+        os.close(stop_w)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(ready_r)
+    return pid, stop_w
+
+
 def needed() -> bool:
     return os.geteuid() != 0
 
