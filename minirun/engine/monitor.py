@@ -14,7 +14,6 @@ started it, and tells that command through a pipe that the container runs
 import json
 import os
 import select
-import signal
 import sys
 
 from minirun.engine import containers as ct, external
@@ -126,6 +125,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             except BaseException:
                 _delete(ext, rs, cid, d)
                 raise
+        # forwarding from before the start: a signal sent to us as soon as the
+        # container speaks must reach it, not kill us and leave it running
+        forward = lifecycle.forward_signals(pid) if foreground and master < 0 else {}
         try:
             if wait_attach:
                 if ready_fd >= 0:     # the caller attaches now; we start when it has
@@ -141,6 +143,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 lifecycle.start(rs, cid)
                 handle.chan.recv("exec")     # an execve failure arrives here
         except BaseException:
+            lifecycle.restore(forward)
             _delete(ext, rs, cid, d)
             raise
         finally:
@@ -157,7 +160,6 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 os.close(fd)
         out_w = err_w = in_r = -1
         log = Log(os.path.join(d, "ctr.log"), echo=foreground)
-        forward = _forward_signals(pid) if foreground else {}
         try:
             if master >= 0 and foreground:   # our terminal: proxied, forwarded, waited for
                 code = lifecycle.wait_forwarding(pid, master)
@@ -168,8 +170,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 code = lifecycle.reap(pid)
         finally:
             log.close()
-            for s, h in forward.items():
-                signal.signal(s, h)
+            lifecycle.restore(forward)
     except MiniRunError as e:
         if ready_fd >= 0:
             os.write(ready_fd, f"error {e.exit_code} {e}\n".encode())
@@ -204,16 +205,6 @@ def _join_held(bundle: str, holder_pid: int) -> None:
     config["linux"].pop("gidMappings", None)
     with open(path, "w") as f:
         json.dump(config, f, indent=2)
-
-
-def _forward_signals(pid: int) -> dict:
-    def forward(sig, _frame):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    return {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM,
-                                                    signal.SIGHUP, signal.SIGQUIT)}
 
 
 def _pump(log: Log, streams: dict[int, bytes], server=None, input_fd: int = -1,

@@ -175,23 +175,35 @@ def usage(store: Store, cid: str) -> dict:
         return {}
 
 
-def wait_forwarding(pid: int, master: int = -1) -> int:
-    """Wait for ``pid``, passing on the signals we receive; return its code."""
+def forward_signals(pid: int, master: int = -1) -> dict:
+    """Pass the signals we receive on to ``pid``; the old handlers, for
+    :func:`restore`.  Installed before the container's process may run, so
+    that a signal sent to us as soon as it speaks is not lost (nor kills
+    us and leaves it running)."""
     def forward(sig, _frame):
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
-    old = {s: signal.signal(s, forward) for s in FORWARDED
-           if not (master >= 0 and s == signal.SIGWINCH)}
+    return {s: signal.signal(s, forward) for s in FORWARDED
+            if not (master >= 0 and s == signal.SIGWINCH)}
+
+
+def restore(handlers: dict) -> None:
+    for s, h in handlers.items():
+        signal.signal(s, h)
+
+
+def wait_forwarding(pid: int, master: int = -1) -> int:
+    """Wait for ``pid``, passing on the signals we receive; return its code."""
+    old = forward_signals(pid, master)
     try:
         if master >= 0:
             from minirun.runtime import console
             console.proxy(master, lambda: alive_child(pid))
         return reap(pid)
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        restore(old)
 
 
 def reap(pid: int) -> int:
@@ -227,18 +239,22 @@ def run(store: Store, cid: str, bundle: str, *, detach: bool = False, keep: bool
                                    console_fd=terminal.child_fd() if terminal else -1,
                                    pid_file=pid_file, preserve_fds=preserve_fds)
     master = terminal.receive_master() if terminal else -1
+    handlers = {} if detach else forward_signals(st.pid, master)
     try:
-        start(store, cid)
-        # INIT reports an execve failure here; end-of-file means it exec'd.
-        launch.chan.recv("exec")
-    except BaseException:
-        delete(store, cid, force=True)
-        raise
+        try:
+            start(store, cid)
+            # INIT reports an execve failure here; end-of-file means it exec'd.
+            launch.chan.recv("exec")
+        except BaseException:
+            delete(store, cid, force=True)
+            raise
+        finally:
+            launch.chan.close()
+        if detach:
+            return 0
+        code = wait_forwarding(st.pid, master)
     finally:
-        launch.chan.close()
-    if detach:
-        return 0
-    code = wait_forwarding(st.pid, master)
+        restore(handlers)
     if not keep:
         delete(store, cid, force=True)
     return code
