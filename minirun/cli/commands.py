@@ -435,9 +435,11 @@ def logs(obj, follow: bool, tail: int | None, timestamps: bool, since: str | Non
 @click.pass_obj
 @engine_errors
 def port(obj, name: str) -> None:
-    """A container's published ports (none until the networking issue lands)."""
+    """A container's published ports, as podman prints them."""
     from minirun.engine import containers as ct
-    ct.find(_store(obj), name)   # an unknown name is still an error
+    for p in ct.find(_store(obj), name)["options"].get("ports") or []:
+        click.echo(f"{p['container_port']}/{p['protocol']} -> "
+                   f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}")
 
 
 @cli.command()

@@ -43,6 +43,8 @@ CREATE_FLAGS = [
        help="none (the default for now), host, or bridge (root: a private network)"),
     _f("--security-opt", kind="many",
        help="no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"),
+    _f("-p", "--publish", kind="many", help="[IP:][HOST-PORT:]CONTAINER-PORT[/udp]"),
+    _f("-P", "--publish-all", kind="bool", help="the image's exposed ports, on free ones"),
     _f("--userns", help="host (the default) or keep-id (rootless: your uid inside)"),
     _f("--runtime", help="an OCI runtime to hand the bundle to (runc, crun, a path)"),
     _f("--pull", default="missing", choices=("always", "missing", "never")),
@@ -246,6 +248,7 @@ def options(kw: dict) -> dict:
             "cap_drop": list(kw["cap_drop"]), "volumes": list(kw["volume"]),
             "mounts": list(kw["mount"]), "userns": userns, "runtime": kw["runtime"],
             "network": network, "seccomp": seccomp, "no_new_privileges": nnp,
+            "publish": list(kw["publish"]), "publish_all": kw["publish_all"],
             "command": list(kw["command"])}
 
 

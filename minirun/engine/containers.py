@@ -363,6 +363,16 @@ def create(store: Store, image: str, opts: dict) -> str:
     try:
         for sub in ("rootfs", "upper", "work"):
             os.mkdir(os.path.join(d, sub), 0o755)
+        if opts.get("publish") or opts.get("publish_all"):
+            from minirun.engine import network
+            if opts.get("network") not in (network.DEFAULT, "slirp4netns"):
+                raise ContainerError("-p/-P: publishing a port needs a private network "
+                                     "(--network bridge as root, or slirp4netns)")
+            image = json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
+            exposed = sorted(image.get("ExposedPorts") or {}) if opts.get("publish_all") \
+                else []
+            opts["ports"] = network.claim_ports(
+                store, network.parse_publish(opts.get("publish") or [], exposed))
         config = build_config(store, cid, image_id, opts)
         hostname = config["hostname"]
         with open(os.path.join(d, "hostname"), "w") as f:

@@ -85,7 +85,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             from minirun.engine import network, userns
             holder_pid, holder = userns.hold(rec["options"].get("userns") == "keep-id")
             _join_held(d, holder_pid)
-            slirp = network.start_slirp(holder_pid, True)
+            slirp = network.start_slirp(holder_pid, True, rec["options"].get("ports"))
         if not foreground:
             from minirun.engine.attach import Server
             server = Server(d)
@@ -121,7 +121,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         if rec["options"].get("network") == "slirp4netns" and holder < 0:
             from minirun.engine import network     # root: the container's own netns
             try:
-                slirp = network.start_slirp(pid, False)
+                slirp = network.start_slirp(pid, False, rec["options"].get("ports"))
             except BaseException:
                 _delete(ext, rs, cid, d)
                 raise

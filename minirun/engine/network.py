@@ -65,7 +65,85 @@ def check_mode(mode: str) -> str:
 SLIRP_ADDRESS, SLIRP_GATEWAY, SLIRP_DNS = "10.0.2.100", "10.0.2.2", "10.0.2.3"
 
 
-def start_slirp(pid: int, in_userns: bool):
+# --- published ports ------------------------------------------------------------
+
+def parse_publish(specs: list[str], exposed: list[str] | None = None) -> list[dict]:
+    """-p [IP:][HOST:]CONTAINER[/tcp|/udp] (and -P: the image's exposed ports,
+    on free host ports), as podman reads them."""
+    import ipaddress
+    out = []
+    for spec in specs:
+        text, _, proto = spec.partition("/")
+        proto = proto or "tcp"
+        parts = text.rsplit(":", 2)
+        ip = parts[0] if len(parts) == 3 else ""
+        host = parts[-2] if len(parts) >= 2 else ""
+        try:
+            if ip:
+                ipaddress.IPv4Address(ip)
+            container = int(parts[-1])
+            host_port = int(host) if host else 0
+            if proto not in ("tcp", "udp") or not (0 < container < 65536) or \
+                    not (0 <= host_port < 65536):
+                raise ValueError
+        except ValueError:
+            raise NetworkError(f"-p {spec}: give [IP:][HOST-PORT:]CONTAINER-PORT[/tcp|/udp], "
+                               "e.g. 8080:80 or 127.0.0.1:8080:80/udp") from None
+        out.append({"host_ip": ip, "host_port": host_port, "container_port": container,
+                    "protocol": proto})
+    for port in exposed or []:
+        number, _, proto = port.partition("/")
+        out.append({"host_ip": "", "host_port": 0, "container_port": int(number),
+                    "protocol": proto or "tcp"})
+    return out
+
+
+def claim_ports(store: Store, ports: list[dict], cid: str = "") -> list[dict]:
+    """Check each host port is free (no other container's, no process's on
+    the host) and pick free ones where none was named."""
+    import socket
+    taken = set()
+    for (options,) in store.db.execute("SELECT options FROM containers WHERE id != ?", (cid,)):
+        for p in (__import__("json").loads(options or "{}").get("ports") or []):
+            taken.add((p["host_port"], p["protocol"]))
+    out = []
+    for p in ports:
+        kind = socket.SOCK_STREAM if p["protocol"] == "tcp" else socket.SOCK_DGRAM
+        if (p["host_port"], p["protocol"]) in taken and p["host_port"]:
+            raise NetworkError(f"port {p['host_port']}/{p['protocol']} is published by another "
+                               "container already")
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((p["host_ip"] or "0.0.0.0", p["host_port"]))
+            except OSError as e:
+                raise NetworkError(f"port {p['host_port']}/{p['protocol']} on the host: "
+                                   f"{e.strerror} (something else listens there?)") from None
+            out.append({**p, "host_port": probe.getsockname()[1]})
+        taken.add((out[-1]["host_port"], p["protocol"]))
+    return out
+
+
+def _port_rules(store: Store) -> tuple[str, str, str]:
+    """nftables lines for every running container's published ports: DNAT
+    from outside (prerouting) and from this host (output), and masquerade
+    for what comes from 127.0.0.1 (it cannot be answered otherwise)."""
+    import json
+    pre, out, post = [], [], []
+    rows = store.db.execute("SELECT l.address, c.options FROM leases l JOIN containers c "
+                            "ON c.id = l.container")
+    for address, options in rows:
+        for p in json.loads(options or "{}").get("ports") or []:
+            match = (f"ip daddr {p['host_ip']} " if p["host_ip"] else "") + \
+                f"{p['protocol']} dport {p['host_port']}"
+            target = f"dnat to {address}:{p['container_port']}"
+            pre.append(f"    {match} {target}\n")
+            out.append(f"    fib daddr type local {match} {target}\n")
+            post.append(f"    ip saddr 127.0.0.0/8 ip daddr {address} masquerade\n")
+    return "".join(pre), "".join(out), "".join(dict.fromkeys(post))
+
+
+def start_slirp(pid: int, in_userns: bool, ports: list[dict] | None = None):
     """slirp4netns in the network namespace of ``pid`` (a container's pid 1,
     or the namespace holder of a rootless one): user-mode networking, a tap
     device in the namespace, NAT in a process of ours.  It stops when the
@@ -74,8 +152,14 @@ def start_slirp(pid: int, in_userns: bool):
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
     os.set_inheritable(exit_r, True)
+    api = None
+    if ports:
+        from minirun.runtime.state import default_root
+        os.makedirs(default_root(), mode=0o700, exist_ok=True)
+        api = os.path.join(default_root(), f"slirp-{os.getpid()}-{pid}.sock")
     args = ["slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-            f"--ready-fd={ready_w}", f"--exit-fd={exit_r}"]
+            f"--ready-fd={ready_w}", f"--exit-fd={exit_r}"] + \
+        ([f"--api-socket={api}"] if api else [])
     if in_userns:
         args.append(f"--userns-path=/proc/{pid}/ns/user")
     log = os.open(os.devnull, os.O_WRONLY)
@@ -95,7 +179,33 @@ def start_slirp(pid: int, in_userns: bool):
             if slirp.poll() is not None else "no answer within 10 s"
         raise NetworkError(f"slirp4netns did not bring the network up: {why}")
     slirp.stderr.close()
+    try:
+        for p in ports or []:
+            _slirp_forward(api, p)
+    except BaseException:
+        os.close(exit_w)
+        raise
+    finally:
+        if api and os.path.exists(api):
+            os.unlink(api)
     return exit_w
+
+
+def _slirp_forward(api: str, p: dict) -> None:
+    """slirp4netns's API: forward a host port to the container."""
+    import json
+    import socket
+    request = {"execute": "add_hostfwd", "arguments": {
+        "proto": p["protocol"], "host_addr": p["host_ip"] or "0.0.0.0",
+        "host_port": p["host_port"], "guest_port": p["container_port"]}}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(api)
+        s.sendall(json.dumps(request).encode())
+        s.shutdown(socket.SHUT_WR)
+        answer = json.loads(s.recv(65536) or b"{}")
+    if "error" in answer:
+        raise NetworkError(f"slirp4netns could not publish port {p['host_port']}: "
+                           f"{answer['error'].get('desc', answer['error'])}")
 
 
 def _network(store: Store, name: str) -> dict:
@@ -133,14 +243,24 @@ def _nat(store: Store) -> None:
     import subprocess
     rules = "".join(f"    ip saddr {s} ip daddr != {s} masquerade\n" for (s,) in
                     store.db.execute("SELECT subnet FROM networks"))
+    pre, out, post = _port_rules(store)
     script = ("table ip minirun\ndelete table ip minirun\ntable ip minirun {\n"
+              "  chain prerouting {\n    type nat hook prerouting priority -100;\n"
+              f"{pre}  }}\n"
+              "  chain output {\n    type nat hook output priority -100;\n"
+              f"{out}  }}\n"
               "  chain postrouting {\n    type nat hook postrouting priority srcnat;\n"
-              f"{rules}  }}\n}}\n")
+              f"{rules}{post}  }}\n}}\n")
     r = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
     if r.returncode != 0:
         raise NetworkError(f"nftables: {r.stderr.strip()}")
     with open("/proc/sys/net/ipv4/ip_forward", "w") as f:      # as podman does
         f.write("1")
+    for (bridge,) in store.db.execute("SELECT bridge FROM networks"):
+        path = f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet"   # 127.0.0.1 -> a port
+        if os.path.exists(path):
+            with open(path, "w") as f:
+                f.write("1")
 
 
 def setup(store: Store, rec: dict) -> str:
@@ -185,6 +305,8 @@ def teardown(store: Store, cid: str) -> None:
         db.execute("DELETE FROM leases WHERE container=?", (cid,))
     for (name,) in rows:
         _hosts_leave(store, cid, name)
+    if rows:
+        _nat(store)          # its published ports go
 
 
 def netlink_exists(name: str) -> bool:

@@ -167,3 +167,39 @@ def test_an_unknown_network_is_refused(mr, img):
     r = mr("run", "--rm", "--network", "nosuch", img, "true")
     assert r.returncode == 125 and "use none, host or bridge" in r.stderr
     assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def _fetch(url: str, tries: int = 50) -> str:
+    import urllib.request
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered at {url}")
+
+
+def test_published_ports(mr, img):
+    network = "slirp4netns" if mr.rt.rootless else "bridge"
+    mr("run", "-d", "--name", "pub", "--network", network, "-p", "18480:80", "-p", "8081",
+       img, "sh", "-c", "echo published > /tmp/index.html; httpd -f -p 80 -h /tmp", check=True)
+    lines = mr("port", "pub", check=True).stdout.splitlines()
+    assert lines[0] == "80/tcp -> 0.0.0.0:18480"
+    assert lines[1].startswith("8081/tcp -> 0.0.0.0:") and not lines[1].endswith(":0")
+    assert _fetch("http://127.0.0.1:18480/index.html") == "published\n"
+    assert _fetch(f"http://{_host_address()}:18480/index.html") == "published\n"
+    r = mr("run", "--rm", "--network", network, "-p", "18480:80", img, "true")
+    assert r.returncode == 125 and "published by another container" in r.stderr
+    mr("rm", "-f", "pub", check=True)
+    with socket.socket() as busy:              # a port a host process holds
+        busy.bind(("0.0.0.0", 0))
+        busy.listen(1)
+        taken = busy.getsockname()[1]
+        r = mr("run", "--rm", "--network", network, "-p", f"{taken}:80", img, "true")
+        assert r.returncode == 125 and f"port {taken}/tcp on the host" in r.stderr
+    r = mr("run", "--rm", "-p", "80:80:80:80", "--network", network, img, "true")
+    assert r.returncode == 125 and "-p 80:80:80:80" in r.stderr
+    r = mr("run", "--rm", "-p", "8080:80", "--network", "none", img, "true")
+    assert r.returncode == 125 and "needs a private network" in r.stderr
+    assert mr("ps", "-aq", check=True).stdout == ""
