@@ -681,6 +681,73 @@ def volume_rm(obj, force: bool, names) -> None:
         click.echo(name)
 
 
+@cli.group()
+def network() -> None:
+    """Manage networks (bridges of minirun's, root only)."""
+
+
+@network.command("create")
+@click.option("--subnet", help="an IPv4 CIDR (default: the next free 10.89.N.0/24)")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def network_create(obj, subnet: str | None, name: str) -> None:
+    """Create a network: a bridge, a subnet, NAT out, names inside."""
+    from minirun.engine import network as net
+    click.echo(net.create(_store(obj), name, subnet)["name"])
+
+
+@network.command("ls")
+@click.option("--format", "fmt", default="table")
+@click.option("-q", "--quiet", is_flag=True)
+@click.pass_obj
+@engine_errors
+def network_ls(obj, fmt: str, quiet: bool) -> None:
+    """List networks."""
+    from minirun.engine import network as net
+    rows = net.listing(_store(obj))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not quiet:
+        click.echo(f"{'NAME':<20}{'SUBNET':<20}{'INTERFACE':<12}CONTAINERS")
+    for r in rows:
+        click.echo(r["name"] if quiet else
+                   f"{r['name']:<20}{r['subnet']:<20}{r['interface']:<12}{len(r['containers'])}")
+
+
+@network.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def network_inspect(obj, names) -> None:
+    """Show networks as JSON (with their containers and addresses)."""
+    from minirun.engine import network as net
+    click.echo(json.dumps([net.inspect(_store(obj), n) for n in names], indent=2))
+
+
+@network.command("rm")
+@click.option("-f", "--force", is_flag=True, help="and the containers on it")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def network_rm(obj, force: bool, names) -> None:
+    """Remove networks."""
+    from minirun.engine import network as net
+    _each(names, lambda name: net.remove(_store(obj), name, force))
+
+
+@network.command("prune")
+@click.option("-f", "--force", is_flag=True, help="accepted; minirun never asks")
+@click.pass_obj
+@engine_errors
+def network_prune(obj, force: bool) -> None:
+    """Remove the networks no container uses."""
+    from minirun.engine import network as net
+    for name in net.prune(_store(obj)):
+        click.echo(name)
+
+
 @volume.command("prune")
 @click.option("-f", "--force", is_flag=True, help="accepted; minirun never asks")
 @click.pass_obj

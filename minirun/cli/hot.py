@@ -40,9 +40,11 @@ CREATE_FLAGS = [
     _f("--cap-add", kind="many"), _f("--cap-drop", kind="many"),
     _f("-v", "--volume", kind="many"), _f("--mount", kind="many"),
     _f("--network", default="private",
-       help="none (the default for now), host, or bridge (root: a private network)"),
+       help="none (the default for now), host, bridge or a network's name (root), "
+            "slirp4netns"),
     _f("--security-opt", kind="many",
        help="no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"),
+    _f("--network-alias", kind="many", help="another name on the network"),
     _f("-p", "--publish", kind="many", help="[IP:][HOST-PORT:]CONTAINER-PORT[/udp]"),
     _f("-P", "--publish-all", kind="bool", help="the image's exposed ports, on free ones"),
     _f("--userns", help="host (the default) or keep-id (rootless: your uid inside)"),
@@ -249,6 +251,7 @@ def options(kw: dict) -> dict:
             "mounts": list(kw["mount"]), "userns": userns, "runtime": kw["runtime"],
             "network": network, "seccomp": seccomp, "no_new_privileges": nnp,
             "publish": list(kw["publish"]), "publish_all": kw["publish_all"],
+            "aliases": list(kw["network_alias"]),
             "command": list(kw["command"])}
 
 

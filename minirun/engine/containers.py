@@ -216,7 +216,8 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         "org.minirun.container.id": cid, **(opts.get("annotations") or {})}
     config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = list(MASKED), list(READONLY)
     config["linux"]["cgroupsPath"] = f"minirun/{cid}"
-    if opts.get("network") == "minirun":      # a private network, set up at start
+    from minirun.engine.network import bridged
+    if bridged(opts.get("network")):      # a private network, set up at start
         from minirun.engine.network import netns_path
         for n in config["linux"]["namespaces"]:
             if n["type"] == "network":
@@ -363,6 +364,12 @@ def create(store: Store, image: str, opts: dict) -> str:
     try:
         for sub in ("rootfs", "upper", "work"):
             os.mkdir(os.path.join(d, sub), 0o755)
+        from minirun.engine import network as net_mod
+        if net_mod.bridged(opts.get("network")):
+            net_mod.require(store, opts["network"])
+        elif opts.get("aliases"):
+            raise ContainerError("--network-alias: aliases are names on a network of ours "
+                                 "(--network bridge or a named one)")
         if opts.get("publish") or opts.get("publish_all"):
             from minirun.engine import network
             if opts.get("network") not in (network.DEFAULT, "slirp4netns"):

@@ -12,7 +12,7 @@ import os
 import signal
 import time
 
-from minirun.engine import containers as ct
+from minirun.engine import containers as ct, network
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
@@ -72,8 +72,7 @@ def _delete(store: Store, rec: dict) -> None:
             lifecycle.delete(runtime_store(), rec["id"], force=True)
     except MiniRunError:
         pass
-    if rec["options"].get("network") == "minirun":
-        from minirun.engine import network
+    if network.bridged(rec["options"].get("network")):
         network.teardown(store, rec["id"])
 
 

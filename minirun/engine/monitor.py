@@ -16,7 +16,7 @@ import os
 import select
 import sys
 
-from minirun.engine import containers as ct, external
+from minirun.engine import containers as ct, external, network
 from minirun.engine.lifecycle import runtime_store
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
@@ -77,12 +77,11 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     saved = [os.dup(fd) for fd in (0, 1, 2)]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
-        if rec["options"].get("network") == "minirun":     # its namespace, made first
-            from minirun.engine import network
+        if network.bridged(rec["options"].get("network")):     # its namespace, made first
             network.setup(store, rec)
         if rec["options"].get("network") == "slirp4netns" and is_rootless():
             # a plain user: namespaces held for the container, slirp in them first
-            from minirun.engine import network, userns
+            from minirun.engine import userns
             holder_pid, holder = userns.hold(rec["options"].get("userns") == "keep-id")
             _join_held(d, holder_pid)
             slirp = network.start_slirp(holder_pid, True, rec["options"].get("ports"))
@@ -119,7 +118,6 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 os.dup2(copy, fd, inheritable=True)
         master = terminal.receive_master() if terminal else -1
         if rec["options"].get("network") == "slirp4netns" and holder < 0:
-            from minirun.engine import network     # root: the container's own netns
             try:
                 slirp = network.start_slirp(pid, False, rec["options"].get("ports"))
             except BaseException:
@@ -276,8 +274,7 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
     ext = external.for_record(rec)
     figures = {} if ext else lifecycle.usage(rs, rec["id"])
     _delete(ext, rs, rec["id"], ct.container_dir(store, rec["id"]))
-    if rec["options"].get("network") == "minirun":
-        from minirun.engine import network
+    if network.bridged(rec["options"].get("network")):
         network.teardown(store, rec["id"])
     ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now(),
               usage=json.dumps(figures))

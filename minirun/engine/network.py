@@ -26,6 +26,11 @@ class NetworkError(MiniRunError):
     """A network cannot be made, found or joined."""
 
 
+import re  # noqa: E402  (kept beside the one pattern it serves)
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
+
+
 def netns_path(cid: str) -> str:
     from minirun.runtime.state import default_root
     return os.path.join(default_root(), "netns", cid)
@@ -33,6 +38,14 @@ def netns_path(cid: str) -> str:
 
 def host_interface(cid: str) -> str:
     return "mr" + cid[:11]          # interface names are at most 15 bytes
+
+
+BUILTIN = ("none", "host", "slirp4netns", "pasta")
+
+
+def bridged(mode: str | None) -> bool:
+    """Whether a container's --network is a bridge network of ours."""
+    return bool(mode) and mode not in BUILTIN
 
 
 def check_mode(mode: str) -> str:
@@ -58,8 +71,13 @@ def check_mode(mode: str) -> str:
                                "plain user cannot make network devices on the host); use "
                                "--network slirp4netns, user-mode networking")
         return DEFAULT
-    raise NetworkError(f"--network {mode}: use none, host or bridge (named networks come "
-                       "with the rest of the networking issue)")
+    if not _NAME.match(mode):
+        raise NetworkError(f"--network {mode}: use none, host, bridge, slirp4netns or the "
+                           "name of a network (minirun network ls)")
+    if os.geteuid() != 0:
+        raise NetworkError(f"--network {mode}: a named network is a bridge, which needs root; "
+                           "use --network slirp4netns")
+    return mode
 
 
 SLIRP_ADDRESS, SLIRP_GATEWAY, SLIRP_DNS = "10.0.2.100", "10.0.2.2", "10.0.2.3"
@@ -222,6 +240,117 @@ def _network(store: Store, name: str) -> dict:
     return dict(zip(("name", "subnet", "gateway", "bridge"), row))
 
 
+# --- named networks ---------------------------------------------------------------
+
+def _host_routes() -> list:
+    """The IPv4 networks this host routes already (/proc/net/route)."""
+    import ipaddress
+    import socket
+    import struct
+    out = []
+    with open("/proc/net/route") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            dest, mask = (socket.inet_ntoa(struct.pack("<I", int(x, 16))) for x in
+                          (fields[1], fields[7]))
+            if mask != "0.0.0.0":
+                out.append((fields[0], ipaddress.ip_network(f"{dest}/{mask}")))
+    return out
+
+
+def create(store: Store, name: str, subnet: str | None = None) -> dict:
+    """A named network: its own bridge and subnet (the next free 10.89.N.0/24
+    unless one is given), refused if it overlaps a network of ours or one
+    this host routes."""
+    import ipaddress
+    if os.geteuid() != 0:
+        raise NetworkError("network create: a network is a bridge on the host, which needs "
+                           "root; a plain user's containers use --network slirp4netns")
+    if not _NAME.match(name) or name in BUILTIN + ("bridge",):
+        raise NetworkError(f"network create {name}: not a name for a network (letters, digits, "
+                           "_ . -; not none, host, bridge, slirp4netns or pasta)")
+    _network(store, DEFAULT)                      # the default one exists first
+    rows = store.db.execute("SELECT name, subnet, bridge FROM networks").fetchall()
+    if any(r[0] == name for r in rows):
+        raise NetworkError(f"network `{name}` exists already")
+    ours = [ipaddress.ip_network(r[1]) for r in rows]
+    routed = [n for dev, n in _host_routes() if not dev.startswith("minirun")]
+    if subnet:
+        try:
+            net = ipaddress.ip_network(subnet)
+        except ValueError as e:
+            raise NetworkError(f"--subnet {subnet}: {e}") from None
+        if net.version != 4 or net.prefixlen > 29:
+            raise NetworkError(f"--subnet {subnet}: give an IPv4 network of /29 or larger")
+        for other in ours + routed:
+            if net.overlaps(other):
+                raise NetworkError(f"--subnet {subnet} overlaps {other}, which is in use "
+                                   "(minirun network ls; ip route)")
+    else:
+        net = next((c for c in (ipaddress.ip_network(f"10.89.{i}.0/24") for i in range(1, 255))
+                    if not any(c.overlaps(o) for o in ours + routed)), None)
+        if net is None:
+            raise NetworkError("no free 10.89.N.0/24 left: give --subnet")
+    used = {r[2] for r in rows}
+    bridge = next(f"minirun{i}" for i in range(1, 10000) if f"minirun{i}" not in used)
+    with store.transaction() as db:
+        db.execute("INSERT INTO networks (name, subnet, gateway, bridge, created) "
+                   "VALUES (?, ?, ?, ?, ?)", (name, str(net), str(next(net.hosts())), bridge,
+                                              ct.now()))
+    return inspect(store, name)
+
+
+def listing(store: Store) -> list[dict]:
+    _network(store, DEFAULT) if os.geteuid() == 0 else None
+    return [inspect(store, n) for (n,) in
+            store.db.execute("SELECT name FROM networks ORDER BY created, name")]
+
+
+def inspect(store: Store, name: str) -> dict:
+    net = _network(store, name)
+    members = []
+    for cid, address in _members(store, name):
+        names = _name_of(store, cid).split()
+        members.append({"container": cid[:12], "name": names[0], "aliases": names[1:],
+                        "address": address})
+    return {"name": net["name"], "driver": "bridge", "subnet": net["subnet"],
+            "gateway": net["gateway"], "interface": net["bridge"], "containers": members}
+
+
+def remove(store: Store, name: str, force: bool = False) -> None:
+    """Remove a network; with containers on it only with force (they go)."""
+    from minirun.kernel import netlink
+    net = _network(store, name)
+    users = [r[0] for r in store.db.execute("SELECT id, options FROM containers").fetchall()
+             if __import__("json").loads(r[1] or "{}").get("network") == name]
+    if users and not force:
+        raise NetworkError(f"network `{name}` is used by {len(users)} container(s): remove "
+                           "them first, or use network rm -f")
+    if users:
+        from minirun.engine import lifecycle
+        for cid in users:
+            lifecycle.remove(store, cid, force=True)
+    if netlink_exists(net["bridge"]):
+        netlink.delete_link(net["bridge"])
+    with store.transaction() as db:
+        db.execute("DELETE FROM leases WHERE network=?", (name,))
+        db.execute("DELETE FROM networks WHERE name=?", (name,))
+    _nat(store)
+
+
+def prune(store: Store) -> list[str]:
+    """Remove the networks no container uses (the default one stays)."""
+    import json
+    used = {json.loads(o or "{}").get("network") for (o,) in
+            store.db.execute("SELECT options FROM containers")}
+    gone = []
+    for (name,) in store.db.execute("SELECT name FROM networks").fetchall():
+        if name != DEFAULT and name not in used:
+            remove(store, name)
+            gone.append(name)
+    return gone
+
+
 def _lease(store: Store, net: dict, cid: str) -> str:
     """The lowest free address of the subnet, recorded for ``cid``."""
     import ipaddress
@@ -244,13 +373,18 @@ def _nat(store: Store) -> None:
     rules = "".join(f"    ip saddr {s} ip daddr != {s} masquerade\n" for (s,) in
                     store.db.execute("SELECT subnet FROM networks"))
     pre, out, post = _port_rules(store)
+    # networks do not reach each other: one network's bridge to another's is dropped
+    isolation = "".join(f'    iifname "{b}" oifname "minirun*" oifname != "{b}" drop\n'
+                        for (b,) in store.db.execute("SELECT bridge FROM networks"))
     script = ("table ip minirun\ndelete table ip minirun\ntable ip minirun {\n"
               "  chain prerouting {\n    type nat hook prerouting priority -100;\n"
               f"{pre}  }}\n"
               "  chain output {\n    type nat hook output priority -100;\n"
               f"{out}  }}\n"
               "  chain postrouting {\n    type nat hook postrouting priority srcnat;\n"
-              f"{rules}{post}  }}\n}}\n")
+              f"{rules}{post}  }}\n"
+              "  chain forward {\n    type filter hook forward priority filter;\n"
+              f"{isolation}  }}\n}}\n")
     r = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
     if r.returncode != 0:
         raise NetworkError(f"nftables: {r.stderr.strip()}")
@@ -321,8 +455,17 @@ def _members(store: Store, network: str) -> list[tuple[str, str]]:
 
 
 def _name_of(store: Store, cid: str) -> str:
-    row = store.db.execute("SELECT name FROM containers WHERE id=?", (cid,)).fetchone()
-    return row[0] if row else cid[:12]
+    """A container's names on its network: its name, then its aliases."""
+    import json
+    row = store.db.execute("SELECT name, options FROM containers WHERE id=?", (cid,)).fetchone()
+    if row is None:
+        return cid[:12]
+    return " ".join([row[0]] + (json.loads(row[1] or "{}").get("aliases") or []))
+
+
+def require(store: Store, name: str) -> None:
+    """An error unless network ``name`` exists (the default one always does)."""
+    _network(store, name)
 
 
 def _rewrite_hosts(store: Store, cid: str, network: str) -> None:

@@ -164,8 +164,8 @@ def test_a_killed_monitor_leaves_no_network_behind(mr, img):
 
 
 def test_an_unknown_network_is_refused(mr, img):
-    r = mr("run", "--rm", "--network", "nosuch", img, "true")
-    assert r.returncode == 125 and "use none, host or bridge" in r.stderr
+    r = mr("run", "--rm", "--network", "no/such", img, "true")
+    assert r.returncode == 125 and "use none, host, bridge, slirp4netns" in r.stderr
     assert mr("ps", "-aq", check=True).stdout == ""
 
 
@@ -203,3 +203,48 @@ def test_published_ports(mr, img):
     r = mr("run", "--rm", "-p", "8080:80", "--network", "none", img, "true")
     assert r.returncode == 125 and "needs a private network" in r.stderr
     assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_named_networks_reach_within_and_not_across(mr, img):
+    if mr.rt.rootless:
+        r = mr("network", "create", "mine")
+        assert r.returncode == 125 and "needs root" in r.stderr
+        r = mr("run", "--rm", "--network", "mine", img, "true")
+        assert r.returncode == 125 and "needs root" in r.stderr
+        return
+    mr("network", "create", "--subnet", "10.91.1.0/24", "front", check=True)
+    mr("network", "create", "back", check=True)            # the next free 10.89.N.0/24
+    try:
+        r = mr("network", "create", "--subnet", "10.91.1.128/25", "overlap")
+        assert r.returncode == 125 and "overlaps 10.91.1.0/24" in r.stderr
+        r = mr("network", "create", "front")
+        assert r.returncode == 125 and "exists already" in r.stderr
+        nets = {n["name"]: n for n in json.loads(
+            mr("network", "ls", "--format", "json", check=True).stdout)}
+        assert nets["front"]["subnet"] == "10.91.1.0/24"
+        assert nets["back"]["subnet"].startswith("10.89.")
+        mr("run", "-d", "--name", "api", "--network", "front", "--network-alias", "service",
+           img, "sh", "-c", "echo api > /tmp/index.html; httpd -f -p 80 -h /tmp", check=True)
+        r = mr("run", "--rm", "--network", "front", img, "sh", "-c",
+               "for i in 1 2 3 4 5; do wget -q -O - http://service/index.html && break; "
+               "sleep 0.2; done")
+        assert r.stdout == "api\n", r.stderr                  # by alias, on its network
+        [member] = json.loads(mr("network", "inspect", "front", check=True).stdout)[0][
+            "containers"]
+        assert member["name"] == "api" and member["aliases"] == ["service"]
+        r = mr("run", "--rm", "--network", "back", img, "sh", "-c",
+               f"grep -c api /etc/hosts; echo | nc -w 2 {member['address']} 80; echo rc=$?")
+        assert r.stdout.startswith("0\n") and "rc=0" not in r.stdout, r.stdout  # isolated
+        r = mr("network", "rm", "front")
+        assert r.returncode == 125 and "used by 1 container" in r.stderr
+        mr("network", "rm", "-f", "front", check=True)        # and its container
+        assert mr("ps", "-aq", check=True).stdout == ""
+        assert mr("network", "prune", check=True).stdout == "back\n"
+        assert [n["name"] for n in json.loads(
+            mr("network", "ls", "--format", "json", check=True).stdout)] == ["minirun"]
+        assert not any(n.startswith("minirun") and n != "minirun0"
+                       for n in os.listdir("/sys/class/net"))
+        r = mr("run", "--rm", "--network", "gone", img, "true")
+        assert r.returncode == 125 and "no network `gone`" in r.stderr
+    finally:
+        mr("network", "rm", "-f", "front", "back")
