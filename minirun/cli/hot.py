@@ -45,6 +45,7 @@ CREATE_FLAGS = [
     _f("--security-opt", kind="many",
        help="no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"),
     _f("--network-alias", kind="many", help="another name on the network"),
+    _f("--network-bandwidth", help="a rate each way, e.g. 10mbit (a bridge network)"),
     _f("-p", "--publish", kind="many", help="[IP:][HOST-PORT:]CONTAINER-PORT[/udp]"),
     _f("-P", "--publish-all", kind="bool", help="the image's exposed ports, on free ones"),
     _f("--userns", help="host (the default) or keep-id (rootless: your uid inside)"),
@@ -252,7 +253,18 @@ def options(kw: dict) -> dict:
             "network": network, "seccomp": seccomp, "no_new_privileges": nnp,
             "publish": list(kw["publish"]), "publish_all": kw["publish_all"],
             "aliases": list(kw["network_alias"]),
+            "bandwidth": _bandwidth(kw["network_bandwidth"], network),
             "command": list(kw["command"])}
+
+
+def _bandwidth(text: str | None, network: str) -> int:
+    if not text:
+        return 0
+    from minirun.engine.network import NetworkError, bridged, parse_rate
+    if not bridged(network):
+        raise NetworkError("--network-bandwidth: shaping is done on a bridge network's veth "
+                           "(root: --network bridge or a named network)")
+    return parse_rate(text)
 
 
 def ensure_image(obj, image: str, policy: str) -> None:

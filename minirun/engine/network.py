@@ -83,6 +83,19 @@ def check_mode(mode: str) -> str:
 SLIRP_ADDRESS, SLIRP_GATEWAY, SLIRP_DNS = "10.0.2.100", "10.0.2.2", "10.0.2.3"
 
 
+def parse_rate(text: str) -> int:
+    """--network-bandwidth: ``10mbit`` (tc's units: bit, kbit, mbit, gbit) -> bits/s."""
+    m = re.match(r"^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit)?$", text.strip().lower())
+    if not m:
+        raise NetworkError(f"--network-bandwidth {text}: give a rate such as 10mbit "
+                           "(units: bit, kbit, mbit, gbit)")
+    rate = int(float(m.group(1)) * {"bit": 1, None: 1, "kbit": 1000, "mbit": 10 ** 6,
+                                    "gbit": 10 ** 9}[m.group(2)])
+    if rate < 8000:
+        raise NetworkError(f"--network-bandwidth {text}: at least 8kbit")
+    return rate
+
+
 # --- published ports ------------------------------------------------------------
 
 def parse_publish(specs: list[str], exposed: list[str] | None = None) -> list[dict]:
@@ -412,7 +425,7 @@ def setup(store: Store, rec: dict) -> str:
         netlink.make_netns(path)
         netlink.ensure_bridge(net["bridge"], net["gateway"], prefix)
         netlink.attach(path, net["bridge"], host_interface(cid), address, prefix,
-                       net["gateway"])
+                       net["gateway"], rate=rec["options"].get("bandwidth") or 0)
         _nat(store)
     except BaseException:
         teardown(store, cid)

@@ -12,7 +12,11 @@ processes while a file is bind-mounted on it (:func:`make_netns`), as
 pyroute2 costs about 200 ms to import, so this module is loaded only when
 a container has a network of its own.
 
-See: rtnetlink(7), veth(4), ip-link(8), ip-netns(8)
+A bandwidth limit is a token bucket filter (tbf) on the sending side of
+each end of the veth: the host's end limits what the container receives,
+the container's end what it sends.
+
+See: rtnetlink(7), veth(4), ip-link(8), ip-netns(8), tc-tbf(8)
 """
 import os
 
@@ -105,8 +109,16 @@ def exists(name: str) -> bool:
         return bool(ipr.link_lookup(ifname=name))
 
 
+def _tbf(ipr, index: int, rate: int) -> None:
+    """tc qdisc add dev IF root tbf rate RATE burst B latency 50ms: a bucket
+    of 1/50 s of traffic (at least a few packets), so that a transfer of a
+    second or more is within a few percent of the rate."""
+    burst = max(rate // 8 // 50, 16 * 1514)
+    ipr.tc("add", "tbf", index, 0x10000, rate=f"{rate}bit", burst=burst, latency="50ms")
+
+
 def attach(netns: str, bridge: str, host_if: str, address: str, prefixlen: int,
-           gateway: str, mtu: int = 1500) -> None:
+           gateway: str, mtu: int = 1500, rate: int = 0) -> None:
     """A veth pair: ``host_if`` on ``bridge``, eth0 in ``netns`` with
     ``address``, a default route through ``gateway``, and lo up."""
     from pyroute2 import NetNS
@@ -121,6 +133,10 @@ def attach(netns: str, bridge: str, host_if: str, address: str, prefixlen: int,
         index = ipr.link_lookup(ifname=host_if)[0]
         master = ipr.link_lookup(ifname=bridge)[0]
         ipr.link("set", index=index, master=master, state="up")
+        if rate:
+            explain.say(f"tc qdisc add dev {host_if} root tbf rate {rate}bit (into the "
+                        "container)")
+            _tbf(ipr, index, rate)
     explain.say(f"in {netns}: ip link set lo up; ip addr add {address}/{prefixlen} dev eth0; "
                 f"ip route add default via {gateway}")
     with NetNS(netns) as ns:
@@ -129,3 +145,6 @@ def attach(netns: str, bridge: str, host_if: str, address: str, prefixlen: int,
         ns.addr("add", index=eth0, address=address, prefixlen=prefixlen)
         ns.link("set", index=eth0, state="up")
         ns.route("add", dst="default", gateway=gateway)
+        if rate:
+            explain.say(f"in {netns}: tc qdisc add dev eth0 root tbf rate {rate}bit (out)")
+            _tbf(ns, eth0, rate)

@@ -248,3 +248,52 @@ def test_named_networks_reach_within_and_not_across(mr, img):
         assert r.returncode == 125 and "no network `gone`" in r.stderr
     finally:
         mr("network", "rm", "-f", "front", "back")
+
+
+def test_a_bandwidth_limit_each_way(mr, img):
+    if mr.rt.rootless:
+        r = mr("run", "--rm", "--network", "slirp4netns", "--network-bandwidth", "8mbit",
+               img, "true")
+        assert r.returncode == 125 and "bridge network" in r.stderr
+        return
+    r = mr("run", "--rm", "--network", "bridge", "--network-bandwidth", "fast", img, "true")
+    assert r.returncode == 125 and "give a rate such as 10mbit" in r.stderr
+    mr("run", "-d", "--name", "slow", "--network", "bridge", "--network-bandwidth", "8mbit",
+       img, "sh", "-c", "nc -l -p 5000 > /dev/null; sleep 100", check=True)
+    address = json.loads(mr("network", "inspect", "minirun", check=True).stdout)[0][
+        "containers"][0]["address"]
+    data = b"x" * (4 << 20)                     # 4 MiB: about 4.2 s at 8 Mbit/s
+    for _ in range(50):
+        try:
+            sock = socket.create_connection((address, 5000), timeout=2)
+            break
+        except OSError:
+            time.sleep(0.1)
+    sock.settimeout(60)
+    started = time.monotonic()
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+    sock.recv(1)                                # the receiver has read it all
+    sock.close()
+    into = len(data) * 8 / (time.monotonic() - started) / 1e6
+    server = socket.socket()
+    server.bind(("10.89.0.1", 0))
+    server.listen(1)
+    got = {}
+
+    def receive():
+        conn, _ = server.accept()
+        first, count = None, 0
+        while chunk := conn.recv(65536):
+            first = first or time.monotonic()
+            count += len(chunk)
+        got["rate"] = count * 8 / (time.monotonic() - first) / 1e6
+    t = threading.Thread(target=receive)
+    t.start()
+    mr("exec", "slow", "sh", "-c", f"dd if=/dev/zero bs=64k count=64 2>/dev/null | "
+       f"nc 10.89.0.1 {server.getsockname()[1]}", check=True)
+    t.join(30)
+    server.close()
+    mr("rm", "-f", "slow", check=True)
+    print(f"into the container {into:.2f} Mbit/s, out of it {got['rate']:.2f} Mbit/s")
+    assert 6.4 < into < 9.6 and 6.4 < got["rate"] < 9.6, (into, got)   # 8 Mbit/s +- 20%
