@@ -45,6 +45,7 @@ CREATE_FLAGS = [
     _f("--security-opt", kind="many",
        help="no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"),
     _f("--network-alias", kind="many", help="another name on the network"),
+    _f("--dns", kind="many", help="a nameserver for /etc/resolv.conf"),
     _f("--network-bandwidth", help="a rate each way, e.g. 10mbit (a bridge network)"),
     _f("-p", "--publish", kind="many", help="[IP:][HOST-PORT:]CONTAINER-PORT[/udp]"),
     _f("-P", "--publish-all", kind="bool", help="the image's exposed ports, on free ones"),
@@ -252,9 +253,22 @@ def options(kw: dict) -> dict:
             "mounts": list(kw["mount"]), "userns": userns, "runtime": kw["runtime"],
             "network": network, "seccomp": seccomp, "no_new_privileges": nnp,
             "publish": list(kw["publish"]), "publish_all": kw["publish_all"],
-            "aliases": list(kw["network_alias"]),
+            "aliases": list(kw["network_alias"]), "dns": _dns(kw["dns"]),
             "bandwidth": _bandwidth(kw["network_bandwidth"], network),
             "command": list(kw["command"])}
+
+
+def _dns(servers: list[str]) -> list[str]:
+    if not servers:
+        return []
+    import ipaddress
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            from minirun.errors import MiniRunError
+            raise MiniRunError(f"--dns {server}: not an IP address") from None
+    return list(servers)
 
 
 def _bandwidth(text: str | None, network: str) -> int:

@@ -309,6 +309,23 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     return config
 
 
+def _host_for(store: Store, network: str | None) -> str | None:
+    """The host's address from inside: the bridge's gateway, or (slirp4netns)
+    the host's own address, which slirp's NAT reaches."""
+    from minirun.engine import network as net_mod
+    if net_mod.bridged(network):
+        return net_mod.inspect(store, network)["gateway"]
+    if network == "slirp4netns":
+        import socket
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect(("192.0.2.1", 9))   # picks the route; sends nothing
+                return s.getsockname()[0]
+            except OSError:
+                return None
+    return None
+
+
 def _keep_id_entries(layers: list[str]) -> dict[str, str]:
     """The image's /etc/passwd and /etc/group, with you in them."""
     import grp
@@ -404,6 +421,13 @@ def create(store: Store, image: str, opts: dict) -> str:
                 shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
             except OSError:
                 open(os.path.join(d, "resolv.conf"), "w").close()
+        if opts.get("dns") and opts.get("network") != "none":        # --dns, as podman
+            with open(os.path.join(d, "resolv.conf"), "w") as f:
+                f.write("".join(f"nameserver {server}\n" for server in opts["dns"]))
+        host = _host_for(store, opts.get("network"))
+        if host:                     # podman's name for the host, as the container reaches it
+            with open(os.path.join(d, "hosts"), "a") as f:
+                f.write(f"{host}\thost.containers.internal\n")
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
         with store.transaction() as db:

@@ -297,3 +297,16 @@ def test_a_bandwidth_limit_each_way(mr, img):
     mr("rm", "-f", "slow", check=True)
     print(f"into the container {into:.2f} Mbit/s, out of it {got['rate']:.2f} Mbit/s")
     assert 6.4 < into < 9.6 and 6.4 < got["rate"] < 9.6, (into, got)   # 8 Mbit/s +- 20%
+
+
+def test_dns_and_the_hosts_name(mr, img):
+    network = "slirp4netns" if mr.rt.rootless else "bridge"
+    r = mr("run", "--rm", "--network", network, "--dns", "192.0.2.53", "--dns", "192.0.2.54",
+           img, "sh", "-c", "cat /etc/resolv.conf; grep host.containers.internal /etc/hosts",
+           check=True)
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["nameserver 192.0.2.53", "nameserver 192.0.2.54"]
+    host = lines[2].split()[0]
+    assert host == ("10.89.0.1" if network == "bridge" else _host_address())
+    r = mr("run", "--rm", "--dns", "not-an-address", img, "true")
+    assert r.returncode == 125 and "not an IP address" in r.stderr
