@@ -49,3 +49,55 @@ def report(times: dict[str, list[float]]) -> dict[str, float]:
         print(f"{name:>10}: median {medians[name] * 1000:7.1f} ms   "
               f"min {min(ts) * 1000:7.1f} ms   max {max(ts) * 1000:7.1f} ms   (n={len(ts)})")
     return medians
+
+
+class Side:
+    """minirun and podman, each with a store of its own holding the busybox
+    image as localhost/busybox (root, podman driving runc, cgroupfs)."""
+
+    def __init__(self, name: str):
+        import shutil
+        import tempfile
+        if os.geteuid() != 0:
+            sys.exit(f"bench {name}: run as root")
+        if shutil.which("podman") is None:
+            sys.exit(f"bench {name}: podman is not installed (scripts/setup-host)")
+        self.work = workdir(name + "-")
+        # podman names an oci: image after its path, and `.build` is no valid name
+        self.layout_dir = tempfile.mkdtemp(prefix="minirun-bench-layout-")
+        layout = os.path.join(self.layout_dir, "busybox")
+        subprocess.run([sys.executable, os.path.join(REPO, "rootfs-tools", "build-image"),
+                        layout, "--layer", os.path.join(REPO, ".build", "busybox", "rootfs"),
+                        "--tag", "localhost/busybox:latest"], check=True, capture_output=True)
+        conf = os.path.join(self.work, "containers.conf")
+        with open(conf, "w") as f:
+            f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+                    '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n'
+                    'events_logger = "none"\n')
+        self.env = dict(os.environ, CONTAINERS_CONF=conf)
+        self.mr = [os.path.join(BIN, "minirun"), "--root", os.path.join(self.work, "minirun")]
+        self.runroot = f"/run/minirun-bench-{os.getpid()}"   # podman: at most 50 characters
+        self.pm = ["podman", "--root", os.path.join(self.work, "podman"),
+                   "--runroot", self.runroot]
+        subprocess.run(self.mr + ["load", "-q", "-i", layout], check=True, env=self.env)
+        subprocess.run(self.pm + ["pull", "-q", f"oci:{layout}"], check=True, env=self.env,
+                       stdout=subprocess.DEVNULL)
+        image = subprocess.run(self.pm + ["images", "-q"], env=self.env, text=True,
+                               capture_output=True).stdout.split()[0]
+        subprocess.run(self.pm + ["tag", image, "localhost/busybox:latest"], check=True,
+                       env=self.env)
+
+    def both(self, *args: str) -> None:
+        """The same command line to both, ignoring failures (clean-up)."""
+        for cli in (self.mr, self.pm):
+            subprocess.run(cli + list(args), env=self.env, capture_output=True)
+
+    def close(self) -> None:
+        import shutil
+        subprocess.run(self.mr + ["rm", "-fa"], env=self.env, capture_output=True)
+        subprocess.run(self.pm + ["rm", "-af", "-t", "0"], env=self.env, capture_output=True)
+        subprocess.run(self.pm + ["rmi", "-af"], env=self.env, capture_output=True)
+        subprocess.run(["umount", "-l", os.path.join(self.work, "podman", "overlay")],
+                       capture_output=True)
+        for path in (self.work, self.layout_dir, self.runroot):
+            shutil.rmtree(path, ignore_errors=True)
