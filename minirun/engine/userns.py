@@ -125,7 +125,7 @@ def hold(keep_id: bool = False) -> tuple[int, int]:
 
     The holder must stay dumpable, so that the user may open its
     /proc/PID/ns files; a container's own pid 1 is not, before it starts."""
-    from minirun.kernel import idmap, namespaces
+    from minirun.kernel import namespaces
     uids, gids = (keep_id_maps if keep_id else maps_for)(os.getuid(), os.getgid())
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     stop_r, stop_w = os.pipe2(os.O_CLOEXEC)
@@ -145,12 +145,7 @@ def hold(keep_id: bool = False) -> tuple[int, int]:
     try:
         if os.read(ready_r, 1) != b"1":
             raise MiniRunError("could not create the container's user and network namespace")
-        if len(uids) == 1:
-            idmap.write_direct(pid, "uid", uids, deny_setgroups=False)
-            idmap.write_direct(pid, "gid", gids, deny_setgroups=True)
-        else:
-            idmap.write_with_helper(pid, "uid", uids)
-            idmap.write_with_helper(pid, "gid", gids)
+        write_maps(pid, uids, gids)
     except BaseException:
         os.close(stop_w)
         os.waitpid(pid, 0)
@@ -158,6 +153,18 @@ def hold(keep_id: bool = False) -> tuple[int, int]:
     finally:
         os.close(ready_r)
     return pid, stop_w
+
+
+def write_maps(pid: int, uids: list, gids: list) -> None:
+    """The maps of a child's new user namespace: through newuidmap and
+    newgidmap for subordinate ranges, directly for a single id."""
+    from minirun.kernel import idmap
+    if len(uids) == 1:
+        idmap.write_direct(pid, "uid", uids, deny_setgroups=False)
+        idmap.write_direct(pid, "gid", gids, deny_setgroups=True)
+    else:
+        idmap.write_with_helper(pid, "uid", uids)
+        idmap.write_with_helper(pid, "gid", gids)
 
 
 def needed() -> bool:
@@ -178,7 +185,7 @@ def in_child(fn, *args, **kwargs):
 
 
 def _in_child(userns: bool, fn, args, kwargs):
-    from minirun.kernel import idmap, namespaces
+    from minirun.kernel import namespaces
     uid, gid = os.getuid(), os.getgid()
     uids, gids = maps_for(uid, gid) if userns else ([], [])
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
@@ -216,14 +223,8 @@ def _in_child(userns: bool, fn, args, kwargs):
     try:
         if os.read(ready_r, 1) != b"1":
             raise MiniRunError("could not create a user namespace for the store")
-        if not userns:
-            pass
-        elif len(uids) == 1:
-            idmap.write_direct(pid, "uid", uids, deny_setgroups=False)
-            idmap.write_direct(pid, "gid", gids, deny_setgroups=True)
-        else:
-            idmap.write_with_helper(pid, "uid", uids)
-            idmap.write_with_helper(pid, "gid", gids)
+        if userns:
+            write_maps(pid, uids, gids)
         os.write(go_w, b"1")
         data = b""
         while chunk := os.read(out_r, 65536):
