@@ -5,6 +5,22 @@ import platform
 import shutil
 
 
+def _network_modes(rootless: bool) -> str:
+    """What --network may be here, and what is missing for the rest."""
+    modes = ["none (the default for now)", "host"]
+    if not rootless:
+        modes.append("bridge and named networks" if shutil.which("nft") else
+                     "bridge: missing nft (apt-get install nftables)")
+    if shutil.which("slirp4netns"):
+        tun = os.access("/dev/net/tun", os.R_OK | os.W_OK)
+        modes.append("slirp4netns" if tun else "slirp4netns: /dev/net/tun is not usable")
+    else:
+        modes.append("slirp4netns: not installed")
+    modes.append("pasta: " + ("installed, not driven yet" if shutil.which("pasta")
+                              else "not installed"))
+    return ", ".join(modes)
+
+
 def _seccomp() -> bool:
     with open("/proc/self/status") as f:
         return "Seccomp:" in f.read()
@@ -45,7 +61,7 @@ def gather(root: str | None) -> dict:
                  "overlay": "native overlayfs" + (" (userxattr, in a user namespace)"
                                                   if rootless else ""),
                  "seccomp": _seccomp(),
-                 "network modes": "none, host (private networks: not yet)",
+                 "network modes": _network_modes(rootless),
                  "missing": "; ".join(missing) or "nothing"},
         "store": {"root": root or default_root(), "version": __version__},
     }

@@ -521,7 +521,7 @@ def test_the_image_volumes_and_rm_v(mr, images_dir, registry, busybox_rootfs):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--network", "bridge"], "only `none` and `host` exist for now"),
+    (["--network", "no/such"], "use none, host, bridge, slirp4netns"),
     (["--mount", "type=bind,target=/x"], "a bind needs an absolute source="),
     (["--mount", "type=tmpfs,target=relative"], "target= must be an absolute path"),
     (["-v", "data:relative"], "the container path absolute"),
