@@ -209,6 +209,10 @@ def terminal_session(argv: list[str], rows: int, cols: int, code: int, env=None)
     pexpect = pytest.importorskip("pexpect")
     child = pexpect.spawn(argv[0], argv[1:], env=env, timeout=30, dimensions=(rows, cols))
     child.expect("#")
+    # busybox's line editor may ask where the cursor is (ESC [6n) and take
+    # what is typed next as the answer: answer it first, as a terminal does
+    while child.expect([r"\x1b\[6n", pexpect.TIMEOUT], timeout=0.3) == 0:
+        child.send("\x1b[1;1R")
     child.sendline("stty size; tty")
     child.expect(f"{rows} {cols}")
     child.expect("/dev/pts/")

@@ -219,13 +219,26 @@ def test_an_interactive_terminal(mr, img):
     terminal_session(mr.argv("run", "--rm", "-it", img, "sh"), 24, 77, 9, env=mr.env())
 
 
-def _sync(child) -> None:
+def _settle(child) -> None:
+    """Answer busybox's question, if it asks one.  Its line editor asks the
+    terminal where the cursor is (ESC [6n) at a prompt and after a resize,
+    and takes what is typed next as the answer: a real terminal answers at
+    once, so a test must too, before it types anything."""
     import pexpect
-    """Wait for the shell with a marker.  After a resize busybox redraws its
-    line and asks the terminal where the cursor is (ESC [6n), and holds
-    input until a terminal answers: answer as one would."""
+    while child.expect([r"\x1b\[6n", pexpect.TIMEOUT], timeout=0.3) == 0:
+        child.send("\x1b[1;1R")
+
+
+def _line(child, text: str) -> None:
+    _settle(child)
+    child.sendline(text)
+
+
+def _sync(child) -> None:
+    """Wait until the shell runs what we type (a marker echoed back)."""
+    import pexpect
     for _ in range(10):
-        child.sendline("echo sync$((1+1))")
+        _line(child, "echo sync$((1+1))")
         i = child.expect([r"\x1b\[6n", "sync2", pexpect.TIMEOUT], timeout=3)
         if i == 0:
             child.send("\x1b[1;1R")
@@ -240,10 +253,10 @@ def test_detach_with_ctrl_p_ctrl_q_and_attach_again(mr, img):
     child = pexpect.spawn(mr.argv()[0], mr.argv("run", "-it", "--name", "att", img, "sh")[1:],
                           env=mr.env(), timeout=30, dimensions=(30, 100))
     _sync(child)
-    child.sendline("stty size; echo $((6*7))")
+    _line(child, "stty size; echo $((6*7))")
     child.expect("30 100")
     child.expect("42")
-    child.sendline("sleep 100")
+    _line(child, "sleep 100")
     time.sleep(0.5)
     started = time.monotonic()
     child.send("\x03")                          # Ctrl-C: to the container's process
@@ -258,15 +271,15 @@ def test_detach_with_ctrl_p_ctrl_q_and_attach_again(mr, img):
     child = pexpect.spawn(mr.argv()[0], mr.argv("attach", "att")[1:], env=mr.env(),
                           timeout=30, dimensions=(40, 120))
     _sync(child)
-    child.sendline("stty size")                 # the new terminal's size
+    _line(child, "stty size")                 # the new terminal's size
     child.expect("40 120")
     child.setwinsize(50, 132)                   # and a change of it while attached
     _sync(child)
-    child.sendline("stty size")
+    _line(child, "stty size")
     child.expect("50 132")
     child.send("\x10x")                         # Ctrl-P then another key: both pass
-    child.sendline("")
-    child.sendline("exit 5")
+    _line(child, "")
+    _line(child, "exit 5")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 5
@@ -330,10 +343,10 @@ def test_another_runtime_runs_the_same_bundle(mr, img):
     child = pexpect.spawn(mr.argv()[0], mr.argv("exec", "-it", "viarunc", "sh")[1:],
                           env=mr.env(), timeout=30, dimensions=(25, 90))
     _sync(child)
-    child.sendline("stty size; tty")
+    _line(child, "stty size; tty")
     child.expect("25 90")
     child.expect("/dev/pts/")
-    child.sendline("exit 6")
+    _line(child, "exit 6")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 6
