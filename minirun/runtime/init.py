@@ -231,6 +231,8 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
         if spec.linux.seccomp is not None:
             step("seccomp")  # as late as possible: fewer syscalls of ours to allow
             k.seccomp.install(plan.seccomp)
+    step("default signal dispositions")
+    proc_steps.reset_signals()
     step("exec")
     explain.say(f"execve({path!r}, {list(proc.args)!r})")
     os.execve(path, list(proc.args), env)

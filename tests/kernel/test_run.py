@@ -157,6 +157,23 @@ def test_rlimits_and_clamping(rt, busybox_rootfs, cid):
     assert "RLIMIT_NOFILE hard limit 10000000 is above this host's" in r.stderr
 
 
+def test_signal_dispositions_start_at_their_defaults(rt, busybox_rootfs, cid):
+    """Nothing ignored or blocked reaches the container: not Python's
+    SIGPIPE and SIGXFSZ, nor a SIGINT ignored by whoever started us (a
+    shell's background job)."""
+    import signal as sig
+    b = rt.bundle(busybox_rootfs, ["sh", "-c", "grep -E '^Sig(Ign|Blk):' /proc/self/status; "
+                                   "yes | head -1"])
+
+    def ignore_interrupts():
+        sig.signal(sig.SIGINT, sig.SIG_IGN)
+        sig.pthread_sigmask(sig.SIG_BLOCK, [sig.SIGUSR1])
+    r = subprocess.run(rt.argv("run", "--bundle", b.path, cid), capture_output=True, text=True,
+                       timeout=60, preexec_fn=ignore_interrupts)
+    assert r.stdout.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000",
+                                "y"], r.stderr
+
+
 def test_exit_code_and_signals(rt, busybox_rootfs, cid):
     b = rt.bundle(busybox_rootfs, ["sh", "-c", "exit 3"])
     assert run(rt, b, cid).returncode == 3
