@@ -44,6 +44,7 @@ unsigned int mr_seccomp_version(void);
 int mr_bpf_prog_load_device(const unsigned char *insns, unsigned int length,
                             char *log, unsigned int log_size);
 int mr_bpf_prog_attach_device(int cgroup_fd, int prog_fd);
+int mr_signal_default(int sig);
 """)
 
 ffibuilder.set_source("minirun._native", r"""
@@ -183,6 +184,18 @@ int mr_bpf_prog_attach_device(int cgroup_fd, int prog_fd)
     attr.attach_type = BPF_CGROUP_DEVICE;
     attr.attach_flags = BPF_F_ALLOW_MULTI;
     return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
+}
+
+/* rt_sigaction(sig, SIG_DFL) as a raw syscall: the C library refuses the
+   two signals it keeps for itself (32, 33), which a parent may have ignored. */
+struct mr_kernel_sigaction { void *handler; unsigned long flags; void *restorer;
+                             unsigned long mask; };
+int mr_signal_default(int sig)
+{
+    struct mr_kernel_sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.handler = (void *)0;   /* SIG_DFL */
+    return syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof sa.mask);
 }
 
 unsigned int mr_seccomp_version(void)

@@ -53,3 +53,18 @@ def make_controlling_terminal(fd: int) -> None:
     explain.say("setsid(); ioctl(TIOCSCTTY)")
     os.setsid()
     fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+
+
+def default_signals() -> None:
+    """Every signal back to its default action, and none blocked: what a
+    process about to exec a container's program should pass on (ignored
+    signals survive execve).  rt_sigaction directly: the C library will
+    not touch the two real-time signals it reserves (32, 33).
+
+    See: sigaction(2), signal(7) ("Signal mask and pending signals")"""
+    import signal
+    explain.say("rt_sigaction(1..64, SIG_DFL); sigprocmask(SIG_SETMASK, {})")
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            lib.mr_signal_default(sig)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])

@@ -231,8 +231,11 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
         if spec.linux.seccomp is not None:
             step("seccomp")  # as late as possible: fewer syscalls of ours to allow
             k.seccomp.install(plan.seccomp)
+    # A handler goes at execve, but an ignored signal stays ignored: Python
+    # ignores SIGPIPE and SIGXFSZ, and whoever started us in the background
+    # SIGINT. The container must not inherit that (`yes | head`, Ctrl-C).
     step("default signal dispositions")
-    proc_steps.reset_signals()
+    k.process.default_signals()
     step("exec")
     explain.say(f"execve({path!r}, {list(proc.args)!r})")
     os.execve(path, list(proc.args), env)

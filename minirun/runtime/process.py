@@ -116,23 +116,6 @@ def enter_cwd(proc: Process) -> None:
         raise OSError(2, "the working directory is outside the container", proc.cwd)
 
 
-def reset_signals() -> None:
-    """Default dispositions and an empty mask for the container's process:
-    a handler goes at execve, but an *ignored* signal stays ignored, and
-    Python ignores SIGPIPE and SIGXFSZ, as does whoever started us in the
-    background SIGINT.  A container must not inherit that (`yes | head`
-    would fail with EPIPE; Ctrl-C would not stop `sleep`)."""
-    import signal
-    for sig in range(1, signal.NSIG):
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass          # numbers the C library keeps for itself (32, 33)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
 def close_host_fds(keep: set[int]) -> None:
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
