@@ -17,7 +17,7 @@ from tests.vm import build
 
 CHECKS = ["controllers", "load", "oom", "below_the_limit", "half_a_cpu", "pids", "update",
           "device_write_bps", "devices", "clean", "rootless_load", "rootless_oom",
-          "rootless_half_a_cpu", "rootless_device_write_bps", "rootless_pids_and_update"]
+          "rootless_half_a_cpu", "rootless_pids_and_update"]
 
 
 @pytest.fixture(scope="module")
