@@ -40,8 +40,8 @@ CREATE_FLAGS = [
     _f("--cap-add", kind="many"), _f("--cap-drop", kind="many"),
     _f("-v", "--volume", kind="many"), _f("--mount", kind="many"),
     _f("--network", default="private",
-       help="none (the default for now), host, bridge or a network's name (root), "
-            "slirp4netns"),
+       help="none, host, bridge or a network's name, slirp4netns, pasta (default: bridge "
+            "as root; pasta, else slirp4netns, for a plain user)"),
     _f("--security-opt", kind="many",
        help="no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"),
     _f("--network-alias", kind="many", help="another name on the network"),
@@ -207,12 +207,8 @@ def main(argv: list[str]) -> bool:
 def options(kw: dict) -> dict:
     """The container's options, as the engine keeps them, from run/create flags."""
     from minirun.errors import MiniRunError
-    network = kw["network"]
-    if network == "private":
-        network = "none"   # until the networking issue is done: lo only, unless asked
-    else:
-        from minirun.engine.network import check_mode
-        network = check_mode(network)
+    from minirun.engine.network import check_mode, default_mode
+    network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
     seccomp, nnp = "default", False
     for so in kw["security_opt"]:
         if so in ("no-new-privileges", "no-new-privileges=true"):
@@ -277,7 +273,7 @@ def _bandwidth(text: str | None, network: str) -> int:
     from minirun.engine.network import NetworkError, bridged, parse_rate
     if not bridged(network):
         raise NetworkError("--network-bandwidth: shaping is done on a bridge network's veth "
-                           "(root: --network bridge or a named network)")
+                           "(--network bridge or a named network)")
     return parse_rate(text)
 
 

@@ -216,8 +216,8 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         "org.minirun.container.id": cid, **(opts.get("annotations") or {})}
     config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = list(MASKED), list(READONLY)
     config["linux"]["cgroupsPath"] = f"minirun/{cid}"
-    from minirun.engine.network import bridged
-    if bridged(opts.get("network")):      # a private network, set up at start
+    from minirun.engine.network import private
+    if private(opts.get("network")) and not rootless:    # its namespace, made at start
         from minirun.engine.network import netns_path
         for n in config["linux"]["namespaces"]:
             if n["type"] == "network":
@@ -310,20 +310,40 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
 
 
 def _host_for(store: Store, network: str | None) -> str | None:
-    """The host's address from inside: the bridge's gateway, or (slirp4netns)
-    the host's own address, which slirp's NAT reaches."""
+    """The host's address from inside: a bridge's gateway (root); the host's
+    own address, which slirp4netns's NAT reaches (also from a plain user's
+    bridges, which go out through it); pasta's gateway, which it maps to the
+    host."""
     from minirun.engine import network as net_mod
-    if net_mod.bridged(network):
+    if net_mod.bridged(network) and os.geteuid() == 0:
         return net_mod.inspect(store, network)["gateway"]
-    if network == "slirp4netns":
-        import socket
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.connect(("192.0.2.1", 9))   # picks the route; sends nothing
-                return s.getsockname()[0]
-            except OSError:
-                return None
+    if network == "pasta":
+        return _default_route()[1]
+    if net_mod.private(network):
+        return _default_route()[0]
     return None
+
+
+def _default_route() -> tuple[str | None, str | None]:
+    """(this host's address on its default route, that route's gateway)."""
+    import socket
+    import struct
+    gateway = None
+    try:
+        with open("/proc/net/route") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1] == "00000000":
+                    gateway = socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
+                    break
+    except OSError:
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((gateway or "192.0.2.1", 9))   # picks the route; sends nothing
+            return s.getsockname()[0], gateway
+        except OSError:
+            return None, gateway
 
 
 def _keep_id_entries(layers: list[str]) -> dict[str, str]:
@@ -384,14 +404,18 @@ def create(store: Store, image: str, opts: dict) -> str:
         from minirun.engine import network as net_mod
         if net_mod.bridged(opts.get("network")):
             net_mod.require(store, opts["network"])
+            if opts.get("userns") == "keep-id" and os.geteuid() != 0:
+                raise ContainerError("--userns keep-id: a plain user's bridge networks live in "
+                                     "one user namespace with the default id maps; use "
+                                     "--network pasta or slirp4netns with keep-id")
         elif opts.get("aliases"):
             raise ContainerError("--network-alias: aliases are names on a network of ours "
                                  "(--network bridge or a named one)")
         if opts.get("publish") or opts.get("publish_all"):
             from minirun.engine import network
-            if opts.get("network") not in (network.DEFAULT, "slirp4netns"):
+            if not network.private(opts.get("network")):
                 raise ContainerError("-p/-P: publishing a port needs a private network "
-                                     "(--network bridge as root, or slirp4netns)")
+                                     "(bridge, a named network, pasta or slirp4netns)")
             image = json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
             exposed = sorted(image.get("ExposedPorts") or {}) if opts.get("publish_all") \
                 else []
@@ -410,12 +434,15 @@ def create(store: Store, image: str, opts: dict) -> str:
         with open(os.path.join(d, "hosts"), "w") as f:
             f.write(base.rstrip("\n") + f"\n127.0.0.1\t{hostname} {name}\n")
         if opts.get("network") == "slirp4netns":    # slirp's own DNS forwarder
-            from minirun.engine.network import SLIRP_ADDRESS, SLIRP_DNS
+            from minirun.engine.usernet import SLIRP_ADDRESS, SLIRP_DNS
             with open(os.path.join(d, "resolv.conf"), "w") as f:
                 f.write(f"nameserver {SLIRP_DNS}\n")
             with open(os.path.join(d, "hosts"), "a") as f:
                 f.write(f"{SLIRP_ADDRESS}\t{hostname} {name}\n")
         elif opts.get("network") != "none":
+            if opts.get("network") == "pasta" and _default_route()[0]:   # the host's address
+                with open(os.path.join(d, "hosts"), "a") as f:
+                    f.write(f"{_default_route()[0]}\t{hostname} {name}\n")
             try:
                 import shutil
                 shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))

@@ -6,19 +6,21 @@ import shutil
 
 
 def _network_modes(rootless: bool) -> str:
-    """What --network may be here, and what is missing for the rest."""
-    modes = ["none (the default for now)", "host"]
-    if not rootless:
-        modes.append("bridge and named networks" if shutil.which("nft") else
-                     "bridge: missing nft (apt-get install nftables)")
-    if shutil.which("slirp4netns"):
-        tun = os.access("/dev/net/tun", os.R_OK | os.W_OK)
-        modes.append("slirp4netns" if tun else "slirp4netns: /dev/net/tun is not usable")
-    else:
-        modes.append("slirp4netns: not installed")
-    modes.append("pasta: " + ("installed, not driven yet" if shutil.which("pasta")
-                              else "not installed"))
-    return ", ".join(modes)
+    """What --network may be here (the default first), and what is missing."""
+    tun = os.access("/dev/net/tun", os.R_OK | os.W_OK)
+    user = {tool: tool if shutil.which(tool) and tun else
+            f"{tool}: /dev/net/tun is not usable" if shutil.which(tool) else
+            f"{tool}: not installed" for tool in ("pasta", "slirp4netns")}
+    bridge = "bridge and named networks" + ("" if shutil.which("nft") else
+                                            ": missing nft (apt-get install nftables)")
+    if rootless:
+        default = "pasta" if shutil.which("pasta") else "slirp4netns"
+        return ", ".join([f"{user[default]} (the default)",
+                          user["slirp4netns" if default == "pasta" else "pasta"],
+                          bridge + " (in a network namespace of yours, through slirp4netns)",
+                          "none", "host"])
+    return ", ".join([bridge + " (the default)", user["pasta"], user["slirp4netns"], "none",
+                      "host"])
 
 
 def _seccomp() -> bool:

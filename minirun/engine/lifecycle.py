@@ -72,7 +72,7 @@ def _delete(store: Store, rec: dict) -> None:
             lifecycle.delete(runtime_store(), rec["id"], force=True)
     except MiniRunError:
         pass
-    if network.bridged(rec["options"].get("network")):
+    if network.private(rec["options"].get("network")):
         network.teardown(store, rec["id"])
 
 

@@ -57,7 +57,6 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     the runtime's proxy); detached, the container's stdio is ours to serve:
     its output goes to the log and to every attached client, and (with -i)
     the clients' input goes to it (engine/attach.py)."""
-    from minirun.kernel.idmap import is_rootless
     from minirun.runtime import launch, lifecycle
     from minirun.runtime.state import proc_start_time
     store = store or Store(root)
@@ -67,7 +66,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     rs = runtime_store()
     ext = external.for_record(rec)           # --runtime: another OCI runtime
     handle = None
-    slirp = holder = -1                      # stop fds: slirp4netns, the namespace holder
+    links = None                             # what keeps its network up: helpers, holders
     tty = bool(rec["options"].get("tty"))
     keep_stdin = not foreground and bool(rec["options"].get("interactive"))
     terminal = server = None
@@ -77,14 +76,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     saved = [os.dup(fd) for fd in (0, 1, 2)]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
-        if network.bridged(rec["options"].get("network")):     # its namespace, made first
-            network.setup(store, rec)
-        if rec["options"].get("network") == "slirp4netns" and is_rootless():
-            # a plain user: namespaces held for the container, slirp in them first
-            from minirun.engine import userns
-            holder_pid, holder = userns.hold(rec["options"].get("userns") == "keep-id")
-            _join_held(d, holder_pid)
-            slirp = network.start_slirp(holder_pid, True, rec["options"].get("ports"))
+        links = network.connect(store, rec, d)      # its network, made first
         if not foreground:
             from minirun.engine.attach import Server
             server = Server(d)
@@ -117,12 +109,6 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             for fd, copy in zip((0, 1, 2), saved):
                 os.dup2(copy, fd, inheritable=True)
         master = terminal.receive_master() if terminal else -1
-        if rec["options"].get("network") == "slirp4netns" and holder < 0:
-            try:
-                slirp = network.start_slirp(pid, False, rec["options"].get("ports"))
-            except BaseException:
-                _delete(ext, rs, cid, d)
-                raise
         # forwarding from before the start: a signal sent to us as soon as the
         # container speaks must reach it, not kill us and leave it running
         forward = lifecycle.forward_signals(pid) if foreground and master < 0 else {}
@@ -178,7 +164,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         _finish(store, rs, rec, e.exit_code)
         raise
     finally:
-        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, slirp, holder, *saved):
+        if links:
+            links.close()
+        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, *saved):
             if fd >= 0:
                 try:
                     os.close(fd)
@@ -188,21 +176,6 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     if server:
         server.close(code)   # after the exit is recorded: the client may read it
     return code
-
-
-def _join_held(bundle: str, holder_pid: int) -> None:
-    """Point the bundle's user and network namespaces at the holder's (the
-    runtime joins them, and writes no id maps of its own)."""
-    path = os.path.join(bundle, "config.json")
-    with open(path) as f:
-        config = json.load(f)
-    for n in config["linux"]["namespaces"]:
-        if n["type"] in ("user", "network"):
-            n["path"] = f"/proc/{holder_pid}/ns/{'net' if n['type'] == 'network' else 'user'}"
-    config["linux"].pop("uidMappings", None)
-    config["linux"].pop("gidMappings", None)
-    with open(path, "w") as f:
-        json.dump(config, f, indent=2)
 
 
 def _pump(log: Log, streams: dict[int, bytes], server=None, input_fd: int = -1,
@@ -274,7 +247,7 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
     ext = external.for_record(rec)
     figures = {} if ext else lifecycle.usage(rs, rec["id"])
     _delete(ext, rs, rec["id"], ct.container_dir(store, rec["id"]))
-    if network.bridged(rec["options"].get("network")):
+    if network.private(rec["options"].get("network")):
         network.teardown(store, rec["id"])
     ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now(),
               usage=json.dumps(figures))

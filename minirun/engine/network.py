@@ -1,4 +1,4 @@
-"""Private networks for containers (root): a bridge, a veth per container,
+"""Private networks for containers: a bridge, a veth per container,
 addresses from the network's subnet, NAT out, names in /etc/hosts.
 
     minirun0 (10.89.0.1/24, on the host)
@@ -11,10 +11,18 @@ bind mount under the runtime's state directory, and named in config.json
 (linux.namespaces: network, path), so any OCI runtime joins it.  Addresses
 are leased in the store (one table, under its lock), so two containers
 never get one address, and a lease goes with the container.
+
+A plain user's bridges are the same, inside a network namespace of the
+user's own (engine/rootlessnet).  The other private modes, slirp4netns
+and pasta, connect the container's namespace through a process of ours
+(engine/usernet); they are a plain user's default, as podman's.
+:func:`connect` sets up whichever a container asked for, before it starts.
 """
 import os
+import re
 
 from minirun.engine import containers as ct
+from minirun import explain
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
@@ -26,14 +34,14 @@ class NetworkError(MiniRunError):
     """A network cannot be made, found or joined."""
 
 
-import re  # noqa: E402  (kept beside the one pattern it serves)
-
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
 
 
 def netns_path(cid: str) -> str:
-    from minirun.runtime.state import default_root
-    return os.path.join(default_root(), "netns", cid)
+    """Where root keeps a container's network namespace: beside `ip netns`'s
+    (so `ip netns list` shows them), in a directory pasta, which drops to
+    nobody, may open."""
+    return f"/run/netns/minirun-{cid}"
 
 
 def host_interface(cid: str) -> str:
@@ -48,8 +56,23 @@ def bridged(mode: str | None) -> bool:
     return bool(mode) and mode not in BUILTIN
 
 
+def private(mode: str | None) -> bool:
+    """Whether a container's --network gives it a network namespace of ours
+    to set up (and take down)."""
+    return bool(mode) and mode not in ("none", "host")
+
+
+def default_mode() -> str:
+    """What --network is when not given, as podman chooses: the default
+    bridge as root; a plain user's, pasta if installed, else slirp4netns."""
+    import shutil
+    if os.geteuid() == 0:
+        return DEFAULT
+    return check_mode("pasta" if shutil.which("pasta") else "slirp4netns")
+
+
 def check_mode(mode: str) -> str:
-    """--network: none, host, slirp4netns, or the private bridge (root)."""
+    """--network: none, host, slirp4netns, pasta, or a bridge network."""
     import shutil
     if mode in ("none", "host"):
         return mode
@@ -57,30 +80,20 @@ def check_mode(mode: str) -> str:
         if shutil.which(mode) is None:
             raise NetworkError(f"--network {mode}: `{mode}` is not installed (apt-get install "
                                f"{'passt' if mode == 'pasta' else mode})")
-        if mode == "pasta":
-            raise NetworkError("--network pasta: minirun drives slirp4netns so far; use "
-                               "--network slirp4netns")
         if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
-            raise NetworkError("--network slirp4netns: /dev/net/tun is not usable by this "
-                               "user (it is mode 0600 here: chmod 0666 /dev/net/tun, as "
-                               "scripts/setup-host does)")
+            raise NetworkError(f"--network {mode}: /dev/net/tun is not usable by this user "
+                               "(it is mode 0600 here: chmod 0666 /dev/net/tun, as "
+                               "scripts/setup-host does), and user-mode networking needs a "
+                               "tap device; --network none runs without a network")
         return mode
+    if os.geteuid() != 0:
+        check_mode("slirp4netns")      # a plain user's bridges reach the host through it
     if mode in ("bridge", DEFAULT):
-        if os.geteuid() != 0:
-            raise NetworkError(f"--network {mode}: a bridge and veth pairs need root (a "
-                               "plain user cannot make network devices on the host); use "
-                               "--network slirp4netns, user-mode networking")
         return DEFAULT
     if not _NAME.match(mode):
-        raise NetworkError(f"--network {mode}: use none, host, bridge, slirp4netns or the "
-                           "name of a network (minirun network ls)")
-    if os.geteuid() != 0:
-        raise NetworkError(f"--network {mode}: a named network is a bridge, which needs root; "
-                           "use --network slirp4netns")
+        raise NetworkError(f"--network {mode}: use none, host, bridge, slirp4netns, pasta or "
+                           "the name of a network (minirun network ls)")
     return mode
-
-
-SLIRP_ADDRESS, SLIRP_GATEWAY, SLIRP_DNS = "10.0.2.100", "10.0.2.2", "10.0.2.3"
 
 
 def parse_rate(text: str) -> int:
@@ -155,88 +168,25 @@ def claim_ports(store: Store, ports: list[dict], cid: str = "") -> list[dict]:
     return out
 
 
-def _port_rules(store: Store) -> tuple[str, str, str]:
+def _port_rules(store: Store, rootless: bool) -> tuple[str, str, str]:
     """nftables lines for every running container's published ports: DNAT
     from outside (prerouting) and from this host (output), and masquerade
-    for what comes from 127.0.0.1 (it cannot be answered otherwise)."""
+    for what comes from 127.0.0.1 (it cannot be answered otherwise).  In a
+    plain user's namespace everything arrives from slirp4netns, to its
+    own address, whatever the host address was."""
     import json
     pre, out, post = [], [], []
     rows = store.db.execute("SELECT l.address, c.options FROM leases l JOIN containers c "
                             "ON c.id = l.container")
     for address, options in rows:
         for p in json.loads(options or "{}").get("ports") or []:
-            match = (f"ip daddr {p['host_ip']} " if p["host_ip"] else "") + \
+            match = (f"ip daddr {p['host_ip']} " if p["host_ip"] and not rootless else "") + \
                 f"{p['protocol']} dport {p['host_port']}"
             target = f"dnat to {address}:{p['container_port']}"
             pre.append(f"    {match} {target}\n")
             out.append(f"    fib daddr type local {match} {target}\n")
             post.append(f"    ip saddr 127.0.0.0/8 ip daddr {address} masquerade\n")
     return "".join(pre), "".join(out), "".join(dict.fromkeys(post))
-
-
-def start_slirp(pid: int, in_userns: bool, ports: list[dict] | None = None):
-    """slirp4netns in the network namespace of ``pid`` (a container's pid 1,
-    or the namespace holder of a rootless one): user-mode networking, a tap
-    device in the namespace, NAT in a process of ours.  It stops when the
-    returned fd closes: when the monitor exits, however it exits."""
-    import subprocess
-    ready_r, ready_w = os.pipe()
-    exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
-    os.set_inheritable(exit_r, True)
-    api = None
-    if ports:
-        from minirun.runtime.state import default_root
-        os.makedirs(default_root(), mode=0o700, exist_ok=True)
-        api = os.path.join(default_root(), f"slirp-{os.getpid()}-{pid}.sock")
-    args = ["slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-            f"--ready-fd={ready_w}", f"--exit-fd={exit_r}"] + \
-        ([f"--api-socket={api}"] if api else [])
-    if in_userns:
-        args.append(f"--userns-path=/proc/{pid}/ns/user")
-    log = os.open(os.devnull, os.O_WRONLY)
-    try:
-        slirp = subprocess.Popen(args + [str(pid), "tap0"], pass_fds=[ready_w, exit_r],
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.PIPE,
-                                 start_new_session=True)
-    finally:
-        os.close(ready_w), os.close(exit_r), os.close(log)
-    import select
-    ready, _, _ = select.select([ready_r], [], [], 10)
-    ok = bool(ready) and os.read(ready_r, 1) == b"1"
-    os.close(ready_r)
-    if not ok:
-        os.close(exit_w)
-        why = slirp.stderr.read(4096).decode(errors="replace").strip() \
-            if slirp.poll() is not None else "no answer within 10 s"
-        raise NetworkError(f"slirp4netns did not bring the network up: {why}")
-    slirp.stderr.close()
-    try:
-        for p in ports or []:
-            _slirp_forward(api, p)
-    except BaseException:
-        os.close(exit_w)
-        raise
-    finally:
-        if api and os.path.exists(api):
-            os.unlink(api)
-    return exit_w
-
-
-def _slirp_forward(api: str, p: dict) -> None:
-    """slirp4netns's API: forward a host port to the container."""
-    import json
-    import socket
-    request = {"execute": "add_hostfwd", "arguments": {
-        "proto": p["protocol"], "host_addr": p["host_ip"] or "0.0.0.0",
-        "host_port": p["host_port"], "guest_port": p["container_port"]}}
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect(api)
-        s.sendall(json.dumps(request).encode())
-        s.shutdown(socket.SHUT_WR)
-        answer = json.loads(s.recv(65536) or b"{}")
-    if "error" in answer:
-        raise NetworkError(f"slirp4netns could not publish port {p['host_port']}: "
-                           f"{answer['error'].get('desc', answer['error'])}")
 
 
 def _network(store: Store, name: str) -> dict:
@@ -276,9 +226,6 @@ def create(store: Store, name: str, subnet: str | None = None) -> dict:
     unless one is given), refused if it overlaps a network of ours or one
     this host routes."""
     import ipaddress
-    if os.geteuid() != 0:
-        raise NetworkError("network create: a network is a bridge on the host, which needs "
-                           "root; a plain user's containers use --network slirp4netns")
     if not _NAME.match(name) or name in BUILTIN + ("bridge",):
         raise NetworkError(f"network create {name}: not a name for a network (letters, digits, "
                            "_ . -; not none, host, bridge, slirp4netns or pasta)")
@@ -314,7 +261,7 @@ def create(store: Store, name: str, subnet: str | None = None) -> dict:
 
 
 def listing(store: Store) -> list[dict]:
-    _network(store, DEFAULT) if os.geteuid() == 0 else None
+    _network(store, DEFAULT)
     return [inspect(store, n) for (n,) in
             store.db.execute("SELECT name FROM networks ORDER BY created, name")]
 
@@ -334,8 +281,9 @@ def remove(store: Store, name: str, force: bool = False) -> None:
     """Remove a network; with containers on it only with force (they go)."""
     from minirun.kernel import netlink
     net = _network(store, name)
+    import json
     users = [r[0] for r in store.db.execute("SELECT id, options FROM containers").fetchall()
-             if __import__("json").loads(r[1] or "{}").get("network") == name]
+             if json.loads(r[1] or "{}").get("network") == name]
     if users and not force:
         raise NetworkError(f"network `{name}` is used by {len(users)} container(s): remove "
                            "them first, or use network rm -f")
@@ -343,7 +291,11 @@ def remove(store: Store, name: str, force: bool = False) -> None:
         from minirun.engine import lifecycle
         for cid in users:
             lifecycle.remove(store, cid, force=True)
-    if netlink_exists(net["bridge"]):
+    if os.geteuid() != 0:
+        from minirun.engine import rootlessnet
+        if rootlessnet.running(store):
+            rootlessnet.run(store, netlink.delete_link, net["bridge"])
+    elif netlink_exists(net["bridge"]):
         netlink.delete_link(net["bridge"])
     with store.transaction() as db:
         db.execute("DELETE FROM leases WHERE network=?", (name,))
@@ -381,14 +333,17 @@ def _lease(store: Store, net: dict, cid: str) -> str:
 
 
 def _nat(store: Store) -> None:
-    """One nftables table of ours: masquerade each network's traffic out."""
-    import subprocess
+    """One nftables table of ours: masquerade each network's traffic out,
+    published ports, isolation; on the host, or in a plain user's network
+    namespace (if it runs: it holds the only containers to route)."""
+    rootless = os.geteuid() != 0
     rules = "".join(f"    ip saddr {s} ip daddr != {s} masquerade\n" for (s,) in
                     store.db.execute("SELECT subnet FROM networks"))
-    pre, out, post = _port_rules(store)
+    pre, out, post = _port_rules(store, rootless)
+    bridges = [b for (b,) in store.db.execute("SELECT bridge FROM networks")]
     # networks do not reach each other: one network's bridge to another's is dropped
     isolation = "".join(f'    iifname "{b}" oifname "minirun*" oifname != "{b}" drop\n'
-                        for (b,) in store.db.execute("SELECT bridge FROM networks"))
+                        for b in bridges)
     script = ("table ip minirun\ndelete table ip minirun\ntable ip minirun {\n"
               "  chain prerouting {\n    type nat hook prerouting priority -100;\n"
               f"{pre}  }}\n"
@@ -398,35 +353,71 @@ def _nat(store: Store) -> None:
               f"{rules}{post}  }}\n"
               "  chain forward {\n    type filter hook forward priority filter;\n"
               f"{isolation}  }}\n}}\n")
+    if not rootless:
+        _apply(script, bridges)
+        return
+    from minirun.engine import rootlessnet
+    if rootlessnet.running(store):
+        rootlessnet.run(store, _apply, script, bridges)
+
+
+def _apply(script: str, bridges: list[str]) -> None:
+    """Load the table, and turn on forwarding (as podman does) and, on each
+    bridge, routing of 127.0.0.1 (so that a port published on the host's
+    loopback reaches a container)."""
+    import subprocess
+    explain.say("nft -f - (table ip minirun: NAT, published ports, isolation)")
     r = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
     if r.returncode != 0:
         raise NetworkError(f"nftables: {r.stderr.strip()}")
-    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:      # as podman does
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
         f.write("1")
-    for (bridge,) in store.db.execute("SELECT bridge FROM networks"):
-        path = f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet"   # 127.0.0.1 -> a port
+    for bridge in bridges:
+        path = f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet"
         if os.path.exists(path):
             with open(path, "w") as f:
                 f.write("1")
 
 
-def setup(store: Store, rec: dict) -> str:
+def _attach(bridge: str, gateway: str, prefix: int, netns: str, host_if: str, address: str,
+            rate: int) -> None:
+    from minirun.kernel import netlink
+    netlink.ensure_bridge(bridge, gateway, prefix)
+    netlink.attach(netns, bridge, host_if, address, prefix, gateway, rate=rate)
+
+
+def setup(store: Store, rec: dict, bundle: str, links: "Links") -> str:
     """Before the container starts: its namespace, veth, address, route;
-    its name in its own /etc/hosts and in its neighbours'.  Its address."""
+    its name in its own /etc/hosts and in its neighbours'.  Its address.
+    As root the namespace is a file; a plain user's is held by a process in
+    the user's network namespace (its stop fd goes to ``links``)."""
     from minirun.kernel import netlink
     cid = rec["id"]
     net = _network(store, rec["options"]["network"])
-    path = netns_path(cid)
-    teardown(store, cid)                       # what a killed monitor left, if anything
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    teardown(store, cid, last=False)      # what a killed monitor left, if anything
     prefix = int(net["subnet"].split("/")[1])
-    address = _lease(store, net, cid)
+    address = _lease(store, net, cid)     # first: a lease keeps the user's namespace running
+    netns = netns_path(cid)
     try:
-        netlink.make_netns(path)
-        netlink.ensure_bridge(net["bridge"], net["gateway"], prefix)
-        netlink.attach(path, net["bridge"], host_interface(cid), address, prefix,
-                       net["gateway"], rate=rec["options"].get("bandwidth") or 0)
-        _nat(store)
+        if os.geteuid() != 0:
+            from minirun.engine import rootlessnet, userns, usernet
+            infra = rootlessnet.ensure(store)
+            pid, fd = userns.hold(join=infra)
+            links.fds.append(fd)
+            netns = f"/proc/{pid}/ns/net"
+            _join(bundle, f"/proc/{infra}/ns/user", netns)
+        args = (net["bridge"], net["gateway"], prefix, netns, host_interface(cid), address,
+                rec["options"].get("bandwidth") or 0)
+        if os.geteuid() != 0:
+            rootlessnet.run(store, _attach, *args)
+            _nat(store)
+            for p in rec["options"].get("ports") or []:
+                usernet.slirp_forward(rootlessnet.api_socket(store), p, guest_port=p["host_port"])
+        else:
+            os.makedirs(os.path.dirname(netns), mode=0o755, exist_ok=True)
+            netlink.make_netns(netns)
+            _attach(*args)
+            _nat(store)
     except BaseException:
         teardown(store, cid)
         raise
@@ -434,26 +425,111 @@ def setup(store: Store, rec: dict) -> str:
     return address
 
 
-def teardown(store: Store, cid: str) -> None:
-    """Remove the namespace (its veth goes with it), the lease, the names."""
+def teardown(store: Store, cid: str, last: bool = True) -> None:
+    """Remove the namespace (its veth goes with it), the lease, the names,
+    the published ports; a plain user's network namespace with its ``last``
+    container."""
+    import json
     from minirun.kernel import netlink
+    rootless = os.geteuid() != 0
     path = netns_path(cid)
     if os.path.exists(path):
         netlink.remove_netns(path)
-    for _ in range(50):        # the veth leaves with the namespace, a moment later
+    for _ in range(0 if rootless else 50):   # the veth leaves with the namespace, a moment later
         if not netlink_exists(host_interface(cid)):
             break
         import time
         time.sleep(0.002)
     else:
-        netlink.delete_link(host_interface(cid))
+        if not rootless:
+            netlink.delete_link(host_interface(cid))
     with store.transaction() as db:
         rows = db.execute("SELECT network FROM leases WHERE container=?", (cid,)).fetchall()
         db.execute("DELETE FROM leases WHERE container=?", (cid,))
+        options = db.execute("SELECT options FROM containers WHERE id=?", (cid,)).fetchone()
     for (name,) in rows:
         _hosts_leave(store, cid, name)
     if rows:
         _nat(store)          # its published ports go
+    if rootless:
+        from minirun.engine import rootlessnet, usernet
+        ports = json.loads((options or ["{}"])[0] or "{}").get("ports") or []
+        if rows and ports and rootlessnet.running(store):
+            usernet.slirp_unforward(rootlessnet.api_socket(store), ports)
+        if last:
+            rootlessnet.stop_if_idle(store)
+
+
+class Links:
+    """What keeps a container's network up while its monitor runs: pipes
+    whose closing stops a helper, and helper processes."""
+
+    def __init__(self):
+        self.fds: list[int] = []
+        self.procs: list = []
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        for proc in self.procs:
+            proc.terminate()
+            proc.wait()
+        self.fds, self.procs = [], []
+
+
+def connect(store: Store, rec: dict, bundle: str) -> Links:
+    """Give the container its network, before it starts: a bridge's veth, or
+    slirp4netns/pasta in its namespace.  As root the namespace is a file
+    (config.json names it); a plain user's is held by a process, and the
+    bundle is pointed at it."""
+    from minirun.engine import userns, usernet
+    mode = rec["options"].get("network")
+    links = Links()
+    if not private(mode):
+        return links
+    rootless = os.geteuid() != 0
+    ports = rec["options"].get("ports")
+    try:
+        if bridged(mode):
+            setup(store, rec, bundle, links)
+        else:
+            if rootless:
+                pid, fd = userns.hold(rec["options"].get("userns") == "keep-id")
+                links.fds.append(fd)
+                _join(bundle, f"/proc/{pid}/ns/user", f"/proc/{pid}/ns/net")
+                target = pid
+            else:
+                from minirun.kernel import netlink
+                teardown(store, rec["id"], last=False)
+                target = netns_path(rec["id"])
+                os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+                netlink.make_netns(target)
+            if mode == "slirp4netns":
+                links.fds.append(usernet.start_slirp(target, ports))
+            else:
+                links.procs.append(usernet.start_pasta(target, ports,
+                                                       os.path.join(bundle, "pasta.log")))
+    except BaseException:
+        links.close()
+        teardown(store, rec["id"])
+        raise
+    return links
+
+
+def _join(bundle: str, user: str, net: str) -> None:
+    """Point the bundle's user and network namespaces at held ones (the
+    runtime joins them, and writes no id maps of its own)."""
+    import json
+    path = os.path.join(bundle, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    for n in config["linux"]["namespaces"]:
+        if n["type"] in ("user", "network"):
+            n["path"] = user if n["type"] == "user" else net
+    config["linux"].pop("uidMappings", None)
+    config["linux"].pop("gidMappings", None)
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
 
 
 def netlink_exists(name: str) -> bool:

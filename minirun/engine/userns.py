@@ -116,12 +116,14 @@ def keep_id_layers(store, image_id: str) -> list[str]:
     return out
 
 
-def hold(keep_id: bool = False) -> tuple[int, int]:
+def hold(keep_id: bool = False, join: int = 0) -> tuple[int, int]:
     """A process that holds a new user and network namespace (the user's
     subordinate ids mapped, as for a container) until the returned fd is
     closed; (its pid, that fd).  For a rootless container with a network:
-    slirp4netns enters these before the container starts, and the
-    container joins them (podman's infra process does the same).
+    slirp4netns or pasta enters these before the container starts, and the
+    container joins them (podman's infra process does the same).  With
+    ``join``, the user namespace is that process's (the user's network
+    namespace, engine/rootlessnet) and only the network namespace is new.
 
     The holder must stay dumpable, so that the user may open its
     /proc/PID/ns files; a container's own pid 1 is not, before it starts."""
@@ -129,12 +131,24 @@ def hold(keep_id: bool = False) -> tuple[int, int]:
     uids, gids = (keep_id_maps if keep_id else maps_for)(os.getuid(), os.getgid())
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     stop_r, stop_w = os.pipe2(os.O_CLOEXEC)
+    user = os.open(f"/proc/{join}/ns/user", os.O_RDONLY | os.O_CLOEXEC) if join else -1
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            os.close(ready_r), os.close(stop_w)
-            namespaces.unshare(namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNET)
+            # only what it needs: a pipe end of the container's stdio kept here would
+            # keep its input open, and its output, after the monitor closed them
+            keep = sorted({ready_w, stop_r, user} - {-1})
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            for low, high in zip([2] + keep, keep + [65536]):
+                os.closerange(low + 1, high)
+            if join:
+                namespaces.setns(user, namespaces.CLONE_NEWUSER, f"/proc/{join}/ns/user")
+                namespaces.unshare(namespaces.CLONE_NEWNET)
+            else:
+                namespaces.unshare(namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNET)
             os.write(ready_w, b"1")
             os.close(ready_w)
             os.read(stop_r, 1)          # until the monitor closes its end, or dies
@@ -142,10 +156,13 @@ def hold(keep_id: bool = False) -> tuple[int, int]:
         finally:
             os._exit(code)
     os.close(ready_w), os.close(stop_r)
+    if user >= 0:
+        os.close(user)
     try:
         if os.read(ready_r, 1) != b"1":
             raise MiniRunError("could not create the container's user and network namespace")
-        write_maps(pid, uids, gids)
+        if not join:
+            write_maps(pid, uids, gids)
     except BaseException:
         os.close(stop_w)
         os.waitpid(pid, 0)
@@ -177,6 +194,12 @@ def as_root(fn, *args, **kwargs):
     return _in_child(True, fn, args, kwargs)
 
 
+def in_namespaces_of(pid: int, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` as root of the user namespace of process
+    ``pid``, in its network namespace (a plain user's network namespace)."""
+    return _in_child(True, fn, args, kwargs, join=pid)
+
+
 def in_child(fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` in a child process (so that it may unshare a
     mount namespace of its own): as root of a user namespace when rootless,
@@ -184,10 +207,12 @@ def in_child(fn, *args, **kwargs):
     return _in_child(needed(), fn, args, kwargs)
 
 
-def _in_child(userns: bool, fn, args, kwargs):
+def _in_child(userns: bool, fn, args, kwargs, join: int = 0):
     from minirun.kernel import namespaces
     uid, gid = os.getuid(), os.getgid()
-    uids, gids = maps_for(uid, gid) if userns else ([], [])
+    uids, gids = maps_for(uid, gid) if userns and not join else ([], [])
+    held = [os.open(f"/proc/{join}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+            for ns in ("user", "net")] if join else []
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -198,7 +223,10 @@ def _in_child(userns: bool, fn, args, kwargs):
         code = 1
         try:
             os.close(ready_r), os.close(go_w), os.close(out_r)
-            if userns:
+            if join:
+                namespaces.setns(held[0], namespaces.CLONE_NEWUSER, f"/proc/{join}/ns/user")
+                namespaces.setns(held[1], namespaces.CLONE_NEWNET, f"/proc/{join}/ns/net")
+            elif userns:
                 namespaces.unshare(namespaces.CLONE_NEWUSER)
             os.write(ready_w, b"1")
             if os.read(go_r, 1) != b"1":
@@ -220,10 +248,13 @@ def _in_child(userns: bool, fn, args, kwargs):
             sys.stderr.flush()
             os._exit(code)
     os.close(ready_w), os.close(go_r), os.close(out_w)
+    for fd in held:
+        os.close(fd)
     try:
         if os.read(ready_r, 1) != b"1":
-            raise MiniRunError("could not create a user namespace for the store")
-        if userns:
+            raise MiniRunError("could not enter a user namespace" if join else
+                               "could not create a user namespace for the store")
+        if userns and not join:
             write_maps(pid, uids, gids)
         os.write(go_w, b"1")
         data = b""

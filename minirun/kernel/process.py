@@ -16,6 +16,7 @@ import termios
 from minirun import explain
 from minirun.kernel._native import check, lib
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
@@ -35,6 +36,13 @@ def set_dumpable(on: bool) -> None:
 def set_no_new_privs() -> None:
     explain.say("prctl(PR_SET_NO_NEW_PRIVS, 1)")
     prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def die_with_parent(signal: int) -> None:
+    """``signal`` to us when the thread that forked us exits (it is kept
+    across execve): a helper such as pasta goes with its monitor, however
+    the monitor ends."""
+    prctl(PR_SET_PDEATHSIG, signal, "prctl(PR_SET_PDEATHSIG)")
 
 
 def set_child_subreaper() -> None:

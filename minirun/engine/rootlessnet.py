@@ -1,0 +1,171 @@
+"""A plain user's bridge networks live in a network namespace of their own
+(podman calls it the rootless network namespace):
+
+    host <-- slirp4netns --> tap0 10.0.2.100    (the user's network namespace)
+                             minirun0 10.89.0.1 -- mr<id> ~ eth0  (container A's)
+                                                -- mr<id> ~ eth0  (container B's)
+                             nftables: NAT out through tap0, published ports
+
+A plain user may not make devices on the host, but is root in a user
+namespace of their own, and may make any device in a network namespace
+that user namespace owns.  So a holder process keeps one user namespace
+(the user's subordinate ids mapped, as for a container) and one network
+namespace, where bridges, veths and nftables rules go exactly as root's
+go on the host; slirp4netns connects it to the host, and publishes ports
+to it, which nftables forwards on to containers.
+
+Each container's own network namespace is made by a holder in that same
+user namespace (engine/userns.hold with ``join``), so that the user's
+namespace may move a veth end into it; the container joins both.  The
+holder starts with the first container on a bridge and is stopped when
+the last one leaves; its pid (and start time) is kept in a file.
+"""
+import fcntl
+import os
+import signal
+
+from minirun.engine import usernet
+from minirun.errors import MiniRunError
+
+
+def _dir(store, make: bool = True) -> str:
+    """The holder's files: one holder per store (its networks, its table)."""
+    from minirun.runtime.state import default_root
+    st = os.stat(store.root)
+    path = os.path.join(default_root(), f"rootless-netns-{st.st_dev:x}-{st.st_ino:x}")
+    if make:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def api_socket(store) -> str:
+    return os.path.join(_dir(store), "slirp.sock")
+
+
+def running(store) -> int:
+    """The holder's pid, or 0 if it is not running."""
+    from minirun.runtime.state import proc_start_time
+    try:
+        with open(os.path.join(_dir(store), "pid")) as f:
+            pid, started = f.read().split()
+        if proc_start_time(int(pid)) == int(started):
+            return int(pid)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class _Lock:
+    """One process at a time starts or stops the holder."""
+
+    def __init__(self, store):
+        self.path = os.path.join(_dir(store), "lock")
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC,
+                          0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def ensure(store) -> int:
+    """The holder's pid: the running one, or a new one, connected."""
+    with _Lock(store):
+        return running(store) or _start(store)
+
+
+def _start(store) -> int:
+    """Fork the holder (twice, so it is nobody's child of ours), map its ids,
+    connect it with slirp4netns and turn on forwarding inside."""
+    from minirun.engine import userns
+    from minirun.kernel import namespaces, process
+    from minirun.runtime.state import proc_start_time
+    exit_r, exit_w = os.pipe()              # slirp4netns's exit fd: the holder keeps it open
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    first = os.fork()
+    if first == 0:
+        try:
+            os.close(ready_r), os.close(exit_r)
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            low, high = sorted((ready_w, exit_w))
+            for a, b in ((3, low), (low + 1, high), (high + 1, 65536)):
+                os.closerange(a, b)            # the monitor's files are not ours to keep
+            process.set_name("minirun-netns")
+            namespaces.unshare(namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNET)
+            os.write(ready_w, str(os.getpid()).encode())
+            os.close(ready_w)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            while True:
+                signal.pause()
+        finally:
+            os._exit(1)
+    os.close(ready_w), os.close(exit_w)
+    os.waitpid(first, 0)
+    try:
+        answer = os.read(ready_r, 32)
+    finally:
+        os.close(ready_r)
+    if not answer:
+        os.close(exit_r)
+        raise MiniRunError("could not create the user's network namespace (unshare refused?)")
+    pid = int(answer)
+    try:
+        uids, gids = userns.maps_for(os.getuid(), os.getgid())
+        userns.write_maps(pid, uids, gids)
+        sock = api_socket(store)
+        if os.path.exists(sock):
+            os.unlink(sock)
+        os.set_inheritable(exit_r, True)
+        usernet.start_slirp(pid, api=sock, exit_fd=exit_r)
+        userns.in_namespaces_of(pid, _inside)
+        with open(os.path.join(_dir(store), "pid.tmp"), "w") as f:
+            f.write(f"{pid} {proc_start_time(pid)}\n")
+        os.rename(os.path.join(_dir(store), "pid.tmp"), os.path.join(_dir(store), "pid"))
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        os.close(exit_r)
+    return pid
+
+
+def _inside() -> None:
+    """In the user's network namespace: lo up, and forwarding on."""
+    from minirun.kernel import netlink
+    netlink.set_up("lo")
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+        f.write("1")
+
+
+def stop_if_idle(store) -> None:
+    """Stop the holder (slirp4netns goes with it, and every device inside)
+    when no container holds an address on a network.  A container leases
+    its address before it asks for the holder, and this looks under the
+    same lock, so a holder that a starting container uses is never stopped."""
+    if not os.path.exists(os.path.join(_dir(store, make=False), "pid")):
+        return
+    with _Lock(store):
+        if store.db.execute("SELECT 1 FROM leases LIMIT 1").fetchone():
+            return
+        pid = running(store)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        for name in ("pid", "slirp.sock"):
+            try:
+                os.unlink(os.path.join(_dir(store), name))
+            except FileNotFoundError:
+                pass
+
+
+def run(store, fn, *args):
+    """``fn(*args)`` inside the user's network namespace (as root of its user
+    namespace), in a child; its result.  Starts the holder if needed."""
+    from minirun.engine import userns
+    return userns.in_namespaces_of(ensure(store), fn, *args)
