@@ -682,8 +682,37 @@ def volume_rm(obj, force: bool, names) -> None:
 
 
 @cli.group()
+def lazy() -> None:
+    """Lazily read layers (SOCI-style): indexes of gzip layers."""
+
+
+@lazy.command("index")
+@click.argument("image")
+@click.option("--spacing", default="4MiB", metavar="SIZE",
+              help="uncompressed bytes between checkpoints (default 4MiB)")
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
+@click.pass_obj
+@engine_errors
+def lazy_index(obj, image: str, spacing: str, tls_verify: bool | None) -> None:
+    """Index each gzip layer of IMAGE (in a registry) and keep the indexes."""
+    from minirun.lazy import build
+    build.index_image(_store(obj), image, _size(spacing), tls_verify=tls_verify,
+                      say=click.echo)
+
+
+def _size(text: str) -> int:
+    import re
+    from minirun.errors import MiniRunError
+    m = re.match(r"^(\d+)\s*(|k|kib|m|mib)$", text.strip().lower())
+    if not m:
+        raise MiniRunError(f"--spacing {text}: give a size such as 4MiB or 512KiB")
+    return int(m.group(1)) << {"": 0, "k": 10, "kib": 10, "m": 20, "mib": 20}[m.group(2)]
+
+
+@cli.group()
 def network() -> None:
-    """Manage networks (bridges of minirun's, root only)."""
+    """Manage networks (bridges of minirun's; a plain user's live in a network
+    namespace of the user's)."""
 
 
 @network.command("create")

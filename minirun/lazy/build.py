@@ -1,0 +1,73 @@
+"""`minirun lazy index IMAGE`: index each gzip layer of an image in a
+registry, and keep the indexes in the store, beside the image's blobs
+(``lazy/<algorithm>/<hex>/``).
+
+Each layer is downloaded once to a temporary file (its digest checked as it
+arrives), indexed (lazy/index.py), and the file removed: the index is what
+is kept.  Layers that cannot be read lazily (zstd: its frames do not allow
+restarting inside them; uncompressed: a layer too small to matter) are
+named, and will be fetched whole at start.
+"""
+import os
+
+from minirun.engine import digest as dg
+from minirun.engine import pull as pl
+from minirun.engine import reference, registries
+from minirun.engine.store import Store
+from minirun.lazy import index
+
+
+def index_dir(store: Store, digest: str) -> str:
+    algorithm, hexa = digest.split(":", 1)
+    return os.path.join(store.root, "lazy", algorithm, hexa)
+
+
+def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
+                tls_verify: bool | None = None, say=print) -> list[dict]:
+    """Index every gzip layer of image ``text``; a line per layer through ``say``.
+    A layer indexed already keeps its index."""
+    if spacing < index.MIN_SPACING:
+        raise index.LazyIndexError(f"--spacing {spacing}: at least {index.MIN_SPACING} bytes "
+                                   "(each checkpoint keeps a 32 KiB window)")
+    conf = registries.load()
+    ref = reference.parse(text)
+    errors = []
+    for cand in pl.candidates(ref, conf):
+        try:
+            client = pl.client_for(cand, conf, tls_verify)
+            _, _, manifest = pl.fetch_manifest(client, cand)
+        except (pl.NotFound, pl.RegistryError) as e:
+            errors.append(f"{cand}: {e}")
+            continue
+        return [_layer(store, client, cand.path, desc, spacing, say) for desc in manifest.layers]
+    raise pl.PullError(f"cannot index `{text}`: " + "; ".join(errors))
+
+
+def _layer(store: Store, client, name: str, desc, spacing: int, say) -> dict:
+    short = desc.digest[7:19]
+    if "gzip" not in desc.media_type:
+        kind = "zstd" if "zstd" in desc.media_type else "uncompressed"
+        say(f"{short}: not lazy ({kind}: fetched whole at start)")
+        return {"digest": desc.digest, "lazy": False, "reason": kind}
+    where = index_dir(store, desc.digest)
+    if os.path.isdir(where):
+        toc, _ = index.load(where)
+    else:
+        tmp = os.path.join(store.root, "blobs", "partial", f"lazy-{desc.digest[7:]}-{os.getpid()}")
+        try:
+            check = dg.Verifier(desc.digest, desc.size, f"layer {desc.digest}")
+            with open(tmp, "wb") as f:
+                for chunk in client.blob_chunks(name, desc.digest):
+                    check.update(chunk)
+                    f.write(chunk)
+            check.check()
+            toc, checkpoints = index.build(tmp, spacing)
+            os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
+            index.save(where, toc, checkpoints)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    say(f"{short}: lazy: {len(toc['entries'])} entries, {toc['checkpoints']} checkpoints "
+        f"every {toc['spacing'] >> 10} KiB of {toc['uncompressedSize'] >> 10} KiB")
+    return {"digest": desc.digest, "lazy": True, "entries": len(toc["entries"]),
+            "checkpoints": toc["checkpoints"]}

@@ -1,0 +1,147 @@
+"""The lazy index of a gzip layer: its table of contents says what the tar
+says, and any byte range of any file read from the index's checkpoints
+(across their boundaries too) equals the file's bytes.  No privileges: the
+layer is built here with tarfile, including entries only root could unpack."""
+import base64
+import gzip
+import io
+import os
+import random
+import tarfile
+
+import pytest
+
+indexed_gzip = pytest.importorskip("indexed_gzip", reason="make setup installs indexed_gzip")
+
+from minirun.lazy import index  # noqa: E402
+
+SPACING = 64 << 10
+
+
+def _member(name: str, kind=tarfile.REGTYPE, **fields) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mtime = 1700000000
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info
+
+
+@pytest.fixture(scope="module")
+def layer(tmp_path_factory):
+    """A gzip layer of many kinds of entry; (its path, {name: content})."""
+    rng = random.Random(8)
+    files = {f"data/f{i}": rng.randbytes(rng.choice([0, 1, 100, 70_000, 300_000]))
+             for i in range(12)}
+    files["bin/sh"] = rng.randbytes(200_000)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(_member("./bin/", tarfile.DIRTYPE, mode=0o755))
+        tar.addfile(_member("data", tarfile.DIRTYPE, mode=0o700, uid=1000, gid=1000))
+        for name, content in files.items():
+            mode = 0o4755 if name == "bin/sh" else 0o644
+            info = _member(name, size=len(content), mode=mode, uid=rng.randrange(2000))
+            if name == "data/f3":
+                info.pax_headers = {"SCHILY.xattr.user.note": "hello",
+                                    "SCHILY.xattr.security.capability":
+                                        b"\x01\x00\x00\x02\xff".decode("utf-8",
+                                                                       "surrogateescape")}
+            tar.addfile(info, io.BytesIO(content))
+        tar.addfile(_member("bin/busybox", tarfile.LNKTYPE, linkname="bin/sh"))
+        tar.addfile(_member("bin/ls", tarfile.SYMTYPE, linkname="busybox"))
+        tar.addfile(_member("dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666))
+        tar.addfile(_member("data/.wh.gone"))                       # a whiteout: kept as is
+    path = tmp_path_factory.mktemp("layer") / "layer.tar.gz"
+    path.write_bytes(gzip.compress(raw.getvalue(), 6))
+    return str(path), files, raw.getvalue()
+
+
+def test_the_table_of_contents(layer):
+    path, files, raw = layer
+    toc, checkpoints = index.build(path, SPACING)
+    assert toc["uncompressedSize"] == len(raw)
+    assert toc["checkpoints"] >= len(raw) // SPACING and checkpoints.startswith(b"GZIDX")
+    by_name = {e["name"]: e for e in toc["entries"]}
+    assert by_name["bin"]["type"] == "dir" and by_name["data"]["uid"] == 1000
+    assert by_name["bin/sh"]["mode"] == 0o4755
+    assert by_name["bin/busybox"] == {**by_name["bin/busybox"], "type": "hardlink",
+                                      "linkname": "bin/sh"}
+    assert by_name["bin/ls"]["linkname"] == "busybox"
+    assert (by_name["dev/null"]["devmajor"], by_name["dev/null"]["devminor"]) == (1, 3)
+    xattrs = by_name["data/f3"]["xattrs"]
+    assert base64.b64decode(xattrs["user.note"]) == b"hello"
+    assert base64.b64decode(xattrs["security.capability"]) == b"\x01\x00\x00\x02\xff"
+    assert "data/.wh.gone" in by_name
+    for name, content in files.items():               # the offsets are the data's
+        e = by_name[name]
+        assert e["size"] == len(content) and raw[e["offset"]:e["offset"] + e["size"]] == content
+
+
+def test_random_reads_across_checkpoints(layer, tmp_path):
+    path, files, _ = layer
+    toc, checkpoints = index.build(path, SPACING)
+    index.save(str(tmp_path / "idx"), toc, checkpoints)
+    toc, checkpoints = index.load(str(tmp_path / "idx"))
+
+    class Counting(io.RawIOBase):    # a source with no fd (as a registry's is), counted
+        read_bytes = 0
+
+        def __init__(self, data: bytes):
+            self.f = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return True
+
+        def seek(self, offset, whence=0):
+            return self.f.seek(offset, whence)
+
+        def tell(self):
+            return self.f.tell()
+
+        def readinto(self, b):
+            n = self.f.readinto(b)
+            Counting.read_bytes += n
+            return n
+    with open(path, "rb") as f:
+        source = Counting(f.read())
+    lazy = index.Layer(source, toc, checkpoints)
+    rng = random.Random(1)
+    big = [n for n, c in files.items() if len(c) > SPACING]
+    for _ in range(300):
+        name = rng.choice(big + list(files))
+        content = files[name]
+        offset = rng.randrange(len(content) + 10) if content else 0
+        size = rng.choice([1, 17, 4096, SPACING, 3 * SPACING])
+        assert lazy.read(name, offset, size) == content[offset:offset + size], (name, offset)
+    assert lazy.read("bin/busybox", 5, 10) == files["bin/sh"][5:15]      # a hard link
+    lazy.close()
+    with open(path, "rb") as f:
+        fresh = index.Layer(Counting(f.read()), toc, checkpoints)
+    Counting.read_bytes = 0
+    assert fresh.read("bin/sh", len(files["bin/sh"]) - 100, 100) == files["bin/sh"][-100:]
+    print(f"compressed bytes read for the last 100 bytes of a file: {Counting.read_bytes}")
+    assert 0 < Counting.read_bytes < 2 * SPACING + (64 << 10)   # one span, not the layer
+    fresh.close()
+
+
+def test_refused(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        tar.addfile(_member("../../etc/passwd", size=0), io.BytesIO(b""))
+    hostile = tmp_path / "hostile.tar.gz"
+    hostile.write_bytes(gzip.compress(raw.getvalue()))
+    with pytest.raises(index.LazyIndexError, match="climbs out"):
+        index.build(str(hostile), SPACING)
+    plain = tmp_path / "plain.tar"
+    plain.write_bytes(raw.getvalue())
+    with pytest.raises(index.LazyIndexError, match="not a gzip stream"):
+        index.build(str(plain), SPACING)
+    with pytest.raises(index.LazyIndexError, match="at least"):
+        index.build(str(hostile), 1024)
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(gzip.compress(os.urandom(300_000))[:50_000])
+    with pytest.raises(index.LazyIndexError, match="damaged"):
+        index.build(str(damaged), SPACING)
