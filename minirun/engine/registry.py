@@ -177,6 +177,18 @@ class Client:
         finally:
             r.release_conn()
 
+    def blob_range(self, name: str, digest: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of a blob: one HTTP range request (lazy layers)."""
+        r = self.request("GET", f"/v2/{name}/blobs/{digest}", f"repository:{name}:pull",
+                         headers={"Range": f"bytes={start}-{end - 1}"}, ok=(200, 206))
+        data = r.data
+        if r.status == 200:              # the whole blob: the registry ignores ranges
+            data = data[start:end]
+        if len(data) != end - start:
+            raise RegistryError(f"{self.domain}: {digest} bytes {start}-{end - 1}: "
+                                f"{len(data)} bytes came")
+        return data
+
     def has_blob(self, name: str, digest: str) -> bool:
         try:
             self.request("HEAD", f"/v2/{name}/blobs/{digest}", f"repository:{name}:pull,push")

@@ -25,6 +25,7 @@ See: RFC 1951 (deflate), RFC 1952 (gzip), zlib's examples/zran.c, SOCI's
 zTOC (the same two parts).
 """
 import base64
+import errno
 import io
 import json
 import os
@@ -129,8 +130,10 @@ class Layer:
         import indexed_gzip
         self.toc = toc
         self.entries = {e["name"]: e for e in toc["entries"]}
+        # read the compressed layer 128 KiB at a time (its default is 16 MiB: a
+        # small file would cost a large fetch)
         self.gz = indexed_gzip.IndexedGzipFile(fileobj=source, auto_build=False,
-                                               spacing=toc["spacing"])
+                                               spacing=toc["spacing"], readbuf_size=128 << 10)
         self.gz.import_index(fileobj=io.BytesIO(checkpoints))
 
     def read(self, name: str, offset: int, size: int) -> bytes:
@@ -139,7 +142,13 @@ class Layer:
         if entry["type"] == "hardlink":
             entry = self.entries[entry["linkname"]]
         size = max(0, min(size, entry["size"] - offset))
-        return self.gz.pread(size, entry["offset"] + offset) if size else b""
+        if not size:
+            return b""
+        import indexed_gzip
+        try:
+            return self.gz.pread(size, entry["offset"] + offset)
+        except indexed_gzip.ZranError as e:      # the source failed (it said why) or lied
+            raise OSError(errno.EIO, f"reading {name} from the layer: {e}") from None
 
     def close(self) -> None:
         self.gz.close()

@@ -1,0 +1,111 @@
+"""A blob in a registry as a seekable file, fetched a chunk at a time.
+
+Reading bytes [a, b) fetches the chunks that hold them with one HTTP range
+request per run of missing chunks, writes them into a sparse cache file of
+the blob's size, and marks them had (a byte per chunk, kept beside the
+cache so that a later reader needs none again).  With an index's
+checkpoints (lazy/index.py) this is how a file of a layer is read without
+the rest of the layer.
+
+A registry that does not answer is asked again a few times, with growing
+pauses; then the read fails with EIO and says why, once, on stderr: a
+container's read() returns an error rather than hanging.
+
+The chunks are not verified one by one (a blob's digest covers it whole):
+the background fetcher checks the digest once every chunk is there.
+"""
+import errno
+import io
+import os
+import sys
+import time
+
+CHUNK = 256 << 10
+RETRIES = (0.2, 0.5, 1.0)          # pauses between attempts: about 2 s, then EIO
+
+
+class RemoteBlob(io.RawIOBase):
+    """``client``'s blob ``digest`` of repository ``name`` (``size`` bytes),
+    cached in file ``cache``."""
+
+    def __init__(self, client, name: str, digest: str, size: int, cache: str,
+                 chunk: int = CHUNK):
+        self.client, self.name, self.digest, self.size, self.chunk = \
+            client, name, digest, size, chunk
+        self.fd = os.open(cache, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.ftruncate(self.fd, size)
+        chunks = (size + chunk - 1) // chunk
+        self.marks = os.open(cache + ".had", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.ftruncate(self.marks, chunks)
+        self.had = bytearray(os.pread(self.marks, chunks, 0))
+        self.pos = 0
+        self.fetched = 0              # bytes this object fetched (figures, tests)
+        self.complained = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
+        return self.pos
+
+    def complete(self) -> bool:
+        return all(self.had)
+
+    def readinto(self, buffer) -> int:
+        n = max(0, min(len(buffer), self.size - self.pos))
+        if not n:
+            return 0
+        self.ensure(self.pos, self.pos + n)
+        data = os.pread(self.fd, n, self.pos)
+        buffer[:len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+    def ensure(self, start: int, end: int) -> None:
+        """Fetch the chunks of bytes [start, end) that are not here yet."""
+        first, last = start // self.chunk, (end - 1) // self.chunk
+        index = first
+        while index <= last:
+            if self.had[index]:
+                index += 1
+                continue
+            run = index
+            while run + 1 <= last and not self.had[run + 1]:
+                run += 1
+            self._fetch(index, run)
+            index = run + 1
+
+    def _fetch(self, first: int, last: int) -> None:
+        from minirun.engine.registry import RegistryError
+        start, end = first * self.chunk, min((last + 1) * self.chunk, self.size)
+        for pause in RETRIES + (None,):
+            try:
+                data = self.client.blob_range(self.name, self.digest, start, end)
+                break
+            except RegistryError as e:
+                if pause is None:
+                    if not self.complained:
+                        print(f"minirun: lazy layer {self.digest[:19]}: bytes {start}-{end - 1}"
+                              f" could not be fetched ({e}); reads fail with EIO",
+                              file=sys.stderr, flush=True)
+                        self.complained = True
+                    raise OSError(errno.EIO, f"{self.digest}: {e}") from None
+                time.sleep(pause)
+        os.pwrite(self.fd, data, start)
+        for i in range(first, last + 1):
+            self.had[i] = 1
+        os.pwrite(self.marks, bytes(self.had[first:last + 1]), first)
+        self.fetched += len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.fd)
+            os.close(self.marks)
+        super().close()
