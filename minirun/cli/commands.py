@@ -690,13 +690,15 @@ def lazy() -> None:
 @click.argument("image")
 @click.option("--spacing", default="4MiB", metavar="SIZE",
               help="uncompressed bytes between checkpoints (default 4MiB)")
+@click.option("--push", is_flag=True,
+              help="push the indexes to the registry, as an artifact referring to IMAGE")
 @click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
 @click.pass_obj
 @engine_errors
-def lazy_index(obj, image: str, spacing: str, tls_verify: bool | None) -> None:
+def lazy_index(obj, image: str, spacing: str, push: bool, tls_verify: bool | None) -> None:
     """Index each gzip layer of IMAGE (in a registry) and keep the indexes."""
     from minirun.lazy import build
-    build.index_image(_store(obj), image, _size(spacing), tls_verify=tls_verify,
+    build.index_image(_store(obj), image, _size(spacing), tls_verify=tls_verify, push=push,
                       say=click.echo)
 
 

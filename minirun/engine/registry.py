@@ -207,9 +207,11 @@ class Client:
                      headers={"Content-Type": "application/octet-stream",
                               "Content-Length": str(size)}, body=body, ok=(201,))
 
-    def push_manifest(self, name: str, ref: str, data: bytes, media_type: str) -> None:
-        self.request("PUT", f"/v2/{name}/manifests/{ref}", f"repository:{name}:pull,push",
-                     headers={"Content-Type": media_type}, body=data, ok=(201,))
+    def push_manifest(self, name: str, ref: str, data: bytes, media_type: str) -> dict:
+        """PUT a manifest; the answer's headers (OCI-Subject: referrers are indexed)."""
+        r = self.request("PUT", f"/v2/{name}/manifests/{ref}", f"repository:{name}:pull,push",
+                         headers={"Content-Type": media_type}, body=data, ok=(201,))
+        return dict(r.headers)
 
     def ping(self) -> None:
         self.request("GET", "/v2/", "", ok=(200,))

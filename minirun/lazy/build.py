@@ -23,9 +23,11 @@ def index_dir(store: Store, digest: str) -> str:
 
 
 def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
-                tls_verify: bool | None = None, say=print) -> list[dict]:
+                tls_verify: bool | None = None, push: bool = False, say=print) -> list[dict]:
     """Index every gzip layer of image ``text``; a line per layer through ``say``.
-    A layer indexed already keeps its index."""
+    A layer indexed already keeps its index; one the registry has an index
+    artifact for takes that one (no layer is downloaded).  With ``push``,
+    the indexes go to the registry as an artifact referring to the image."""
     if spacing < index.MIN_SPACING:
         raise index.LazyIndexError(f"--spacing {spacing}: at least {index.MIN_SPACING} bytes "
                                    "(each checkpoint keeps a 32 KiB window)")
@@ -35,23 +37,41 @@ def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
     for cand in pl.candidates(ref, conf):
         try:
             client = pl.client_for(cand, conf, tls_verify)
-            _, _, manifest = pl.fetch_manifest(client, cand)
+            data, mdigest, manifest = pl.fetch_manifest(client, cand)
         except (pl.NotFound, pl.RegistryError) as e:
             errors.append(f"{cand}: {e}")
             continue
-        return [_layer(store, client, cand.path, desc, spacing, say) for desc in manifest.layers]
+        from minirun.lazy import artifact
+        found = artifact.fetch(client, cand.path, mdigest)
+        out = [_layer(store, client, cand.path, desc, spacing, found, say)
+               for desc in manifest.layers]
+        if push:
+            import json
+            subject = {"mediaType": json.loads(data).get("mediaType") or manifest.media_type,
+                       "digest": mdigest, "size": len(data)}
+            digest = artifact.push(client, cand.path, subject, {
+                r["digest"]: index.load(index_dir(store, r["digest"])) for r in out
+                if r["lazy"]})
+            say(f"pushed the indexes: {cand.name}@{digest}")
+        return out
     raise pl.PullError(f"cannot index `{text}`: " + "; ".join(errors))
 
 
-def _layer(store: Store, client, name: str, desc, spacing: int, say) -> dict:
+def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say) -> dict:
     short = desc.digest[7:19]
     if "gzip" not in desc.media_type:
         kind = "zstd" if "zstd" in desc.media_type else "uncompressed"
         say(f"{short}: not lazy ({kind}: fetched whole at start)")
         return {"digest": desc.digest, "lazy": False, "reason": kind}
     where = index_dir(store, desc.digest)
+    origin = ""
     if os.path.isdir(where):
         toc, _ = index.load(where)
+    elif desc.digest in found:
+        toc = found[desc.digest][0]
+        os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
+        index.save(where, *found[desc.digest])
+        origin = " (the registry's index)"
     else:
         tmp = os.path.join(store.root, "blobs", "partial", f"lazy-{desc.digest[7:]}-{os.getpid()}")
         try:
@@ -67,7 +87,7 @@ def _layer(store: Store, client, name: str, desc, spacing: int, say) -> dict:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    say(f"{short}: lazy: {len(toc['entries'])} entries, {toc['checkpoints']} checkpoints "
+    say(f"{short}: lazy{origin}: {len(toc['entries'])} entries, {toc['checkpoints']} checkpoints "
         f"every {toc['spacing'] >> 10} KiB of {toc['uncompressedSize'] >> 10} KiB")
     return {"digest": desc.digest, "lazy": True, "entries": len(toc["entries"]),
             "checkpoints": toc["checkpoints"]}

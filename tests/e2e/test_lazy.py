@@ -101,3 +101,32 @@ def test_files_read_from_the_registry_a_span_at_a_time(images_dir, busybox_rootf
         assert e.errno == errno.EIO, e
     assert time.monotonic() - started < 30
     assert capfd.readouterr().err.count("could not be fetched") == 1
+
+
+def test_indexes_travel_with_the_image(mr, registry, images_dir):
+    """--push puts the indexes in the registry as an artifact whose subject
+    is the image (the distribution registry has no referrers API: the
+    sha256-HEX tag lists it); a store without them takes them from there."""
+    import urllib.request
+    from tests.e2e.conftest import Minirun
+    registry.push(os.path.join(images_dir, "busybox"), "lazy/pushed:latest")
+    image = f"{registry.addr}/lazy/pushed:latest"
+    r = mr("lazy", "index", "--push", "--spacing", "256KiB", image)
+    assert r.returncode == 0 and "pushed the indexes: " in r.stdout, r.stderr
+    request = urllib.request.Request(f"http://{registry.addr}/v2/lazy/pushed/manifests/latest",
+                                     headers={"Accept": "application/vnd.oci.image.manifest."
+                                                        "v1+json"}, method="HEAD")
+    subject = urllib.request.urlopen(request).headers["Docker-Content-Digest"]
+    request = urllib.request.Request(
+        f"http://{registry.addr}/v2/lazy/pushed/manifests/{subject.replace(':', '-')}",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+    listed = json.loads(urllib.request.urlopen(request).read())["manifests"]
+    assert [m["artifactType"] for m in listed] == ["application/vnd.minirun.lazy.index.v1"]
+    other = Minirun(mr.rt, mr.conf)
+    other.store += "-other"
+    r = other("lazy", "index", image)
+    assert r.returncode == 0 and "lazy (the registry's index): " in r.stdout, r.stderr
+    assert "every 256 KiB" in r.stdout                  # theirs, not built anew here
+    r = mr("lazy", "index", "--push", image, check=True)    # again: one referrer, not two
+    listed = json.loads(urllib.request.urlopen(request).read())["manifests"]
+    assert len(listed) == 1
