@@ -203,6 +203,63 @@ def _network(store: Store, name: str) -> dict:
     return dict(zip(("name", "subnet", "gateway", "bridge"), row))
 
 
+# --- what several stores share: the host ------------------------------------------
+#
+# Networks and leases live in the store; but two stores (minirun --root) used
+# at once as root share the host's devices and addresses: minirun0 is every
+# store's default bridge.  So whatever must be unique on the host is claimed
+# there too, by creating a file that must not exist yet (CNI's host-local
+# IPAM does the same): an address on a bridge (runtime: /run/minirun/ipam),
+# a named network's bridge and subnet (as long as the network lives:
+# /etc/minirun/networks, where podman keeps its networks too).  A plain
+# user's bridges live in a namespace of the store's own, and claim nothing.
+
+def _claims(kind: str) -> str:
+    return "/run/minirun/ipam/leases" if kind == "leases" else "/etc/minirun/networks"
+
+
+def _claim(kind: str, key: str, owner: str) -> bool:
+    """Claim ``key`` on this host for ``owner``; False if another holds it."""
+    if os.geteuid() != 0:
+        return True
+    path = os.path.join(_claims(kind), key)
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        with open(path) as f:
+            return f.read() == owner        # ours already (a monitor that died)
+    with os.fdopen(fd, "w") as f:
+        f.write(owner)
+    return True
+
+
+def _unclaim(kind: str, key: str) -> None:
+    if os.geteuid() == 0:
+        try:
+            os.unlink(os.path.join(_claims(kind), key))
+        except FileNotFoundError:
+            pass
+
+
+def _claimed_subnets(store: Store) -> list:
+    """Subnets that other stores' networks hold on this host."""
+    import ipaddress
+    d, out = _claims("networks"), []
+    for name in os.listdir(d) if os.path.isdir(d) and os.geteuid() == 0 else []:
+        with open(os.path.join(d, name)) as f:
+            subnet, _, owner = f.read().partition(" ")
+        if not owner.startswith(store.root + " "):
+            out.append(ipaddress.ip_network(subnet))
+    return out
+
+
+def _table(store: Store) -> str:
+    """This store's nftables table: each store's rules, side by side."""
+    st = os.stat(store.root)
+    return f"minirun_{st.st_dev:x}_{st.st_ino:x}"
+
+
 # --- named networks ---------------------------------------------------------------
 
 def _host_routes() -> list:
@@ -233,8 +290,9 @@ def create(store: Store, name: str, subnet: str | None = None) -> dict:
     rows = store.db.execute("SELECT name, subnet, bridge FROM networks").fetchall()
     if any(r[0] == name for r in rows):
         raise NetworkError(f"network `{name}` exists already")
-    ours = [ipaddress.ip_network(r[1]) for r in rows]
-    routed = [n for dev, n in _host_routes() if not dev.startswith("minirun")]
+    ours = [ipaddress.ip_network(r[1]) for r in rows] + _claimed_subnets(store)
+    own = {r[2] for r in rows}
+    routed = [n for dev, n in _host_routes() if dev not in own]
     if subnet:
         try:
             net = ipaddress.ip_network(subnet)
@@ -251,8 +309,8 @@ def create(store: Store, name: str, subnet: str | None = None) -> dict:
                     if not any(c.overlaps(o) for o in ours + routed)), None)
         if net is None:
             raise NetworkError("no free 10.89.N.0/24 left: give --subnet")
-    used = {r[2] for r in rows}
-    bridge = next(f"minirun{i}" for i in range(1, 10000) if f"minirun{i}" not in used)
+    bridge = next(f"minirun{i}" for i in range(1, 10000) if f"minirun{i}" not in own and
+                  _claim("networks", f"minirun{i}", f"{net} {store.root} {name}"))
     with store.transaction() as db:
         db.execute("INSERT INTO networks (name, subnet, gateway, bridge, created) "
                    "VALUES (?, ?, ?, ?, ?)", (name, str(net), str(next(net.hosts())), bridge,
@@ -298,8 +356,13 @@ def remove(store: Store, name: str, force: bool = False) -> None:
     elif netlink_exists(net["bridge"]):
         netlink.delete_link(net["bridge"])
     with store.transaction() as db:
+        gone = db.execute("SELECT address FROM leases WHERE network=?", (name,)).fetchall()
         db.execute("DELETE FROM leases WHERE network=?", (name,))
         db.execute("DELETE FROM networks WHERE name=?", (name,))
+    for (address,) in gone:
+        _unclaim("leases", f"{net['bridge']}/{address}")
+    if name != DEFAULT:
+        _unclaim("networks", net["bridge"])
     _nat(store)
 
 
@@ -325,7 +388,8 @@ def _lease(store: Store, net: dict, cid: str) -> str:
                                           (net["name"],))}
         for host in subnet.hosts():
             address = str(host)
-            if address != net["gateway"] and address not in taken:
+            if address != net["gateway"] and address not in taken and \
+                    _claim("leases", f"{net['bridge']}/{address}", f"{store.root} {cid}"):
                 db.execute("INSERT INTO leases (network, address, container) VALUES (?, ?, ?)",
                            (net["name"], address, cid))
                 return address
@@ -344,15 +408,18 @@ def _nat(store: Store) -> None:
     # networks do not reach each other: one network's bridge to another's is dropped
     isolation = "".join(f'    iifname "{b}" oifname "minirun*" oifname != "{b}" drop\n'
                         for b in bridges)
-    script = ("table ip minirun\ndelete table ip minirun\ntable ip minirun {\n"
-              "  chain prerouting {\n    type nat hook prerouting priority -100;\n"
-              f"{pre}  }}\n"
-              "  chain output {\n    type nat hook output priority -100;\n"
-              f"{out}  }}\n"
-              "  chain postrouting {\n    type nat hook postrouting priority srcnat;\n"
-              f"{rules}{post}  }}\n"
-              "  chain forward {\n    type filter hook forward priority filter;\n"
-              f"{isolation}  }}\n}}\n")
+    table = _table(store)
+    script = f"table ip {table}\ndelete table ip {table}\n"
+    if store.db.execute("SELECT 1 FROM leases LIMIT 1").fetchone():   # else: no table at all
+        script += (f"table ip {table} {{\n"
+                   "  chain prerouting {\n    type nat hook prerouting priority -100;\n"
+                   f"{pre}  }}\n"
+                   "  chain output {\n    type nat hook output priority -100;\n"
+                   f"{out}  }}\n"
+                   "  chain postrouting {\n    type nat hook postrouting priority srcnat;\n"
+                   f"{rules}{post}  }}\n"
+                   "  chain forward {\n    type filter hook forward priority filter;\n"
+                   f"{isolation}  }}\n}}\n")
     if not rootless:
         _apply(script, bridges)
         return
@@ -366,7 +433,7 @@ def _apply(script: str, bridges: list[str]) -> None:
     bridge, routing of 127.0.0.1 (so that a port published on the host's
     loopback reaches a container)."""
     import subprocess
-    explain.say("nft -f - (table ip minirun: NAT, published ports, isolation)")
+    explain.say("nft -f - (NAT out, published ports, networks kept apart)")
     r = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
     if r.returncode != 0:
         raise NetworkError(f"nftables: {r.stderr.strip()}")
@@ -444,10 +511,12 @@ def teardown(store: Store, cid: str, last: bool = True) -> None:
         if not rootless:
             netlink.delete_link(host_interface(cid))
     with store.transaction() as db:
-        rows = db.execute("SELECT network FROM leases WHERE container=?", (cid,)).fetchall()
+        rows = db.execute("SELECT l.network, l.address, n.bridge FROM leases l JOIN networks n "
+                          "ON n.name = l.network WHERE l.container=?", (cid,)).fetchall()
         db.execute("DELETE FROM leases WHERE container=?", (cid,))
         options = db.execute("SELECT options FROM containers WHERE id=?", (cid,)).fetchone()
-    for (name,) in rows:
+    for name, address, bridge in rows:
+        _unclaim("leases", f"{bridge}/{address}")
         _hosts_leave(store, cid, name)
     if rows:
         _nat(store)          # its published ports go

@@ -429,3 +429,37 @@ def test_dns_and_the_hosts_name(mr, img, network):
                     "slirp4netns": _host_address(), "pasta": "192.0.2.1"}[network]
     r = mr("run", "--rm", "--dns", "not-an-address", img, "true")
     assert r.returncode == 125 and "not an IP address" in r.stderr
+
+
+def test_two_stores_at_once(mr, img):
+    """Two stores (--root) share the host: as root, minirun0 and its
+    addresses, and each keeps its own nftables table; nothing collides."""
+    from tests.e2e.conftest import Minirun
+    other = Minirun(mr.rt, mr.conf)
+    other.store += "-other"
+    other("pull", "-q", img, check=True)
+    try:
+        for who, port in ((mr, 18521), (other, 18522)):
+            who("run", "-d", "--name", "web", "--network", "bridge", "-p", f"{port}:80", img,
+                "sh", "-c",
+                f"echo {port} > /tmp/index.html; httpd -f -p 80 -h /tmp", check=True)
+        addresses = [json.loads(who("network", "inspect", "minirun", check=True).stdout)[0][
+            "containers"][0]["address"] for who in (mr, other)]
+        assert mr.rt.rootless or addresses[0] != addresses[1], addresses
+        assert _fetch("http://127.0.0.1:18521/index.html") == "18521\n"
+        assert _fetch("http://127.0.0.1:18522/index.html") == "18522\n"
+        mr("rm", "-f", "web", check=True)          # the other store's rules stay
+        assert _fetch("http://127.0.0.1:18522/index.html") == "18522\n"
+        if not mr.rt.rootless:
+            mr("network", "create", "--subnet", "10.93.0.0/24", "mine", check=True)
+            r = other("network", "create", "--subnet", "10.93.0.0/25", "theirs")
+            assert r.returncode == 125 and "overlaps 10.93.0.0/24" in r.stderr, r.stderr
+            other("network", "create", "theirs", check=True)
+            bridges = {json.loads(who("network", "inspect", name, check=True).stdout)[0][
+                "interface"] for who, name in ((mr, "mine"), (other, "theirs"))}
+            assert len(bridges) == 2
+            mr("network", "rm", "mine", check=True)
+            other("network", "rm", "theirs", check=True)
+    finally:
+        other("rm", "-fa")
+    assert _leases(mr) == [] and _gone(_holders)
