@@ -52,6 +52,8 @@ CREATE_FLAGS = [
     _f("--userns", help="host (the default) or keep-id (rootless: your uid inside)"),
     _f("--runtime", help="an OCI runtime to hand the bundle to (runc, crun, a path)"),
     _f("--pull", default="missing", choices=("always", "missing", "never")),
+    _f("--lazy", kind="bool", help="start before the image is downloaded: indexed layers are "
+                                   "read from the registry as they are used (minirun lazy index)"),
 ]
 # resource limits (linux.resources), as podman spells them: for create, run and update
 LIMIT_FLAGS = [
@@ -251,7 +253,7 @@ def options(kw: dict) -> dict:
             "publish": list(kw["publish"]), "publish_all": kw["publish_all"],
             "aliases": list(kw["network_alias"]), "dns": _dns(kw["dns"]),
             "bandwidth": _bandwidth(kw["network_bandwidth"], network),
-            "command": list(kw["command"])}
+            "lazy": bool(kw.get("lazy")), "command": list(kw["command"])}
 
 
 def _dns(servers: list[str]) -> list[str]:
@@ -277,18 +279,25 @@ def _bandwidth(text: str | None, network: str) -> int:
     return parse_rate(text)
 
 
-def ensure_image(obj, image: str, policy: str) -> None:
+def ensure_image(obj, image: str, policy: str, lazy: bool = False) -> None:
     from minirun.engine import images as img
     from minirun.engine.store import ImageNotFound
     if policy == "always":
         img.pull(obj["root"], image, quiet=True)
         return
     try:
-        store(obj).lookup(image)
+        image_id = store(obj).lookup(image)
     except ImageNotFound:
         if policy == "never":
             raise
-        img.pull(obj["root"], image, quiet=not sys.stderr.isatty())
+        if lazy:
+            img.pull_lazy(obj["root"], image)
+        else:
+            img.pull(obj["root"], image, quiet=not sys.stderr.isatty())
+        return
+    if not lazy and os.path.exists(os.path.join(store(obj).root, "lazy", "images",
+                                                image_id[7:] + ".json")):
+        img.complete(obj["root"], image_id)     # started lazily before: fetch what is left
 
 
 def create(obj, kw) -> str:
@@ -297,7 +306,7 @@ def create(obj, kw) -> str:
     if opts["runtime"]:
         from minirun.engine import external
         opts["runtime"] = external.resolve(opts["runtime"])
-    ensure_image(obj, kw["image"], kw["pull"])
+    ensure_image(obj, kw["image"], kw["pull"], lazy=bool(kw.get("lazy")))
     if kw["dry_run"]:
         import json
         image_id = store(obj).lookup(kw["image"])

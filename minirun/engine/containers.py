@@ -158,6 +158,12 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
                                  "would otherwise be root inside; as root, use -u UID:GID")
         from minirun.engine import userns
         layers = userns.keep_id_layers(store, image_id)
+    elif opts.get("lazy"):        # layers still in the registry: their lazy mount
+        from minirun.lazy import mount
+        from minirun.lazy.pull import lazy_layers
+        lazy = lazy_layers(store, image_id)
+        layers = [mount.layer_path(store, image_id, lazy[d]) if d in lazy else
+                  store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
     else:
         layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
     entrypoint = opts.get("entrypoint")

@@ -24,6 +24,22 @@ def pull(root: str | None, name: str, *, tls_verify: bool | None = None,
                      rootless=rootless)
 
 
+def pull_lazy(root: str | None, name: str, *, tls_verify: bool | None = None) -> str:
+    """Record an image whose indexed layers stay in the registry (run --lazy)."""
+    from minirun.kernel.idmap import is_rootless
+    from minirun.lazy.pull import pull_lazy as pull_it
+    return _in_store(root, pull_it, name, tls_verify=tls_verify, rootless=is_rootless())
+
+
+def complete(root: str | None, image_id: str) -> None:
+    """Fetch and unpack the layers of an image that were left lazy."""
+    import json
+    from minirun.lazy.pull import source_path
+    with open(source_path(Store(root), image_id)) as f:
+        reference = json.load(f)["reference"]
+    pull(root, reference, quiet=True)
+
+
 def listing(root: str | None) -> list[dict]:
     return Store(root).images()
 

@@ -76,6 +76,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     saved = [os.dup(fd) for fd in (0, 1, 2)]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
+        if rec["options"].get("lazy"):            # its layers in the registry: mounted
+            from minirun.lazy import mount
+            mount.ensure(store, rec["image_id"])
         links = network.connect(store, rec, d)      # its network, made first
         if not foreground:
             from minirun.engine.attach import Server

@@ -130,3 +130,39 @@ def test_indexes_travel_with_the_image(mr, registry, images_dir):
     r = mr("lazy", "index", "--push", image, check=True)    # again: one referrer, not two
     listed = json.loads(urllib.request.urlopen(request).read())["manifests"]
     assert len(listed) == 1
+
+
+def _lazy_mounts() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if "minirun-lazy" in line]
+
+
+def test_run_lazy(mr, registry, images_dir):
+    """run --lazy starts from the registry's layers through the lazy mount:
+    one mount shared by two containers, gone with the last; a later plain
+    run fetches the rest and needs no mount."""
+    registry.push(os.path.join(images_dir, "busybox"), "lazy/run:latest")
+    image = f"{registry.addr}/lazy/run:latest"
+    mr("lazy", "index", "--push", image, check=True)
+    other = mr.__class__(mr.rt, mr.conf)
+    other.store += "-lazy"                       # a store that has nothing yet
+    try:
+        r = other("run", "--rm", "--lazy", "--network", "none", image, "sh", "-c",
+                  "cat /etc/os-release >/dev/null; busybox | head -1; ls -l /bin/busybox")
+        assert r.returncode == 0 and r.stdout.startswith("BusyBox v"), r.stderr
+        assert " root " in r.stdout.splitlines()[1]          # owners as the image says
+        other("run", "-d", "--lazy", "--name", "one", "--network", "none", image,
+              "sleep", "60", check=True)
+        other("run", "-d", "--lazy", "--name", "two", "--network", "none", image,
+              "sleep", "60", check=True)
+        assert len(_lazy_mounts()) == 1
+        other("rm", "-f", "one", check=True)
+        assert len(_lazy_mounts()) == 1                       # two still uses it
+        other("rm", "-f", "two", check=True)
+        assert _lazy_mounts() == []
+        assert not os.path.isdir(os.path.join(other.store, "layers")) or \
+            other.layer_dirs() == []                         # nothing was unpacked
+        r = other("run", "--rm", "--network", "none", image, "true")   # the rest, now
+        assert r.returncode == 0 and len(other.layer_dirs()) == 1 and _lazy_mounts() == []
+    finally:
+        other("rm", "-fa")

@@ -1,0 +1,127 @@
+"""The lazy mount of an image: one FUSE server per image and store, shared
+by every container of that image, started with the first and stopped with
+the last (also when a container's monitor was killed: `rm` stops it).
+
+    <runtime dir>/lazy/<store>-<image>/mnt/N   layer N (bottom first) of the image
+                                        /pid   the server's pid and start time
+                                        /log   what it said
+
+The server is ``python -m minirun.lazy.serve`` in a session of its own, so
+that it outlives the command that started it; a plain user's mounts
+through fusermount3.
+"""
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from minirun.errors import MiniRunError
+
+
+class LazyMountError(MiniRunError):
+    """The lazy mount could not be made."""
+
+
+def _dir(store, image_id: str) -> str:
+    from minirun.runtime.state import default_root
+    st = os.stat(store.root)
+    return os.path.join(default_root(), "lazy",
+                        f"{st.st_dev:x}-{st.st_ino:x}-{image_id.split(':')[1][:16]}")
+
+
+def layer_path(store, image_id: str, position: int) -> str:
+    return os.path.join(_dir(store, image_id), "mnt", str(position))
+
+
+def _running(d: str) -> int:
+    from minirun.runtime.state import proc_start_time
+    try:
+        with open(os.path.join(d, "pid")) as f:
+            pid, started = map(int, f.read().split())
+        if proc_start_time(pid) == started and os.path.ismount(os.path.join(d, "mnt")):
+            return pid
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class _Lock:
+    def __init__(self, d: str):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        self.path = os.path.join(d, "lock")
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def ensure(store, image_id: str) -> str:
+    """The image's lazy mount, started if it is not running."""
+    d = _dir(store, image_id)
+    with _Lock(d):
+        if _running(d):
+            return os.path.join(d, "mnt")
+        _unmount(d)                         # a server that died leaves a dead mount
+        os.makedirs(os.path.join(d, "mnt"), mode=0o755, exist_ok=True)
+        ready_r, ready_w = os.pipe()
+        with open(os.path.join(d, "log"), "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "minirun.lazy.serve", store.root, image_id,
+                 os.path.join(d, "mnt"), str(ready_w)], pass_fds=[ready_w],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        os.close(ready_w)
+        import select
+        ok = select.select([ready_r], [], [], 60)[0] and os.read(ready_r, 1) == b"1"
+        os.close(ready_r)
+        if not ok:
+            proc.kill()
+            proc.wait()
+            with open(os.path.join(d, "log"), errors="replace") as f:
+                why = (f.read().strip().splitlines() or ["no answer within 60 s"])[-1]
+            _unmount(d)
+            raise LazyMountError(f"the lazy mount of {image_id[:19]} failed: {why}")
+        from minirun.runtime.state import proc_start_time
+        with open(os.path.join(d, "pid"), "w") as f:
+            f.write(f"{proc.pid} {proc_start_time(proc.pid)}\n")
+        return os.path.join(d, "mnt")
+
+
+def _unmount(d: str) -> None:
+    mnt = os.path.join(d, "mnt")
+    if not os.path.exists(mnt):
+        return
+    if os.geteuid() == 0:
+        from minirun.kernel import mounts
+        try:
+            mounts.umount2(mnt, mounts.MNT_DETACH)
+        except OSError:
+            pass
+    else:
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+
+
+def release(store, image_id: str, users: int) -> None:
+    """Stop the image's server and unmount, when ``users`` (the containers
+    still using it) is 0."""
+    d = _dir(store, image_id)
+    if users or not os.path.isdir(d):
+        return
+    with _Lock(d):
+        pid = _running(d)
+        _unmount(d)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _running(d):
+                    break
+                time.sleep(0.02)
+        for name in ("pid",):
+            try:
+                os.unlink(os.path.join(d, name))
+            except FileNotFoundError:
+                pass
