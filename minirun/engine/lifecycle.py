@@ -133,12 +133,8 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
     _delete(store, rec)
     ct.remove_files(store, rec["id"])
     if rec["options"].get("lazy"):       # the lazy mount goes with its last container
-        import json
         from minirun.lazy import mount
-        users = sum(1 for (o,) in store.db.execute(
-            "SELECT options FROM containers WHERE image_id=?", (rec["image_id"],))
-            if json.loads(o or "{}").get("lazy"))
-        mount.release(store, rec["image_id"], users)
+        mount.release_unused(store, rec["image_id"])
     if volumes:   # rm -v: the container's anonymous volumes go too
         from minirun.engine import volumes as vol
         for anonymous in (rec["options"].get("anonymous_volumes") or {}).values():

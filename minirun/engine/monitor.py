@@ -78,7 +78,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     try:
         if rec["options"].get("lazy"):            # its layers in the registry: mounted
             from minirun.lazy import mount
-            mount.ensure(store, rec["image_id"])
+            mount.ensure_for(store, rec["image_id"], d)
         links = network.connect(store, rec, d)      # its network, made first
         if not foreground:
             from minirun.engine.attach import Server

@@ -131,7 +131,7 @@ def fetch_layer(store: Store, client: Client | None, name: str, desc: mf.Descrip
                 with open(source, "rb") as f:
                     while chunk := f.read(1 << 20):
                         yield chunk
-            if not have_blob:
+            if not have_blob and offset < desc.size:   # (a lazy layer's blob may be whole)
                 if client is None:
                     raise PullError(f"layer {desc.digest} is neither in the store nor in a "
                                     "registry")

@@ -18,6 +18,7 @@ import errno
 import io
 import os
 import sys
+import threading
 import time
 
 CHUNK = 256 << 10
@@ -32,6 +33,7 @@ class RemoteBlob(io.RawIOBase):
                  chunk: int = CHUNK):
         self.client, self.name, self.digest, self.size, self.chunk = \
             client, name, digest, size, chunk
+        self.cache_path = cache
         self.fd = os.open(cache, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.ftruncate(self.fd, size)
         chunks = (size + chunk - 1) // chunk
@@ -40,6 +42,7 @@ class RemoteBlob(io.RawIOBase):
         self.had = bytearray(os.pread(self.marks, chunks, 0))
         self.pos = 0
         self.fetched = 0              # bytes this object fetched (figures, tests)
+        self.lock = threading.Lock()  # FUSE's reads and the background fetcher
         self.complained = False
 
     def readable(self) -> bool:
@@ -71,6 +74,10 @@ class RemoteBlob(io.RawIOBase):
     def ensure(self, start: int, end: int) -> None:
         """Fetch the chunks of bytes [start, end) that are not here yet."""
         first, last = start // self.chunk, (end - 1) // self.chunk
+        with self.lock:
+            self._ensure(first, last)
+
+    def _ensure(self, first: int, last: int) -> None:
         index = first
         while index <= last:
             if self.had[index]:

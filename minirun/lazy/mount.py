@@ -91,6 +91,14 @@ def ensure(store, image_id: str) -> str:
         return os.path.join(d, "mnt")
 
 
+def ensure_for(store, image_id: str, bundle: str) -> None:
+    """The mount, if the container's layers include lazy ones (a layer that
+    has been completed since is an ordinary one for containers made after)."""
+    with open(os.path.join(bundle, "config.json")) as f:
+        if _dir(store, image_id) in f.read():
+            ensure(store, image_id)
+
+
 def _unmount(d: str) -> None:
     mnt = os.path.join(d, "mnt")
     if not os.path.exists(mnt):
@@ -105,12 +113,26 @@ def _unmount(d: str) -> None:
         subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
 
 
-def release(store, image_id: str, users: int) -> None:
-    """Stop the image's server and unmount, when ``users`` (the containers
-    still using it) is 0."""
+def release_unused(store, image_id: str) -> None:
+    """Stop the image's server and unmount, if no container's layers are
+    in its mount any more."""
+    from minirun.engine import containers as ct
     d = _dir(store, image_id)
-    if users or not os.path.isdir(d):
+    if not os.path.isdir(d):
         return
+    for (cid,) in store.db.execute("SELECT id FROM containers WHERE image_id=?", (image_id,)):
+        try:
+            with open(os.path.join(ct.container_dir(store, cid), "config.json")) as f:
+                if d in f.read():
+                    return
+        except OSError:
+            continue
+    release(store, image_id)
+
+
+def release(store, image_id: str) -> None:
+    """Stop the image's server and unmount."""
+    d = _dir(store, image_id)
     with _Lock(d):
         pid = _running(d)
         _unmount(d)

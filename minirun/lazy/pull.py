@@ -50,7 +50,7 @@ def pull_lazy(store: Store, text: str, tls_verify: bool | None = None,
             if not lazy:
                 pl.fetch_layer(store, client, cand.path, desc, diff_id, progress, rootless)
             layers.append({"diff_id": diff_id, "digest": desc.digest, "size": desc.size,
-                           "lazy": lazy})
+                           "media_type": desc.media_type, "lazy": lazy})
         os.makedirs(os.path.dirname(source_path(store, cfg)), mode=0o755, exist_ok=True)
         with open(source_path(store, cfg), "w") as f:
             json.dump({"reference": str(cand), "tls_verify": tls_verify, "layers": layers}, f)

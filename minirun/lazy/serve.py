@@ -1,10 +1,19 @@
 """The lazy mount's server process: ``python -m minirun.lazy.serve STORE
 IMAGE MOUNTPOINT READY_FD`` (lazy/mount.py starts it).  It opens each lazy
 layer of the image (its index from the store, its bytes from the
-registry), mounts them with FUSE and writes "1" to READY_FD."""
+registry), mounts them with FUSE and writes "1" to READY_FD.
+
+Meanwhile a background thread fetches the rest of each layer, a MiB at a
+time (so that a container's reads wait at most for one), and then has the
+store check the whole blob's digest and unpack it as `pull` would: the next
+start uses it as an ordinary layer.  This mount goes on serving from the
+fetched bytes."""
 import json
 import os
 import sys
+import threading
+
+STEP = 1 << 20
 
 
 def main(argv: list[str]) -> int:
@@ -13,7 +22,9 @@ def main(argv: list[str]) -> int:
     from minirun.engine import reference, registries
     from minirun.engine.store import Store
     from minirun.kernel import process
-    from minirun.lazy import fs
+    from minirun.lazy import fs, index
+    from minirun.lazy.build import index_dir
+    from minirun.lazy.fetch import RemoteBlob
     from minirun.lazy.pull import lazy_layers, source_path
     process.set_name("minirun-lazy")
     store = Store(store_root)
@@ -21,17 +32,21 @@ def main(argv: list[str]) -> int:
         source = json.load(f)
     ref = reference.parse(source["reference"])
     client = pl.client_for(ref, registries.load(), source["tls_verify"])
-    lazy = lazy_layers(store, image_id)
+    still_lazy = lazy_layers(store, image_id)
     cache = os.path.join(store_root, "lazy", "cache")
     os.makedirs(cache, mode=0o700, exist_ok=True)
-    layers = []
-    for position, layer in enumerate(source["layers"]):
-        if layer["diff_id"] in lazy:
-            opened = fs.open_layers(store, [(layer["digest"], "", layer["size"])], client,
-                                    ref.path, cache)
-            layers.append(opened[0])
-        else:
+    layers, pending = [], []
+    for layer in source["layers"]:
+        if not layer["lazy"]:
             layers.append(({"entries": []}, None))      # unpacked in the store: not ours
+            continue
+        # still lazy, or completed since (then the cache holds it all)
+        toc, checkpoints = index.load(index_dir(store, layer["digest"]))
+        remote = RemoteBlob(client, ref.path, layer["digest"], layer["size"],
+                            os.path.join(cache, layer["digest"].replace(":", "-")))
+        layers.append((toc, index.Layer(remote, toc, checkpoints)))
+        if layer["diff_id"] in still_lazy:
+            pending.append((layer, remote))
     rootless = os.geteuid() != 0
     tree = fs.Tree(layers, opaque="user.overlay.opaque" if rootless else
                    "trusted.overlay.opaque",
@@ -41,8 +56,46 @@ def main(argv: list[str]) -> int:
     def say_ready():
         os.write(fd, b"1")
         os.close(fd)
+        threading.Thread(target=complete, args=(store_root, ref.path, pending), daemon=True,
+                         name="fetcher").start()
     fs.serve(tree, mountpoint, ready=say_ready)
     return 0
+
+
+def complete(store_root: str, repository: str, pending: list) -> None:
+    """Fetch each layer's remaining bytes, then unpack it into the store."""
+    for layer, remote in pending:
+        try:
+            for start in range(0, remote.size, STEP):
+                remote.ensure(start, min(start + STEP, remote.size))
+            _unpack(store_root, repository, layer, remote)
+        except Exception as e:      # noqa: BLE001 (the mount serves on; a later pull redoes it)
+            print(f"minirun-lazy: layer {layer['digest'][:19]} not completed: {e}",
+                  file=sys.stderr, flush=True)
+
+
+def _unpack(store_root: str, repository: str, layer: dict, remote) -> None:
+    """The whole blob, as a partial download the store then checks and
+    unpacks (as root of the user's namespace for a plain user)."""
+    from minirun.engine import userns
+    from minirun.engine.store import Store
+    store = Store(store_root)
+    partial = store.partial_path(layer["digest"])
+    if not os.path.exists(partial):
+        os.link(remote.cache_path, partial)
+    work = (_fetch_layer, store_root, repository, layer)
+    userns.as_root(*work) if userns.needed() else _fetch_layer(*work[1:])
+
+
+def _fetch_layer(store_root: str, repository: str, layer: dict) -> None:
+    from minirun.engine import manifest as mf
+    from minirun.engine import pull as pl
+    from minirun.engine.store import Store
+    from minirun.kernel.idmap import is_rootless
+    desc = mf.Descriptor(media_type=layer["media_type"], digest=layer["digest"],
+                         size=layer["size"])
+    pl.fetch_layer(Store(store_root), None, repository, desc, layer["diff_id"],
+                   pl.Progress(True), is_rootless())
 
 
 if __name__ == "__main__":
