@@ -56,6 +56,7 @@ class Client:
         if insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.scheme = "https"
+        self.known = False                # whether the scheme has worked once
         self.tokens: dict[str, str] = {}
         self.basic = False
 
@@ -66,11 +67,17 @@ class Client:
 
     def _raw(self, method: str, path: str, headers: dict, body=None, stream: bool = False):
         import urllib3
+        # An insecure registry may speak plain HTTP: the first HTTPS attempt is
+        # made once, not retried with pauses (1.4 s that every start paid)
+        probe = self.insecure and self.scheme == "https" and not self.known
         try:
-            return self.http.request(method, path if "://" in path else self._url(path),
-                                     headers=headers, body=body, preload_content=not stream,
-                                     redirect=True, timeout=urllib3.Timeout(connect=10,
-                                                                            read=60))
+            r = self.http.request(method, path if "://" in path else self._url(path),
+                                  headers=headers, body=body, preload_content=not stream,
+                                  redirect=True, timeout=urllib3.Timeout(connect=10, read=60),
+                                  **({"retries": urllib3.Retry(0, redirect=5)} if probe
+                                     else {}))
+            self.known = True
+            return r
         except urllib3.exceptions.SSLError:
             if self.insecure and self.scheme == "https":
                 self.scheme = "http"   # an insecure registry may speak plain HTTP

@@ -37,6 +37,8 @@ MEDIA_TYPE = "application/vnd.minirun.lazy.toc.v1+json"
 CHECKPOINTS_TYPE = "application/vnd.minirun.lazy.checkpoints.v1.gzidx"
 DEFAULT_SPACING = 4 << 20          # a checkpoint every 4 MiB of uncompressed data
 MIN_SPACING = 64 << 10
+SMALL_FILE = 1 << 20               # inflated whole on a first read, and kept ...
+CACHE_BYTES = 64 << 20             # ... up to this much per layer
 _TYPES = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir",
           tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
           tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo", tarfile.CONTTYPE: "file"}
@@ -135,20 +137,45 @@ class Layer:
         self.gz = indexed_gzip.IndexedGzipFile(fileobj=source, auto_build=False,
                                                spacing=toc["spacing"], readbuf_size=128 << 10)
         self.gz.import_index(fileobj=io.BytesIO(checkpoints))
+        import threading
+        self.lock = threading.Lock()
+        self.cache: dict[int, bytes] = {}
+        self.cached = 0
 
     def read(self, name: str, offset: int, size: int) -> bytes:
-        """Up to ``size`` bytes of file ``name`` from ``offset``."""
+        """Up to ``size`` bytes of file ``name`` from ``offset``.  A small file
+        is inflated whole on its first read and kept (most reads of a file
+        follow its first, and each would otherwise inflate again from the
+        checkpoint before it); a large one is read where asked."""
         entry = self.entries[name]
         if entry["type"] == "hardlink":
             entry = self.entries[entry["linkname"]]
         size = max(0, min(size, entry["size"] - offset))
         if not size:
             return b""
+        if entry["size"] <= SMALL_FILE:
+            whole = self._small(entry)
+            return whole[offset:offset + size]
+        return self._pread(entry, size, entry["offset"] + offset)
+
+    def _small(self, entry: dict) -> bytes:
+        with self.lock:
+            whole = self.cache.pop(entry["offset"], None)
+        if whole is None:
+            whole = self._pread(entry, entry["size"], entry["offset"])
+        with self.lock:
+            self.cache[entry["offset"]] = whole              # the most recent last
+            self.cached += len(whole)
+            while self.cached > CACHE_BYTES:
+                self.cached -= len(self.cache.pop(next(iter(self.cache))))
+        return whole
+
+    def _pread(self, entry: dict, size: int, at: int) -> bytes:
         import indexed_gzip
         try:
-            return self.gz.pread(size, entry["offset"] + offset)
+            return self.gz.pread(size, at)
         except indexed_gzip.ZranError as e:      # the source failed (it said why) or lied
-            raise OSError(errno.EIO, f"reading {name} from the layer: {e}") from None
+            raise OSError(errno.EIO, f"reading {entry['name']} from the layer: {e}") from None
 
     def close(self) -> None:
         self.gz.close()

@@ -34,6 +34,7 @@ def layer(tmp_path_factory):
     files = {f"data/f{i}": rng.randbytes(rng.choice([0, 1, 100, 70_000, 300_000]))
              for i in range(12)}
     files["bin/sh"] = rng.randbytes(200_000)
+    files["bin/big"] = rng.randbytes(1_500_000)      # above index.SMALL_FILE: read where asked
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(_member("./bin/", tarfile.DIRTYPE, mode=0o755))
@@ -121,9 +122,15 @@ def test_random_reads_across_checkpoints(layer, tmp_path):
     with open(path, "rb") as f:
         fresh = index.Layer(Counting(f.read()), toc, checkpoints)
     Counting.read_bytes = 0
-    assert fresh.read("bin/sh", len(files["bin/sh"]) - 100, 100) == files["bin/sh"][-100:]
+    assert fresh.read("bin/big", len(files["bin/big"]) - 100, 100) == files["bin/big"][-100:]
     print(f"compressed bytes read for the last 100 bytes of a file: {Counting.read_bytes}")
-    assert 0 < Counting.read_bytes < 2 * SPACING + (64 << 10)   # one span, not the layer
+    assert 0 < Counting.read_bytes < 2 * SPACING + (128 << 10)  # one span, not the layer
+    Counting.read_bytes = 0
+    small = fresh.read("bin/sh", 10, 20)                          # a small file: inflated
+    assert small == files["bin/sh"][10:30] and Counting.read_bytes  # whole, once ...
+    Counting.read_bytes = 0
+    assert fresh.read("bin/sh", 1000, 50) == files["bin/sh"][1000:1050]
+    assert Counting.read_bytes == 0                               # ... and kept
     fresh.close()
 
 
