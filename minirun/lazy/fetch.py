@@ -22,6 +22,9 @@ import threading
 import time
 
 CHUNK = 256 << 10
+READAHEAD = 1 << 20                # a fetch takes at least this much, where missing:
+#                                    inflating reads on, and each request costs a round trip
+MAX_READAHEAD = 16 << 20           # ... doubled while reads go on where the last ended
 RETRIES = (0.2, 0.5, 1.0)          # pauses between attempts: about 2 s, then EIO
 
 
@@ -30,7 +33,9 @@ class RemoteBlob(io.RawIOBase):
     cached in file ``cache``."""
 
     def __init__(self, client, name: str, digest: str, size: int, cache: str,
-                 chunk: int = CHUNK):
+                 chunk: int = CHUNK, readahead: int = READAHEAD):
+        self.readahead = self.base_readahead = readahead
+        self.last_end = -1             # where the last fetch ended: sequential reads
         self.client, self.name, self.digest, self.size, self.chunk = \
             client, name, digest, size, chunk
         self.cache_path = cache
@@ -84,7 +89,8 @@ class RemoteBlob(io.RawIOBase):
                 index += 1
                 continue
             run = index
-            while run + 1 <= last and not self.had[run + 1]:
+            ahead = max(last, index + self.readahead // self.chunk - 1)
+            while run + 1 <= min(ahead, len(self.had) - 1) and not self.had[run + 1]:
                 run += 1
             self._fetch(index, run)
             index = run + 1
@@ -92,6 +98,11 @@ class RemoteBlob(io.RawIOBase):
     def _fetch(self, first: int, last: int) -> None:
         from minirun.engine.registry import RegistryError
         start, end = first * self.chunk, min((last + 1) * self.chunk, self.size)
+        # a file read from start to end (a library, a model) gets ever larger
+        # requests; a read elsewhere starts small again
+        self.readahead = min(self.readahead * 2, MAX_READAHEAD) \
+            if start == self.last_end and self.base_readahead else self.base_readahead
+        self.last_end = end
         for pause in RETRIES + (None,):
             try:
                 data = self.client.blob_range(self.name, self.digest, start, end)

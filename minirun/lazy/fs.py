@@ -130,7 +130,11 @@ class Tree:
             raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
         return self.nodes[children[name]]
 
+    last_read = 0.0        # when a container last read (the background fetcher waits)
+
     def read(self, inode: int, offset: int, size: int) -> bytes:
+        import time
+        self.last_read = time.monotonic()
         n = self.nodes[inode]
         return n.layer.read(n.name, offset, size) if n.layer else b""
 

@@ -37,8 +37,7 @@ MEDIA_TYPE = "application/vnd.minirun.lazy.toc.v1+json"
 CHECKPOINTS_TYPE = "application/vnd.minirun.lazy.checkpoints.v1.gzidx"
 DEFAULT_SPACING = 4 << 20          # a checkpoint every 4 MiB of uncompressed data
 MIN_SPACING = 64 << 10
-SMALL_FILE = 1 << 20               # inflated whole on a first read, and kept ...
-CACHE_BYTES = 64 << 20             # ... up to this much per layer
+CACHE_BYTES = 256 << 20            # inflated data kept per layer
 _TYPES = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir",
           tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
           tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo", tarfile.CONTTYPE: "file"}
@@ -139,43 +138,58 @@ class Layer:
         self.gz.import_index(fileobj=io.BytesIO(checkpoints))
         import threading
         self.lock = threading.Lock()
-        self.cache: dict[int, bytes] = {}
-        self.cached = 0
+        self.points = [0] + [u for u, _ in self.gz.seek_points() if u > 0]
+        self.spans: dict[int, bytes] = {}     # span start -> what is inflated of it
+        self.sizes: dict[int, int] = {}
+        self.kept = 0
 
     def read(self, name: str, offset: int, size: int) -> bytes:
-        """Up to ``size`` bytes of file ``name`` from ``offset``.  A small file
-        is inflated whole on its first read and kept (most reads of a file
-        follow its first, and each would otherwise inflate again from the
-        checkpoint before it); a large one is read where asked."""
+        """Up to ``size`` bytes of file ``name`` from ``offset``."""
         entry = self.entries[name]
         if entry["type"] == "hardlink":
             entry = self.entries[entry["linkname"]]
         size = max(0, min(size, entry["size"] - offset))
         if not size:
             return b""
-        if entry["size"] <= SMALL_FILE:
-            whole = self._small(entry)
-            return whole[offset:offset + size]
-        return self._pread(entry, size, entry["offset"] + offset)
+        start = entry["offset"] + offset
+        out = []
+        while size:
+            piece = self._span_read(start, size, name)
+            out.append(piece)
+            start += len(piece)
+            size -= len(piece)
+        return b"".join(out)
 
-    def _small(self, entry: dict) -> bytes:
+    def _span_read(self, start: int, size: int, name: str) -> bytes:
+        """Bytes from ``start`` within its span (checkpoint to checkpoint).
+        What was inflated of a span is kept (its beginning up to the furthest
+        byte read), so that every later read inside it is a copy, and a read
+        further on inflates only the rest: a start reads thousands of small
+        files, and each would otherwise inflate from its checkpoint again."""
+        import bisect
+        i = bisect.bisect_right(self.points, start) - 1
+        first = self.points[i]
+        end = self.points[i + 1] if i + 1 < len(self.points) else self.toc["uncompressedSize"]
+        want = min(start + size, end)
         with self.lock:
-            whole = self.cache.pop(entry["offset"], None)
-        if whole is None:
-            whole = self._pread(entry, entry["size"], entry["offset"])
-        with self.lock:
-            self.cache[entry["offset"]] = whole              # the most recent last
-            self.cached += len(whole)
-            while self.cached > CACHE_BYTES:
-                self.cached -= len(self.cache.pop(next(iter(self.cache))))
-        return whole
+            kept = self.spans.pop(first, b"")
+            if want > first + len(kept):
+                kept += self._pread(name, want - first - len(kept), first + len(kept))
+            self.spans[first] = kept                       # the most recent last
+            self.kept += len(kept) - self.sizes.get(first, 0)
+            self.sizes[first] = len(kept)
+            while self.kept > CACHE_BYTES and len(self.spans) > 1:
+                oldest = next(iter(self.spans))
+                self.kept -= len(self.spans.pop(oldest))
+                del self.sizes[oldest]
+            return kept[start - first:want - first]
 
-    def _pread(self, entry: dict, size: int, at: int) -> bytes:
+    def _pread(self, name: str, size: int, at: int) -> bytes:
         import indexed_gzip
         try:
             return self.gz.pread(size, at)
         except indexed_gzip.ZranError as e:      # the source failed (it said why) or lied
-            raise OSError(errno.EIO, f"reading {entry['name']} from the layer: {e}") from None
+            raise OSError(errno.EIO, f"reading {name} from the layer: {e}") from None
 
     def close(self) -> None:
         self.gz.close()

@@ -14,7 +14,7 @@ import sys
 import threading
 
 STEP = 1 << 20
-PAUSE = 2.0          # seconds before the background fetcher starts
+QUIET = 1.0          # seconds without a read before the background fetcher goes on
 
 
 def main(argv: list[str]) -> int:
@@ -58,22 +58,28 @@ def main(argv: list[str]) -> int:
         os.write(fd, b"1")
         os.close(fd)
         if os.environ.get("MINIRUN_LAZY_BACKGROUND", "1") != "0":   # (0: benchmarks)
-            threading.Thread(target=complete, args=(store_root, ref.path, pending),
+            threading.Thread(target=complete, args=(store_root, ref.path, pending, tree),
                              daemon=True, name="fetcher").start()
     fs.serve(tree, mountpoint, ready=say_ready)
     return 0
 
 
-def complete(store_root: str, repository: str, pending: list) -> None:
+def complete(store_root: str, repository: str, pending: list, tree) -> None:
     """Fetch each layer's remaining bytes, then unpack it into the store:
-    after the container's start has had a head start, at the lowest CPU
-    priority (this thread; the unpacking child too)."""
+    only while containers are not reading (a start must not share the link
+    with it), at the lowest CPU priority (this thread; the unpacking child
+    too)."""
     import time
-    time.sleep(PAUSE)
     os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+    def wait_for_quiet():
+        while time.monotonic() - max(tree.last_read, started) < QUIET:
+            time.sleep(0.1)
+    started = time.monotonic()
     for layer, remote in pending:
         try:
             for start in range(0, remote.size, STEP):
+                wait_for_quiet()
                 remote.ensure(start, min(start + STEP, remote.size))
             _unpack(store_root, repository, layer, remote)
         except Exception as e:      # noqa: BLE001 (the mount serves on; a later pull redoes it)

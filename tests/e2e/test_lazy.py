@@ -72,7 +72,7 @@ def test_files_read_from_the_registry_a_span_at_a_time(images_dir, busybox_rootf
         reg.push(os.path.join(images_dir, "busybox"), "lazy/busybox:latest")
         client = Client(reg.addr, insecure=True)
         remote = RemoteBlob(client, "lazy/busybox", digest, size, str(tmp_path / "cache"),
-                            chunk=64 << 10)
+                            chunk=64 << 10, readahead=0)     # (no read-ahead: counted)
         lazy = index.Layer(remote, toc, checkpoints)
         files = sorted((e for e in toc["entries"] if e["type"] == "file" and e["size"]),
                        key=lambda e: e["size"])
