@@ -64,21 +64,26 @@ def fetch_manifest(client: Client, ref: reference.Reference) -> tuple[bytes, str
     return data, digest, doc
 
 
-def pull(store: Store, text: str, *, tls_verify: bool | None = None, quiet: bool = False,
-         rootless: bool = False) -> str:
-    """Pull ``text`` into ``store``; return the image id (config digest)."""
+def resolve(text: str, tls_verify: bool | None = None, verb: str = "pull"):
+    """The first registry (of registries.conf's, for a short name) that has
+    image ``text``: (reference, client, manifest bytes, digest, parsed)."""
     conf = registries.load()
     ref = reference.parse(text)
     errors = []
     for cand in candidates(ref, conf):
         try:
             client = client_for(cand, conf, tls_verify)
-            data, mdigest, manifest = fetch_manifest(client, cand)
+            return (cand, client, *fetch_manifest(client, cand))
         except (NotFound, RegistryError) as e:
             errors.append(f"{cand}: {e}")
-            continue
-        return _pull_image(store, client, cand, data, mdigest, manifest, quiet, rootless)
-    raise PullError(f"cannot pull `{text}`: " + "; ".join(errors))
+    raise PullError(f"cannot {verb} `{text}`: " + "; ".join(errors))
+
+
+def pull(store: Store, text: str, *, tls_verify: bool | None = None, quiet: bool = False,
+         rootless: bool = False) -> str:
+    """Pull ``text`` into ``store``; return the image id (config digest)."""
+    cand, client, data, mdigest, manifest = resolve(text, tls_verify)
+    return _pull_image(store, client, cand, data, mdigest, manifest, quiet, rootless)
 
 
 def _pull_image(store: Store, client: Client, ref: reference.Reference, data: bytes,

@@ -12,7 +12,6 @@ import os
 
 from minirun.engine import digest as dg
 from minirun.engine import pull as pl
-from minirun.engine import reference, registries
 from minirun.engine.store import Store
 from minirun.lazy import index
 
@@ -31,30 +30,20 @@ def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
     if spacing < index.MIN_SPACING:
         raise index.LazyIndexError(f"--spacing {spacing}: at least {index.MIN_SPACING} bytes "
                                    "(each checkpoint keeps a 32 KiB window)")
-    conf = registries.load()
-    ref = reference.parse(text)
-    errors = []
-    for cand in pl.candidates(ref, conf):
-        try:
-            client = pl.client_for(cand, conf, tls_verify)
-            data, mdigest, manifest = pl.fetch_manifest(client, cand)
-        except (pl.NotFound, pl.RegistryError) as e:
-            errors.append(f"{cand}: {e}")
-            continue
-        from minirun.lazy import artifact
-        found = artifact.fetch(client, cand.path, mdigest)
-        out = [_layer(store, client, cand.path, desc, spacing, found, say)
-               for desc in manifest.layers]
-        if push:
-            import json
-            subject = {"mediaType": json.loads(data).get("mediaType") or manifest.media_type,
-                       "digest": mdigest, "size": len(data)}
-            digest = artifact.push(client, cand.path, subject, {
-                r["digest"]: index.load(index_dir(store, r["digest"])) for r in out
-                if r["lazy"]})
-            say(f"pushed the indexes: {cand.name}@{digest}")
-        return out
-    raise pl.PullError(f"cannot index `{text}`: " + "; ".join(errors))
+    from minirun.lazy import artifact
+    cand, client, data, mdigest, manifest = pl.resolve(text, tls_verify, "index")
+    found = artifact.fetch(client, cand.path, mdigest)
+    out = [_layer(store, client, cand.path, desc, spacing, found, say)
+           for desc in manifest.layers]
+    if push:
+        import json
+        subject = {"mediaType": json.loads(data).get("mediaType") or manifest.media_type,
+                   "digest": mdigest, "size": len(data)}
+        digest = artifact.push(client, cand.path, subject, {
+            r["digest"]: index.load(index_dir(store, r["digest"])) for r in out
+            if r["lazy"]})
+        say(f"pushed the indexes: {cand.name}@{digest}")
+    return out
 
 
 def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say) -> dict:

@@ -11,7 +11,6 @@ import json
 import os
 
 from minirun.engine import pull as pl
-from minirun.engine import reference, registries
 from minirun.engine.store import Store
 from minirun.lazy import artifact, index
 from minirun.lazy.build import index_dir
@@ -24,41 +23,31 @@ def source_path(store: Store, image_id: str) -> str:
 def pull_lazy(store: Store, text: str, tls_verify: bool | None = None,
               rootless: bool = False) -> str:
     """Record image ``text`` with its indexed layers left lazy; its id."""
-    conf = registries.load()
-    ref = reference.parse(text)
-    errors = []
-    for cand in pl.candidates(ref, conf):
-        try:
-            client = pl.client_for(cand, conf, tls_verify)
-            data, mdigest, manifest = pl.fetch_manifest(client, cand)
-        except (pl.NotFound, pl.RegistryError) as e:
-            errors.append(f"{cand}: {e}")
-            continue
-        found = artifact.fetch(client, cand.path, mdigest)
-        cfg = manifest.config.digest
-        if not store.has_blob(cfg):
-            store.put_blob(client.blob(cand.path, cfg), cfg)
-        from minirun.engine import manifest as mf
-        config = mf.parse_config(store.read_blob(cfg))
-        layers, progress = [], pl.Progress(True)
-        for desc, diff_id in zip(manifest.layers, config.diff_ids):
-            where = index_dir(store, desc.digest)
-            if not os.path.isdir(where) and desc.digest in found:
-                os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
-                index.save(where, *found[desc.digest])
-            lazy = os.path.isdir(where) and not store.has_layer(diff_id)
-            if not lazy:
-                pl.fetch_layer(store, client, cand.path, desc, diff_id, progress, rootless)
-            layers.append({"diff_id": diff_id, "digest": desc.digest, "size": desc.size,
-                           "media_type": desc.media_type, "lazy": lazy})
-        os.makedirs(os.path.dirname(source_path(store, cfg)), mode=0o755, exist_ok=True)
-        with open(source_path(store, cfg), "w") as f:
-            json.dump({"reference": str(cand), "tls_verify": tls_verify, "layers": layers}, f)
-        store.put_blob(data, mdigest)
-        store.add_image(cfg, mdigest, [(d["diff_id"], d["digest"]) for d in layers],
-                        sum(d.size for d in manifest.layers), [str(cand)])
-        return cfg
-    raise pl.PullError(f"cannot pull `{text}`: " + "; ".join(errors))
+    cand, client, data, mdigest, manifest = pl.resolve(text, tls_verify)
+    found = artifact.fetch(client, cand.path, mdigest)
+    cfg = manifest.config.digest
+    if not store.has_blob(cfg):
+        store.put_blob(client.blob(cand.path, cfg), cfg)
+    from minirun.engine import manifest as mf
+    config = mf.parse_config(store.read_blob(cfg))
+    layers, progress = [], pl.Progress(True)
+    for desc, diff_id in zip(manifest.layers, config.diff_ids):
+        where = index_dir(store, desc.digest)
+        if not os.path.isdir(where) and desc.digest in found:
+            os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
+            index.save(where, *found[desc.digest])
+        lazy = os.path.isdir(where) and not store.has_layer(diff_id)
+        if not lazy:
+            pl.fetch_layer(store, client, cand.path, desc, diff_id, progress, rootless)
+        layers.append({"diff_id": diff_id, "digest": desc.digest, "size": desc.size,
+                       "media_type": desc.media_type, "lazy": lazy})
+    os.makedirs(os.path.dirname(source_path(store, cfg)), mode=0o755, exist_ok=True)
+    with open(source_path(store, cfg), "w") as f:
+        json.dump({"reference": str(cand), "tls_verify": tls_verify, "layers": layers}, f)
+    store.put_blob(data, mdigest)
+    store.add_image(cfg, mdigest, [(d["diff_id"], d["digest"]) for d in layers],
+                    sum(d.size for d in manifest.layers), [str(cand)])
+    return cfg
 
 
 def lazy_layers(store: Store, image_id: str) -> dict[str, int]:
