@@ -702,6 +702,19 @@ def lazy_index(obj, image: str, spacing: str, push: bool, tls_verify: bool | Non
                       say=click.echo)
 
 
+@lazy.command("record", context_settings={"ignore_unknown_options": True})
+@click.argument("image")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
+@click.pass_obj
+@engine_errors
+def lazy_record(obj, image: str, command, tls_verify: bool | None) -> None:
+    """Run COMMAND in IMAGE once and record the files its start reads, in
+    order: cold starts fetch them first (push them with lazy index --push)."""
+    from minirun.lazy import build
+    build.record(_store(obj), image, list(command), tls_verify=tls_verify, say=click.echo)
+
+
 def _size(text: str) -> int:
     import re
     from minirun.errors import MiniRunError

@@ -53,7 +53,8 @@ CREATE_FLAGS = [
     _f("--runtime", help="an OCI runtime to hand the bundle to (runc, crun, a path)"),
     _f("--pull", default="missing", choices=("always", "missing", "never")),
     _f("--lazy", kind="bool", help="start before the image is downloaded: indexed layers are "
-                                   "read from the registry as they are used (minirun lazy index)"),
+                                   "read from the registry as they are used (minirun lazy "
+                                   "index; MINIRUN_LAZY=1 makes it the default)"),
 ]
 # resource limits (linux.resources), as podman spells them: for create, run and update
 LIMIT_FLAGS = [
@@ -253,7 +254,8 @@ def options(kw: dict) -> dict:
             "publish": list(kw["publish"]), "publish_all": kw["publish_all"],
             "aliases": list(kw["network_alias"]), "dns": _dns(kw["dns"]),
             "bandwidth": _bandwidth(kw["network_bandwidth"], network),
-            "lazy": bool(kw.get("lazy")), "command": list(kw["command"])}
+            "lazy": bool(kw.get("lazy")) or os.environ.get("MINIRUN_LAZY") == "1",
+            "command": list(kw["command"])}
 
 
 def _dns(servers: list[str]) -> list[str]:
@@ -306,7 +308,7 @@ def create(obj, kw) -> str:
     if opts["runtime"]:
         from minirun.engine import external
         opts["runtime"] = external.resolve(opts["runtime"])
-    ensure_image(obj, kw["image"], kw["pull"], lazy=bool(kw.get("lazy")))
+    ensure_image(obj, kw["image"], kw["pull"], lazy=opts["lazy"])
     if kw["dry_run"]:
         import json
         image_id = store(obj).lookup(kw["image"])

@@ -493,7 +493,12 @@ def remove_files(store: Store, cid: str) -> None:
     from minirun.engine import userns
     userns.remove_tree(container_dir(store, cid))
     with store.transaction() as db:
+        row = db.execute("SELECT image_id, options FROM containers WHERE id=?",
+                         (cid,)).fetchone()
         db.execute("DELETE FROM containers WHERE id=?", (cid,))
+    if row and json.loads(row[1] or "{}").get("lazy"):   # its lazy mount, if it was the last
+        from minirun.lazy import mount
+        mount.release_unused(store, row[0])
 
 
 def image_name(store: Store, image_id: str) -> str:

@@ -132,9 +132,6 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
         stop(store, rec["id"], timeout=0)
     _delete(store, rec)
     ct.remove_files(store, rec["id"])
-    if rec["options"].get("lazy"):       # the lazy mount goes with its last container
-        from minirun.lazy import mount
-        mount.release_unused(store, rec["image_id"])
     if volumes:   # rm -v: the container's anonymous volumes go too
         from minirun.engine import volumes as vol
         for anonymous in (rec["options"].get("anonymous_volumes") or {}).values():

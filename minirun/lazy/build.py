@@ -80,3 +80,55 @@ def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say
         f"every {toc['spacing'] >> 10} KiB of {toc['uncompressedSize'] >> 10} KiB")
     return {"digest": desc.digest, "lazy": True, "entries": len(toc["entries"]),
             "checkpoints": toc["checkpoints"]}
+
+
+def record(store: Store, text: str, command: list[str], tls_verify: bool | None = None,
+           say=print) -> dict[str, int]:
+    """`minirun lazy record IMAGE -- CMD`: run CMD once, lazily, from an empty
+    scratch store, note the files its start reads, in order, and keep them
+    in each layer's table of contents (``prefetch``): a cold start fetches
+    their spans first, in parallel, and `lazy index --push` carries them."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from minirun.engine import userns
+    index_image(store, text, tls_verify=tls_verify, say=lambda line: None)
+    _, _, _, _, manifest = pl.resolve(text, tls_verify, "record")
+    scratch = tempfile.mkdtemp(prefix="record-", dir=os.path.join(store.root, "lazy"))
+    try:
+        for desc in manifest.layers:
+            if os.path.isdir(index_dir(store, desc.digest)):
+                index.save(index_dir(Store(scratch), desc.digest),
+                           *index.load(index_dir(store, desc.digest)))
+        profile = os.path.join(scratch, "profile")
+        env = dict(os.environ, MINIRUN_LAZY_RECORD=profile, MINIRUN_LAZY_MIN_SIZE="0")
+        run = subprocess.run([sys.argv[0], "--root", scratch, "run", "--rm", "--lazy", text,
+                              *command], env=env)
+        if run.returncode != 0:
+            from minirun.errors import MiniRunError
+            raise MiniRunError(f"lazy record: the command exited with {run.returncode}; "
+                               "nothing recorded")
+        read: dict[int, list[str]] = {}
+        if os.path.exists(profile):
+            with open(profile) as f:
+                for line in f:
+                    number, _, name = line.rstrip("\n").partition("\t")
+                    read.setdefault(int(number), []).append(name)
+    finally:
+        userns.remove_tree(scratch)
+    counts = {}
+    for number, desc in enumerate(manifest.layers):
+        where = index_dir(store, desc.digest)
+        if not os.path.isdir(where):
+            continue
+        toc_path = os.path.join(where, "toc.json")
+        with open(toc_path) as f:
+            toc = json.load(f)
+        toc["prefetch"] = read.get(number, [])
+        with open(toc_path + ".tmp", "w") as f:
+            json.dump(toc, f, separators=(",", ":"))
+        os.replace(toc_path + ".tmp", toc_path)
+        counts[desc.digest] = len(toc["prefetch"])
+        say(f"{desc.digest[7:19]}: {len(toc['prefetch'])} files read by the start, recorded")
+    return counts

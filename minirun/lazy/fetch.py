@@ -22,6 +22,7 @@ import threading
 import time
 
 CHUNK = 256 << 10
+HAD, FETCHING = 1, 2               # a chunk's mark
 READAHEAD = 1 << 20                # a fetch takes at least this much, where missing:
 #                                    inflating reads on, and each request costs a round trip
 MAX_READAHEAD = 16 << 20           # ... doubled while reads go on where the last ended
@@ -44,10 +45,11 @@ class RemoteBlob(io.RawIOBase):
         chunks = (size + chunk - 1) // chunk
         self.marks = os.open(cache + ".had", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.ftruncate(self.marks, chunks)
-        self.had = bytearray(os.pread(self.marks, chunks, 0))
+        self.had = bytearray(b if b == HAD else 0 for b in os.pread(self.marks, chunks, 0))
         self.pos = 0
         self.fetched = 0              # bytes this object fetched (figures, tests)
-        self.lock = threading.Lock()  # FUSE's reads and the background fetcher
+        self.lock = threading.Lock()  # FUSE's reads, prefetch and the background fetcher
+        self.arrived = threading.Condition(self.lock)
         self.complained = False
 
     def readable(self) -> bool:
@@ -64,7 +66,7 @@ class RemoteBlob(io.RawIOBase):
         return self.pos
 
     def complete(self) -> bool:
-        return all(self.had)
+        return all(b == HAD for b in self.had)
 
     def readinto(self, buffer) -> int:
         n = max(0, min(len(buffer), self.size - self.pos))
@@ -77,32 +79,54 @@ class RemoteBlob(io.RawIOBase):
         return len(data)
 
     def ensure(self, start: int, end: int) -> None:
-        """Fetch the chunks of bytes [start, end) that are not here yet."""
+        """Fetch the chunks of bytes [start, end) that are not here yet.
+        Several threads may fetch at once (a prefetch runs requests in
+        parallel): a chunk being fetched is marked so, and whoever needs it
+        waits for it instead of asking again."""
         first, last = start // self.chunk, (end - 1) // self.chunk
-        with self.lock:
-            self._ensure(first, last)
+        while True:
+            with self.lock:
+                run = self._claim(first, last)
+                if run is None:
+                    if all(self.had[i] == HAD for i in range(first, last + 1)):
+                        return
+                    self.arrived.wait()           # another thread fetches the rest
+                    continue
+            try:
+                self._fetch(*run)
+            except BaseException:
+                with self.lock:
+                    for i in range(run[0], run[1] + 1):
+                        self.had[i] = 0
+                    self.arrived.notify_all()
+                raise
 
-    def _ensure(self, first: int, last: int) -> None:
+    def _claim(self, first: int, last: int):
+        """The next run of missing chunks from ``first`` (read-ahead added),
+        marked as being fetched; None if nothing is missing (some may be on
+        their way)."""
         index = first
-        while index <= last:
-            if self.had[index]:
-                index += 1
-                continue
-            run = index
-            ahead = max(last, index + self.readahead // self.chunk - 1)
-            while run + 1 <= min(ahead, len(self.had) - 1) and not self.had[run + 1]:
-                run += 1
-            self._fetch(index, run)
-            index = run + 1
+        while index <= last and self.had[index]:
+            index += 1
+        if index > last:
+            return None
+        run = index
+        ahead = max(last, index + self.readahead // self.chunk - 1)
+        while run + 1 <= min(ahead, len(self.had) - 1) and not self.had[run + 1]:
+            run += 1
+        for i in range(index, run + 1):
+            self.had[i] = FETCHING
+        # a file read from start to end (a library, a model) gets ever larger
+        # requests; a read elsewhere starts small again
+        start = index * self.chunk
+        self.readahead = min(self.readahead * 2, MAX_READAHEAD) \
+            if start == self.last_end and self.base_readahead else self.base_readahead
+        self.last_end = min((run + 1) * self.chunk, self.size)
+        return index, run
 
     def _fetch(self, first: int, last: int) -> None:
         from minirun.engine.registry import RegistryError
         start, end = first * self.chunk, min((last + 1) * self.chunk, self.size)
-        # a file read from start to end (a library, a model) gets ever larger
-        # requests; a read elsewhere starts small again
-        self.readahead = min(self.readahead * 2, MAX_READAHEAD) \
-            if start == self.last_end and self.base_readahead else self.base_readahead
-        self.last_end = end
         for pause in RETRIES + (None,):
             try:
                 data = self.client.blob_range(self.name, self.digest, start, end)
@@ -117,10 +141,12 @@ class RemoteBlob(io.RawIOBase):
                     raise OSError(errno.EIO, f"{self.digest}: {e}") from None
                 time.sleep(pause)
         os.pwrite(self.fd, data, start)
-        for i in range(first, last + 1):
-            self.had[i] = 1
-        os.pwrite(self.marks, bytes(self.had[first:last + 1]), first)
-        self.fetched += len(data)
+        with self.lock:
+            for i in range(first, last + 1):
+                self.had[i] = HAD
+            os.pwrite(self.marks, bytes(self.had[first:last + 1]), first)
+            self.fetched += len(data)
+            self.arrived.notify_all()
 
     def close(self) -> None:
         if not self.closed:

@@ -129,7 +129,7 @@ class Layer:
 
     def __init__(self, source, toc: dict, checkpoints: bytes):
         import indexed_gzip
-        self.toc = toc
+        self.toc, self.source = toc, source
         self.entries = {e["name"]: e for e in toc["entries"]}
         # read the compressed layer 128 KiB at a time (its default is 16 MiB: a
         # small file would cost a large fetch)

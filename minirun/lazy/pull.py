@@ -3,7 +3,8 @@
 The manifest and config are fetched, and each layer's index (the store's,
 or the registry's artifact).  A layer with an index is left in the
 registry, to be mounted lazily (lazy/mount.py); one without (zstd, or not
-indexed) is fetched whole as `pull` does.  The image is recorded with its
+indexed, or smaller than a few MiB) is fetched whole as `pull` does.  The
+image is recorded with its
 lazy layers absent from ``layers/``: `run` without --lazy fetches them
 (images.complete) before it uses the image.
 """
@@ -14,6 +15,12 @@ from minirun.engine import pull as pl
 from minirun.engine.store import Store
 from minirun.lazy import artifact, index
 from minirun.lazy.build import index_dir
+
+
+def min_size() -> int:
+    """Layers smaller than this are fetched whole even with an index: a few
+    MiB cost less at once than in spans (MINIRUN_LAZY_MIN_SIZE, bytes)."""
+    return int(os.environ.get("MINIRUN_LAZY_MIN_SIZE", 4 << 20))
 
 
 def source_path(store: Store, image_id: str) -> str:
@@ -36,7 +43,8 @@ def pull_lazy(store: Store, text: str, tls_verify: bool | None = None,
         if not os.path.isdir(where) and desc.digest in found:
             os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
             index.save(where, *found[desc.digest])
-        lazy = os.path.isdir(where) and not store.has_layer(diff_id)
+        lazy = os.path.isdir(where) and not store.has_layer(diff_id) and \
+            desc.size >= min_size()
         if not lazy:
             pl.fetch_layer(store, client, cand.path, desc, diff_id, progress, rootless)
         layers.append({"diff_id": diff_id, "digest": desc.digest, "size": desc.size,

@@ -81,17 +81,20 @@ class Minirun:
     def __init__(self, rt, conf: str):
         self.rt, self.conf = rt, conf
         self.store = os.path.join(rt.scratch, "store")
+        self.settings: dict[str, str] = {}      # MINIRUN_* variables, for both modes
 
     def env(self) -> dict:
         env = dict(os.environ, CONTAINERS_REGISTRIES_CONF=self.conf,
-                   REGISTRY_AUTH_FILE=os.path.join(self.rt.scratch, "auth.json"))
+                   REGISTRY_AUTH_FILE=os.path.join(self.rt.scratch, "auth.json"),
+                   **self.settings)
         return env
 
     def argv(self, *args: str) -> list[str]:
         pre = self.rt.prefix()
         if pre:
             pre = pre[:-1] + [f"CONTAINERS_REGISTRIES_CONF={self.conf}",
-                              f"REGISTRY_AUTH_FILE={self.rt.scratch}/auth.json", pre[-1]]
+                              f"REGISTRY_AUTH_FILE={self.rt.scratch}/auth.json",
+                              *(f"{k}={v}" for k, v in self.settings.items()), pre[-1]]
         return pre + [MINIRUN, "--root", self.store, *args]
 
     def __call__(self, *args: str, check: bool = False, timeout: float = 120, **kw):

@@ -146,6 +146,7 @@ def test_run_lazy(mr, registry, images_dir):
     mr("lazy", "index", "--push", image, check=True)
     other = mr.__class__(mr.rt, mr.conf)
     other.store += "-lazy"                       # a store that has nothing yet
+    other.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"          # busybox's 1 MB layer too
     try:
         for name in ("one", "two"):      # made before anything is fetched: both lazy
             other("create", "--lazy", "--name", name, "--network", "none", image,
@@ -173,6 +174,7 @@ def test_a_lazy_layer_is_completed_in_the_background(mr, registry, images_dir):
     registry.push(os.path.join(images_dir, "busybox"), "lazy/bg:latest")
     image = f"{registry.addr}/lazy/bg:latest"
     mr("lazy", "index", image, check=True)
+    mr.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"
     mr("run", "-d", "--lazy", "--name", "first", "--network", "none", image, "sleep", "60",
        check=True)
     import sqlite3
@@ -194,3 +196,50 @@ def test_a_lazy_layer_is_completed_in_the_background(mr, registry, images_dir):
     r = mr("exec", "second", "busybox", "true")
     assert r.returncode == 0, r.stderr
     mr("rm", "-f", "second", check=True)
+
+
+def test_settings_lazy_by_default_and_small_layers_whole(mr, registry, images_dir):
+    """MINIRUN_LAZY=1 makes --lazy the default; a layer under
+    MINIRUN_LAZY_MIN_SIZE (4 MiB unless set) is fetched whole all the same."""
+    registry.push(os.path.join(images_dir, "busybox"), "lazy/settings:latest")
+    image = f"{registry.addr}/lazy/settings:latest"
+    mr("lazy", "index", image, check=True)
+    mr.settings["MINIRUN_LAZY"] = "1"
+    mr("run", "-d", "--name", "small", "--network", "none", image, "sleep", "60", check=True)
+    assert _lazy_mounts() == [] and len(mr.layer_dirs()) == 1     # 1 MB: fetched whole
+    mr("rm", "-fa", check=True)
+    mr("rmi", image, check=True)
+    mr.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"
+    mr("create", "--name", "lazy", "--network", "none", image, "sleep", "60", check=True)
+    mr("start", "lazy", check=True)
+    assert len(_lazy_mounts()) == 1 and mr.layer_dirs() == []   # lazily, without --lazy
+    mr("rm", "-f", "lazy", check=True)
+    assert _lazy_mounts() == []
+
+
+def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
+    """lazy record runs a command once and keeps the files its start read,
+    in order, in the index; --push carries them; a cold start fetches their
+    spans first (in parallel) and runs."""
+    from minirun.lazy import index
+    from tests.e2e.conftest import Minirun
+    registry.push(os.path.join(images_dir, "busybox"), "lazy/record:latest")
+    image = f"{registry.addr}/lazy/record:latest"
+    r = mr("lazy", "record", image, "sh", "-c", "cat /etc/passwd >/dev/null")
+    assert r.returncode == 0 and "files read by the start, recorded" in r.stdout, r.stderr
+    digest, _, _ = _busybox_layer(images_dir)
+    toc, _ = index.load(os.path.join(mr.store, "lazy", "sha256", digest.split(":")[1]))
+    assert toc["prefetch"][:1] == ["bin/busybox"] and "etc/passwd" in toc["prefetch"], \
+        toc["prefetch"]
+    assert not [n for n in os.listdir(os.path.join(mr.store, "lazy")) if n.startswith("record")]
+    mr("lazy", "index", "--push", image, check=True)
+    other = Minirun(mr.rt, mr.conf)
+    other.store += "-cold"
+    other.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"
+    r = other("run", "--rm", "--lazy", "--network", "none", image, "cat", "/etc/passwd")
+    assert r.returncode == 0 and r.stdout.startswith("root:"), r.stderr
+    assert _lazy_mounts() == []                    # run --rm takes its mount down too
+    toc, _ = index.load(os.path.join(other.store, "lazy", "sha256", digest.split(":")[1]))
+    assert toc["prefetch"][:1] == ["bin/busybox"]            # it came with the index
+    r = mr("lazy", "record", image, "false")
+    assert r.returncode == 125 and "nothing recorded" in r.stderr
