@@ -648,14 +648,19 @@ def volume_create(obj, name, label) -> None:
 def volume_ls(obj, fmt: str, quiet: bool) -> None:
     """List volumes."""
     from minirun.engine import volumes
-    rows = volumes.listing(_store(obj))
+    _listing(volumes.listing(_store(obj)), fmt, quiet, f"{'DRIVER':<10}VOLUME NAME",
+             lambda v: v["Name"], lambda v: f"{v['Driver']:<10}{v['Name']}")
+
+
+def _listing(rows: list[dict], fmt: str, quiet: bool, header: str, name, line) -> None:
+    """`ls` as podman prints it: JSON, names only (-q), or a table."""
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
     if not quiet:
-        click.echo(f"{'DRIVER':<10}VOLUME NAME")
-    for v in rows:
-        click.echo(v["Name"] if quiet else f"{v['Driver']:<10}{v['Name']}")
+        click.echo(header)
+    for row in rows:
+        click.echo(name(row) if quiet else line(row))
 
 
 @volume.command("inspect")
@@ -749,15 +754,10 @@ def network_create(obj, subnet: str | None, name: str) -> None:
 def network_ls(obj, fmt: str, quiet: bool) -> None:
     """List networks."""
     from minirun.engine import network as net
-    rows = net.listing(_store(obj))
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not quiet:
-        click.echo(f"{'NAME':<20}{'SUBNET':<20}{'INTERFACE':<12}CONTAINERS")
-    for r in rows:
-        click.echo(r["name"] if quiet else
-                   f"{r['name']:<20}{r['subnet']:<20}{r['interface']:<12}{len(r['containers'])}")
+    _listing(net.listing(_store(obj)), fmt, quiet,
+             f"{'NAME':<20}{'SUBNET':<20}{'INTERFACE':<12}CONTAINERS", lambda r: r["name"],
+             lambda r: f"{r['name']:<20}{r['subnet']:<20}{r['interface']:<12}"
+                       f"{len(r['containers'])}")
 
 
 @network.command("inspect")

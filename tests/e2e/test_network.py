@@ -85,22 +85,39 @@ def _host_address() -> str:
         s.close()
 
 
+class _Once:
+    """A server here that answers one connection, over HTTP/1.0 or raw,
+    and notes the address it came from."""
+
+    def __init__(self, address: str, answer: bytes, http: bool = False):
+        self.sock = socket.socket()
+        self.sock.bind((address, 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.peers: list[str] = []
+        if http:
+            answer = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer) + answer
+        self.thread = threading.Thread(target=self._serve, args=(answer, http), daemon=True)
+        self.thread.start()
+
+    def _serve(self, answer: bytes, http: bool) -> None:
+        conn, addr = self.sock.accept()
+        self.peers.append(addr[0])
+        if http:
+            conn.recv(4096)
+        conn.sendall(answer)
+        conn.close()
+
+    def close(self) -> None:
+        self.thread.join(30)
+        self.sock.close()
+
+
 def test_slirp4netns(mr, img):
     address = _host_address()
-    server = socket.socket()
-    server.bind((address, 0))
-    server.listen(1)
-    port = server.getsockname()[1]
-
-    def serve():
-        conn, _ = server.accept()
-        conn.sendall(b"hello through slirp\n")
-        conn.close()
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    server = _Once(address, b"hello through slirp\n")
     r = mr("run", "--rm", "--network", "slirp4netns", img, "sh", "-c",
-           f"ip -o -4 addr show tap0; cat /etc/resolv.conf; nc {address} {port}")
-    t.join(10)
+           f"ip -o -4 addr show tap0; cat /etc/resolv.conf; nc {address} {server.port}")
     server.close()
     assert "10.0.2.100/24" in r.stdout and "nameserver 10.0.2.3" in r.stdout, r.stderr
     assert r.stdout.endswith("hello through slirp\n")
@@ -147,24 +164,9 @@ def test_pasta(mr, img):
     """pasta: the host's own address inside, the gateway's reaches the host.
     (wget, not nc: Debian 12's pasta, of 2023, now and then loses the end
     of a connection that both sides close at once, and nc waits on.)"""
-    server = socket.socket()
-    server.bind(("0.0.0.0", 0))
-    server.listen(1)
-    port = server.getsockname()[1]
-    got = []
-
-    def serve():
-        conn, addr = server.accept()
-        got.append(addr[0])
-        conn.recv(4096)
-        body = b"hello through pasta\n"
-        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        conn.close()
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    r = mr("run", "--rm", "--network", "pasta", img, "sh", "-c",
-           f"ip -o -4 addr show eth0; wget -q -O - http://host.containers.internal:{port}/")
-    t.join(10)
+    server = _Once("0.0.0.0", b"hello through pasta\n", http=True)
+    r = mr("run", "--rm", "--network", "pasta", img, "sh", "-c", "ip -o -4 addr show eth0; "
+           f"wget -q -O - http://host.containers.internal:{server.port}/")
     server.close()
     assert _host_address() in r.stdout, r.stdout + r.stderr
     assert r.stdout.endswith("hello through pasta\n")
@@ -196,27 +198,14 @@ def test_a_container_reaches_the_host(mr, img):
     slirp4netns, at the host's address (host.containers.internal)."""
     mr("run", "--rm", "--network", "bridge", img, "true", check=True)   # the bridge exists
     address = _host_address() if mr.rt.rootless else "10.89.0.1"
-    server = socket.socket()
-    server.bind((address, 0))
-    server.listen(1)
-    port = server.getsockname()[1]
-    got = []
-
-    def serve():
-        conn, addr = server.accept()
-        got.append(addr[0])
-        conn.sendall(b"hello from the host\n")
-        conn.close()
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    server = _Once(address, b"hello from the host\n")
     r = mr("run", "--rm", "--network", "bridge", img, "sh", "-c",
            f"grep -q '^{address}\thost.containers.internal' /etc/hosts && "
-           f"nc host.containers.internal {port}")
-    t.join(10)
+           f"nc host.containers.internal {server.port}")
     server.close()
     assert r.stdout == "hello from the host\n", r.stderr
     if not mr.rt.rootless:
-        assert got and got[0].startswith("10.89.0.")              # its own address, no NAT
+        assert server.peers[0].startswith("10.89.0.")           # its own address, no NAT
 
 
 def test_none_has_only_lo_and_host_has_the_hosts(mr, img):
@@ -376,21 +365,10 @@ def test_a_bandwidth_limit_each_way(mr, img):
     # into: the container fetches 4 MiB (about 4.2 s at 8 Mbit/s) from a server here,
     # timed inside (a sender's clock is fooled by buffers on the way: slirp4netns's)
     data = b"x" * (4 << 20)
-    web = socket.socket()
-    web.bind(("0.0.0.0", 0))
-    web.listen(1)
-
-    def serve():
-        conn, _ = web.accept()
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
-        conn.close()
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    web = _Once("0.0.0.0", data, http=True)
     r = mr("exec", "slow", "sh", "-c", "a=$(cut -d' ' -f1 /proc/uptime); wget -q -O /dev/null "
-           f"http://host.containers.internal:{web.getsockname()[1]}/; "
+           f"http://host.containers.internal:{web.port}/; "
            "b=$(cut -d' ' -f1 /proc/uptime); echo $a $b", check=True)
-    t.join(30)
     web.close()
     began, ended = map(float, r.stdout.split())
     into = len(data) * 8 / (ended - began) / 1e6
