@@ -55,11 +55,12 @@ class Node:
 class Tree:
     """The inodes of every layer, from their tables of contents: ``layers``
     is a list of (toc, reader) where reader has ``read(name, offset, size)``
-    (an index.Layer).  ``owner`` maps an image id to the id the host sees."""
+    (an index.Layer).  ``owners`` maps an image's (uid, gid) to the ids the
+    host sees."""
 
-    def __init__(self, layers: list, opaque: str = "trusted.overlay.opaque", owner=None):
+    def __init__(self, layers: list, opaque: str = "trusted.overlay.opaque", owners=None):
         import base64
-        owner = owner or (lambda n: n)
+        owners = owners or (lambda uid, gid: (uid, gid))
         self.nodes: dict[int, Node] = {ROOT: Node(ROOT, stat.S_IFDIR | 0o755)}
         for number, (toc, reader) in enumerate(layers):
             top = self._add(ROOT, str(number).encode(), stat.S_IFDIR | 0o755)
@@ -92,7 +93,7 @@ class Tree:
                     by_name[e["name"]] = node
                 n = self.nodes[node]
                 n.mode = _KIND[e["type"]] | (e["mode"] & 0o7777)
-                n.uid, n.gid, n.mtime = owner(e["uid"]), owner(e["gid"]), e["mtime"]
+                (n.uid, n.gid), n.mtime = owners(e["uid"], e["gid"]), e["mtime"]
                 if e["type"] == "file":
                     n.size, n.layer, n.name, n.number = e["size"], reader, e["name"], number
                 elif e["type"] == "symlink":
@@ -146,18 +147,19 @@ class Tree:
         return n.layer.read(n.name, offset, size) if n.layer else b""
 
 
-def rootless_owner(uid: int):
-    """Image id -> host id as the store's user namespace maps them: 0 is
-    the user, n is the n-th subordinate id."""
+def rootless_owners(uid: int, gid: int):
+    """An image's (uid, gid) -> the host's, as the store's user namespace
+    maps them: 0 is the user (and the user's group), n the n-th
+    subordinate uid (gid); what is not mapped shows as nobody."""
     from minirun.engine.userns import maps_for
-    uids, _ = maps_for(uid, os.getgid())
+    uids, gids = maps_for(uid, gid)
 
-    def owner(n: int) -> int:
-        for m in uids:
+    def through(maps, n: int) -> int:
+        for m in maps:
             if m.container_id <= n < m.container_id + m.size:
                 return m.host_id + n - m.container_id
         return 65534
-    return owner
+    return lambda image_uid, image_gid: (through(uids, image_uid), through(gids, image_gid))
 
 
 def operations(tree: Tree):

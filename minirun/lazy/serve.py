@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     rootless = os.geteuid() != 0
     tree = fs.Tree(layers, opaque="user.overlay.opaque" if rootless else
                    "trusted.overlay.opaque",
-                   owner=fs.rootless_owner(os.getuid()) if rootless else None)
+                   owners=fs.rootless_owners(os.getuid(), os.getgid()) if rootless else None)
     if os.environ.get("MINIRUN_LAZY_RECORD"):          # lazy record: what a start reads
         tree.recorder = open(os.environ["MINIRUN_LAZY_RECORD"], "a")
         tree.read_once = set()
