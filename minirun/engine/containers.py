@@ -446,9 +446,10 @@ def create(store: Store, image: str, opts: dict) -> str:
             with open(os.path.join(d, "hosts"), "a") as f:
                 f.write(f"{SLIRP_ADDRESS}\t{hostname} {name}\n")
         elif opts.get("network") != "none":
-            if opts.get("network") == "pasta" and _default_route()[0]:   # the host's address
+            own = _default_route()[0] if opts.get("network") == "pasta" else None
+            if own:                        # pasta gives the container the host's address
                 with open(os.path.join(d, "hosts"), "a") as f:
-                    f.write(f"{_default_route()[0]}\t{hostname} {name}\n")
+                    f.write(f"{own}\t{hostname} {name}\n")
             try:
                 import shutil
                 shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))

@@ -20,7 +20,6 @@ namespace may move a veth end into it; the container joins both.  The
 holder starts with the first container on a bridge and is stopped when
 the last one leaves; its pid (and start time) is kept in a file.
 """
-import fcntl
 import os
 import signal
 
@@ -44,35 +43,19 @@ def api_socket(store) -> str:
 
 def running(store) -> int:
     """The holder's pid, or 0 if it is not running."""
-    from minirun.runtime.state import proc_start_time
-    try:
-        with open(os.path.join(_dir(store), "pid")) as f:
-            pid, started = f.read().split()
-        if proc_start_time(int(pid)) == int(started):
-            return int(pid)
-    except (OSError, ValueError):
-        pass
-    return 0
+    from minirun.runtime.state import live_pid
+    return live_pid(os.path.join(_dir(store), "pid"))
 
 
-class _Lock:
+def _lock(store):
     """One process at a time starts or stops the holder."""
-
-    def __init__(self, store):
-        self.path = os.path.join(_dir(store), "lock")
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC,
-                          0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
+    from minirun.runtime.state import file_lock
+    return file_lock(os.path.join(_dir(store), "lock"))
 
 
 def ensure(store) -> int:
     """The holder's pid: the running one, or a new one, connected."""
-    with _Lock(store):
+    with _lock(store):
         return running(store) or _start(store)
 
 
@@ -81,7 +64,7 @@ def _start(store) -> int:
     connect it with slirp4netns and turn on forwarding inside."""
     from minirun.engine import userns
     from minirun.kernel import namespaces, process
-    from minirun.runtime.state import proc_start_time
+    from minirun.runtime.state import write_pid
     exit_r, exit_w = os.pipe()              # slirp4netns's exit fd: the holder keeps it open
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     first = os.fork()
@@ -125,9 +108,7 @@ def _start(store) -> int:
         os.set_inheritable(exit_r, True)
         usernet.start_slirp(pid, api=sock, exit_fd=exit_r)
         userns.in_namespaces_of(pid, _inside)
-        with open(os.path.join(_dir(store), "pid.tmp"), "w") as f:
-            f.write(f"{pid} {proc_start_time(pid)}\n")
-        os.rename(os.path.join(_dir(store), "pid.tmp"), os.path.join(_dir(store), "pid"))
+        write_pid(os.path.join(_dir(store), "pid"), pid)
     except BaseException:
         os.kill(pid, signal.SIGKILL)
         raise
@@ -151,7 +132,7 @@ def stop_if_idle(store) -> None:
     same lock, so a holder that a starting container uses is never stopped."""
     if not os.path.exists(os.path.join(_dir(store, make=False), "pid")):
         return
-    with _Lock(store):
+    with _lock(store):
         if store.db.execute("SELECT 1 FROM leases LIMIT 1").fetchone():
             return
         pid = running(store)

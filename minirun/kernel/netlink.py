@@ -228,11 +228,6 @@ def set_up(name: str) -> None:
         nl.request(_link([], nl.index(name), up=True), RTM_NEWLINK, 0, name)
 
 
-def exists(name: str) -> bool:
-    with Socket() as nl:
-        return bool(nl.index(name))
-
-
 def _tbf(nl: Socket, index: int, rate: int) -> None:
     """tc qdisc add dev IF root tbf rate RATE burst B latency 50ms: a bucket
     of 1/50 s of traffic (at least a few packets), so that a transfer of a

@@ -30,7 +30,6 @@ import errno
 import os
 import stat
 
-from minirun.lazy import index as idx
 
 _KIND = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK,
          "char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
@@ -248,18 +247,3 @@ def serve(tree: Tree, mountpoint: str, ready=None) -> None:
         trio.run(pyfuse3.main)
     finally:
         pyfuse3.close(unmount=True)
-
-
-def open_layers(store, image_layers: list[tuple[str, str, int]], client, repository: str,
-                cache_dir: str) -> list:
-    """(toc, index.Layer) per lazy layer: ``image_layers`` is (blob digest,
-    media type, size), bottom first; their indexes are in the store."""
-    from minirun.lazy.build import index_dir
-    from minirun.lazy.fetch import RemoteBlob
-    out = []
-    for digest, _, size in image_layers:
-        toc, checkpoints = idx.load(index_dir(store, digest))
-        cache = os.path.join(cache_dir, digest.replace(":", "-"))
-        source = RemoteBlob(client, repository, digest, size, cache)
-        out.append((toc, idx.Layer(source, toc, checkpoints)))
-    return out

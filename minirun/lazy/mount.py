@@ -10,7 +10,6 @@ The server is ``python -m minirun.lazy.serve`` in a session of its own, so
 that it outlives the command that started it; a plain user's mounts
 through fusermount3.
 """
-import fcntl
 import os
 import signal
 import subprocess
@@ -36,34 +35,22 @@ def layer_path(store, image_id: str, position: int) -> str:
 
 
 def _running(d: str) -> int:
-    from minirun.runtime.state import proc_start_time
-    try:
-        with open(os.path.join(d, "pid")) as f:
-            pid, started = map(int, f.read().split())
-        if proc_start_time(pid) == started and os.path.ismount(os.path.join(d, "mnt")):
-            return pid
-    except (OSError, ValueError):
-        pass
-    return 0
+    """The server's pid, if it runs and its mount is there; else 0."""
+    from minirun.runtime.state import live_pid
+    pid = live_pid(os.path.join(d, "pid"))
+    return pid if pid and os.path.ismount(os.path.join(d, "mnt")) else 0
 
 
-class _Lock:
-    def __init__(self, d: str):
-        os.makedirs(d, mode=0o700, exist_ok=True)
-        self.path = os.path.join(d, "lock")
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
+def _lock(d: str):
+    from minirun.runtime.state import file_lock
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    return file_lock(os.path.join(d, "lock"))
 
 
 def ensure(store, image_id: str) -> str:
     """The image's lazy mount, started if it is not running."""
     d = _dir(store, image_id)
-    with _Lock(d):
+    with _lock(d):
         if _running(d):
             return os.path.join(d, "mnt")
         _unmount(d)                         # a server that died leaves a dead mount
@@ -85,9 +72,8 @@ def ensure(store, image_id: str) -> str:
                 why = (f.read().strip().splitlines() or ["no answer within 60 s"])[-1]
             _unmount(d)
             raise LazyMountError(f"the lazy mount of {image_id[:19]} failed: {why}")
-        from minirun.runtime.state import proc_start_time
-        with open(os.path.join(d, "pid"), "w") as f:
-            f.write(f"{proc.pid} {proc_start_time(proc.pid)}\n")
+        from minirun.runtime.state import write_pid
+        write_pid(os.path.join(d, "pid"), proc.pid)
         return os.path.join(d, "mnt")
 
 
@@ -133,7 +119,7 @@ def release_unused(store, image_id: str) -> None:
 def release(store, image_id: str) -> None:
     """Stop the image's server and unmount."""
     d = _dir(store, image_id)
-    with _Lock(d):
+    with _lock(d):
         pid = _running(d)
         _unmount(d)
         if pid:

@@ -33,6 +33,39 @@ def validate_id(cid: str) -> None:
         raise MiniRunError(f"invalid container id {cid!r}: use letters, digits, '-', '_' and '.'")
 
 
+def file_lock(path: str):
+    """A context manager holding an exclusive flock on ``path`` (made if
+    missing): one process at a time starts or stops a shared helper."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def held():
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+    return held()
+
+
+def write_pid(path: str, pid: int) -> None:
+    """Record a helper process as "PID STARTTIME" (a recycled pid is not it)."""
+    with open(path + ".tmp", "w") as f:
+        f.write(f"{pid} {proc_start_time(pid)}\n")
+    os.rename(path + ".tmp", path)
+
+
+def live_pid(path: str) -> int:
+    """The process recorded in ``path`` (write_pid) if it still runs, else 0."""
+    try:
+        with open(path) as f:
+            pid, started = map(int, f.read().split())
+    except (OSError, ValueError):
+        return 0
+    return pid if proc_start_time(pid) == started else 0
+
+
 def proc_start_time(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat, or None if there is no such live process."""
     try:
