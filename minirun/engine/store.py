@@ -202,16 +202,10 @@ class Store:
         row = self.db.execute("SELECT 1 FROM layers WHERE diff_id=?", (diff_id,)).fetchone()
         return row is not None and os.path.isdir(self.layer_dir(diff_id))
 
-    @contextlib.contextmanager
     def layer_lock(self, diff_id: str):
         """Held while one process unpacks a layer; others wait, then find it."""
-        path = os.path.join(self.root, "layers", hex_of(diff_id) + ".lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        from minirun.runtime.state import file_lock
+        return file_lock(os.path.join(self.root, "layers", hex_of(diff_id) + ".lock"))
 
     def temp_layer_dir(self, diff_id: str) -> str:
         path = os.path.join(self.root, "layers", ".tmp-" + hex_of(diff_id))
