@@ -693,8 +693,8 @@ def lazy() -> None:
 
 @lazy.command("index")
 @click.argument("image")
-@click.option("--spacing", default="4MiB", metavar="SIZE",
-              help="uncompressed bytes between checkpoints (default 4MiB)")
+@click.option("--spacing", default="1MiB", metavar="SIZE",
+              help="uncompressed bytes between checkpoints (default 1MiB)")
 @click.option("--push", is_flag=True,
               help="push the indexes to the registry, as an artifact referring to IMAGE")
 @click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")

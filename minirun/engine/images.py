@@ -61,6 +61,8 @@ def remove(root: str | None, names: list[str], force: bool = False) -> list[str]
             for n in tagged:
                 out.append(f"Untagged: {n}")
             store.remove_image(image_id)
+            from minirun.lazy.pull import forget
+            forget(store, image_id)
             out.append(f"Deleted: {hex_of(image_id)}")
         return out
     return _in_store(root, work)
@@ -103,6 +105,8 @@ def prune(root: str | None, all_: bool) -> list[str]:
             if store.users_of(image_id) or (image["Names"] and not all_):
                 continue
             store.remove_image(image_id)
+            from minirun.lazy.pull import forget
+            forget(store, image_id)
             out.append(image["Id"])
         return out
     return _in_store(root, work)

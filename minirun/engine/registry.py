@@ -50,7 +50,7 @@ class Client:
         self.credentials = credentials
         self.insecure = insecure
         self.http = urllib3.PoolManager(
-            maxsize=8, retries=urllib3.Retry(total=3, backoff_factor=0.2, redirect=5,
+            maxsize=16, retries=urllib3.Retry(total=3, backoff_factor=0.2, redirect=5,
                                              status_forcelist=(502, 503, 504)),
             cert_reqs="CERT_NONE" if insecure else "CERT_REQUIRED")
         if insecure:

@@ -4,8 +4,9 @@ find its indexes (SOCI's index manifest does the same).
 
     artifact manifest (artifactType application/vnd.minirun.lazy.index.v1)
       config: the empty descriptor ({})
-      layers: per lazy layer, its toc.json and checkpoints.gzidx, each
-              annotated org.minirun.lazy.layer = the image layer's digest
+      layers: per lazy layer, its toc.json (gzip-compressed) and its
+              windows, each annotated org.minirun.lazy.layer = the image
+              layer's digest
       subject: the image manifest
 
 A registry with the referrers API (OCI distribution 1.1) lists it under
@@ -13,14 +14,18 @@ A registry with the referrers API (OCI distribution 1.1) lists it under
 header.  One without it, such as the distribution registry here, gets the
 fallback the spec describes: an image index tagged ``sha256-HEX`` (the
 subject's digest) that lists the referrers, which we read and update.
+
+A lazy start fetches the tables of contents only: the windows are read
+from the registry a span at a time, as the spans are (lazy/serve.py).
 """
+import gzip
 import json
 
 from minirun.engine import digest as dg
 from minirun.engine.registry import NotFound
 from minirun.lazy import index
 
-ARTIFACT_TYPE = "application/vnd.minirun.lazy.index.v1"
+ARTIFACT_TYPE = "application/vnd.minirun.lazy.index.v2"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 EMPTY = {"mediaType": "application/vnd.oci.empty.v1+json",
@@ -29,24 +34,31 @@ EMPTY = {"mediaType": "application/vnd.oci.empty.v1+json",
 LAYER = "org.minirun.lazy.layer"
 
 
-def _blob(client, name: str, data: bytes, media_type: str, layer: str) -> dict:
-    digest = dg.of_bytes(data)
+def _blob(client, name: str, data: bytes | None, digest: str, size: int, media_type: str,
+          layer: str) -> dict:
     if not client.has_blob(name, digest):
+        if data is None:
+            from minirun.errors import MiniRunError
+            raise MiniRunError(f"the index of layer {layer} came from another repository and "
+                               "its windows are not here: `minirun lazy index` it again")
         client.push_blob(name, digest, data, len(data))
-    return {"mediaType": media_type, "digest": digest, "size": len(data),
+    return {"mediaType": media_type, "digest": digest, "size": size,
             "annotations": {LAYER: layer}}
 
 
-def push(client, name: str, subject: dict, indexes: dict[str, tuple[dict, bytes]]) -> str:
-    """Push the indexes (layer digest -> (toc, checkpoints)) as an artifact
-    referring to ``subject`` (the image manifest's descriptor); its digest."""
+def push(client, name: str, subject: dict, indexes: dict[str, tuple[dict, bytes | None]]) -> str:
+    """Push the indexes (layer digest -> (toc, windows; None where they are
+    in the registry already)) as an artifact referring to ``subject`` (the
+    image manifest's descriptor); its digest."""
     if not client.has_blob(name, EMPTY["digest"]):
         client.push_blob(name, EMPTY["digest"], b"{}", 2)
     layers = []
-    for layer, (toc, checkpoints) in indexes.items():
-        layers.append(_blob(client, name, json.dumps(toc, separators=(",", ":")).encode(),
-                            index.MEDIA_TYPE, layer))
-        layers.append(_blob(client, name, checkpoints, index.CHECKPOINTS_TYPE, layer))
+    for layer, (toc, windows) in indexes.items():
+        data = gzip.compress(json.dumps(toc, separators=(",", ":")).encode(), 6, mtime=0)
+        layers.append(_blob(client, name, data, dg.of_bytes(data), len(data),
+                            index.TOC_BLOB_TYPE, layer))
+        layers.append(_blob(client, name, windows, toc["windows"]["digest"],
+                            toc["windows"]["size"], index.WINDOWS_TYPE, layer))
     manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                            "artifactType": ARTIFACT_TYPE, "config": EMPTY, "layers": layers,
                            "subject": subject}, separators=(",", ":")).encode()
@@ -85,9 +97,10 @@ def _tag_fallback(client, name: str, subject: str, desc: dict) -> None:
     client.push_manifest(name, _fallback_tag(subject), doc, OCI_INDEX)
 
 
-def fetch(client, name: str, subject: str) -> dict[str, tuple[dict, bytes]]:
+def fetch(client, name: str, subject: str) -> dict[str, tuple[dict, None]]:
     """The newest index artifact referring to ``subject``, as layer digest ->
-    (toc, checkpoints); {} if there is none.  Every blob's digest is checked."""
+    (toc, None: the windows stay in the registry); {} if there is none.
+    Every blob's digest is checked."""
     ours = [m for m in _referrers(client, name, subject)
             if m.get("artifactType") == ARTIFACT_TYPE]
     if not ours:
@@ -96,12 +109,12 @@ def fetch(client, name: str, subject: str) -> dict[str, tuple[dict, bytes]]:
     if dg.of_bytes(data) != ours[-1]["digest"]:
         raise dg.DigestError(f"index artifact {ours[-1]['digest']}: the registry sent other "
                              "bytes")
-    parts: dict[str, dict] = {}
+    out = {}
     for desc in json.loads(data).get("layers", []):
+        if desc.get("mediaType") != index.TOC_BLOB_TYPE:
+            continue                  # the windows: read as needed
         blob = client.blob(name, desc["digest"])
         if dg.of_bytes(blob) != desc["digest"]:
             raise dg.DigestError(f"index blob {desc['digest']}: content does not match")
-        parts.setdefault(desc["annotations"][LAYER], {})[desc["mediaType"]] = blob
-    return {layer: (json.loads(p[index.MEDIA_TYPE]), p[index.CHECKPOINTS_TYPE])
-            for layer, p in parts.items()
-            if index.MEDIA_TYPE in p and index.CHECKPOINTS_TYPE in p}
+        out[desc["annotations"][LAYER]] = (json.loads(gzip.decompress(blob)), None)
+    return out

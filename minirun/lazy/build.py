@@ -1,6 +1,6 @@
 """`minirun lazy index IMAGE`: index each gzip layer of an image in a
 registry, and keep the indexes in the store, beside the image's blobs
-(``lazy/<algorithm>/<hex>/``).
+(``lazy/v2/<algorithm>/<hex>/``: the index format's version first).
 
 Each layer is downloaded once to a temporary file (its digest checked as it
 arrives), indexed (lazy/index.py), and the file removed: the index is what
@@ -18,7 +18,7 @@ from minirun.lazy import index
 
 def index_dir(store: Store, digest: str) -> str:
     algorithm, hexa = digest.split(":", 1)
-    return os.path.join(store.root, "lazy", algorithm, hexa)
+    return os.path.join(store.root, "lazy", "v2", algorithm, hexa)
 
 
 def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
@@ -70,16 +70,16 @@ def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say
                     check.update(chunk)
                     f.write(chunk)
             check.check()
-            toc, checkpoints = index.build(tmp, spacing)
+            toc, windows = index.build(tmp, spacing)
             os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
-            index.save(where, toc, checkpoints)
+            index.save(where, toc, windows)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    say(f"{short}: lazy{origin}: {len(toc['entries'])} entries, {toc['checkpoints']} checkpoints "
-        f"every {toc['spacing'] >> 10} KiB of {toc['uncompressedSize'] >> 10} KiB")
+    say(f"{short}: lazy{origin}: {len(toc['entries'])} entries, "
+        f"{len(toc['checkpoints'])} checkpoints every {toc['spacing'] >> 10} KiB of {toc['uncompressedSize'] >> 10} KiB")
     return {"digest": desc.digest, "lazy": True, "entries": len(toc["entries"]),
-            "checkpoints": toc["checkpoints"]}
+            "checkpoints": len(toc["checkpoints"])}
 
 
 def record(store: Store, text: str, command: list[str], tls_verify: bool | None = None,

@@ -1,82 +1,63 @@
-"""A blob in a registry as a seekable file, fetched a chunk at a time.
+"""A blob in a registry read like a file (``pread``), fetched a chunk at a
+time.
 
 Reading bytes [a, b) fetches the chunks that hold them with one HTTP range
 request per run of missing chunks, writes them into a sparse cache file of
 the blob's size, and marks them had (a byte per chunk, kept beside the
 cache so that a later reader needs none again).  With an index's
-checkpoints (lazy/index.py) this is how a file of a layer is read without
-the rest of the layer.
+checkpoints (lazy/index.py) this is how a span of a layer is read without
+the rest of the layer: the reader asks for exactly the span's bytes, so
+nothing is read ahead here.
 
 A registry that does not answer is asked again a few times, with growing
 pauses; then the read fails with EIO and says why, once, on stderr: a
 container's read() returns an error rather than hanging.
 
-The chunks are not verified one by one (a blob's digest covers it whole):
-the background fetcher checks the digest once every chunk is there.
+The chunks are not verified here: the index holds a digest per span,
+checked before a span is inflated, and the background fetcher checks the
+blob's own digest once every chunk is there.
 """
 import errno
-import io
 import os
 import sys
 import threading
 import time
 
-CHUNK = 256 << 10
+CHUNK = 64 << 10
 HAD, FETCHING = 1, 2               # a chunk's mark
-READAHEAD = 1 << 20                # a fetch takes at least this much, where missing:
-#                                    inflating reads on, and each request costs a round trip
-MAX_READAHEAD = 16 << 20           # ... doubled while reads go on where the last ended
 RETRIES = (0.2, 0.5, 1.0)          # pauses between attempts: about 2 s, then EIO
 
 
-class RemoteBlob(io.RawIOBase):
+class RemoteBlob:
     """``client``'s blob ``digest`` of repository ``name`` (``size`` bytes),
     cached in file ``cache``."""
 
     def __init__(self, client, name: str, digest: str, size: int, cache: str,
-                 chunk: int = CHUNK, readahead: int = READAHEAD):
-        self.readahead = self.base_readahead = readahead
-        self.last_end = -1             # where the last fetch ended: sequential reads
+                 chunk: int = CHUNK):
         self.client, self.name, self.digest, self.size, self.chunk = \
             client, name, digest, size, chunk
         self.cache_path = cache
         self.fd = os.open(cache, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.ftruncate(self.fd, size)
         chunks = (size + chunk - 1) // chunk
-        self.marks = os.open(cache + ".had", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.marks = os.open(f"{cache}.had-{chunk >> 10}k",      # (a map per chunk size)
+                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.ftruncate(self.marks, chunks)
         self.had = bytearray(b if b == HAD else 0 for b in os.pread(self.marks, chunks, 0))
-        self.pos = 0
         self.fetched = 0              # bytes this object fetched (figures, tests)
         self.lock = threading.Lock()  # FUSE's reads, prefetch and the background fetcher
         self.arrived = threading.Condition(self.lock)
         self.complained = False
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
-        return self.pos
-
     def complete(self) -> bool:
         return all(b == HAD for b in self.had)
 
-    def readinto(self, buffer) -> int:
-        n = max(0, min(len(buffer), self.size - self.pos))
-        if not n:
-            return 0
-        self.ensure(self.pos, self.pos + n)
-        data = os.pread(self.fd, n, self.pos)
-        buffer[:len(data)] = data
-        self.pos += len(data)
-        return len(data)
+    def pread(self, size: int, offset: int) -> bytes:
+        """Bytes [offset, offset + size), fetched where missing."""
+        size = max(0, min(size, self.size - offset))
+        if size:
+            self.ensure(offset, offset + size)
+        return os.pread(self.fd, size, offset)
 
     def ensure(self, start: int, end: int) -> None:
         """Fetch the chunks of bytes [start, end) that are not here yet.
@@ -102,7 +83,7 @@ class RemoteBlob(io.RawIOBase):
                 raise
 
     def _claim(self, first: int, last: int):
-        """The next run of missing chunks from ``first`` (read-ahead added),
+        """The next run of missing chunks from ``first`` up to ``last``,
         marked as being fetched; None if nothing is missing (some may be on
         their way)."""
         index = first
@@ -111,17 +92,10 @@ class RemoteBlob(io.RawIOBase):
         if index > last:
             return None
         run = index
-        ahead = max(last, index + self.readahead // self.chunk - 1)
-        while run + 1 <= min(ahead, len(self.had) - 1) and not self.had[run + 1]:
+        while run + 1 <= last and not self.had[run + 1]:
             run += 1
         for i in range(index, run + 1):
             self.had[i] = FETCHING
-        # a file read from start to end (a library, a model) gets ever larger
-        # requests; a read elsewhere starts small again
-        start = index * self.chunk
-        self.readahead = min(self.readahead * 2, MAX_READAHEAD) \
-            if start == self.last_end and self.base_readahead else self.base_readahead
-        self.last_end = min((run + 1) * self.chunk, self.size)
         return index, run
 
     def _fetch(self, first: int, last: int) -> None:
@@ -149,7 +123,7 @@ class RemoteBlob(io.RawIOBase):
             self.arrived.notify_all()
 
     def close(self) -> None:
-        if not self.closed:
+        if self.fd >= 0:
             os.close(self.fd)
             os.close(self.marks)
-        super().close()
+            self.fd = -1

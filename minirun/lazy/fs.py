@@ -5,7 +5,7 @@ One mount serves an image's lazy layers, one top-level directory each
 readlink, xattrs) comes from the layers' tables of contents and costs
 nothing; a read fetches and inflates only the span of the layer that holds
 the bytes (lazy/index.py, lazy/fetch.py), in a worker thread so that other
-requests go on meanwhile.
+requests go on meanwhile; opening a file tells ``on_open`` (read-ahead).
 
 A layer is shown as minirun's unpacker would have left it on disk, so that
 overlay reads both alike:
@@ -134,6 +134,7 @@ class Tree:
     last_read = 0.0        # when a container last read (the background fetcher waits)
     recorder = None        # a file: each file's first read, in order (lazy record)
     read_once: set = set()
+    on_open = None         # called with a file's inode as it is opened (read-ahead)
 
     def read(self, inode: int, offset: int, size: int) -> bytes:
         import time
@@ -204,6 +205,8 @@ def operations(tree: Tree):
         async def open(self, inode, flags, ctx):
             if flags & (os.O_WRONLY | os.O_RDWR):
                 raise pyfuse3.FUSEError(errno.EROFS)
+            if tree.on_open:
+                tree.on_open(inode)
             info = pyfuse3.FileInfo(fh=inode)
             info.keep_cache = True
             return info

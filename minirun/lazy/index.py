@@ -12,32 +12,44 @@ checkpoints
     every ``spacing`` bytes of uncompressed data, a place where inflating
     can start afresh: the offset in both streams, the bit where the
     deflate block resumes, and the 32 KiB of output before it (deflate
-    refers back up to 32 KiB, so the window must be saved).  To read
-    bytes [a, b) of the stream: start at the last checkpoint at or before
-    a, fetch the compressed bytes from there, inflate until b.  This is
-    zlib's zran.c; we use indexed_gzip, which implements it and writes
-    the checkpoints in its own documented format (GZIDX).
+    refers back up to 32 KiB, so the window must be saved).  The bytes
+    from one checkpoint to the next are a *span*: to read a file, fetch
+    the spans that hold it (and their windows), inflate them, copy.
 
-On disk (docs/lazy-index.md): ``toc.json`` and ``checkpoints.gzidx`` per
-layer, in the store under ``lazy/<blob digest>/``.
+Finding the checkpoints takes zlib's inflate stopping at block boundaries
+(zlib's examples/zran.c); indexed_gzip does that, and we read its export.
+Inflating a span is zran's too, a few lines of C (native/build.py): the
+window is a preset dictionary of a raw inflater, and a span that starts
+inside a byte has its first bits primed.  Each span is
+checked against a digest in the table of contents before it is used, and
+the windows are compressed one by one into a blob of their own: a start
+fetches the table of contents, then only the spans and windows it reads.
+
+On disk (docs/lazy-index.md): ``toc.json`` and ``windows`` per layer, in
+the store under ``lazy/v2/<algorithm>/<hex>/``.
 
 See: RFC 1951 (deflate), RFC 1952 (gzip), zlib's examples/zran.c, SOCI's
 zTOC (the same two parts).
 """
 import base64
 import errno
+import hashlib
 import io
 import json
 import os
+import struct
 import tarfile
+import threading
+import zlib
 
 from minirun.errors import MiniRunError
 
-MEDIA_TYPE = "application/vnd.minirun.lazy.toc.v1+json"
-CHECKPOINTS_TYPE = "application/vnd.minirun.lazy.checkpoints.v1.gzidx"
-DEFAULT_SPACING = 4 << 20          # a checkpoint every 4 MiB of uncompressed data
+MEDIA_TYPE = "application/vnd.minirun.lazy.toc.v2+json"
+TOC_BLOB_TYPE = MEDIA_TYPE + "+gzip"          # in the registry: the same, gzip-compressed
+WINDOWS_TYPE = "application/vnd.minirun.lazy.windows.v2"
+DEFAULT_SPACING = 1 << 20          # a checkpoint every MiB of uncompressed data
 MIN_SPACING = 64 << 10
-CACHE_BYTES = 256 << 20            # inflated data kept per layer
+WINDOW = 32 << 10
 _TYPES = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir",
           tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
           tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo", tarfile.CONTTYPE: "file"}
@@ -73,8 +85,43 @@ def _entry(member: tarfile.TarInfo) -> dict:
     return entry
 
 
+def _checkpoints(gzidx: bytes) -> list[tuple[int, int, int, bytes]]:
+    """indexed_gzip's export (format 1: "GZIDX", version, flags; sizes,
+    spacing, window size, count; per point its compressed and uncompressed
+    offsets, bits and whether a window follows; then the windows) as
+    (uncompressed, compressed, bits, window) per checkpoint."""
+    if gzidx[:6] != b"GZIDX\x01":
+        raise LazyIndexError("indexed_gzip wrote an index format this minirun does not know")
+    _, _, _, window, count = struct.unpack_from("<QQIII", gzidx, 7)
+    at = 7 + struct.calcsize("<QQIII")
+    points = [struct.unpack_from("<QQBB", gzidx, at + 18 * i) for i in range(count)]
+    at += 18 * count
+    out = []
+    for cmp, uncmp, bits, has_window in points:
+        out.append((uncmp, cmp, bits, gzidx[at:at + window] if has_window else b""))
+        at += window if has_window else 0
+    return out
+
+
+def inflate_span(data: bytes, bits: int, window: bytes, size: int) -> bytes:
+    """``size`` bytes inflated from a span's compressed ``data``: the raw
+    deflate stream starts ``bits`` bits before the end of its first byte
+    (0: at that byte), with ``window`` as the output before it.  In C
+    (zlib's inflatePrime, which Python's zlib lacks), without the GIL:
+    spans inflate in parallel."""
+    from minirun.kernel._native import ffi, lib
+    out = ffi.new("unsigned char[]", size)
+    n = lib.mr_inflate_span(data, len(data), bits, window, len(window), out, size)
+    if n != size:
+        raise OSError(errno.EIO, f"a span inflated to {n} bytes, not {size}" if n >= 0 else
+                      "a span is not deflate data")
+    return ffi.buffer(out)[:]
+
+
 def build(blob: str, spacing: int = DEFAULT_SPACING) -> tuple[dict, bytes]:
-    """(table of contents, checkpoints) of the gzip layer in file ``blob``."""
+    """(table of contents, windows) of the gzip layer in file ``blob``.
+    Every span is inflated once here the way a reader will, so a layer
+    this cannot read (several gzip members, say) is refused now."""
     import indexed_gzip
     if spacing < MIN_SPACING:
         raise LazyIndexError(f"--spacing {spacing}: at least {MIN_SPACING} bytes (each "
@@ -85,28 +132,52 @@ def build(blob: str, spacing: int = DEFAULT_SPACING) -> tuple[dict, bytes]:
     try:
         with indexed_gzip.IndexedGzipFile(blob, spacing=spacing) as gz:
             gz.build_full_index()
-            checkpoints = io.BytesIO()
-            gz.export_index(fileobj=checkpoints)
-            points = len(list(gz.seek_points()))
+            exported = io.BytesIO()
+            gz.export_index(fileobj=exported)
             size = gz.seek(0, os.SEEK_END)
             gz.seek(0)
             with tarfile.open(fileobj=gz, mode="r:") as tar:  # it seeks over file data
                 entries = [_entry(m) for m in tar]
     except (indexed_gzip.ZranError, tarfile.TarError, EOFError, OSError) as e:
         raise LazyIndexError(f"the layer is damaged: {e}") from None
-    toc = {"mediaType": MEDIA_TYPE, "uncompressedSize": size, "spacing": spacing,
-           "checkpoints": points, "entries": entries}
-    return toc, checkpoints.getvalue()
+    points = _checkpoints(exported.getvalue())
+    compressed_size = os.path.getsize(blob)
+    windows, table = io.BytesIO(), []
+    with open(blob, "rb") as f:
+        for i, (uncmp, cmp, bits, window) in enumerate(points):
+            start = cmp - 1 if bits else cmp
+            end = points[i + 1][1] if i + 1 < len(points) else compressed_size
+            ends = points[i + 1][0] if i + 1 < len(points) else size
+            data = os.pread(f.fileno(), end - start, start)
+            try:
+                inflate_span(data, bits, window, ends - uncmp)
+            except OSError as e:
+                raise LazyIndexError(f"span {i} of the layer cannot be read on its own ({e}): "
+                                     "is it several gzip streams?") from None
+            packed = zlib.compress(window, 9) if window else b""
+            table.append([uncmp, start, end, bits, windows.tell(), len(packed),
+                          hashlib.sha256(packed + data).hexdigest()])
+            windows.write(packed)
+    windows = windows.getvalue()
+    toc = {"mediaType": MEDIA_TYPE, "uncompressedSize": size, "compressedSize": compressed_size,
+           "spacing": spacing, "checkpoints": table,
+           "windows": {"digest": "sha256:" + hashlib.sha256(windows).hexdigest(),
+                       "size": len(windows)},
+           "entries": entries}
+    return toc, windows
 
 
-def save(directory: str, toc: dict, checkpoints: bytes) -> None:
-    """Write an index atomically (a directory renamed into place)."""
+def save(directory: str, toc: dict, windows: bytes | None) -> None:
+    """Write an index atomically (a directory renamed into place); without
+    ``windows`` (an index taken from the registry) they stay there, read
+    as needed."""
     tmp = f"{directory}.tmp-{os.getpid()}"
     os.makedirs(tmp, mode=0o755)
     with open(os.path.join(tmp, "toc.json"), "w") as f:
         json.dump(toc, f, separators=(",", ":"))
-    with open(os.path.join(tmp, "checkpoints.gzidx"), "wb") as f:
-        f.write(checkpoints)
+    if windows is not None:
+        with open(os.path.join(tmp, "windows"), "wb") as f:
+            f.write(windows)
     try:
         os.rename(tmp, directory)
     except OSError:               # there already (indexed by another process): keep that
@@ -114,82 +185,159 @@ def save(directory: str, toc: dict, checkpoints: bytes) -> None:
         shutil.rmtree(tmp)
 
 
-def load(directory: str) -> tuple[dict, bytes]:
+def load(directory: str) -> tuple[dict, bytes | None]:
+    """(toc, windows); windows None where they are in the registry only."""
     with open(os.path.join(directory, "toc.json")) as f:
         toc = json.load(f)
-    with open(os.path.join(directory, "checkpoints.gzidx"), "rb") as f:
-        return toc, f.read()
+    try:
+        with open(os.path.join(directory, "windows"), "rb") as f:
+            return toc, f.read()
+    except FileNotFoundError:
+        return toc, None
+
+
+def _pread(source):
+    """pread(size, offset) for bytes, an object with ``pread`` (a
+    RemoteBlob), or any seekable file."""
+    if isinstance(source, (bytes, bytearray)):
+        return lambda size, offset: bytes(source[offset:offset + size])
+    if hasattr(source, "pread"):
+        return source.pread
+    lock = threading.Lock()
+
+    def pread(size: int, offset: int) -> bytes:
+        with lock:
+            source.seek(offset)
+            return source.read(size)
+    return pread
 
 
 class Layer:
     """Files of an indexed layer, read from its compressed bytes: ``source``
-    is any seekable binary file object (the blob on disk, or one that
-    fetches byte ranges from a registry), read only from the checkpoint
-    before what is asked."""
+    (the blob: bytes, a file, a RemoteBlob) and ``windows`` (the same
+    kinds) are read only where a span is needed.  Inflated spans go to
+    an unnamed, sparse file of the layer's uncompressed size in directory
+    ``cache`` (default: the temporary directory), so each span is inflated once, whoever reads it.
+    Several threads may read at once; a span is inflated by one of them,
+    and the others wait for it."""
 
-    def __init__(self, source, toc: dict, checkpoints: bytes):
-        import indexed_gzip
+    def __init__(self, source, toc: dict, windows, cache: str | None = None):
+        import tempfile
+        import bisect
         self.toc, self.source = toc, source
         self.entries = {e["name"]: e for e in toc["entries"]}
-        # read the compressed layer 128 KiB at a time (its default is 16 MiB: a
-        # small file would cost a large fetch)
-        self.gz = indexed_gzip.IndexedGzipFile(fileobj=source, auto_build=False,
-                                               spacing=toc["spacing"], readbuf_size=128 << 10)
-        self.gz.import_index(fileobj=io.BytesIO(checkpoints))
-        import threading
+        self.points = toc["checkpoints"]
+        self.starts = [p[0] for p in self.points]
+        self._bisect = bisect.bisect_right
+        self._source, self._windows = _pread(source), _pread(windows)
+        self.fd, path = tempfile.mkstemp(prefix="inflated-", dir=cache)
+        os.unlink(path)                   # gone with the last reader, whatever happens
+        os.ftruncate(self.fd, toc["uncompressedSize"])
+        self.done = bytearray(len(self.points))        # 1: inflated; 2: being inflated
         self.lock = threading.Lock()
-        self.points = [0] + [u for u, _ in self.gz.seek_points() if u > 0]
-        self.spans: dict[int, bytes] = {}     # span start -> what is inflated of it
-        self.sizes: dict[int, int] = {}
-        self.kept = 0
+        self.inflated = threading.Condition(self.lock)
+
+    missed = None         # called with a span a read finds missing (read-ahead)
+
+    def span_of(self, offset: int) -> int:
+        return max(self._bisect(self.starts, offset) - 1, 0)
+
+    def entry(self, name: str) -> dict | None:
+        """File ``name``'s entry (a hard link's target's)."""
+        entry = self.entries.get(name)
+        if entry and entry["type"] == "hardlink":
+            entry = self.entries.get(entry["linkname"])
+        return entry
+
+    def spans(self, name: str) -> range:
+        """The spans that hold file ``name``'s data."""
+        entry = self.entry(name)
+        if not entry or not entry["size"]:
+            return range(0)
+        return range(self.span_of(entry["offset"]),
+                     self.span_of(entry["offset"] + entry["size"] - 1) + 1)
 
     def read(self, name: str, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes of file ``name`` from ``offset``."""
-        entry = self.entries[name]
-        if entry["type"] == "hardlink":
-            entry = self.entries[entry["linkname"]]
+        entry = self.entry(name)
         size = max(0, min(size, entry["size"] - offset))
         if not size:
             return b""
         start = entry["offset"] + offset
-        out = []
-        while size:
-            piece = self._span_read(start, size, name)
-            out.append(piece)
-            start += len(piece)
-            size -= len(piece)
-        return b"".join(out)
+        for i in range(self.span_of(start), self.span_of(start + size - 1) + 1):
+            if self.done[i] != 1 and self.missed:
+                self.missed(i)
+            self.ensure(i, name)
+        return os.pread(self.fd, size, start)
 
-    def _span_read(self, start: int, size: int, name: str) -> bytes:
-        """Bytes from ``start`` within its span (checkpoint to checkpoint).
-        What was inflated of a span is kept (its beginning up to the furthest
-        byte read), so that every later read inside it is a copy, and a read
-        further on inflates only the rest: a start reads thousands of small
-        files, and each would otherwise inflate from its checkpoint again."""
-        import bisect
-        i = bisect.bisect_right(self.points, start) - 1
-        first = self.points[i]
-        end = self.points[i + 1] if i + 1 < len(self.points) else self.toc["uncompressedSize"]
-        want = min(start + size, end)
+    def windows(self) -> None:
+        """Every window, with one request (a layer that is read in many
+        places would otherwise ask for them one by one)."""
+        total = self.toc["windows"]["size"]
+        if total:
+            self._windows(total, 0)
+
+    def fetch(self, spans: range) -> None:
+        """Spans ``spans`` (consecutive) inflated, their bytes and windows
+        fetched first with one request each (read-ahead: a request per
+        span would pay a round trip per span)."""
+        first, last = self.points[spans[0]], self.points[spans[-1]]
+        if last[5]:
+            start = next(p[4] for p in (self.points[i] for i in spans) if p[5])
+            self._windows(last[4] + last[5] - start, start)
+        self._source(last[2] - first[1], first[1])
+        for i in spans:
+            self.ensure(i)
+
+    def ensure(self, i: int, name: str = "") -> None:
+        """Span ``i`` inflated into the cache."""
         with self.lock:
-            kept = self.spans.pop(first, b"")
-            if want > first + len(kept):
-                kept += self._pread(name, want - first - len(kept), first + len(kept))
-            self.spans[first] = kept                       # the most recent last
-            self.kept += len(kept) - self.sizes.get(first, 0)
-            self.sizes[first] = len(kept)
-            while self.kept > CACHE_BYTES and len(self.spans) > 1:
-                oldest = next(iter(self.spans))
-                self.kept -= len(self.spans.pop(oldest))
-                del self.sizes[oldest]
-            return kept[start - first:want - first]
-
-    def _pread(self, name: str, size: int, at: int) -> bytes:
-        import indexed_gzip
+            while self.done[i] == 2:
+                self.inflated.wait()
+            if self.done[i] == 1:
+                return
+            self.done[i] = 2
         try:
-            return self.gz.pread(size, at)
-        except indexed_gzip.ZranError as e:      # the source failed (it said why) or lied
-            raise OSError(errno.EIO, f"reading {name} from the layer: {e}") from None
+            self._inflate(i)
+        except BaseException as e:
+            with self.lock:
+                self.done[i] = 0
+                self.inflated.notify_all()
+            if isinstance(e, OSError) and name:
+                raise OSError(e.errno or errno.EIO, f"reading {name} from the layer: {e}") \
+                    from None
+            raise
+        with self.lock:
+            self.done[i] = 1
+            self.inflated.notify_all()
+
+    def _inflate(self, i: int) -> None:
+        uncmp, start, end, bits, woff, wlen, check = self.points[i]
+        ends = self.starts[i + 1] if i + 1 < len(self.points) else self.toc["uncompressedSize"]
+        packed = b""
+        if wlen:                          # the window comes at once with the span
+            got: list = []
+
+            def window():
+                try:
+                    got.append(self._windows(wlen, woff))
+                except OSError as e:
+                    got.append(e)
+            fetch = threading.Thread(target=window)
+            fetch.start()
+            data = self._source(end - start, start)
+            fetch.join()
+            if isinstance(got[0], OSError):
+                raise got[0]
+            packed = got[0]
+        else:
+            data = self._source(end - start, start)
+        if hashlib.sha256(packed + data).hexdigest() != check:
+            raise OSError(errno.EIO, f"span {i}: the bytes do not match the index's digest")
+        window = zlib.decompress(packed) if packed else b""
+        os.pwrite(self.fd, inflate_span(data, bits, window, ends - uncmp), uncmp)
 
     def close(self) -> None:
-        self.gz.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

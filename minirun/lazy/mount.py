@@ -43,7 +43,6 @@ def _running(d: str) -> int:
 
 def _lock(d: str):
     from minirun.runtime.state import file_lock
-    os.makedirs(d, mode=0o700, exist_ok=True)
     return file_lock(os.path.join(d, "lock"))
 
 
@@ -117,7 +116,7 @@ def release_unused(store, image_id: str) -> None:
 
 
 def release(store, image_id: str) -> None:
-    """Stop the image's server and unmount."""
+    """Stop the image's server, unmount, and remove its directory."""
     d = _dir(store, image_id)
     with _lock(d):
         pid = _running(d)
@@ -128,8 +127,13 @@ def release(store, image_id: str) -> None:
                 if not _running(d):
                     break
                 time.sleep(0.02)
-        for name in ("pid",):
+        for name in ("pid", "log", "lock"):
             try:
                 os.unlink(os.path.join(d, name))
             except FileNotFoundError:
+                pass
+        for gone in (os.path.join(d, "mnt"), d):
+            try:
+                os.rmdir(gone)
+            except OSError:
                 pass

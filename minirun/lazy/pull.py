@@ -68,3 +68,30 @@ def lazy_layers(store: Store, image_id: str) -> dict[str, int]:
         return {}
     return {d["diff_id"]: i for i, d in enumerate(layers)
             if d["lazy"] and not store.has_layer(d["diff_id"])}
+
+
+def cache_path(store: Store, digest: str, part: str = "") -> str:
+    """Where a lazy layer's fetched bytes (``part`` "") or its index's
+    windows (".windows") are cached."""
+    return os.path.join(store.root, "lazy", "cache", digest.replace(":", "-") + part)
+
+
+def forget(store: Store, image_id: str) -> None:
+    """After `rmi`: the image's lazy record, and the cached bytes of its
+    layers that no image still has (the indexes stay: they are small, and
+    a later pull of the same layers takes them)."""
+    try:
+        with open(source_path(store, image_id)) as f:
+            layers = json.load(f)["layers"]
+    except FileNotFoundError:
+        return
+    os.unlink(source_path(store, image_id))
+    in_use = {blob for _, blob in store.db.execute("SELECT diff_id, blob_digest FROM image_layers")}
+    cache = os.path.join(store.root, "lazy", "cache")
+    for layer in layers:
+        if layer["digest"] in in_use:
+            continue
+        prefix = os.path.basename(cache_path(store, layer["digest"]))
+        for name in os.listdir(cache) if os.path.isdir(cache) else []:
+            if name.startswith(prefix):
+                os.unlink(os.path.join(cache, name))

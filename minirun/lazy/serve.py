@@ -3,6 +3,9 @@ IMAGE MOUNTPOINT READY_FD`` (lazy/mount.py starts it).  It opens each lazy
 layer of the image (its index from the store, its bytes from the
 registry), mounts them with FUSE and writes "1" to READY_FD.
 
+What a container opens is read ahead (lazy/readahead.py), and a recorded
+start's files (lazy record) are queued before the mount is ready.
+
 Meanwhile a background thread fetches the rest of each layer, a MiB at a
 time (so that a container's reads wait at most for one), and then has the
 store check the whole blob's digest and unpack it as `pull` would: the next
@@ -14,7 +17,6 @@ import sys
 import threading
 
 STEP = 1 << 20
-PARALLEL = 4         # prefetch requests at once
 QUIET = 1.0          # seconds without a read before the background fetcher goes on
 
 
@@ -27,7 +29,8 @@ def main(argv: list[str]) -> int:
     from minirun.lazy import fs, index
     from minirun.lazy.build import index_dir
     from minirun.lazy.fetch import RemoteBlob
-    from minirun.lazy.pull import lazy_layers, source_path
+    from minirun.lazy.pull import cache_path, lazy_layers, source_path
+    from minirun.lazy.readahead import Readahead
     process.set_name("minirun-lazy")
     store = Store(store_root)
     with open(source_path(store, image_id)) as f:
@@ -43,10 +46,14 @@ def main(argv: list[str]) -> int:
             layers.append(({"entries": []}, None))      # unpacked in the store: not ours
             continue
         # still lazy, or completed since (then the cache holds it all)
-        toc, checkpoints = index.load(index_dir(store, layer["digest"]))
+        toc, windows = index.load(index_dir(store, layer["digest"]))
         remote = RemoteBlob(client, ref.path, layer["digest"], layer["size"],
-                            os.path.join(cache, layer["digest"].replace(":", "-")))
-        layers.append((toc, index.Layer(remote, toc, checkpoints)))
+                            cache_path(store, layer["digest"]))
+        if windows is None:             # the registry's index: its windows are read as needed
+            w = toc["windows"]
+            windows = RemoteBlob(client, ref.path, w["digest"], w["size"],
+                                 cache_path(store, layer["digest"], ".windows"), 16 << 10)
+        layers.append((toc, index.Layer(remote, toc, windows, cache=cache)))
         if layer["diff_id"] in still_lazy:
             pending.append((layer, remote))
     rootless = os.geteuid() != 0
@@ -56,9 +63,19 @@ def main(argv: list[str]) -> int:
     if os.environ.get("MINIRUN_LAZY_RECORD"):          # lazy record: what a start reads
         tree.recorder = open(os.environ["MINIRUN_LAZY_RECORD"], "a")
         tree.read_once = set()
+    ahead = Readahead()
+
+    def opened(inode: int) -> None:
+        node = tree.nodes[inode]
+        if node.layer is not None:
+            ahead.opened(node.layer, node.name)
+    tree.on_open = opened
     for toc, layer in layers:
-        if layer is not None and toc.get("prefetch"):
-            prefetch(layer, toc["prefetch"])
+        if layer is not None:
+            layer.missed = lambda i, layer=layer: ahead.missed(layer, i)
+    for toc, layer in layers:
+        for name in toc.get("prefetch", []) if layer is not None else ():
+            ahead.spans(layer, layer.spans(name))
     fd = int(ready)
 
     def say_ready():
@@ -69,37 +86,6 @@ def main(argv: list[str]) -> int:
                              daemon=True, name="fetcher").start()
     fs.serve(tree, mountpoint, ready=say_ready)
     return 0
-
-
-def prefetch(layer, names: list[str], workers: int = PARALLEL) -> None:
-    """Fetch the spans that hold a recorded start's files (lazy record), in
-    the order it read them, several requests at once, before the container
-    asks: each round trip is paid once per worker, not once per span."""
-    import bisect
-    from concurrent.futures import ThreadPoolExecutor
-    points = list(layer.gz.seek_points())           # (uncompressed, compressed)
-    starts = [u for u, _ in points]
-    spans: list[int] = []
-    for name in names:
-        e = layer.entries.get(name)
-        if not e or not e.get("size"):
-            continue
-        first = max(bisect.bisect_right(starts, e["offset"]) - 1, 0)
-        last = max(bisect.bisect_right(starts, e["offset"] + e["size"] - 1) - 1, 0)
-        spans += [i for i in range(first, last + 1) if i not in spans]
-    remote = layer.source
-
-    def fetch(i: int) -> None:
-        start = max(points[i][1] - 1, 0)              # (a checkpoint may start mid-byte)
-        end = points[i + 1][1] + 1 if i + 1 < len(points) else remote.size
-        try:
-            remote.ensure(start, min(end, remote.size))
-        except OSError:
-            pass                      # the container's own read will say it
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="prefetch")
-    for i in spans:
-        pool.submit(fetch, i)
-    pool.shutdown(wait=False)
 
 
 def complete(store_root: str, repository: str, pending: list, tree) -> None:

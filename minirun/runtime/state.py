@@ -35,14 +35,27 @@ def validate_id(cid: str) -> None:
 
 def file_lock(path: str):
     """A context manager holding an exclusive flock on ``path`` (made if
-    missing): one process at a time starts or stops a shared helper."""
+    missing, with its directory): one process at a time starts or stops a
+    shared helper.  Whoever holds it may remove the file (and directory):
+    a waiter that then gets the lock of the removed file tries again."""
     import contextlib
 
     @contextlib.contextmanager
     def held():
-        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        try:
+        while True:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:         # the directory went meanwhile
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        try:
             yield
         finally:
             os.close(fd)

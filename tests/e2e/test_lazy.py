@@ -19,12 +19,12 @@ def test_lazy_index(mr, registry, images_dir, busybox_rootfs):
         manifest = json.load(f)["manifests"][0]["digest"].split(":")[1]
     with open(os.path.join(images_dir, "busybox", "blobs", "sha256", manifest)) as f:
         layer = json.load(f)["layers"][0]["digest"]
-    where = os.path.join(mr.store, "lazy", "sha256", layer.split(":")[1])
-    toc, checkpoints = index.load(where)
-    assert toc["spacing"] == 128 << 10
+    where = os.path.join(mr.store, "lazy", "v2", "sha256", layer.split(":")[1])
+    toc, windows = index.load(where)
+    assert toc["spacing"] == 128 << 10 and len(windows) == toc["windows"]["size"]
     blob = os.path.join(images_dir, "busybox", "blobs", "sha256", layer.split(":")[1])
     with open(blob, "rb") as source:
-        lazy = index.Layer(source, toc, checkpoints)
+        lazy = index.Layer(source, toc, windows)
         files = [e for e in toc["entries"] if e["type"] == "file"]
         assert files
         for e in files:
@@ -56,9 +56,10 @@ def _busybox_layer(images_dir: str) -> tuple[str, int, str]:
 
 def test_files_read_from_the_registry_a_span_at_a_time(images_dir, busybox_rootfs, tmp_path,
                                                        capfd):
-    """Range requests against a real registry: a small file costs a chunk or
-    two, every file reads right, and a registry that goes away mid-read
-    gives EIO after a bounded wait, said once."""
+    """Range requests against a real registry: a small file costs its span
+    (and a window), every file reads right, a span the registry changed is
+    refused, and a registry that goes away mid-read gives EIO after a
+    bounded wait, said once."""
     import errno
     import time
     from minirun.engine.registry import Client
@@ -66,31 +67,41 @@ def test_files_read_from_the_registry_a_span_at_a_time(images_dir, busybox_rootf
     from minirun.lazy.fetch import RemoteBlob
     from tests.e2e.registry import Registry
     digest, size, blob = _busybox_layer(images_dir)
-    toc, checkpoints = index.build(blob, 128 << 10)
+    toc, windows = index.build(blob, 128 << 10)
     reg = Registry()
     try:
         reg.push(os.path.join(images_dir, "busybox"), "lazy/busybox:latest")
         client = Client(reg.addr, insecure=True)
         remote = RemoteBlob(client, "lazy/busybox", digest, size, str(tmp_path / "cache"),
-                            chunk=64 << 10, readahead=0)     # (no read-ahead: counted)
-        lazy = index.Layer(remote, toc, checkpoints)
+                            chunk=16 << 10)
+        lazy = index.Layer(remote, toc, windows)
         files = sorted((e for e in toc["entries"] if e["type"] == "file" and e["size"]),
                        key=lambda e: e["size"])
         with open(os.path.join(busybox_rootfs, files[0]["name"]), "rb") as f:
             assert lazy.read(files[0]["name"], 0, files[0]["size"]) == f.read()
         print(f"one {files[0]['size']}-byte file: {remote.fetched} of {size} bytes fetched")
-        assert remote.fetched <= 3 * (64 << 10) < size
+        assert remote.fetched <= (128 << 10) < size          # its span: at most 128 KiB
+        victim = [e for e in files if not any(lazy.done[i] for i in lazy.spans(e["name"]))][-1]
+        at = toc["checkpoints"][lazy.spans(victim["name"])[0]][1]
+        remote.ensure(at, at + 100)             # fetched, then changed: the registry lied
+        os.pwrite(remote.fd, bytes(100), at)
+        try:
+            lazy.read(victim["name"], 0, victim["size"])
+            raise AssertionError("a span that does not match its digest was used")
+        except OSError as e:
+            assert "do not match" in str(e)
+        lazy.close()
+        remote = RemoteBlob(client, "lazy/busybox", digest, size, str(tmp_path / "cache2"))
+        lazy = index.Layer(remote, toc, windows)
         for e in files:
             with open(os.path.join(busybox_rootfs, e["name"]), "rb") as f:
                 assert lazy.read(e["name"], 0, e["size"]) == f.read(), e["name"]
         lazy.close()
-        again = RemoteBlob(client, "lazy/busybox", digest, size, str(tmp_path / "cache"),
-                           chunk=64 << 10)                   # the cache serves it now
-        assert index.Layer(again, toc, checkpoints).read(files[-1]["name"], 0, 100) and \
-            again.fetched == 0
-        cold = RemoteBlob(client, "lazy/busybox", digest, size, str(tmp_path / "cold"),
-                          chunk=64 << 10)
-        lazy = index.Layer(cold, toc, checkpoints)
+        again = RemoteBlob(client, "lazy/busybox", digest, size, str(tmp_path / "cache2"))
+        assert index.Layer(again, toc, windows).read(files[-1]["name"], 0, 100) and \
+            again.fetched == 0                                # the cache serves it now
+        cold = RemoteBlob(client, "lazy/busybox", digest, size, str(tmp_path / "cold"))
+        lazy = index.Layer(cold, toc, windows)
     finally:
         reg.stop()
     started = time.monotonic()
@@ -121,7 +132,7 @@ def test_indexes_travel_with_the_image(mr, registry, images_dir):
         f"http://{registry.addr}/v2/lazy/pushed/manifests/{subject.replace(':', '-')}",
         headers={"Accept": "application/vnd.oci.image.index.v1+json"})
     listed = json.loads(urllib.request.urlopen(request).read())["manifests"]
-    assert [m["artifactType"] for m in listed] == ["application/vnd.minirun.lazy.index.v1"]
+    assert [m["artifactType"] for m in listed] == ["application/vnd.minirun.lazy.index.v2"]
     other = Minirun(mr.rt, mr.conf)
     other.store += "-other"
     r = other("lazy", "index", image)
@@ -228,7 +239,7 @@ def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
     r = mr("lazy", "record", image, "sh", "-c", "cat /etc/passwd >/dev/null")
     assert r.returncode == 0 and "files read by the start, recorded" in r.stdout, r.stderr
     digest, _, _ = _busybox_layer(images_dir)
-    toc, _ = index.load(os.path.join(mr.store, "lazy", "sha256", digest.split(":")[1]))
+    toc, _ = index.load(os.path.join(mr.store, "lazy", "v2", "sha256", digest.split(":")[1]))
     assert toc["prefetch"][:1] == ["bin/busybox"] and "etc/passwd" in toc["prefetch"], \
         toc["prefetch"]
     assert not [n for n in os.listdir(os.path.join(mr.store, "lazy")) if n.startswith("record")]
@@ -239,7 +250,9 @@ def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
     r = other("run", "--rm", "--lazy", "--network", "none", image, "cat", "/etc/passwd")
     assert r.returncode == 0 and r.stdout.startswith("root:"), r.stderr
     assert _lazy_mounts() == []                    # run --rm takes its mount down too
-    toc, _ = index.load(os.path.join(other.store, "lazy", "sha256", digest.split(":")[1]))
+    toc, windows = index.load(os.path.join(other.store, "lazy", "v2", "sha256",
+                                           digest.split(":")[1]))
     assert toc["prefetch"][:1] == ["bin/busybox"]            # it came with the index
+    assert windows is None                  # ... and its windows stayed in the registry
     r = mr("lazy", "record", image, "false")
     assert r.returncode == 125 and "nothing recorded" in r.stderr
