@@ -40,7 +40,10 @@ WORKLOADS = {"ready": ["python3", "-c", "print('ready')"],
 
 
 def sh(*argv: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+    r = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f"bench lazy: {' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
+    return r
 
 
 class DelayProxy:
@@ -147,7 +150,10 @@ class Link:
 
 def first_output(argv: list[str], env: dict, proxy: DelayProxy) -> tuple[float, int, str]:
     """(seconds to the first line of output, bytes from the registry by
-    then, that line); the command must succeed."""
+    then, that line); the command must succeed.  The disk is synced first:
+    what the row before wrote must not be written out during this one."""
+    os.sync()
+    time.sleep(1)
     before = proxy.down
     started = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

@@ -347,6 +347,12 @@ class Store:
         mapped = os.path.join(self.root, "layers-mapped")
         for diff_id in gone:
             remove_tree(self.layer_dir(diff_id))
+            for leftover in (".tmp-" + hex_of(diff_id), hex_of(diff_id) + ".lock"):
+                path = os.path.join(self.root, "layers", leftover)   # (an unpack cut short)
+                if os.path.isdir(path):
+                    remove_tree(path)
+                elif os.path.lexists(path):
+                    _unlink(path)
             for mapping in os.listdir(mapped) if os.path.isdir(mapped) else []:
                 copy = os.path.join(mapped, mapping, hex_of(diff_id))
                 if os.path.lexists(copy):

@@ -85,9 +85,10 @@ def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say
 def record(store: Store, text: str, command: list[str], tls_verify: bool | None = None,
            say=print) -> dict[str, int]:
     """`minirun lazy record IMAGE -- CMD`: run CMD once, lazily, from an empty
-    scratch store, note the files its start reads, in order, and keep them
+    scratch store, note the spans its start reads, in order, and keep them
     in each layer's table of contents (``prefetch``): a cold start fetches
-    their spans first, in parallel, and `lazy index --push` carries them."""
+    them first, in parallel, and `lazy index --push` carries them.  Spans,
+    not files: a start reads a fifth of a big library, not all of it."""
     import json
     import subprocess
     import sys
@@ -109,12 +110,12 @@ def record(store: Store, text: str, command: list[str], tls_verify: bool | None 
             from minirun.errors import MiniRunError
             raise MiniRunError(f"lazy record: the command exited with {run.returncode}; "
                                "nothing recorded")
-        read: dict[int, list[str]] = {}
+        read: dict[int, list[int]] = {}
         if os.path.exists(profile):
             with open(profile) as f:
                 for line in f:
-                    number, _, name = line.rstrip("\n").partition("\t")
-                    read.setdefault(int(number), []).append(name)
+                    number, span = line.split()
+                    read.setdefault(int(number), []).append(int(span))
     finally:
         userns.remove_tree(scratch)
     counts = {}
@@ -130,5 +131,6 @@ def record(store: Store, text: str, command: list[str], tls_verify: bool | None 
             json.dump(toc, f, separators=(",", ":"))
         os.replace(toc_path + ".tmp", toc_path)
         counts[desc.digest] = len(toc["prefetch"])
-        say(f"{desc.digest[7:19]}: {len(toc['prefetch'])} files read by the start, recorded")
+        say(f"{desc.digest[7:19]}: {len(toc['prefetch'])} of {len(toc['checkpoints'])} spans "
+            "read by the start, recorded")
     return counts

@@ -38,14 +38,13 @@ ROOT = 1
 
 class Node:
     __slots__ = ("inode", "mode", "uid", "gid", "size", "mtime", "rdev", "target", "xattrs",
-                 "children", "layer", "name", "nlink", "number")
+                 "children", "layer", "name", "nlink")
 
     def __init__(self, inode: int, mode: int, uid=0, gid=0, size=0, mtime=0, rdev=0,
                  target=b"", layer=None, name=""):
         self.inode, self.mode, self.uid, self.gid, self.size, self.mtime = \
             inode, mode, uid, gid, size, mtime
         self.rdev, self.target, self.layer, self.name = rdev, target, layer, name
-        self.number = -1
         self.xattrs: dict[bytes, bytes] = {}
         self.children: dict[bytes, int] | None = {} if stat.S_ISDIR(mode) else None
         self.nlink = 2 if stat.S_ISDIR(mode) else 1
@@ -94,7 +93,7 @@ class Tree:
                 n.mode = _KIND[e["type"]] | (e["mode"] & 0o7777)
                 (n.uid, n.gid), n.mtime = owners(e["uid"], e["gid"]), e["mtime"]
                 if e["type"] == "file":
-                    n.size, n.layer, n.name, n.number = e["size"], reader, e["name"], number
+                    n.size, n.layer, n.name = e["size"], reader, e["name"]
                 elif e["type"] == "symlink":
                     n.target = e["linkname"].encode()
                     n.size = len(n.target)
@@ -132,18 +131,12 @@ class Tree:
         return self.nodes[children[name]]
 
     last_read = 0.0        # when a container last read (the background fetcher waits)
-    recorder = None        # a file: each file's first read, in order (lazy record)
-    read_once: set = set()
     on_open = None         # called with a file's inode as it is opened (read-ahead)
 
     def read(self, inode: int, offset: int, size: int) -> bytes:
         import time
         self.last_read = time.monotonic()
         n = self.nodes[inode]
-        if self.recorder and inode not in self.read_once:
-            self.read_once.add(inode)
-            self.recorder.write(f"{n.number}\t{n.name}\n")
-            self.recorder.flush()
         return n.layer.read(n.name, offset, size) if n.layer else b""
 
 

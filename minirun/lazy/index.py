@@ -234,10 +234,12 @@ class Layer:
         os.unlink(path)                   # gone with the last reader, whatever happens
         os.ftruncate(self.fd, toc["uncompressedSize"])
         self.done = bytearray(len(self.points))        # 1: inflated; 2: being inflated
+        self.recorded: set[int] = set()
         self.lock = threading.Lock()
         self.inflated = threading.Condition(self.lock)
 
     missed = None         # called with a span a read finds missing (read-ahead)
+    recorder = None       # called with each span as it is first read (lazy record)
 
     def span_of(self, offset: int) -> int:
         return max(self._bisect(self.starts, offset) - 1, 0)
@@ -267,6 +269,9 @@ class Layer:
         for i in range(self.span_of(start), self.span_of(start + size - 1) + 1):
             if self.done[i] != 1 and self.missed:
                 self.missed(i)
+            if self.recorder and i not in self.recorded:
+                self.recorded.add(i)
+                self.recorder(i)
             self.ensure(i, name)
         return os.pread(self.fd, size, start)
 

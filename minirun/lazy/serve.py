@@ -61,8 +61,14 @@ def main(argv: list[str]) -> int:
                    "trusted.overlay.opaque",
                    owners=fs.rootless_owners(os.getuid(), os.getgid()) if rootless else None)
     if os.environ.get("MINIRUN_LAZY_RECORD"):          # lazy record: what a start reads
-        tree.recorder = open(os.environ["MINIRUN_LAZY_RECORD"], "a")
-        tree.read_once = set()
+        profile = open(os.environ["MINIRUN_LAZY_RECORD"], "a")
+
+        def note(number: int, span: int) -> None:
+            profile.write(f"{number}\t{span}\n")
+            profile.flush()
+        for number, (_, layer) in enumerate(layers):
+            if layer is not None:
+                layer.recorder = lambda span, number=number: note(number, span)
     ahead = Readahead()
 
     def opened(inode: int) -> None:
@@ -74,8 +80,9 @@ def main(argv: list[str]) -> int:
         if layer is not None:
             layer.missed = lambda i, layer=layer: ahead.missed(layer, i)
     for toc, layer in layers:
-        for name in toc.get("prefetch", []) if layer is not None else ():
-            ahead.spans(layer, layer.spans(name))
+        if layer is not None and toc.get("prefetch"):
+            ahead.spans(layer, [i for i in toc["prefetch"]
+                                if isinstance(i, int) and 0 <= i < len(layer.done)])
     fd = int(ready)
 
     def say_ready():
@@ -127,7 +134,10 @@ def _fetch_layer(store_root: str, repository: str, layer: dict) -> None:
     from minirun.engine import manifest as mf
     from minirun.engine import pull as pl
     from minirun.engine.store import Store
+    import signal
+    from minirun.kernel import process
     from minirun.kernel.idmap import is_rootless
+    process.die_with_parent(signal.SIGKILL)   # with the server (what it left, the next pull clears)
     os.nice(19)
     desc = mf.Descriptor(media_type=layer["media_type"], digest=layer["digest"],
                          size=layer["size"])

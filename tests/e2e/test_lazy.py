@@ -237,11 +237,14 @@ def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
     registry.push(os.path.join(images_dir, "busybox"), "lazy/record:latest")
     image = f"{registry.addr}/lazy/record:latest"
     r = mr("lazy", "record", image, "sh", "-c", "cat /etc/passwd >/dev/null")
-    assert r.returncode == 0 and "files read by the start, recorded" in r.stdout, r.stderr
+    assert r.returncode == 0 and "spans read by the start, recorded" in r.stdout, r.stderr
     digest, _, _ = _busybox_layer(images_dir)
-    toc, _ = index.load(os.path.join(mr.store, "lazy", "v2", "sha256", digest.split(":")[1]))
-    assert toc["prefetch"][:1] == ["bin/busybox"] and "etc/passwd" in toc["prefetch"], \
-        toc["prefetch"]
+    toc, windows = index.load(os.path.join(mr.store, "lazy", "v2", "sha256",
+                                           digest.split(":")[1]))
+    layer = index.Layer(b"", toc, windows)
+    first = layer.spans("bin/busybox")[0]
+    assert toc["prefetch"][:1] == [first], toc["prefetch"]     # the shell's first page first
+    assert layer.spans("etc/passwd")[0] in toc["prefetch"]
     assert not [n for n in os.listdir(os.path.join(mr.store, "lazy")) if n.startswith("record")]
     mr("lazy", "index", "--push", image, check=True)
     other = Minirun(mr.rt, mr.conf)
@@ -252,7 +255,103 @@ def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
     assert _lazy_mounts() == []                    # run --rm takes its mount down too
     toc, windows = index.load(os.path.join(other.store, "lazy", "v2", "sha256",
                                            digest.split(":")[1]))
-    assert toc["prefetch"][:1] == ["bin/busybox"]            # it came with the index
+    assert toc["prefetch"][:1] == [first]                    # it came with the index
     assert windows is None                  # ... and its windows stayed in the registry
     r = mr("lazy", "record", image, "false")
     assert r.returncode == 125 and "nothing recorded" in r.stderr
+
+
+def _tree_image(busybox_rootfs: str, tmp_path) -> str:
+    """A two-layer gzip image of busybox plus what overlay must get right:
+    a deleted file (whiteout), an opaque directory, a setuid file, a hard
+    link and a symlink; its layout."""
+    import shutil
+    import subprocess
+    import sys
+    from tests.e2e.conftest import BUILD
+    bottom, top = tmp_path / "bottom", tmp_path / "top"
+    shutil.copytree(busybox_rootfs, bottom, symlinks=True)
+    (bottom / "etc").mkdir(exist_ok=True)
+    (bottom / "etc" / "gone").write_text("deleted above\n")
+    (bottom / "opt" / "keep").mkdir(parents=True)
+    (bottom / "opt" / "keep" / "old").write_text("hidden by the opaque directory\n")
+    (bottom / "data").mkdir()
+    (bottom / "data" / "tool").write_bytes(os.urandom(3 << 20))     # several spans
+    os.chmod(bottom / "data" / "tool", 0o4755)
+    os.chown(bottom / "data" / "tool", 7, 8)
+    os.link(bottom / "data" / "tool", bottom / "data" / "alias")
+    os.symlink("tool", bottom / "data" / "sh")
+    (top / "etc").mkdir(parents=True)
+    os.mknod(top / "etc" / "gone", 0o600 | 0o20000, os.makedev(0, 0))   # a whiteout
+    (top / "opt" / "keep").mkdir(parents=True)
+    os.setxattr(top / "opt" / "keep", "trusted.overlay.opaque", b"y")
+    (top / "opt" / "keep" / "new").write_text("after the opaque directory\n")
+    (top / "data").mkdir()
+    (top / "data" / "changed").write_text("second layer\n")
+    out = str(tmp_path / "image")
+    subprocess.run([sys.executable, BUILD, out, "--layer", str(bottom), "--layer", str(top),
+                    "--cmd", "sh"], check=True, capture_output=True)
+    return out
+
+
+LISTING = ("cd / && find . -xdev ! -path ./proc ! -path ./sys ! -path ./dev ! -path ./run "
+           "! -path ./tmp ! -path ./etc/hosts ! -path ./etc/hostname ! -path ./etc/resolv.conf "
+           "| sort | while read -r f; do if [ -d \"$f\" ] && [ ! -L \"$f\" ]; then "
+           "stat -c '%n %f %u %g' \"$f\"; else stat -c '%n %f %u %g %s %h %N' \"$f\"; fi; "
+           "done; find . -xdev -type f ! -path ./etc/hosts ! -path ./etc/hostname "
+           "! -path ./etc/resolv.conf | sort | xargs md5sum")
+
+
+def test_a_lazy_root_filesystem_equals_the_unpacked_one(mr, registry, busybox_rootfs,
+                                                       tmp_path):
+    """Inside the container (so through overlay, as root and as a plain
+    user): every path's type, mode, owners, size, link count and link
+    target, and every file's content, are the same started lazily as
+    started from unpacked layers; the deleted file and the opaque
+    directory's old file are not there."""
+    registry.push(_tree_image(busybox_rootfs, tmp_path), "lazy/tree:latest")
+    image = f"{registry.addr}/lazy/tree:latest"
+    mr("lazy", "index", "--push", "--spacing", "64KiB", image, check=True)
+    lazy = mr.__class__(mr.rt, mr.conf)
+    lazy.store += "-tree"
+    lazy.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"
+    try:
+        seen = lazy("run", "--rm", "--lazy", "--network", "none", image, "sh", "-c", LISTING)
+        assert seen.returncode == 0, seen.stderr
+        assert _lazy_mounts() == []
+        unpacked = mr("run", "--rm", "--network", "none", image, "sh", "-c", LISTING)
+        assert unpacked.returncode == 0, unpacked.stderr
+        assert seen.stdout == unpacked.stdout
+        assert "./etc/gone" not in seen.stdout and "./opt/keep/old" not in seen.stdout
+        assert "./opt/keep/new" in seen.stdout and "./data/changed" in seen.stdout
+        assert "./data/tool 81ed" in seen.stdout and " 2 " in seen.stdout.split(
+            "./data/alias ")[1].splitlines()[0]          # setuid; two links
+    finally:
+        lazy("rm", "-fa")
+
+
+def test_removed_while_its_layers_are_fetched(mr, registry, images_dir):
+    """`rm -f` at any moment of a lazy start, its background fetch and its
+    unpacking leaves nothing behind: no mount, no server, and after `rmi`
+    no cached bytes; a plain run afterwards fetches and checks the layer."""
+    import subprocess
+    import time
+    registry.push(os.path.join(images_dir, "busybox"), "lazy/rm:latest")
+    image = f"{registry.addr}/lazy/rm:latest"
+    mr("lazy", "index", "--spacing", "64KiB", image, check=True)
+    mr.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"
+    cache = os.path.join(mr.store, "lazy", "cache")
+    for pause in (0, 0.5, 1.0, 1.2, 1.4, 2.0):
+        mr("run", "-d", "--lazy", "--name", "c", "--network", "none", image, "sleep", "60",
+           check=True)
+        time.sleep(pause)
+        mr("rm", "-f", "c", check=True)
+        assert _lazy_mounts() == []
+        servers = subprocess.run(["pgrep", "-f", f"minirun.lazy.serve {mr.store} "],
+                                 capture_output=True, text=True).stdout
+        assert servers == "", servers
+        mr("rmi", image, check=True)
+        assert not os.listdir(cache) if os.path.isdir(cache) else True
+        assert mr.layer_dirs() == []
+    r = mr("run", "--rm", "--network", "none", image, "busybox", "true")
+    assert r.returncode == 0 and len(mr.layer_dirs()) == 1, r.stderr
