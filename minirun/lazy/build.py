@@ -58,6 +58,7 @@ def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say
         toc, _ = index.load(where)
     elif desc.digest in found:
         toc = found[desc.digest][0]
+        index.check(toc, desc.size)
         os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
         index.save(where, *found[desc.digest])
         origin = " (the registry's index)"

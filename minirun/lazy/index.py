@@ -32,6 +32,7 @@ See: RFC 1951 (deflate), RFC 1952 (gzip), zlib's examples/zran.c, SOCI's
 zTOC (the same two parts).
 """
 import base64
+import bisect
 import errno
 import hashlib
 import io
@@ -39,6 +40,7 @@ import json
 import os
 import struct
 import tarfile
+import tempfile
 import threading
 import zlib
 
@@ -185,6 +187,46 @@ def save(directory: str, toc: dict, windows: bytes | None) -> None:
         shutil.rmtree(tmp)
 
 
+def check(toc: dict, compressed_size: int) -> None:
+    """Refuse a table of contents that does not fit its layer (one from a
+    registry is whoever pushed it's): names that climb out, unknown
+    types, data or spans outside the layer, spans out of order."""
+    try:
+        _check(toc, compressed_size)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise LazyIndexError(f"the layer's index is not one minirun made: {e!r}") from None
+
+
+def _check(toc: dict, compressed_size: int) -> None:
+    from minirun.engine.unpack import HostileLayer, clean_name
+
+    def bad(why: str):
+        return LazyIndexError(f"the layer's index is not one minirun made: {why}")
+    if toc.get("mediaType") != MEDIA_TYPE:
+        raise bad(f"media type {toc.get('mediaType')!r}")
+    size = toc["uncompressedSize"]
+    for e in toc["entries"]:
+        try:
+            if "/".join(clean_name(e["name"])) != e["name"]:
+                raise bad(f"entry name {e['name']!r}")
+        except HostileLayer as err:
+            raise bad(str(err)) from None
+        if e["type"] not in _TYPES.values() or not 0 <= e["offset"] <= e["offset"] + \
+                e["size"] <= size:
+            raise bad(f"entry {e['name']!r}")
+    points = toc["checkpoints"]
+    if not points or points[0][0] != 0:
+        raise bad("no checkpoint at the start")
+    ends = [p[0] for p in points[1:]] + [size]
+    for (uncmp, start, stop, bits, woff, wlen, digest), end in zip(points, ends):
+        if not ((uncmp < end or uncmp == end == size) and 0 <= start <= stop <= compressed_size
+                and 0 <= bits < 8
+                and woff >= 0 and 0 <= wlen <= 64 << 10 and len(digest) == 64):
+            raise bad(f"the checkpoint at {uncmp}")
+    if toc.get("compressedSize") != compressed_size:
+        raise bad("it is for a layer of another size")
+
+
 def load(directory: str) -> tuple[dict, bytes | None]:
     """(toc, windows); windows None where they are in the registry only."""
     with open(os.path.join(directory, "toc.json")) as f:
@@ -215,20 +257,17 @@ def _pread(source):
 class Layer:
     """Files of an indexed layer, read from its compressed bytes: ``source``
     (the blob: bytes, a file, a RemoteBlob) and ``windows`` (the same
-    kinds) are read only where a span is needed.  Inflated spans go to
-    an unnamed, sparse file of the layer's uncompressed size in directory
-    ``cache`` (default: the temporary directory), so each span is inflated once, whoever reads it.
-    Several threads may read at once; a span is inflated by one of them,
-    and the others wait for it."""
+    kinds) are read only where a span is needed.  Inflated spans go to an
+    unnamed, sparse file of the layer's uncompressed size in directory
+    ``cache`` (default: the temporary directory), so each span is inflated
+    once, whoever reads it.  Several threads may read at once; a span is
+    inflated by one of them, and the others wait for it."""
 
     def __init__(self, source, toc: dict, windows, cache: str | None = None):
-        import tempfile
-        import bisect
         self.toc, self.source = toc, source
         self.entries = {e["name"]: e for e in toc["entries"]}
         self.points = toc["checkpoints"]
         self.starts = [p[0] for p in self.points]
-        self._bisect = bisect.bisect_right
         self._source, self._windows = _pread(source), _pread(windows)
         self.fd, path = tempfile.mkstemp(prefix="inflated-", dir=cache)
         os.unlink(path)                   # gone with the last reader, whatever happens
@@ -242,7 +281,7 @@ class Layer:
     recorder = None       # called with each span as it is first read (lazy record)
 
     def span_of(self, offset: int) -> int:
-        return max(self._bisect(self.starts, offset) - 1, 0)
+        return max(bisect.bisect_right(self.starts, offset) - 1, 0)
 
     def entry(self, name: str) -> dict | None:
         """File ``name``'s entry (a hard link's target's)."""

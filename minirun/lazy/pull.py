@@ -41,6 +41,7 @@ def pull_lazy(store: Store, text: str, tls_verify: bool | None = None,
     for desc, diff_id in zip(manifest.layers, config.diff_ids):
         where = index_dir(store, desc.digest)
         if not os.path.isdir(where) and desc.digest in found:
+            index.check(found[desc.digest][0], desc.size)
             os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
             index.save(where, *found[desc.digest])
         lazy = os.path.isdir(where) and not store.has_layer(diff_id) and \

@@ -192,3 +192,25 @@ def test_what_the_dynamic_linker_reads():
     assert all(0 <= a < b <= size for a, b in ranges)
     assert sum(b - a for a, b in ranges) < size / 2          # the code stays behind
     assert loader_ranges(b"#!/bin/sh\n" + bytes(60), read) is None
+
+
+def test_a_hostile_index_is_refused(layer):
+    """An index from a registry is whoever pushed it's: one that names a
+    path out of the layer, or points outside it, is refused."""
+    import copy
+    path, _, _ = layer
+    toc, _ = index.build(path, SPACING)
+    size = os.path.getsize(path)
+    index.check(toc, size)
+    for spoil in (lambda t: t["entries"][3].update(name="../../etc/shadow"),
+                  lambda t: t["entries"][3].update(type="socket"),
+                  lambda t: t["entries"][3].update(offset=t["uncompressedSize"]),
+                  lambda t: t["checkpoints"][1].__setitem__(2, size + 1),
+                  lambda t: t["checkpoints"].reverse(),
+                  lambda t: t.pop("entries")):
+        bad = copy.deepcopy(toc)
+        spoil(bad)
+        with pytest.raises(index.LazyIndexError, match="not one minirun made"):
+            index.check(bad, size)
+    with pytest.raises(index.LazyIndexError, match="another size"):
+        index.check(toc, size + 1)
