@@ -4,9 +4,8 @@ registry, and keep the indexes in the store, beside the image's blobs
 
 Each layer is downloaded once to a temporary file (its digest checked as it
 arrives), indexed (lazy/index.py), and the file removed: the index is what
-is kept.  Layers that cannot be read lazily (zstd: its frames do not allow
-restarting inside them; uncompressed: a layer too small to matter) are
-named, and will be fetched whole at start.
+is kept.  Layers that cannot be read lazily (zstd of a single frame, which
+cannot be cut; uncompressed) are named, and will be fetched whole at start.
 """
 import os
 
@@ -48,11 +47,17 @@ def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
 
 def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say) -> dict:
     short = desc.digest[7:19]
-    if "gzip" not in desc.media_type:
-        kind = "zstd" if "zstd" in desc.media_type else "uncompressed"
-        say(f"{short}: not lazy ({kind}: fetched whole at start)")
-        return {"digest": desc.digest, "lazy": False, "reason": kind}
     where = index_dir(store, desc.digest)
+    if "gzip" not in desc.media_type and "zstd" not in desc.media_type:
+        why = "uncompressed"
+    elif os.path.exists(where + ".not-lazy"):          # found so before
+        with open(where + ".not-lazy") as f:
+            why = f.read()
+    else:
+        why = ""
+    if why:
+        say(f"{short}: not lazy ({why}: fetched whole at start)")
+        return {"digest": desc.digest, "lazy": False, "reason": why}
     origin = ""
     if os.path.isdir(where):
         toc, _ = index.load(where)
@@ -71,14 +76,20 @@ def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say
                     check.update(chunk)
                     f.write(chunk)
             check.check()
-            toc, windows = index.build(tmp, spacing)
             os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
+            try:
+                toc, windows = index.build(tmp, spacing)
+            except index.NotLazy:
+                with open(where + ".not-lazy", "w") as f:
+                    f.write("zstd, one frame")
+                return _layer(store, client, name, desc, spacing, found, say)
             index.save(where, toc, windows)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     say(f"{short}: lazy{origin}: {len(toc['entries'])} entries, "
-        f"{len(toc['checkpoints'])} checkpoints every {toc['spacing'] >> 10} KiB of {toc['uncompressedSize'] >> 10} KiB")
+        f"{len(toc['checkpoints'])} checkpoints every {toc['spacing'] >> 10} KiB of "
+        f"{toc['uncompressedSize'] >> 10} KiB ({toc.get('compression', 'gzip')})")
     return {"digest": desc.digest, "lazy": True, "entries": len(toc["entries"]),
             "checkpoints": len(toc["checkpoints"])}
 

@@ -1,5 +1,5 @@
-"""A lazy layer's index: what a gzip layer holds, and where, so that one
-file can be read without inflating the layer from its start.
+"""A lazy layer's index: what a gzip (or zstd) layer holds, and where, so
+that one file can be read without inflating the layer from its start.
 
 A layer is a tar stream, gzip-compressed.  Two things make a file reachable
 on its own (the image itself is not changed):
@@ -24,6 +24,11 @@ inside a byte has its first bits primed.  Each span is
 checked against a digest in the table of contents before it is used, and
 the windows are compressed one by one into a blob of their own: a start
 fetches the table of contents, then only the spans and windows it reads.
+
+A zstd layer is made of frames that each start afresh: a checkpoint is
+where a frame starts, and needs no window.  zstd's default is one frame
+for the whole layer, which cannot be cut; zstd:chunked and the seekable
+format write many.
 
 On disk (docs/lazy-index.md): ``toc.json`` and ``windows`` per layer, in
 the store under ``lazy/v2/<algorithm>/<hex>/``.
@@ -59,6 +64,10 @@ _TYPES = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "d
 
 class LazyIndexError(MiniRunError):
     """A layer cannot be indexed (not gzip, hostile, damaged)."""
+
+
+class NotLazy(LazyIndexError):
+    """A sound layer that cannot be read in parts (one zstd frame)."""
 
 
 def _entry(member: tarfile.TarInfo) -> dict:
@@ -120,17 +129,10 @@ def inflate_span(data: bytes, bits: int, window: bytes, size: int) -> bytes:
     return ffi.buffer(out)[:]
 
 
-def build(blob: str, spacing: int = DEFAULT_SPACING) -> tuple[dict, bytes]:
-    """(table of contents, windows) of the gzip layer in file ``blob``.
-    Every span is inflated once here the way a reader will, so a layer
-    this cannot read (several gzip members, say) is refused now."""
+def _gzip_points(blob: str, spacing: int) -> tuple[int, list, list]:
+    """(uncompressed size, entries, spans) of a gzip layer; a span is
+    (uncompressed offset, compressed start, compressed end, bits, window)."""
     import indexed_gzip
-    if spacing < MIN_SPACING:
-        raise LazyIndexError(f"--spacing {spacing}: at least {MIN_SPACING} bytes (each "
-                          "checkpoint keeps a 32 KiB window)")
-    with open(blob, "rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            raise LazyIndexError("not a gzip stream: only gzip layers can be read lazily")
     try:
         with indexed_gzip.IndexedGzipFile(blob, spacing=spacing) as gz:
             gz.build_full_index()
@@ -144,15 +146,101 @@ def build(blob: str, spacing: int = DEFAULT_SPACING) -> tuple[dict, bytes]:
         raise LazyIndexError(f"the layer is damaged: {e}") from None
     points = _checkpoints(exported.getvalue())
     compressed_size = os.path.getsize(blob)
+    return size, entries, [
+        (uncmp, cmp - 1 if bits else cmp,
+         points[i + 1][1] if i + 1 < len(points) else compressed_size, bits, window)
+        for i, (uncmp, cmp, bits, window) in enumerate(points)]
+
+
+def _zstd_points(blob: str, spacing: int) -> tuple[int, list, list]:
+    """The same for a zstd layer: a span starts where a frame does (zstd
+    frames are independent: no window), every ``spacing`` bytes or more.
+    A layer of one frame (zstd's default) cannot be cut: NotLazy; one of a
+    frame per file or per chunk (zstd:chunked, the seekable format) can."""
+    import zstandard
+    starts, compressed, uncompressed = [], 0, 0
+    with open(blob, "rb") as f:
+        inflater, fed, pending = None, 0, b""
+        while True:
+            if inflater is None:
+                starts.append((uncompressed, compressed))
+                inflater, fed = zstandard.ZstdDecompressor().decompressobj(), 0
+            chunk, pending = pending or f.read(1 << 20), b""
+            if not chunk:
+                break
+            try:
+                uncompressed += len(inflater.decompress(chunk))
+            except zstandard.ZstdError as e:
+                raise LazyIndexError(f"the layer is damaged: {e}") from None
+            fed += len(chunk)
+            if inflater.eof:
+                pending = inflater.unused_data
+                compressed += fed - len(pending)
+                inflater = None
+        if fed:
+            raise LazyIndexError("the layer is damaged: it ends inside a zstd frame")
+        starts.pop()                              # (the frame that never began)
+        f.seek(0)
+        try:
+            reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                entries = [_entry(m) for m in tar]
+        except (zstandard.ZstdError, tarfile.TarError) as e:
+            raise LazyIndexError(f"the layer is damaged: {e}") from None
+    spans, last = [], None
+    for uncmp, cmp in starts:
+        if last is None or uncmp - last >= spacing:
+            spans.append((uncmp, cmp))
+            last = uncmp
+    if len(starts) < 2:
+        raise NotLazy("a zstd layer of one frame (zstd's default) cannot be read in parts")
+    return uncompressed, entries, [
+        (uncmp, cmp, spans[i + 1][1] if i + 1 < len(spans) else compressed, 0, b"")
+        for i, (uncmp, cmp) in enumerate(spans)]
+
+
+def unpack_span(compression: str, data: bytes, bits: int, window: bytes, size: int) -> bytes:
+    """A span's ``size`` bytes from its compressed ``data``."""
+    if compression == "gzip":
+        return inflate_span(data, bits, window, size)
+    import zstandard
+    out = []
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data),
+                                                            read_across_frames=True)
+        while size > 0 and (piece := reader.read(size)):
+            out.append(piece)
+            size -= len(piece)
+    except zstandard.ZstdError as e:
+        raise OSError(errno.EIO, f"a span is not zstd data: {e}") from None
+    if size:
+        raise OSError(errno.EIO, "a span ended early")
+    return b"".join(out)
+
+
+def build(blob: str, spacing: int = DEFAULT_SPACING) -> tuple[dict, bytes]:
+    """(table of contents, windows) of the gzip or zstd layer in file
+    ``blob``.  Every span is unpacked once here the way a reader will, so
+    a layer this cannot read (several gzip members, say) is refused now."""
+    if spacing < MIN_SPACING:
+        raise LazyIndexError(f"--spacing {spacing}: at least {MIN_SPACING} bytes (each "
+                          "checkpoint keeps a 32 KiB window)")
+    with open(blob, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        compression, (size, entries, points) = "gzip", _gzip_points(blob, spacing)
+    elif magic == b"\x28\xb5\x2f\xfd":
+        compression, (size, entries, points) = "zstd", _zstd_points(blob, spacing)
+    else:
+        raise LazyIndexError("neither gzip nor zstd: an uncompressed layer is fetched whole")
+    compressed_size = os.path.getsize(blob)
     windows, table = io.BytesIO(), []
     with open(blob, "rb") as f:
-        for i, (uncmp, cmp, bits, window) in enumerate(points):
-            start = cmp - 1 if bits else cmp
-            end = points[i + 1][1] if i + 1 < len(points) else compressed_size
+        for i, (uncmp, start, end, bits, window) in enumerate(points):
             ends = points[i + 1][0] if i + 1 < len(points) else size
             data = os.pread(f.fileno(), end - start, start)
             try:
-                inflate_span(data, bits, window, ends - uncmp)
+                unpack_span(compression, data, bits, window, ends - uncmp)
             except OSError as e:
                 raise LazyIndexError(f"span {i} of the layer cannot be read on its own ({e}): "
                                      "is it several gzip streams?") from None
@@ -161,8 +249,8 @@ def build(blob: str, spacing: int = DEFAULT_SPACING) -> tuple[dict, bytes]:
                           hashlib.sha256(packed + data).hexdigest()])
             windows.write(packed)
     windows = windows.getvalue()
-    toc = {"mediaType": MEDIA_TYPE, "uncompressedSize": size, "compressedSize": compressed_size,
-           "spacing": spacing, "checkpoints": table,
+    toc = {"mediaType": MEDIA_TYPE, "compression": compression, "uncompressedSize": size,
+           "compressedSize": compressed_size, "spacing": spacing, "checkpoints": table,
            "windows": {"digest": "sha256:" + hashlib.sha256(windows).hexdigest(),
                        "size": len(windows)},
            "entries": entries}
@@ -204,6 +292,8 @@ def _check(toc: dict, compressed_size: int) -> None:
         return LazyIndexError(f"the layer's index is not one minirun made: {why}")
     if toc.get("mediaType") != MEDIA_TYPE:
         raise bad(f"media type {toc.get('mediaType')!r}")
+    if toc.get("compression", "gzip") not in ("gzip", "zstd"):
+        raise bad(f"compression {toc['compression']!r}")
     size = toc["uncompressedSize"]
     for e in toc["entries"]:
         try:
@@ -265,6 +355,7 @@ class Layer:
 
     def __init__(self, source, toc: dict, windows, cache: str | None = None):
         self.toc, self.source = toc, source
+        self.compression = toc.get("compression", "gzip")
         self.entries = {e["name"]: e for e in toc["entries"]}
         self.points = toc["checkpoints"]
         self.starts = [p[0] for p in self.points]
@@ -379,7 +470,8 @@ class Layer:
         if hashlib.sha256(packed + data).hexdigest() != check:
             raise OSError(errno.EIO, f"span {i}: the bytes do not match the index's digest")
         window = zlib.decompress(packed) if packed else b""
-        os.pwrite(self.fd, inflate_span(data, bits, window, ends - uncmp), uncmp)
+        os.pwrite(self.fd, unpack_span(self.compression, data, bits, window, ends - uncmp),
+                  uncmp)
 
     def close(self) -> None:
         if self.fd >= 0:

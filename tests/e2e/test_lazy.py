@@ -261,7 +261,7 @@ def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
     assert r.returncode == 125 and "nothing recorded" in r.stderr
 
 
-def _tree_image(busybox_rootfs: str, tmp_path) -> str:
+def _tree_image(busybox_rootfs: str, tmp_path, compression: str = "gzip") -> str:
     """A two-layer gzip image of busybox plus what overlay must get right:
     a deleted file (whiteout), an opaque directory, a setuid file, a hard
     link and a symlink; its layout."""
@@ -290,7 +290,7 @@ def _tree_image(busybox_rootfs: str, tmp_path) -> str:
     (top / "data" / "changed").write_text("second layer\n")
     out = str(tmp_path / "image")
     subprocess.run([sys.executable, BUILD, out, "--layer", str(bottom), "--layer", str(top),
-                    "--cmd", "sh"], check=True, capture_output=True)
+                    "--cmd", "sh", "--compression", compression], check=True, capture_output=True)
     return out
 
 
@@ -302,16 +302,20 @@ LISTING = ("cd / && find . -xdev ! -path ./proc ! -path ./sys ! -path ./dev ! -p
            "! -path ./etc/resolv.conf | sort | xargs md5sum")
 
 
+@pytest.mark.parametrize("compression", ["gzip", "zstd-frames"])
 def test_a_lazy_root_filesystem_equals_the_unpacked_one(mr, registry, busybox_rootfs,
-                                                       tmp_path):
+                                                       tmp_path, compression):
     """Inside the container (so through overlay, as root and as a plain
     user): every path's type, mode, owners, size, link count and link
     target, and every file's content, are the same started lazily as
     started from unpacked layers; the deleted file and the opaque
-    directory's old file are not there."""
-    registry.push(_tree_image(busybox_rootfs, tmp_path), "lazy/tree:latest")
-    image = f"{registry.addr}/lazy/tree:latest"
-    mr("lazy", "index", "--push", "--spacing", "64KiB", image, check=True)
+    directory's old file are not there.  gzip layers, and zstd layers of
+    many frames."""
+    registry.push(_tree_image(busybox_rootfs, tmp_path, compression), f"lazy/{compression}:1")
+    image = f"{registry.addr}/lazy/{compression}:1"
+    r = mr("lazy", "index", "--push", "--spacing", "64KiB", image, check=True)
+    assert r.stdout.count(": lazy: ") == (2 if compression == "gzip" else 1), r.stdout
+    # (the top layer is less than one zstd frame: one frame, fetched whole)
     lazy = mr.__class__(mr.rt, mr.conf)
     lazy.store += "-tree"
     lazy.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"

@@ -143,7 +143,7 @@ def test_refused(tmp_path):
         index.build(str(hostile), SPACING)
     plain = tmp_path / "plain.tar"
     plain.write_bytes(raw.getvalue())
-    with pytest.raises(index.LazyIndexError, match="not a gzip stream"):
+    with pytest.raises(index.LazyIndexError, match="neither gzip nor zstd"):
         index.build(str(plain), SPACING)
     with pytest.raises(index.LazyIndexError, match="at least"):
         index.build(str(hostile), 1024)
@@ -214,3 +214,28 @@ def test_a_hostile_index_is_refused(layer):
             index.check(bad, size)
     with pytest.raises(index.LazyIndexError, match="another size"):
         index.check(toc, size + 1)
+
+
+def test_a_zstd_layer_of_many_frames(layer, tmp_path):
+    """zstd frames each start afresh: a layer of many (zstd:chunked, the
+    seekable format) is read in spans that start at frames, no windows;
+    one of a single frame (zstd's default) is not lazy, and says so."""
+    zstandard = pytest.importorskip("zstandard")
+    path, files, raw = layer
+    frames = b"".join(zstandard.ZstdCompressor().compress(raw[i:i + 50_000])
+                      for i in range(0, len(raw), 50_000))
+    (tmp_path / "layer.tar.zst").write_bytes(frames)
+    toc, windows = index.build(str(tmp_path / "layer.tar.zst"), SPACING)
+    assert toc["compression"] == "zstd" and windows == b"" and len(toc["checkpoints"]) > 3
+    index.check(toc, len(frames))
+    lazy = index.Layer(frames, toc, windows)
+    rng = random.Random(5)
+    for _ in range(200):
+        name = rng.choice(list(files))
+        content = files[name]
+        offset = rng.randrange(len(content) + 10) if content else 0
+        size = rng.choice([1, 4096, SPACING, 3 * SPACING])
+        assert lazy.read(name, offset, size) == content[offset:offset + size], (name, offset)
+    (tmp_path / "one.tar.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    with pytest.raises(index.NotLazy, match="one frame"):
+        index.build(str(tmp_path / "one.tar.zst"), SPACING)
