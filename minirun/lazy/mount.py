@@ -4,7 +4,8 @@ the last (also when a container's monitor was killed: `rm` stops it).
 
     <runtime dir>/lazy/<store>-<image>/mnt/N   layer N (bottom first) of the image
                                         /pid   the server's pid and start time
-                                        /log   what it said
+    <store>/lazy/log                    what the servers said (a registry gone:
+                                        why reads failed), kept after them
 
 The server is ``python -m minirun.lazy.serve`` in a session of its own, so
 that it outlives the command that started it; a plain user's mounts
@@ -55,7 +56,9 @@ def ensure(store, image_id: str) -> str:
         _unmount(d)                         # a server that died leaves a dead mount
         os.makedirs(os.path.join(d, "mnt"), mode=0o755, exist_ok=True)
         ready_r, ready_w = os.pipe()
-        with open(os.path.join(d, "log"), "ab") as log:
+        log_path = os.path.join(store.root, "lazy", "log")
+        os.makedirs(os.path.dirname(log_path), mode=0o755, exist_ok=True)
+        with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "minirun.lazy.serve", store.root, image_id,
                  os.path.join(d, "mnt"), str(ready_w)], pass_fds=[ready_w],
@@ -67,9 +70,10 @@ def ensure(store, image_id: str) -> str:
         if not ok:
             proc.kill()
             proc.wait()
-            with open(os.path.join(d, "log"), errors="replace") as f:
+            with open(log_path, errors="replace") as f:
                 why = (f.read().strip().splitlines() or ["no answer within 60 s"])[-1]
             _unmount(d)
+            _clear(d)
             raise LazyMountError(f"the lazy mount of {image_id[:19]} failed: {why}")
         from minirun.runtime.state import write_pid
         write_pid(os.path.join(d, "pid"), proc.pid)
@@ -127,13 +131,18 @@ def release(store, image_id: str) -> None:
                 if not _running(d):
                     break
                 time.sleep(0.02)
-        for name in ("pid", "log", "lock"):
-            try:
-                os.unlink(os.path.join(d, name))
-            except FileNotFoundError:
-                pass
-        for gone in (os.path.join(d, "mnt"), d):
-            try:
-                os.rmdir(gone)
-            except OSError:
-                pass
+        _clear(d)
+
+
+def _clear(d: str) -> None:
+    """The mount's directory, gone (under its lock: file_lock copes)."""
+    for name in ("pid", "lock"):
+        try:
+            os.unlink(os.path.join(d, name))
+        except FileNotFoundError:
+            pass
+    for gone in (os.path.join(d, "mnt"), d):
+        try:
+            os.rmdir(gone)
+        except OSError:
+            pass

@@ -359,3 +359,34 @@ def test_removed_while_its_layers_are_fetched(mr, registry, images_dir):
         assert mr.layer_dirs() == []
     r = mr("run", "--rm", "--network", "none", image, "busybox", "true")
     assert r.returncode == 0 and len(mr.layer_dirs()) == 1, r.stderr
+
+
+def test_nothing_left_after_sigkill(mr, registry, images_dir):
+    """A lazy server killed with SIGKILL leaves a dead mount that `rm`
+    takes down (and the next start replaces); a container whose monitor
+    was killed with SIGKILL still takes the mount with it on `rm`."""
+    import signal
+    import subprocess
+    registry.push(os.path.join(images_dir, "busybox"), "lazy/kill:latest")
+    image = f"{registry.addr}/lazy/kill:latest"
+    mr("lazy", "index", image, check=True)
+    mr.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"
+    mr.settings["MINIRUN_LAZY_BACKGROUND"] = "0"      # stays lazy throughout
+
+    def pids(pattern: str) -> list[int]:
+        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+    mr("run", "-d", "--lazy", "--name", "a", "--network", "none", image, "sleep", "60",
+       check=True)
+    [server] = pids(f"minirun.lazy.serve {mr.store} ")
+    os.kill(server, signal.SIGKILL)
+    mr("rm", "-f", "a", check=True)
+    assert _lazy_mounts() == []
+    r = mr("run", "--rm", "--lazy", "--network", "none", image, "busybox", "true")
+    assert r.returncode == 0 and _lazy_mounts() == [], r.stderr
+    cid = mr("run", "-d", "--lazy", "--name", "b", "--network", "none", image, "sleep", "60",
+             check=True).stdout.strip()
+    [monitor] = pids(f"minirun.engine.monitor {mr.store} {cid}")
+    os.kill(monitor, signal.SIGKILL)
+    mr("rm", "-f", "b", check=True)
+    assert _lazy_mounts() == [] and pids(f"minirun.lazy.serve {mr.store} ") == []
