@@ -3,8 +3,7 @@
 Only what Python 3.11's standard library lacks lives here: unshare, setns,
 mount, umount2, pivot_root, setdomainname, prctl, capget/capset, openat2,
 and libseccomp (compiling a filter, and installing a compiled one); bpf
-(a cgroup v2 device program); zlib's inflatePrime, which Python's zlib
-module does not expose (a lazy layer's span starts inside a byte); and sethostname, which the socket module has, but importing
+(a cgroup v2 device program); and sethostname, which the socket module has, but importing
 socket costs about 2 ms on every start.  Every function is a short pass-through that returns -1 and
 sets errno; minirun/kernel/_native.py turns that into OSError in one place.
 No policy lives in C.
@@ -46,9 +45,6 @@ int mr_bpf_prog_load_device(const unsigned char *insns, unsigned int length,
                             char *log, unsigned int log_size);
 int mr_bpf_prog_attach_device(int cgroup_fd, int prog_fd);
 int mr_signal_default(int sig);
-long mr_inflate_span(const unsigned char *in, size_t in_len, int bits,
-                     const unsigned char *window, size_t window_len,
-                     unsigned char *out, size_t out_len);
 """)
 
 ffibuilder.set_source("minirun._native", r"""
@@ -56,7 +52,6 @@ ffibuilder.set_source("minirun._native", r"""
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
-#include <zlib.h>
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -203,43 +198,12 @@ int mr_signal_default(int sig)
     return syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof sa.mask);
 }
 
-/* Inflate raw deflate data that resumes at a block boundary ``bits`` bits
-   before the end of in[0] (0: at in[0] itself), with ``window`` as the
-   output before it, into out: zlib's examples/zran.c.  The bytes
-   inflated, or -1 (the data is not deflate). */
-long mr_inflate_span(const unsigned char *in, size_t in_len, int bits,
-                     const unsigned char *window, size_t window_len,
-                     unsigned char *out, size_t out_len)
-{
-    z_stream s;
-    memset(&s, 0, sizeof s);
-    if (inflateInit2(&s, -15) != Z_OK)
-        return -1;
-    if (bits) {
-        if (in_len < 1 || inflatePrime(&s, bits, in[0] >> (8 - bits)) != Z_OK)
-            goto fail;
-        in++, in_len--;
-    }
-    if (window_len && inflateSetDictionary(&s, window, window_len) != Z_OK)
-        goto fail;
-    s.next_in = (unsigned char *)in, s.avail_in = in_len;
-    s.next_out = out, s.avail_out = out_len;
-    int ret = inflate(&s, Z_NO_FLUSH);
-    if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
-        goto fail;
-    inflateEnd(&s);
-    return (long)(out_len - s.avail_out);
-fail:
-    inflateEnd(&s);
-    return -1;
-}
-
 unsigned int mr_seccomp_version(void)
 {
     const struct scmp_version *v = seccomp_version();
     return v->major * 10000 + v->minor * 100 + v->micro;
 }
-""", libraries=["seccomp", "z"])
+""", libraries=["seccomp"])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=False)

@@ -66,14 +66,26 @@ def pull(obj, image: str, quiet: bool, tls_verify: bool | None) -> None:
 @click.argument("destination", required=False)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
+@click.option("--lazy-index", is_flag=True,
+              help="push the image's lazy indexes too (built here if needed), as an "
+                   "artifact referring to it")
 @click.pass_obj
 @engine_errors
-def push(obj, image: str, destination: str | None, quiet: bool, tls_verify: bool | None) -> None:
+def push(obj, image: str, destination: str | None, quiet: bool, tls_verify: bool | None,
+         lazy_index: bool) -> None:
     """Push an image from the store to a registry."""
     from minirun.engine import push as push_mod
     digest = push_mod.push(obj["root"], image, destination or image, tls_verify=tls_verify)
     if not quiet:
         click.echo(digest)
+    if lazy_index:
+        from minirun.engine import pull as pl
+        from minirun.engine import reference, registries
+        from minirun.lazy import build
+        client = pl.client_for(reference.parse(destination or image), registries.load(),
+                               tls_verify)
+        build.push_indexes(_store(obj), image, destination or image, client,
+                           say=(lambda line: None) if quiet else click.echo)
 
 
 def _human(size: int) -> str:

@@ -1,8 +1,7 @@
 """The one door to the C half (native/build.py) and the one place where a
 failed syscall becomes ``OSError(errno, strerror, path)``.
 
-Only modules in ``minirun.kernel`` import this file (and lazy/index.py, for
-the one helper that is not a syscall: zlib's inflatePrime).
+Only modules in ``minirun.kernel`` import this file.
 """
 import os
 

@@ -46,6 +46,8 @@ def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
 
 
 def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say) -> dict:
+    """Index one layer: kept from before, taken from the registry's
+    artifact, or built from the blob (the store's, else downloaded)."""
     short = desc.digest[7:19]
     where = index_dir(store, desc.digest)
     if "gzip" not in desc.media_type and "zstd" not in desc.media_type:
@@ -69,16 +71,18 @@ def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say
         origin = " (the registry's index)"
     else:
         tmp = os.path.join(store.root, "blobs", "partial", f"lazy-{desc.digest[7:]}-{os.getpid()}")
+        local = store.blob_path(desc.digest) if store.has_blob(desc.digest) else tmp
         try:
-            check = dg.Verifier(desc.digest, desc.size, f"layer {desc.digest}")
-            with open(tmp, "wb") as f:
-                for chunk in client.blob_chunks(name, desc.digest):
-                    check.update(chunk)
-                    f.write(chunk)
-            check.check()
+            if local == tmp:
+                check = dg.Verifier(desc.digest, desc.size, f"layer {desc.digest}")
+                with open(tmp, "wb") as f:
+                    for chunk in client.blob_chunks(name, desc.digest):
+                        check.update(chunk)
+                        f.write(chunk)
+                check.check()
             os.makedirs(os.path.dirname(where), mode=0o755, exist_ok=True)
             try:
-                toc, windows = index.build(tmp, spacing)
+                toc, windows = index.build(local, spacing)
             except index.NotLazy:
                 with open(where + ".not-lazy", "w") as f:
                     f.write("zstd, one frame")
@@ -92,6 +96,30 @@ def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say
         f"{toc['uncompressedSize'] >> 10} KiB ({toc.get('compression', 'gzip')})")
     return {"digest": desc.digest, "lazy": True, "entries": len(toc["entries"]),
             "checkpoints": len(toc["checkpoints"])}
+
+
+def push_indexes(store: Store, source: str, destination: str, client,
+                 spacing: int = index.DEFAULT_SPACING, say=print) -> str:
+    """`minirun push --lazy-index`: index the image's layers from the
+    store's blobs where they are not yet, and push the indexes as an
+    artifact referring to the manifest just pushed to ``destination``."""
+    import json
+    from minirun.engine import manifest as mf
+    from minirun.engine import reference
+    from minirun.lazy import artifact
+    image_id = store.lookup(source)
+    mdigest = store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
+                               (image_id,)).fetchone()[0]
+    data = store.read_blob(mdigest)
+    manifest = mf.parse(data)
+    path = reference.parse(destination).path
+    out = [_layer(store, client, path, desc, spacing, {}, say) for desc in manifest.layers]
+    subject = {"mediaType": json.loads(data).get("mediaType") or manifest.media_type,
+               "digest": mdigest, "size": len(data)}
+    digest = artifact.push(client, path, subject, {
+        r["digest"]: index.load(index_dir(store, r["digest"])) for r in out if r["lazy"]})
+    say(f"pushed the indexes: {destination}@{digest}")
+    return digest
 
 
 def record(store: Store, text: str, command: list[str], tls_verify: bool | None = None,

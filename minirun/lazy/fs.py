@@ -133,6 +133,12 @@ class Tree:
     last_read = 0.0        # when a container last read (the background fetcher waits)
     on_open = None         # called with a file's inode as it is opened (read-ahead)
 
+    def ready(self, inode: int, offset: int, size: int) -> bool:
+        """Whether reading these bytes waits for nothing (their spans are
+        inflated)."""
+        n = self.nodes[inode]
+        return n.layer is None or n.layer.ready(n.name, offset, size)
+
     def read(self, inode: int, offset: int, size: int) -> bytes:
         import time
         self.last_read = time.monotonic()
@@ -206,6 +212,8 @@ def operations(tree: Tree):
 
         async def read(self, fh, offset, size):
             try:
+                if tree.ready(fh, offset, size):    # inflated already: no thread to wait in
+                    return tree.read(fh, offset, size)
                 return await trio.to_thread.run_sync(tree.read, fh, offset, size)
             except OSError as e:
                 raise fuse_error(e) from None

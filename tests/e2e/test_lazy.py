@@ -143,6 +143,21 @@ def test_indexes_travel_with_the_image(mr, registry, images_dir):
     assert len(listed) == 1
 
 
+def test_push_carries_the_indexes(mr, registry):
+    """push --lazy-index indexes the image from the store's own blobs and
+    pushes the indexes beside it: another store takes them from there."""
+    from tests.e2e.conftest import Minirun
+    image = f"{registry.addr}/test/busybox:latest"
+    mr("pull", "-q", image, check=True)
+    destination = f"{registry.addr}/lazy/carried:latest"
+    r = mr("push", "--lazy-index", image, destination)
+    assert r.returncode == 0 and "pushed the indexes: " in r.stdout, r.stderr
+    other = Minirun(mr.rt, mr.conf)
+    other.store += "-carried"
+    r = other("lazy", "index", destination)
+    assert r.returncode == 0 and "lazy (the registry's index): " in r.stdout, r.stderr
+
+
 def _lazy_mounts() -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if "minirun-lazy" in line]
