@@ -17,12 +17,16 @@ file is opened:
   relocations are applied there, touching every page).  Its code,
   read-only data and unwind tables are read where the program touches
   them, and the static symbol table (.symtab, never loaded) not at all;
-- any other file: its first span, and the next NEXT spans each time a
-  read goes on where the last one ended (a file read through, in order).
+- any other file: its first span.
 
-A recorded start's files (`lazy record`) are queued whole before the mount
-is ready.  A container's own read of a queued span does not wait for the
-queue: whoever comes first inflates it (index.Layer).
+Then, while a layer is read, a read that misses a span a little after the
+one missed before fetches the NEXT spans after it (a file read through in
+order; a library's code, run in the order it was linked; a package's
+modules, in the order the tar holds them); after MANY misses in a layer,
+all its windows come at once.  The spans a recorded start read (`lazy
+record`) are queued before the mount is ready.  A container's own read of
+a queued span does not wait for the queue: whoever comes first inflates
+it (index.Layer).
 
 See: the System V ABI's ELF chapters (section header, dynamic linking),
 elf(5).
@@ -90,10 +94,7 @@ class Readahead:
             self.pool.submit(self._examine, layer, name)
 
     def missed(self, layer, i: int) -> None:
-        """A read found span ``i`` of ``layer`` missing: read on ahead where
-        reads move forward (a file read in order; a library's code, run
-        in the order it was linked; a package's modules, in the order the
-        tar holds them); after MANY misses, all of the layer's windows."""
+        """A read found span ``i`` of ``layer`` missing."""
         last, count = self.last_miss.get(id(layer), (-1, 0))
         self.last_miss[id(layer)] = i, count + 1
         if count + 1 == MANY:

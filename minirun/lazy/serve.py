@@ -3,8 +3,8 @@ IMAGE MOUNTPOINT READY_FD`` (lazy/mount.py starts it).  It opens each lazy
 layer of the image (its index from the store, its bytes from the
 registry), mounts them with FUSE and writes "1" to READY_FD.
 
-What a container opens is read ahead (lazy/readahead.py), and a recorded
-start's files (lazy record) are queued before the mount is ready.
+What a container opens is read ahead (lazy/readahead.py), and the spans a
+recorded start read (lazy record) are queued before the mount is ready.
 
 Meanwhile a background thread fetches the rest of each layer, a MiB at a
 time (so that a container's reads wait at most for one), and then has the
@@ -77,12 +77,11 @@ def main(argv: list[str]) -> int:
             ahead.opened(node.layer, node.name)
     tree.on_open = opened
     for toc, layer in layers:
-        if layer is not None:
-            layer.missed = lambda i, layer=layer: ahead.missed(layer, i)
-    for toc, layer in layers:
-        if layer is not None and toc.get("prefetch"):
-            ahead.spans(layer, [i for i in toc["prefetch"]
-                                if isinstance(i, int) and 0 <= i < len(layer.done)])
+        if layer is None:
+            continue
+        layer.missed = lambda i, layer=layer: ahead.missed(layer, i)
+        ahead.spans(layer, [i for i in toc.get("prefetch", [])
+                            if isinstance(i, int) and 0 <= i < len(layer.done)])
     fd = int(ready)
 
     def say_ready():
