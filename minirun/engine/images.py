@@ -44,6 +44,13 @@ def listing(root: str | None) -> list[dict]:
     return Store(root).images()
 
 
+def _remove(store: Store, image_id: str) -> None:
+    """The image gone from the store, and its lazy layers' cached bytes."""
+    from minirun.lazy.pull import forget
+    store.remove_image(image_id)
+    forget(store, image_id)
+
+
 def remove(root: str | None, names: list[str], force: bool = False) -> list[str]:
     def work(store: Store) -> list[str]:
         out = []
@@ -60,9 +67,7 @@ def remove(root: str | None, names: list[str], force: bool = False) -> list[str]
                 continue
             for n in tagged:
                 out.append(f"Untagged: {n}")
-            store.remove_image(image_id)
-            from minirun.lazy.pull import forget
-            forget(store, image_id)
+            _remove(store, image_id)
             out.append(f"Deleted: {hex_of(image_id)}")
         return out
     return _in_store(root, work)
@@ -104,9 +109,7 @@ def prune(root: str | None, all_: bool) -> list[str]:
             image_id = "sha256:" + image["Id"]
             if store.users_of(image_id) or (image["Names"] and not all_):
                 continue
-            store.remove_image(image_id)
-            from minirun.lazy.pull import forget
-            forget(store, image_id)
+            _remove(store, image_id)
             out.append(image["Id"])
         return out
     return _in_store(root, work)

@@ -49,9 +49,6 @@ class RemoteBlob:
         self.arrived = threading.Condition(self.lock)
         self.complained = False
 
-    def complete(self) -> bool:
-        return all(b == HAD for b in self.had)
-
     def pread(self, size: int, offset: int) -> bytes:
         """Bytes [offset, offset + size), fetched where missing."""
         size = max(0, min(size, self.size - offset))

@@ -58,7 +58,6 @@ TOC_BLOB_TYPE = MEDIA_TYPE + "+gzip"          # in the registry: the same, gzip-
 WINDOWS_TYPE = "application/vnd.minirun.lazy.windows.v2"
 DEFAULT_SPACING = 1 << 20          # a checkpoint every MiB of uncompressed data
 MIN_SPACING = 64 << 10
-WINDOW = 32 << 10
 _TYPES = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir",
           tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
           tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo", tarfile.CONTTYPE: "file"}
