@@ -180,13 +180,14 @@ def test_run_lazy(mr, registry, images_dir):
         for name in ("one", "two"):
             other("start", name, check=True)
         assert len(_lazy_mounts()) == 1
+        directory = os.path.dirname(_lazy_mounts()[0].split()[4])   # <runtime>/lazy/<...>
         r = other("exec", "one", "sh", "-c", "busybox | head -1; ls -ln /bin/busybox")
         assert r.returncode == 0 and r.stdout.startswith("BusyBox v"), r.stderr
         assert r.stdout.splitlines()[1].split()[2:4] == ["0", "0"]   # owners as in the image
         other("rm", "-f", "one", check=True)
         assert len(_lazy_mounts()) == 1                       # two still uses it
         other("rm", "-f", "two", check=True)
-        assert _lazy_mounts() == []
+        assert _lazy_mounts() == [] and not os.path.exists(directory)   # its directory too
         r = other("run", "--rm", "--network", "none", image, "true")   # the rest, if any
         assert r.returncode == 0 and len(other.layer_dirs()) == 1 and _lazy_mounts() == []
     finally:
