@@ -297,8 +297,8 @@ def ensure_image(obj, image: str, policy: str, lazy: bool = False) -> None:
         else:
             img.pull(obj["root"], image, quiet=not sys.stderr.isatty())
         return
-    if not lazy and os.path.exists(os.path.join(store(obj).root, "lazy", "images",
-                                                image_id[7:] + ".json")):
+    from minirun.lazy import source_path
+    if not lazy and os.path.exists(source_path(store(obj), image_id)):
         img.complete(obj["root"], image_id)     # started lazily before: fetch what is left
 
 

@@ -34,7 +34,7 @@ def pull_lazy(root: str | None, name: str, *, tls_verify: bool | None = None) ->
 def complete(root: str | None, image_id: str) -> None:
     """Fetch and unpack the layers of an image that were left lazy."""
     import json
-    from minirun.lazy.pull import source_path
+    from minirun.lazy import source_path
     with open(source_path(Store(root), image_id)) as f:
         reference = json.load(f)["reference"]
     pull(root, reference, quiet=True)

@@ -1,7 +1,25 @@
 """Lazily mounted layers (SOCI's idea): a layer is read where it lies in the
-registry, a file at a time, instead of downloaded whole before the start.
+registry, a span at a time, instead of downloaded whole before the start.
 
-Reading order: ``index.py`` (what an index holds, how it is built, how a
-file's bytes are found from it).  The FUSE filesystem and the fetcher that
-serve a running container from it come next (issue 8, in progress).
+Reading order:
+
+index.py      what an index holds (table of contents, checkpoints, windows),
+              how it is built and checked, how a file's bytes are found
+fetch.py      a registry blob read by byte range, cached on disk
+readahead.py  which spans a start is about to read
+fs.py         the layers as a read-only FUSE filesystem that overlay stacks
+serve.py      the server process: one mount per image, background completion
+mount.py      starting and stopping that server with the containers
+pull.py       `run --lazy`: an image recorded without its lazy layers
+build.py      `lazy index`, `lazy record`, `push --lazy-index`
+artifact.py   the indexes in the registry, beside the image
+
+Only ``source_path`` lives here: `run` asks whether an image was started
+lazily without importing any of the above.
 """
+import os
+
+
+def source_path(store, image_id: str) -> str:
+    """Where the store records an image pulled lazily (lazy/pull.py)."""
+    return os.path.join(store.root, "lazy", "images", image_id.split(":")[1] + ".json")

@@ -116,5 +116,10 @@ def fetch(client, name: str, subject: str) -> dict[str, tuple[dict, None]]:
         blob = client.blob(name, desc["digest"])
         if dg.of_bytes(blob) != desc["digest"]:
             raise dg.DigestError(f"index blob {desc['digest']}: content does not match")
-        out[desc["annotations"][LAYER]] = (json.loads(gzip.decompress(blob)), None)
+        try:
+            out[desc["annotations"][LAYER]] = (json.loads(gzip.decompress(blob)), None)
+        except (KeyError, TypeError, OSError, EOFError, ValueError):
+            raise index.LazyIndexError(f"index blob {desc['digest']} of {name} is not a table "
+                                       "of contents minirun can read: `minirun lazy index "
+                                       "--push` the image again") from None
     return out

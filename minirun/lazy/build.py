@@ -1,11 +1,12 @@
-"""`minirun lazy index IMAGE`: index each gzip layer of an image in a
-registry, and keep the indexes in the store, beside the image's blobs
+"""`minirun lazy index IMAGE`: index each gzip or zstd layer of an image in
+a registry, and keep the indexes in the store, beside the image's blobs
 (``lazy/v2/<algorithm>/<hex>/``: the index format's version first).
 
-Each layer is downloaded once to a temporary file (its digest checked as it
-arrives), indexed (lazy/index.py), and the file removed: the index is what
-is kept.  Layers that cannot be read lazily (zstd of a single frame, which
-cannot be cut; uncompressed) are named, and will be fetched whole at start.
+Each layer is indexed (lazy/index.py) from the store's blob where it has
+one, else downloaded once to a temporary file (its digest checked as it
+arrives) that goes after: the index is what is kept.  Layers that cannot
+be read lazily (zstd of a single frame, which cannot be cut; uncompressed)
+are named, and will be fetched whole at start.
 """
 import os
 
@@ -22,27 +23,34 @@ def index_dir(store: Store, digest: str) -> str:
 
 def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
                 tls_verify: bool | None = None, push: bool = False, say=print) -> list[dict]:
-    """Index every gzip layer of image ``text``; a line per layer through ``say``.
+    """Index every layer of image ``text``; a line per layer through ``say``.
     A layer indexed already keeps its index; one the registry has an index
     artifact for takes that one (no layer is downloaded).  With ``push``,
     the indexes go to the registry as an artifact referring to the image."""
-    if spacing < index.MIN_SPACING:
-        raise index.LazyIndexError(f"--spacing {spacing}: at least {index.MIN_SPACING} bytes "
-                                   "(each checkpoint keeps a 32 KiB window)")
+    index.check_spacing(spacing)                 # before anything is downloaded
     from minirun.lazy import artifact
     cand, client, data, mdigest, manifest = pl.resolve(text, tls_verify, "index")
     found = artifact.fetch(client, cand.path, mdigest)
     out = [_layer(store, client, cand.path, desc, spacing, found, say)
            for desc in manifest.layers]
     if push:
-        import json
-        subject = {"mediaType": json.loads(data).get("mediaType") or manifest.media_type,
-                   "digest": mdigest, "size": len(data)}
-        digest = artifact.push(client, cand.path, subject, {
-            r["digest"]: index.load(index_dir(store, r["digest"])) for r in out
-            if r["lazy"]})
-        say(f"pushed the indexes: {cand.name}@{digest}")
+        _push(store, client, cand.path, cand.name, data, mdigest, out, say)
     return out
+
+
+def _push(store: Store, client, path: str, name: str, data: bytes, mdigest: str,
+          out: list[dict], say) -> str:
+    """The lazy layers' indexes (``out``: _layer's answers) to repository
+    ``path``, as an artifact referring to manifest ``data``."""
+    import json
+    from minirun.engine import manifest as mf
+    from minirun.lazy import artifact
+    subject = {"mediaType": json.loads(data).get("mediaType") or mf.parse(data).media_type,
+               "digest": mdigest, "size": len(data)}
+    digest = artifact.push(client, path, subject, {
+        r["digest"]: index.load(index_dir(store, r["digest"])) for r in out if r["lazy"]})
+    say(f"pushed the indexes: {name}@{digest}")
+    return digest
 
 
 def _layer(store: Store, client, name: str, desc, spacing: int, found: dict, say) -> dict:
@@ -103,23 +111,15 @@ def push_indexes(store: Store, source: str, destination: str, client,
     """`minirun push --lazy-index`: index the image's layers from the
     store's blobs where they are not yet, and push the indexes as an
     artifact referring to the manifest just pushed to ``destination``."""
-    import json
     from minirun.engine import manifest as mf
     from minirun.engine import reference
-    from minirun.lazy import artifact
-    image_id = store.lookup(source)
     mdigest = store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
-                               (image_id,)).fetchone()[0]
+                               (store.lookup(source),)).fetchone()[0]
     data = store.read_blob(mdigest)
-    manifest = mf.parse(data)
     path = reference.parse(destination).path
-    out = [_layer(store, client, path, desc, spacing, {}, say) for desc in manifest.layers]
-    subject = {"mediaType": json.loads(data).get("mediaType") or manifest.media_type,
-               "digest": mdigest, "size": len(data)}
-    digest = artifact.push(client, path, subject, {
-        r["digest"]: index.load(index_dir(store, r["digest"])) for r in out if r["lazy"]})
-    say(f"pushed the indexes: {destination}@{digest}")
-    return digest
+    out = [_layer(store, client, path, desc, spacing, {}, say)
+           for desc in mf.parse(data).layers]
+    return _push(store, client, path, destination, data, mdigest, out, say)
 
 
 def record(store: Store, text: str, command: list[str], tls_verify: bool | None = None,
@@ -134,14 +134,14 @@ def record(store: Store, text: str, command: list[str], tls_verify: bool | None 
     import sys
     import tempfile
     from minirun.engine import userns
-    index_image(store, text, tls_verify=tls_verify, say=lambda line: None)
-    _, _, _, _, manifest = pl.resolve(text, tls_verify, "record")
+    digests = [r["digest"] for r in
+               index_image(store, text, tls_verify=tls_verify, say=lambda line: None)]
     scratch = tempfile.mkdtemp(prefix="record-", dir=os.path.join(store.root, "lazy"))
     try:
-        for desc in manifest.layers:
-            if os.path.isdir(index_dir(store, desc.digest)):
-                index.save(index_dir(Store(scratch), desc.digest),
-                           *index.load(index_dir(store, desc.digest)))
+        for digest in digests:
+            if os.path.isdir(index_dir(store, digest)):
+                index.save(index_dir(Store(scratch), digest),
+                           *index.load(index_dir(store, digest)))
         profile = os.path.join(scratch, "profile")
         env = dict(os.environ, MINIRUN_LAZY_RECORD=profile, MINIRUN_LAZY_MIN_SIZE="0")
         run = subprocess.run([sys.argv[0], "--root", scratch, "run", "--rm", "--lazy", text,
@@ -159,8 +159,8 @@ def record(store: Store, text: str, command: list[str], tls_verify: bool | None 
     finally:
         userns.remove_tree(scratch)
     counts = {}
-    for number, desc in enumerate(manifest.layers):
-        where = index_dir(store, desc.digest)
+    for number, digest in enumerate(digests):
+        where = index_dir(store, digest)
         if not os.path.isdir(where):
             continue
         toc_path = os.path.join(where, "toc.json")
@@ -170,7 +170,7 @@ def record(store: Store, text: str, command: list[str], tls_verify: bool | None 
         with open(toc_path + ".tmp", "w") as f:
             json.dump(toc, f, separators=(",", ":"))
         os.replace(toc_path + ".tmp", toc_path)
-        counts[desc.digest] = len(toc["prefetch"])
-        say(f"{desc.digest[7:19]}: {len(toc['prefetch'])} of {len(toc['checkpoints'])} spans "
+        counts[digest] = len(toc["prefetch"])
+        say(f"{digest[7:19]}: {len(toc['prefetch'])} of {len(toc['checkpoints'])} spans "
             "read by the start, recorded")
     return counts

@@ -1,8 +1,8 @@
 """A lazy layer's index: what a gzip (or zstd) layer holds, and where, so
 that one file can be read without inflating the layer from its start.
 
-A layer is a tar stream, gzip-compressed.  Two things make a file reachable
-on its own (the image itself is not changed):
+A layer is a tar stream, compressed.  Two things make a file reachable on
+its own (the image itself is not changed):
 
 the table of contents
     every entry's name, type, mode, owner, size, times, xattrs and link
@@ -21,10 +21,10 @@ Finding the checkpoints takes zlib's inflate stopping at block boundaries
 Inflating a span is zran's too: the window is a preset dictionary of a
 raw inflater, and a span that starts inside a byte has its first bits
 primed (zlib's inflatePrime, called in libz itself: Python's zlib module
-lacks it).  Each span is
-checked against a digest in the table of contents before it is used, and
-the windows are compressed one by one into a blob of their own: a start
-fetches the table of contents, then only the spans and windows it reads.
+lacks it).  Each span is checked against a digest in the table of
+contents before it is used, and the windows are compressed one by one
+into a blob of their own: a start fetches the table of contents, then
+only the spans and windows it reads.
 
 A zstd layer is made of frames that each start afresh: a checkpoint is
 where a frame starts, and needs no window.  zstd's default is one frame
@@ -64,7 +64,7 @@ _TYPES = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "d
 
 
 class LazyIndexError(MiniRunError):
-    """A layer cannot be indexed (not gzip, hostile, damaged)."""
+    """A layer cannot be indexed (neither gzip nor zstd, hostile, damaged)."""
 
 
 class NotLazy(LazyIndexError):
@@ -227,13 +227,12 @@ def _zstd_points(blob: str, spacing: int) -> tuple[int, list, list]:
                 entries = [_entry(m) for m in tar]
         except (zstandard.ZstdError, tarfile.TarError) as e:
             raise LazyIndexError(f"the layer is damaged: {e}") from None
-    spans, last = [], None
-    for uncmp, cmp in starts:
-        if last is None or uncmp - last >= spacing:
-            spans.append((uncmp, cmp))
-            last = uncmp
     if len(starts) < 2:
         raise NotLazy("a zstd layer of one frame (zstd's default) cannot be read in parts")
+    spans: list[tuple[int, int]] = []
+    for uncmp, cmp in starts:
+        if not spans or uncmp - spans[-1][0] >= spacing:
+            spans.append((uncmp, cmp))
     return uncompressed, entries, [
         (uncmp, cmp, spans[i + 1][1] if i + 1 < len(spans) else compressed, 0, b"")
         for i, (uncmp, cmp) in enumerate(spans)]
@@ -258,13 +257,17 @@ def unpack_span(compression: str, data: bytes, bits: int, window: bytes, size: i
     return b"".join(out)
 
 
+def check_spacing(spacing: int) -> None:
+    if spacing < MIN_SPACING:
+        raise LazyIndexError(f"--spacing {spacing}: at least {MIN_SPACING} bytes (each "
+                             "checkpoint keeps a 32 KiB window)")
+
+
 def build(blob: str, spacing: int = DEFAULT_SPACING) -> tuple[dict, bytes]:
     """(table of contents, windows) of the gzip or zstd layer in file
     ``blob``.  Every span is unpacked once here the way a reader will, so
     a layer this cannot read (several gzip members, say) is refused now."""
-    if spacing < MIN_SPACING:
-        raise LazyIndexError(f"--spacing {spacing}: at least {MIN_SPACING} bytes (each "
-                          "checkpoint keeps a 32 KiB window)")
+    check_spacing(spacing)
     with open(blob, "rb") as f:
         magic = f.read(4)
     if magic[:2] == b"\x1f\x8b":
@@ -282,8 +285,9 @@ def build(blob: str, spacing: int = DEFAULT_SPACING) -> tuple[dict, bytes]:
             try:
                 unpack_span(compression, data, bits, window, ends - uncmp)
             except OSError as e:
-                raise LazyIndexError(f"span {i} of the layer cannot be read on its own ({e}): "
-                                     "is it several gzip streams?") from None
+                hint = ": is it several gzip streams?" if compression == "gzip" else ""
+                raise LazyIndexError(f"span {i} of the layer cannot be read on its own "
+                                     f"({e}){hint}") from None
             packed = zlib.compress(window, 9) if window else b""
             table.append([uncmp, start, end, bits, windows.tell(), len(packed),
                           hashlib.sha256(packed + data).hexdigest()])
@@ -344,14 +348,15 @@ def _check(toc: dict, compressed_size: int) -> None:
         if e["type"] not in _TYPES.values() or not 0 <= e["offset"] <= e["offset"] + \
                 e["size"] <= size:
             raise bad(f"entry {e['name']!r}")
-    points = toc["checkpoints"]
+    points, windows = toc["checkpoints"], toc["windows"]["size"]
     if not points or points[0][0] != 0:
         raise bad("no checkpoint at the start")
     ends = [p[0] for p in points[1:]] + [size]
     for (uncmp, start, stop, bits, woff, wlen, digest), end in zip(points, ends):
         if not ((uncmp < end or uncmp == end == size) and 0 <= start <= stop <= compressed_size
                 and 0 <= bits < 8
-                and woff >= 0 and 0 <= wlen <= 64 << 10 and len(digest) == 64):
+                and 0 <= woff <= woff + wlen <= windows and wlen <= 64 << 10
+                and len(digest) == 64):
             raise bad(f"the checkpoint at {uncmp}")
     if toc.get("compressedSize") != compressed_size:
         raise bad("it is for a layer of another size")
@@ -394,7 +399,7 @@ class Layer:
     inflated by one of them, and the others wait for it."""
 
     def __init__(self, source, toc: dict, windows, cache: str | None = None):
-        self.toc, self.source = toc, source
+        self.toc = toc
         self.compression = toc.get("compression", "gzip")
         self.entries = {e["name"]: e for e in toc["entries"]}
         self.points = toc["checkpoints"]
@@ -429,29 +434,30 @@ class Layer:
         return range(self.span_of(entry["offset"]),
                      self.span_of(entry["offset"] + entry["size"] - 1) + 1)
 
-    def ready(self, name: str, offset: int, size: int) -> bool:
-        """Whether the spans of these bytes are inflated already."""
+    def _where(self, name: str, offset: int, size: int) -> tuple[int, int, range]:
+        """Bytes [offset, offset + size) of file ``name`` (cut at its end):
+        their start in the tar stream, their size, the spans that hold them."""
         entry = self.entry(name)
         size = max(0, min(size, entry["size"] - offset))
         start = entry["offset"] + offset
-        return not size or all(self.done[i] == 1 for i in range(
-            self.span_of(start), self.span_of(start + size - 1) + 1))
+        return start, size, range(self.span_of(start), self.span_of(start + size - 1) + 1) \
+            if size else range(0)
+
+    def ready(self, name: str, offset: int, size: int) -> bool:
+        """Whether the spans of these bytes are inflated already."""
+        return all(self.done[i] == 1 for i in self._where(name, offset, size)[2])
 
     def read(self, name: str, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes of file ``name`` from ``offset``."""
-        entry = self.entry(name)
-        size = max(0, min(size, entry["size"] - offset))
-        if not size:
-            return b""
-        start = entry["offset"] + offset
-        for i in range(self.span_of(start), self.span_of(start + size - 1) + 1):
+        start, size, spans = self._where(name, offset, size)
+        for i in spans:
             if self.done[i] != 1 and self.missed:
                 self.missed(i)
             if self.recorder and i not in self.recorded:
                 self.recorded.add(i)
                 self.recorder(i)
             self.ensure(i, name)
-        return os.pread(self.fd, size, start)
+        return os.pread(self.fd, size, start) if size else b""
 
     def windows(self) -> None:
         """Every window, with one request (a layer that is read in many

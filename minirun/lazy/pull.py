@@ -2,18 +2,18 @@
 
 The manifest and config are fetched, and each layer's index (the store's,
 or the registry's artifact).  A layer with an index is left in the
-registry, to be mounted lazily (lazy/mount.py); one without (zstd, or not
-indexed, or smaller than a few MiB) is fetched whole as `pull` does.  The
-image is recorded with its
-lazy layers absent from ``layers/``: `run` without --lazy fetches them
-(images.complete) before it uses the image.
+registry, to be mounted lazily (lazy/mount.py); one without (not indexed,
+zstd of one frame, uncompressed, or smaller than a few MiB) is fetched
+whole as `pull` does.  The image is recorded with its lazy layers absent
+from ``layers/``: `run` without --lazy fetches them (images.complete)
+before it uses the image.
 """
 import json
 import os
 
 from minirun.engine import pull as pl
 from minirun.engine.store import Store
-from minirun.lazy import artifact, index
+from minirun.lazy import artifact, index, source_path
 from minirun.lazy.build import index_dir
 
 
@@ -21,10 +21,6 @@ def min_size() -> int:
     """Layers smaller than this are fetched whole even with an index: a few
     MiB cost less at once than in spans (MINIRUN_LAZY_MIN_SIZE, bytes)."""
     return int(os.environ.get("MINIRUN_LAZY_MIN_SIZE", 4 << 20))
-
-
-def source_path(store: Store, image_id: str) -> str:
-    return os.path.join(store.root, "lazy", "images", image_id.split(":")[1] + ".json")
 
 
 def pull_lazy(store: Store, text: str, tls_verify: bool | None = None,
@@ -87,7 +83,7 @@ def forget(store: Store, image_id: str) -> None:
     except FileNotFoundError:
         return
     os.unlink(source_path(store, image_id))
-    in_use = {blob for _, blob in store.db.execute("SELECT diff_id, blob_digest FROM image_layers")}
+    in_use = {blob for (blob,) in store.db.execute("SELECT blob_digest FROM image_layers")}
     cache = os.path.join(store.root, "lazy", "cache")
     for layer in layers:
         if layer["digest"] in in_use:

@@ -130,7 +130,8 @@ class Readahead:
             self.spans(layer, layer.spans(name)[:1])
             return
         for start, end in ranges:
-            self.spans(layer, range(layer.span_of(base + start), layer.span_of(base + end - 1) + 1))
+            self.spans(layer, range(layer.span_of(base + start),
+                                    layer.span_of(base + end - 1) + 1))
 
     @staticmethod
     def _windows(layer) -> None:

@@ -29,7 +29,8 @@ def main(argv: list[str]) -> int:
     from minirun.lazy import fs, index
     from minirun.lazy.build import index_dir
     from minirun.lazy.fetch import RemoteBlob
-    from minirun.lazy.pull import cache_path, lazy_layers, source_path
+    from minirun.lazy import source_path
+    from minirun.lazy.pull import cache_path, lazy_layers
     from minirun.lazy.readahead import Readahead
     process.set_name("minirun-lazy")
     store = Store(store_root)
@@ -130,13 +131,13 @@ def _unpack(store_root: str, repository: str, layer: dict, remote) -> None:
 
 
 def _fetch_layer(store_root: str, repository: str, layer: dict) -> None:
+    import signal
     from minirun.engine import manifest as mf
     from minirun.engine import pull as pl
     from minirun.engine.store import Store
-    import signal
     from minirun.kernel import process
     from minirun.kernel.idmap import is_rootless
-    process.die_with_parent(signal.SIGKILL)   # with the server (what it left, the next pull clears)
+    process.die_with_parent(signal.SIGKILL)    # with the server (the next pull clears up)
     os.nice(19)
     desc = mf.Descriptor(media_type=layer["media_type"], digest=layer["digest"],
                          size=layer["size"])

@@ -158,6 +158,49 @@ def test_push_carries_the_indexes(mr, registry):
     assert r.returncode == 0 and "lazy (the registry's index): " in r.stdout, r.stderr
 
 
+def test_a_forged_index_is_refused(mr, registry, images_dir):
+    """An index artifact is whoever pushed it's: one whose table of contents
+    is not one, or names a path out of the layer, gets one clear error and
+    nothing is kept."""
+    import gzip
+    from minirun.engine import digest as dg
+    from minirun.engine.registry import Client
+    from minirun.lazy import artifact
+    registry.push(os.path.join(images_dir, "busybox"), "lazy/forged:latest")
+    image = f"{registry.addr}/lazy/forged:latest"
+    client = Client(registry.addr, insecure=True)
+    data, _ = client.manifest("lazy/forged", "latest", artifact.OCI_MANIFEST)
+    subject = {"mediaType": artifact.OCI_MANIFEST, "digest": dg.of_bytes(data),
+               "size": len(data)}
+    layer, size, _ = _busybox_layer(images_dir)
+    hostile = {"mediaType": "application/vnd.minirun.lazy.toc.v2+json", "compression": "gzip",
+               "uncompressedSize": 10, "compressedSize": size, "spacing": 1 << 20,
+               "checkpoints": [[0, 10, size, 0, 0, 0, "0" * 64]],
+               "windows": {"digest": dg.of_bytes(b""), "size": 0},
+               "entries": [{"name": "../../etc/shadow", "type": "file", "mode": 420, "uid": 0,
+                            "gid": 0, "size": 1, "mtime": 0, "offset": 0}]}
+    for toc, why in ((b"not gzip at all", "not a table of contents minirun can read"),
+                     (gzip.compress(json.dumps(hostile).encode()), "climbs out")):
+        client.push_blob("lazy/forged", dg.of_bytes(toc), toc, len(toc))
+        if not client.has_blob("lazy/forged", artifact.EMPTY["digest"]):
+            client.push_blob("lazy/forged", artifact.EMPTY["digest"], b"{}", 2)
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": artifact.OCI_MANIFEST,
+            "artifactType": artifact.ARTIFACT_TYPE, "config": artifact.EMPTY, "subject": subject,
+            "layers": [{"mediaType": "application/vnd.minirun.lazy.toc.v2+json+gzip",
+                        "digest": dg.of_bytes(toc), "size": len(toc),
+                        "annotations": {artifact.LAYER: layer}}]}).encode()
+        client.push_manifest("lazy/forged", dg.of_bytes(manifest), manifest,
+                             artifact.OCI_MANIFEST)
+        artifact._tag_fallback(client, "lazy/forged", subject["digest"], {
+            "mediaType": artifact.OCI_MANIFEST, "digest": dg.of_bytes(manifest),
+            "size": len(manifest), "artifactType": artifact.ARTIFACT_TYPE})
+        r = mr("lazy", "index", image)
+        assert r.returncode == 125 and why in r.stderr, r.stderr
+        assert not os.path.exists(os.path.join(mr.store, "lazy", "v2", "sha256",
+                                               layer.split(":")[1]))
+
+
 def _lazy_mounts() -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if "minirun-lazy" in line]
@@ -371,7 +414,7 @@ def test_removed_while_its_layers_are_fetched(mr, registry, images_dir):
                                  capture_output=True, text=True).stdout
         assert servers == "", servers
         mr("rmi", image, check=True)
-        assert not os.listdir(cache) if os.path.isdir(cache) else True
+        assert not os.path.isdir(cache) or not os.listdir(cache)
         assert mr.layer_dirs() == []
     r = mr("run", "--rm", "--network", "none", image, "busybox", "true")
     assert r.returncode == 0 and len(mr.layer_dirs()) == 1, r.stderr

@@ -206,6 +206,7 @@ def test_a_hostile_index_is_refused(layer):
                   lambda t: t["entries"][3].update(type="socket"),
                   lambda t: t["entries"][3].update(offset=t["uncompressedSize"]),
                   lambda t: t["checkpoints"][1].__setitem__(2, size + 1),
+                  lambda t: t["checkpoints"][1].__setitem__(4, t["windows"]["size"]),
                   lambda t: t["checkpoints"].reverse(),
                   lambda t: t.pop("entries")):
         bad = copy.deepcopy(toc)
