@@ -63,3 +63,26 @@ def test_unlimited_and_raw_keys():
         resources.files({"unified": {"../escape": "1"}}, set())
     with pytest.raises(ConfigError, match="cgroup v1 hierarchy"):
         resources.files({"unified": {"memory.high": "1"}}, V1)
+
+
+def test_disable_oom_killer_is_not_translated_for_the_version_that_lacks_the_controller():
+    # memory in a v1 hierarchy (this host): the v2 spelling is never asked for
+    got = resources.files({"memory": {"limit": 1 << 20, "disableOOMKiller": True}}, V1)
+    assert (1, "memory", "memory.oom_control", "1") in got
+    # memory in v2: there is no way to say it, and the error names the field
+    with pytest.raises(ConfigError, match=r"memory\.disableOOMKiller"):
+        resources.files({"memory": {"disableOOMKiller": True}}, set())
+
+
+@pytest.mark.parametrize("res, path", [
+    ({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "rate": 10}]}},
+     r"blockIO\.throttleReadBpsDevice\[0\]\.minor: missing"),
+    ({"memory": {"limit": "1g"}}, r"memory\.limit: expected an integer"),
+    ({"memory": []}, r"linux\.resources\.memory: expected an object"),
+    ({"hugepageLimits": [{"limit": 1}]}, r"hugepageLimits\[0\]\.pageSize"),
+    ({"pids": {"limit": True}}, r"pids\.limit: expected an integer"),
+])
+def test_malformed_entries_name_their_json_path(res, path):
+    for v1 in (V1, set()):
+        with pytest.raises(ConfigError, match=path):
+            resources.files(res, v1)
