@@ -5,14 +5,33 @@ import json
 import os
 
 from minirun.engine import userns
-from minirun.engine.store import Store, StoreError, hex_of
+from minirun.engine.store import Store, StoreError, hex_of, space_errors
+from minirun.errors import MiniRunError
 
 
 def _in_store(root: str | None, fn, *args, **kwargs):
-    """Run ``fn(store, ...)`` where it may write the store."""
+    """Run ``fn(store, ...)`` where it may write the store; a full disk
+    there is one :class:`StoreFull` error."""
     def work():
-        return fn(Store(root), *args, **kwargs)
+        store = Store(root)
+        with space_errors(store.root):
+            return fn(store, *args, **kwargs)
     return userns.as_root(work) if userns.needed() else work()
+
+
+def _adding(store: Store, fn, *args, **kwargs):
+    """``fn(store, ...)`` that adds blobs before it records the image naming
+    them (load, import): if it fails, what it added goes again (nothing
+    else writing meanwhile), so refused input leaves the store as it was."""
+    try:
+        with store.writing():
+            return fn(store, *args, **kwargs)
+    except BaseException:
+        try:
+            store.collect()
+        except (OSError, MiniRunError):
+            pass                # (a full disk: the error that matters is fn's)
+        raise
 
 
 def pull(root: str | None, name: str, *, tls_verify: bool | None = None,
@@ -20,15 +39,21 @@ def pull(root: str | None, name: str, *, tls_verify: bool | None = None,
     from minirun.engine import pull as pull_mod
     from minirun.kernel.idmap import is_rootless
     rootless = is_rootless()
-    return _in_store(root, pull_mod.pull, name, tls_verify=tls_verify, quiet=quiet,
-                     rootless=rootless)
+    def work(store: Store) -> str:
+        with store.writing():   # (a failed pull keeps its layers: the next one resumes)
+            return pull_mod.pull(store, name, tls_verify=tls_verify, quiet=quiet,
+                                 rootless=rootless)
+    return _in_store(root, work)
 
 
 def pull_lazy(root: str | None, name: str, *, tls_verify: bool | None = None) -> str:
     """Record an image whose indexed layers stay in the registry (run --lazy)."""
     from minirun.kernel.idmap import is_rootless
     from minirun.lazy.pull import pull_lazy as pull_it
-    return _in_store(root, pull_it, name, tls_verify=tls_verify, rootless=is_rootless())
+    def work(store: Store) -> str:
+        with store.writing():
+            return pull_it(store, name, tls_verify=tls_verify, rootless=is_rootless())
+    return _in_store(root, work)
 
 
 def complete(root: str | None, image_id: str) -> None:
@@ -51,22 +76,53 @@ def _remove(store: Store, image_id: str) -> None:
     forget(store, image_id)
 
 
+class ImageInUse(StoreError):
+    """rmi of an image a container uses: remove the container, or use -f
+    (which removes it too).  Exit code 2, as podman's."""
+    exit_code = 2
+
+
+def _plan(store: Store, name: str, force: bool) -> tuple[str, str | None, list[str]]:
+    """What `rmi NAME` does, decided before anything changes: (image id,
+    the one tag to take off or None to remove the image, the containers
+    -f removes with it).  As podman: a tag that is not the image's last
+    is only untagged, in use or not; an id names every tag, so it needs -f
+    where there are several."""
+    image_id, tag = store.resolve(name)
+    tags = store.names_of(image_id)
+    if tag is not None and len(tags) > 1:
+        return image_id, tag, []
+    if tag is None and len(tags) > 1 and not force:
+        raise StoreError(f"unable to delete image `{hex_of(image_id)}` by ID with more than "
+                         f"one tag ({', '.join(sorted(tags))}): please force removal (-f)")
+    users = store.users_of(image_id)
+    if users and not force:
+        raise ImageInUse(f"image `{name}` is used by container(s) {', '.join(users)}: "
+                         "remove them first or use -f")
+    return image_id, None, users
+
+
 def remove(root: str | None, names: list[str], force: bool = False) -> list[str]:
+    """rmi: every name checked first, then containers -f must remove (here,
+    where they were made), then the store's work."""
+    store = Store(root)
+    plans = [_plan(store, name, force) for name in names]
+    if any(users for _, _, users in plans):
+        from minirun.engine import lifecycle
+        for _, _, users in plans:
+            for user in users:
+                lifecycle.remove(store, user, force=True)
+
     def work(store: Store) -> list[str]:
         out = []
-        for name in names:
-            image_id = store.lookup(name)
-            users = store.users_of(image_id)
-            if users and not force:
-                raise StoreError(f"image `{name}` is used by container(s) "
-                                 f"{', '.join(users)}: remove them first or use -f")
-            tagged = store.names_of(image_id)
-            if not force and name in tagged and len(tagged) > 1:
-                store.untag(name)   # only the name goes, as podman rmi does
-                out.append(f"Untagged: {name}")
+        for image_id, tag, _ in plans:
+            if tag is not None:
+                if store.untag(tag):
+                    out.append(f"Untagged: {tag}")
                 continue
-            for n in tagged:
-                out.append(f"Untagged: {n}")
+            if not store.db.execute("SELECT 1 FROM images WHERE id=?", (image_id,)).fetchone():
+                continue                # named twice on the line
+            out += [f"Untagged: {n}" for n in sorted(store.names_of(image_id))]
             _remove(store, image_id)
             out.append(f"Deleted: {hex_of(image_id)}")
         return out
@@ -111,6 +167,7 @@ def prune(root: str | None, all_: bool) -> list[str]:
                 continue
             _remove(store, image_id)
             out.append(image["Id"])
+        store.collect()     # and blobs nothing references (a failed import's, say)
         return out
     return _in_store(root, work)
 
@@ -119,7 +176,7 @@ def load(root: str | None, path: str) -> list[str]:
     from minirun.engine import archive
     from minirun.kernel.idmap import is_rootless
     path = os.path.abspath(path)
-    return _in_store(root, lambda store: archive.load(store, path, is_rootless()))
+    return _in_store(root, _adding, archive.load, path, is_rootless())
 
 
 def save(root: str | None, names: list[str], output: str, fmt: str) -> None:
@@ -131,5 +188,4 @@ def import_rootfs(root: str | None, tarball: str, name: str | None) -> str:
     from minirun.engine import archive
     from minirun.kernel.idmap import is_rootless
     tarball = os.path.abspath(tarball)
-    return _in_store(root, lambda store: archive.import_rootfs(store, tarball, name,
-                                                               is_rootless()))
+    return _in_store(root, _adding, archive.import_rootfs, tarball, name, is_rootless())

@@ -17,6 +17,7 @@ later pull could mistake for a whole layer.
 The root is /var/lib/minirun as root, ``$XDG_DATA_HOME/minirun`` rootless.
 """
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
@@ -99,17 +100,88 @@ def hex_of(digest: str) -> str:
     return dg.parse(digest)[1]
 
 
+class StoreFull(StoreError):
+    """The filesystem holding the store is full.  Nothing half-written is
+    kept as whole; free space (minirun image prune, rm) and try again."""
+
+
+def _mount_of(path: str) -> tuple[str, str]:
+    """(source, mount point) of the filesystem holding ``path``: the last
+    mount in mountinfo whose point is ``path`` or above it."""
+    path = os.path.realpath(path)
+    found = ("/", "/")
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                point = fields[4].replace("\\040", " ")
+                source = fields[fields.index("-") + 2]
+                if path == point or path.startswith(point.rstrip("/") + "/"):
+                    found = (source, point)
+    except (OSError, ValueError, IndexError):
+        pass
+    return found
+
+
+def full(root: str) -> StoreFull:
+    """The one error for a store on a full filesystem, naming both."""
+    source, point = _mount_of(root)
+    return StoreFull(f"no space left on {source} (mounted at {point}) for the store at "
+                     f"{root}: free some space (minirun image prune, minirun rm) and try again")
+
+
+def _no_space(root: str, err: BaseException) -> bool:
+    """Is ``err`` the filesystem being full?  SQLite says "database or disk is
+    full", or "disk I/O error" when it cannot even grow its shared memory."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(err, sqlite3.OperationalError):
+        text = str(err)
+        if "disk is full" in text:
+            return True
+        if "disk I/O error" in text:
+            try:
+                return os.statvfs(root).f_bavail == 0
+            except OSError:
+                return False
+    return False
+
+
+@contextlib.contextmanager
+def space_errors(root: str):
+    """Turn running out of space under ``root`` into :class:`StoreFull`."""
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError) as e:
+        if _no_space(root, e):
+            raise full(root) from None
+        raise
+
+
 class Store:
     def __init__(self, root: str | None = None):
-        self.root = root or default_root()
-        for sub in ("blobs/sha256", "blobs/partial", "layers"):
-            os.makedirs(os.path.join(self.root, sub), mode=0o700, exist_ok=True)
+        self.root = os.path.abspath(root or default_root())
+        self.read_only = False      # opened on a full disk: reads only
+        with space_errors(self.root):
+            for sub in ("blobs/sha256", "blobs/partial", "layers"):
+                os.makedirs(os.path.join(self.root, sub), mode=0o700, exist_ok=True)
+        try:
+            self._open()
+        except (OSError, sqlite3.OperationalError) as e:
+            if not _no_space(self.root, e):
+                raise
+            self._open_read_only()
+
+    def _open(self) -> None:
         # Opening is serialised by a file lock: switching a new database to WAL
         # and creating its tables must not race another process doing the same
         # (SQLite answers "database is locked" there without waiting).
         lock = os.open(os.path.join(self.root, "store.lock"),
                        os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            if not os.path.exists(os.path.join(self.root, "writers.lock")):  # (writing())
+                os.close(os.open(os.path.join(self.root, "writers.lock"),
+                                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
             fcntl.flock(lock, fcntl.LOCK_EX)
             self.db = sqlite3.connect(os.path.join(self.root, "store.db"), timeout=60,
                                       isolation_level=None, check_same_thread=False)
@@ -124,6 +196,21 @@ class Store:
             self.recover()
         finally:
             os.close(lock)
+
+    def _open_read_only(self) -> None:
+        """On a full disk SQLite cannot make the WAL's shared memory, so the
+        store is opened as an immutable file: reads work (ps, images,
+        inspect, logs), and any write is refused with :class:`StoreFull`.
+        The WAL is checkpointed into the file when its last user closes it;
+        one still in use keeps its -shm, so the plain open above works."""
+        path = os.path.join(self.root, "store.db")
+        if not os.path.exists(path):
+            raise full(self.root)
+        with contextlib.suppress(Exception):
+            self.db.close()
+        self.db = sqlite3.connect(f"file:{path}?immutable=1", uri=True,
+                                  isolation_level=None, check_same_thread=False)
+        self.read_only = True
 
     def _upgrade(self) -> None:
         """Stores made by an earlier minirun: add what they lack."""
@@ -142,15 +229,20 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self):
-        """BEGIN IMMEDIATE: one writer at a time, across processes."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
+        """BEGIN IMMEDIATE: one writer at a time, across processes.  A full
+        disk is :class:`StoreFull`, and the transaction is rolled back."""
+        if self.read_only:
+            raise full(self.root)
+        with space_errors(self.root):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
 
     # --- blobs -------------------------------------------------------------
 
@@ -245,6 +337,83 @@ class Store:
             finally:
                 os.close(fd)
 
+    @contextlib.contextmanager
+    def writing(self):
+        """Held (shared) by whatever puts blobs in before the image that
+        names them is recorded (pull, load, import): :meth:`collect` leaves
+        blobs alone while anyone holds it."""
+        fd = os.open(os.path.join(self.root, "writers.lock"),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    def referenced_blobs(self) -> set[str]:
+        """The hex names of the blobs some image needs: its config, its
+        manifest, its layers' blobs (a lazy image's too, kept whole once
+        fetched)."""
+        rows = self.db.execute("SELECT id, manifest_digest FROM images").fetchall()
+        names = {hex_of(d) for row in rows for d in row}
+        names |= {hex_of(r[0]) for r in self.db.execute(
+            "SELECT blob_digest FROM image_layers")}
+        return names
+
+    def collect(self) -> list[str]:
+        """Remove the blobs no image references (left by a failed pull,
+        load or import), unless a pull, load or import is under way: its
+        blobs are not referenced yet.  The hex names removed."""
+        fd = os.open(os.path.join(self.root, "writers.lock"),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return []
+            self._collect_layers()
+            keep = self.referenced_blobs()
+            blobs = os.path.join(self.root, "blobs", "sha256")
+            gone = [n for n in os.listdir(blobs) if n not in keep]
+            for name in gone:
+                _unlink(os.path.join(blobs, name))
+            layers = os.path.join(self.root, "layers")
+            for name in os.listdir(layers):      # locks of layers never finished
+                if name.endswith(".lock") and not os.path.isdir(
+                        os.path.join(layers, name[:-5])):
+                    self._drop_lock(os.path.join(layers, name))
+            return [n for n in gone if not n.endswith(".tmp")]
+        finally:
+            os.close(fd)
+
+    def _collect_layers(self) -> None:
+        """Layers no image has (a pull that failed after them): their record
+        and directory, so that no later image takes a layer without its blob."""
+        rows = self.db.execute("SELECT diff_id FROM layers WHERE diff_id NOT IN "
+                               "(SELECT diff_id FROM image_layers)").fetchall()
+        if not rows:
+            return
+        with self.transaction() as db:
+            db.executemany("DELETE FROM layers WHERE diff_id=?", rows)
+        for (diff_id,) in rows:
+            remove_tree(self.layer_dir(diff_id))
+
+    @staticmethod
+    def _drop_lock(path: str) -> None:
+        """Remove a lock file nobody holds (a waiter that then gets the lock
+        of the removed file tries again: runtime/state.file_lock)."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _unlink(path)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+
     # --- images ------------------------------------------------------------
 
     def add_image(self, image_id: str, manifest_digest: str, layers: list[tuple[str, str]],
@@ -280,18 +449,22 @@ class Store:
 
     def lookup(self, text: str) -> str:
         """An image id from a name, a tag, a full or short id (as podman)."""
+        return self.resolve(text)[0]
+
+    def resolve(self, text: str) -> tuple[str, str | None]:
+        """(image id, the tag ``text`` names), the tag None where ``text`` is
+        an id: rmi untags a name but removes an image named by its id."""
         from minirun.engine import reference
-        if text.startswith("sha256:"):
-            text = text[7:]
-        if len(text) >= 3 and all(c in "0123456789abcdef" for c in text):
+        bare = text[7:] if text.startswith("sha256:") else text
+        if len(bare) >= 3 and all(c in "0123456789abcdef" for c in bare):
             rows = self.db.execute("SELECT id FROM images WHERE id LIKE ?",
-                                   (f"sha256:{text}%",)).fetchall()
+                                   (f"sha256:{bare}%",)).fetchall()
             if len(rows) == 1:
-                return rows[0][0]
+                return rows[0][0], None
             if len(rows) > 1:
-                raise StoreError(f"image id prefix `{text}` is ambiguous: give more of it")
+                raise StoreError(f"image id prefix `{bare}` is ambiguous: give more of it")
         try:
-            ref = reference.parse(text)
+            ref = reference.parse(bare)
         except MiniRunError:
             ref = None
         if ref is not None:
@@ -300,14 +473,15 @@ class Store:
             for name in candidates:
                 row = self.db.execute("SELECT image_id FROM tags WHERE name=?", (name,)).fetchone()
                 if row:
-                    return row[0]
+                    return row[0], name
             if ref.short:   # any registry's image of that path and tag
                 rows = self.db.execute("SELECT name, image_id FROM tags").fetchall()
                 suffix = f"/{ref.path}:{ref.tag}"
-                hits = {iid for n, iid in rows if n.endswith(suffix)
+                hits = {(iid, n) for n, iid in rows if n.endswith(suffix)
                         or n.endswith(f"/library{suffix}")}
-                if len(hits) == 1:
-                    return hits.pop()
+                if len({iid for iid, _ in hits}) == 1:
+                    iid, name = min(hits)
+                    return iid, name if len(hits) == 1 else None
         raise ImageNotFound(f"image `{text}` is not in the store: pull it first "
                             "(minirun images lists what is there)")
 
