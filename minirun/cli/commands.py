@@ -30,7 +30,8 @@ def _each(names, fn) -> None:
 @click.pass_context
 def cli(ctx, explain: bool, store_root: str | None) -> None:
     """A daemonless, rootless container runtime built on Linux primitives."""
-    ctx.obj = {"root": store_root}
+    # absolute: the monitor and the lazy server do not start in our directory
+    ctx.obj = {"root": os.path.abspath(store_root) if store_root else None}
     if explain:
         from minirun import explain as ex
         ex.enable()
@@ -398,6 +399,7 @@ def _matches(rec: dict, filters: list[str]) -> bool:
 def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
     """List containers (running ones; all with -a)."""
     from minirun.engine import containers as ct, lifecycle
+    template = None if fmt in ("table", "json") else _template(fmt, "ps", _PS_FIELDS)
     store = _store(obj)
     rows = []
     for rec in ct.all_records(store):
@@ -418,12 +420,53 @@ def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
             "Created": r["created"], "StartedAt": r["started"], "ExitedAt": r["finished"],
             "Command": r["options"].get("command")} for r in rows], indent=2))
         return
-    click.echo(f"{'CONTAINER ID':<14}{'IMAGE':<40}{'STATUS':<22}NAMES")
+    if template is None:
+        click.echo(f"{'CONTAINER ID':<14}{'IMAGE':<40}{'STATUS':<22}NAMES")
     for r in rows:
         status = {"running": "Up", "created": "Created"}.get(
             r["state"], f"Exited ({r['exit_code']})")
-        click.echo(f"{r['id'][:12]:<14}{ct.image_name(store, r['image_id']):<40}"
-                   f"{status:<22}{r['name']}")
+        fields = {"ID": r["id"][:12], "Image": ct.image_name(store, r["image_id"]),
+                  "Status": status, "Names": r["name"], "State": r["state"],
+                  "Pid": r["pid"] or 0, "ExitCode": r["exit_code"], "CreatedAt": r["created"],
+                  "Command": " ".join(r["options"].get("command") or [])}
+        if template is not None:
+            click.echo(template(fields))
+            continue
+        click.echo(f"{fields['ID']:<14}{fields['Image']:<40}{status:<22}{r['name']}")
+
+
+# the fields `ps --format '{{.Field}}'` knows, as podman names them
+_PS_FIELDS = ("ID", "Image", "Status", "Names", "State", "Pid", "ExitCode", "CreatedAt",
+              "Command")
+
+
+def _template(fmt: str, verb: str, known: tuple[str, ...]):
+    """``--format '{{.ID}} {{.Names}}'``: the fields of a Go template, and
+    nothing more of one (no pipelines, no functions); a field the verb does
+    not have is refused, as podman's template engine refuses it.  Returns
+    fields -> line."""
+    import re
+    from minirun.errors import MiniRunError
+    fmt = fmt[len("table "):] if fmt.startswith("table ") else fmt
+    parts = re.split(r"(\{\{.*?\}\})", fmt)
+    for part in parts:
+        if part.startswith("{{") and part.endswith("}}"):
+            m = re.fullmatch(r"\{\{\s*\.(\w+)\s*\}\}", part)
+            if not m:
+                raise MiniRunError(f"template: {verb}: {part}: minirun knows only "
+                                   f"{{{{.Field}}}}, with fields {', '.join(known)}")
+            if m.group(1) not in known:
+                col = fmt.index(part) + 2
+                raise MiniRunError(f"template: {verb}:1:{col}: executing \"{verb}\" at "
+                                   f"<.{m.group(1)}>: can't evaluate field {m.group(1)} "
+                                   f"(known: {', '.join(known)})")
+        elif "{{" in part or "}}" in part:
+            raise MiniRunError(f"template: {verb}: unbalanced braces in `{fmt}`")
+    fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")     # as podman reads them
+
+    def line(fields: dict) -> str:
+        return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda m: str(fields[m.group(1)]), fmt)
+    return line
 
 
 @cli.command()
@@ -755,6 +798,8 @@ def network() -> None:
 def network_create(obj, subnet: str | None, name: str) -> None:
     """Create a network: a bridge, a subnet, NAT out, names inside."""
     from minirun.engine import network as net
+    from minirun.engine.containers import check_name
+    check_name(name, "network")          # before anything is made
     click.echo(net.create(_store(obj), name, subnet)["name"])
 
 

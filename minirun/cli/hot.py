@@ -176,6 +176,8 @@ def main(argv: list[str]) -> bool:
         else:
             return False
         i += 1
+    if obj["root"]:     # the monitor and the lazy server start elsewhere: an absolute path
+        obj["root"] = os.path.abspath(obj["root"])
     verb, rest = (argv[i], argv[i + 1:]) if i < len(argv) else (None, [])
     flags = {"run": RUN_FLAGS, "exec": EXEC_FLAGS}.get(verb)
     parsed = parse(rest, flags) if flags else None
@@ -230,15 +232,18 @@ def options(kw: dict) -> dict:
         raise MiniRunError(f"--userns {userns}: use host or keep-id")
     env = []
     for path in kw["env_file"]:
-        try:
-            with open(path) as f:
-                env += [line.strip() for line in f
-                        if line.strip() and not line.lstrip().startswith("#")]
-        except OSError as e:
-            raise MiniRunError(f"--env-file {path}: {e.strerror}") from None
+        env += _env_file(path)
     for pair in kw["annotation"] + kw["label"]:
         if "=" not in pair:
             raise MiniRunError(f"`{pair}`: labels and annotations are KEY=VALUE")
+    # names and volumes are checked here, before an image is pulled or anything made
+    if kw["name"]:
+        from minirun.engine.containers import check_name
+        check_name(kw["name"], "container")
+    if kw["volume"]:
+        from minirun.engine.volumes import parse_spec
+        for spec in kw["volume"]:
+            parse_spec(spec)
     from minirun.engine.limits import resources, number
     return {"resources": resources(kw), "oom_score_adj": number(kw, "oom_score_adj"),
             "name": kw["name"], "env": env + list(kw["env"]), "workdir": kw["workdir"],
@@ -256,6 +261,23 @@ def options(kw: dict) -> dict:
             "bandwidth": _bandwidth(kw["network_bandwidth"], network),
             "lazy": bool(kw.get("lazy")) or os.environ.get("MINIRUN_LAZY") == "1",
             "command": list(kw["command"])}
+
+
+def _env_file(path: str) -> list[str]:
+    """The KEY=VALUE lines of an --env-file (blank lines and # comments skipped)."""
+    from minirun.errors import MiniRunError
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise MiniRunError(f"--env-file {path}: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise MiniRunError(f"--env-file {path}: line {line} is not UTF-8 text") from None
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _dns(servers: list[str]) -> list[str]:

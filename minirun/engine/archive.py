@@ -10,6 +10,8 @@
 Everything read from an archive is verified like a pull: every blob against
 its digest, every layer against its diff_id.
 """
+import contextlib
+import errno
 import gzip
 import io
 import json
@@ -44,7 +46,9 @@ class _Source:
         if self.dir is None:
             try:
                 self.tar = tarfile.open(path, "r:*")
-            except (OSError, tarfile.TarError) as e:
+            except OSError as e:
+                raise ArchiveError(f"cannot read `{path}`: {e.strerror or e}") from None
+            except tarfile.TarError as e:
                 raise ArchiveError(f"`{path}` is not an image archive: {e}") from None
             for m in self.tar.getmembers():
                 if m.isreg():
@@ -85,13 +89,23 @@ def _copy_blob(store: Store, src: _Source, name: str, digest: str, size: int | N
     store.commit_partial(digest)
 
 
+# what a truncated or corrupt archive raises while it is read
+_BROKEN = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError)
+
+
 def load(store: Store, path: str, rootless: bool = False) -> list[str]:
     """Load every image of an archive or layout; return the names loaded."""
-    src = _Source(path)
-    if src.has("index.json"):
-        return _load_oci(store, src, rootless)
-    if src.has("manifest.json"):
-        return _load_docker(store, src, rootless)
+    try:
+        src = _Source(path)
+        if src.has("index.json"):
+            return _load_oci(store, src, rootless)
+        if src.has("manifest.json"):
+            return _load_docker(store, src, rootless)
+    except _BROKEN as e:
+        raise ArchiveError(f"`{path}` is truncated or corrupt: {e}") from None
+    except (KeyError, TypeError, IndexError) as e:
+        raise ArchiveError(f"`{path}`: manifest.json is not a docker-archive's "
+                           f"({type(e).__name__}: {e})") from None
     raise ArchiveError(f"`{path}` is neither an OCI layout/archive (index.json) nor a "
                        "docker-archive (manifest.json)")
 
@@ -207,15 +221,27 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, path: str |
 
 
 def save(store: Store, names: list[str], output: str, fmt: str = "docker-archive") -> None:
+    """Write the images to ``output``: whole, or not at all."""
+    if fmt not in ("docker-archive", "oci-archive"):
+        raise ArchiveError(f"format {fmt!r}: use docker-archive or oci-archive")
+    for name in names:
+        store.lookup(name)              # every image there, before a file is made
     tmp = f"{output}.{os.getpid()}.tmp"
-    with tarfile.open(tmp, "w") as tar:
-        if fmt == "oci-archive":
-            _save_oci(store, names, tar)
-        elif fmt == "docker-archive":
-            _save_docker(store, names, tar)
-        else:
-            raise ArchiveError(f"format {fmt!r}: use docker-archive or oci-archive")
-    os.replace(tmp, output)
+    try:
+        with tarfile.open(tmp, "w") as tar:
+            (_save_oci if fmt == "oci-archive" else _save_docker)(store, names, tar)
+        os.replace(tmp, output)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ArchiveError(f"cannot write `{output}`: no space left on its "
+                               "filesystem") from None
+        raise ArchiveError(f"cannot write `{output}`: {e.strerror or e}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _image(store: Store, name: str) -> tuple[str, bytes, mf.Manifest]:
@@ -278,13 +304,31 @@ def _uncompressed(store: Store, desc: mf.Descriptor) -> bytes:
     return data
 
 
+def _check_tar(name: str, data: bytes) -> None:
+    """Refuse what is not a whole tar before anything goes into the store
+    (the unpack refuses hostile entries; this catches garbage and a cut)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            if not tar.getmembers():
+                raise ArchiveError(f"`{name}` is an empty tar archive")
+    except (tarfile.TarError, EOFError) as e:
+        raise ArchiveError(f"`{name}` is not a tar archive (or a gzipped one), or it is "
+                           f"cut short: {e}") from None
+
+
 def import_rootfs(store: Store, tarball: str, name: str | None, rootless: bool = False) -> str:
     """A root filesystem tarball becomes a one-layer image (podman import)."""
-    with open(tarball, "rb") as f:
-        head = f.read(2)
-        f.seek(0)
-        raw = f.read()
-    tar_bytes = zlib.decompress(raw, 16 + zlib.MAX_WBITS) if head == b"\x1f\x8b" else raw
+    try:
+        with open(tarball, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ArchiveError(f"cannot read `{tarball}`: {e.strerror or e}") from None
+    head = raw[:2]
+    try:
+        tar_bytes = zlib.decompress(raw, 16 + zlib.MAX_WBITS) if head == b"\x1f\x8b" else raw
+    except zlib.error as e:
+        raise ArchiveError(f"`{tarball}` is truncated or corrupt gzip data: {e}") from None
+    _check_tar(tarball, tar_bytes)
     blob_digest = store.put_blob(raw)
     media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if head == b"\x1f\x8b" else "")
     diff_id = dg.of_bytes(tar_bytes)

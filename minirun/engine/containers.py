@@ -32,6 +32,25 @@ class ContainerError(MiniRunError):
     a running container removed without -f, ..."""
 
 
+NAME_RULE = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+NAME_MAX = 253      # a name is a host name on a network: at most a DNS name's length
+
+
+def check_name(name: str, what: str) -> str:
+    """A container's, network's or volume's name, by podman's rule: it goes
+    into /etc/hosts lines, paths and interface names, so a `/`, a space or a
+    newline would be read as something else there."""
+    if not name or not name[0].isalnum() or not name.isascii() or \
+            not set(name) <= _NAME_CHARS:
+        raise MiniRunError(f"{what} name {name!r} invalid: names must match {NAME_RULE}: "
+                           "invalid argument")
+    if len(name) > NAME_MAX:
+        raise MiniRunError(f"{what} name {name[:20]!r}... invalid: names must be at most "
+                           f"{NAME_MAX} characters: invalid argument")
+    return name
+
+
 def now() -> str:
     ns = time.time_ns()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
@@ -279,18 +298,14 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
                                  "options": (options.split(",") if options else [])
                                  + ["nosuid", "nodev"]})
     for vol in opts.get("volumes") or []:
-        src, _, rest = vol.partition(":")
-        dest, _, mode = rest.partition(":")
-        if not dest.startswith("/"):
-            raise ContainerError(f"-v {vol}: give SOURCE:CONTAINER-DIR[:ro], the container "
-                                 "path absolute")
+        from minirun.engine import volumes
+        src, dest, ro = volumes.parse_spec(vol)
         if not src.startswith("/"):          # a named volume, made and filled on first use
-            from minirun.engine import volumes
             src = volumes.mount_source(store, src, layers, dest)
         config["mounts"].append({"destination": dest, "type": "bind", "source": src,
-                                 "options": ["rbind"] + (["ro"] if mode == "ro" else [])})
+                                 "options": ["rbind"] + (["ro"] if ro else [])})
     for m in opts.get("mounts") or []:
-        config["mounts"].append(_mount_flag(store, m, layers))
+        config["mounts"].append(_mount_flag(store, m, layers, opts))
     # The image's declared volumes, where nothing else is mounted: an anonymous
     # volume each (removed with the container by rm -v), filled from the image.
     taken = {m["destination"] for m in config["mounts"]}
@@ -369,7 +384,7 @@ def _keep_id_entries(layers: list[str]) -> dict[str, str]:
     return {"passwd": "\n".join(passwd) + "\n", "group": "\n".join(groups) + "\n"}
 
 
-def _mount_flag(store: Store, text: str, layers: list[str]) -> dict:
+def _mount_flag(store: Store, text: str, layers: list[str], opts: dict) -> dict:
     """--mount type=bind|volume|tmpfs,source=..,target=..[,ro|readonly]"""
     fields, flags = {}, []
     for part in text.split(","):
@@ -389,7 +404,10 @@ def _mount_flag(store: Store, text: str, layers: list[str]) -> dict:
     source = fields.get("source", "")
     if kind == "volume":
         from minirun.engine import volumes
-        source = volumes.mount_source(store, source or os.urandom(16).hex(), layers, target)
+        if not source:   # an anonymous volume, kept with the container's (rm -v)
+            source = opts.setdefault("anonymous_volumes", {}).setdefault(
+                target, os.urandom(16).hex())
+        source = volumes.mount_source(store, check_name(source, "volume"), layers, target)
     elif kind != "bind" or not source.startswith("/"):
         raise ContainerError(f"--mount {text}: type must be bind, volume or tmpfs, and a "
                              "bind needs an absolute source=")
@@ -401,7 +419,7 @@ def create(store: Store, image: str, opts: dict) -> str:
     """Record a container and write its bundle; return its id."""
     image_id = store.lookup(image)
     cid = os.urandom(32).hex()       # (the secrets module costs 4 ms to import)
-    name = opts.get("name") or random_name(store)
+    name = check_name(opts["name"], "container") if opts.get("name") else random_name(store)
     d = container_dir(store, cid)
     os.makedirs(d, mode=0o700)
     try:
@@ -474,8 +492,19 @@ def create(store: Store, image: str, opts: dict) -> str:
     except BaseException:
         from minirun.engine.store import remove_tree
         remove_tree(d)
+        _drop_anonymous(store, opts)
         raise
     return cid
+
+
+def _drop_anonymous(store: Store, opts: dict) -> None:
+    """The anonymous volumes a failed create made: nothing else knows them."""
+    from minirun.engine import volumes
+    for name in (opts.get("anonymous_volumes") or {}).values():
+        try:
+            volumes.remove(store, name, force=True)
+        except MiniRunError:
+            pass                   # never made
 
 
 def random_name(store: Store) -> str:

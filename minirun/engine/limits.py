@@ -13,6 +13,7 @@ import stat
 
 from minirun.errors import MiniRunError
 
+MIN_MEMORY = 6 << 20          # podman's floor: below it a container cannot start
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$", re.IGNORECASE)
 
@@ -56,6 +57,9 @@ def resources(kw: dict) -> dict:
     memory = {}
     if kw.get("memory"):
         memory["limit"] = size(kw["memory"], "memory")
+        if memory["limit"] < MIN_MEMORY:     # the runtime and a shell need about that
+            raise MiniRunError(f"--memory {kw['memory']}: minimum memory limit allowed "
+                               "is 6MB")
     if kw.get("memory_reservation"):
         memory["reservation"] = size(kw["memory_reservation"], "memory-reservation")
     if kw.get("memory_swap"):

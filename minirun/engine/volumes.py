@@ -7,15 +7,16 @@ from the image's layers as overlay would show it.
 """
 import json
 import os
-import re
-import shutil
 import stat
 import time
 
+from minirun.engine.containers import check_name
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
-NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# -v options minirun knows: read-only or not, and SELinux relabelling (z, Z),
+# which has nothing to do on a host without SELinux, as podman there
+OPTIONS = ("ro", "rw", "z", "Z")
 
 
 class VolumeError(MiniRunError):
@@ -35,8 +36,7 @@ def create(store: Store, name: str | None = None, labels: dict | None = None,
            exist_ok: bool = False) -> str:
     _ensure_table(store)
     name = name or os.urandom(16).hex()
-    if not NAME.match(name):
-        raise VolumeError(f"volume name `{name}`: use letters, digits, '_', '.' and '-'")
+    check_name(name, "volume")
     with store.transaction() as db:
         if db.execute("SELECT 1 FROM volumes WHERE name=?", (name,)).fetchone():
             if exist_ok:
@@ -98,6 +98,35 @@ def prune(store: Store) -> list[str]:
     return gone
 
 
+def parse_spec(spec: str) -> tuple[str, str, bool]:
+    """``-v SOURCE:DEST[:OPTIONS]`` -> (source, dest, read-only), refused
+    with podman's words where any part is wrong; a source that is not a path
+    is a volume's name, checked as one."""
+    parts = spec.split(":")
+    src, dest = parts[0], parts[1] if len(parts) > 1 else ""
+    options = parts[2].split(",") if len(parts) > 2 else []
+    if len(parts) > 3:
+        raise VolumeError(f"-v {spec}: incorrect volume format, should be "
+                          "SOURCE:CONTAINER-DIR[:OPTIONS]")
+    if not src:
+        raise VolumeError(f"-v {spec}: host directory cannot be empty")
+    if not dest:
+        raise VolumeError(f"-v {spec}: container directory cannot be empty")
+    if not dest.startswith("/"):
+        raise VolumeError(f"-v {spec}: give SOURCE:CONTAINER-DIR[:ro], the container path "
+                          "absolute")
+    for option in options:
+        if option not in OPTIONS:
+            raise VolumeError(f"-v {spec}: invalid option type {option!r} (minirun knows "
+                              f"{', '.join(OPTIONS)})")
+    if "ro" in options and "rw" in options or len(options) != len(set(options)):
+        raise VolumeError(f"-v {spec}: invalid options {', '.join(options)!r}, can only "
+                          "specify 1 'rw' or 'ro' option")
+    if not src.startswith("/"):
+        check_name(src, "volume")
+    return src, dest, "ro" in options
+
+
 def mount_source(store: Store, name: str, layers: list[str], dest: str) -> str:
     """The host directory for `-v NAME:DEST`, made (and filled) on first use."""
     create(store, name, exist_ok=True)
@@ -140,6 +169,7 @@ def _opaque(path: str) -> bool:
 
 
 def _remove(path: str) -> None:
+    import shutil
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
     elif os.path.lexists(path):
@@ -147,6 +177,7 @@ def _remove(path: str) -> None:
 
 
 def _merge(src: str, dst: str) -> None:
+    import shutil
     st = os.lstat(src)
     os.chown(dst, st.st_uid, st.st_gid)
     os.chmod(dst, stat.S_IMODE(st.st_mode))
