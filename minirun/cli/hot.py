@@ -336,7 +336,9 @@ def create(obj, kw) -> str:
         image_id = store(obj).lookup(kw["image"])
         print(json.dumps(ct.build_config(store(obj), "0" * 64, image_id, opts), indent=2))
         sys.exit(0)
-    return ct.create(store(obj), kw["image"], opts)
+    from minirun.engine.store import space_errors
+    with space_errors(store(obj).root):       # a full disk: one error, nothing left
+        return ct.create(store(obj), kw["image"], opts)
 
 
 @engine_errors

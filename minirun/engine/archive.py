@@ -81,12 +81,25 @@ def _copy_blob(store: Store, src: _Source, name: str, digest: str, size: int | N
         return
     v = dg.Verifier(digest, size, f"blob {name}")
     tmp = store.partial_path(digest)
-    with src.open(name) as f, open(tmp, "wb") as out:
-        while chunk := f.read(1 << 20):
-            v.update(chunk)
-            out.write(chunk)
-    v.check()
-    store.commit_partial(digest)
+    with _removed_on_failure(tmp):
+        with src.open(name) as f, open(tmp, "wb") as out:
+            while chunk := f.read(1 << 20):
+                v.update(chunk)
+                out.write(chunk)
+        v.check()
+        store.commit_partial(digest)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(path: str):
+    """A file being copied out of an archive: gone if the copy fails (an
+    archive is read again whole, never resumed)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 # what a truncated or corrupt archive raises while it is read
@@ -196,12 +209,13 @@ def _docker_layer(store: Store, src: _Source, name: str, diff_id: str | None) ->
     media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if head == b"\x1f\x8b" else "")
     h = dg.Verifier("sha256:" + "0" * 64, None, name)
     tmp = os.path.join(store.root, "blobs", "partial", f"load-{os.getpid()}")
-    with src.open(name) as f, open(tmp, "wb") as out:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            out.write(chunk)
-    digest = f"sha256:{h.hash.hexdigest()}"
-    os.replace(tmp, store.blob_path(digest))
+    with _removed_on_failure(tmp):
+        with src.open(name) as f, open(tmp, "wb") as out:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                out.write(chunk)
+        digest = f"sha256:{h.hash.hexdigest()}"
+        os.replace(tmp, store.blob_path(digest))
     return {"mediaType": media, "digest": digest, "size": h.count}
 
 

@@ -52,13 +52,22 @@ class Config(NamedTuple):
         return bool(r and r.insecure)
 
 
+def _user() -> tuple[int, str]:
+    """(uid, home) of the user who ran minirun: inside the store's user
+    namespace we are uid 0, but the files to read are still the user's."""
+    from minirun.engine.userns import host_user
+    return host_user()
+
+
 def conf_files() -> list[str]:
     if os.environ.get("CONTAINERS_REGISTRIES_CONF"):
         return [os.environ["CONTAINERS_REGISTRIES_CONF"]]
-    home = os.path.expanduser("~/.config/containers/registries.conf")
-    if os.geteuid() != 0 and os.path.exists(home):
+    uid, home_dir = _user()
+    home = os.path.join(home_dir, ".config/containers/registries.conf")
+    if uid != 0 and os.path.exists(home):
         base = [home]
-        dropins = sorted(glob.glob(os.path.expanduser("~/.config/containers/registries.conf.d/*.conf")))
+        dropins = sorted(glob.glob(os.path.join(home_dir,
+                                                ".config/containers/registries.conf.d/*.conf")))
     else:
         base = ["/etc/containers/registries.conf"]
         dropins = sorted(glob.glob("/etc/containers/registries.conf.d/*.conf"))
@@ -91,15 +100,21 @@ def load(files: list[str] | None = None) -> Config:
 # --- credentials ----------------------------------------------------------
 
 def auth_files() -> list[str]:
+    """Where credentials are looked for, first to last, as podman looks:
+    the first is where login writes.  Decided for the real user, also
+    inside the store's user namespace (where we are uid 0)."""
     if os.environ.get("REGISTRY_AUTH_FILE"):
         return [os.environ["REGISTRY_AUTH_FILE"]]
+    uid, home = _user()
     files = []
     if os.environ.get("XDG_RUNTIME_DIR"):
         files.append(os.path.join(os.environ["XDG_RUNTIME_DIR"], "containers", "auth.json"))
-    elif os.geteuid() == 0:
-        files.append(f"/run/containers/{os.getuid()}/auth.json")
-    files += [os.path.expanduser("~/.config/containers/auth.json"),
-              os.path.expanduser("~/.docker/config.json")]
+    elif uid == 0:
+        files.append("/run/containers/0/auth.json")
+    elif os.path.isdir(f"/run/user/{uid}"):     # (XDG_RUNTIME_DIR unset, as after su)
+        files.append(f"/run/user/{uid}/containers/auth.json")
+    files += [os.path.join(home, ".config/containers/auth.json"),
+              os.path.join(home, ".docker/config.json")]
     return files
 
 

@@ -188,6 +188,30 @@ def needed() -> bool:
     return os.geteuid() != 0
 
 
+# The user we really are, remembered by a child as it becomes root of a
+# user namespace: per-user paths (auth.json, registries.conf, home) must
+# still be that user's there, not root's.
+_host_user: tuple[int, str] | None = None
+
+
+def host_user() -> tuple[int, str]:
+    """(uid, home directory) of the user that ran minirun, also from inside
+    the store's user namespace."""
+    if _host_user is not None:
+        return _host_user
+    return os.getuid(), _home(os.getuid())
+
+
+def _home(uid: int) -> str:
+    if os.environ.get("HOME"):
+        return os.environ["HOME"]
+    import pwd
+    try:
+        return pwd.getpwuid(uid).pw_dir
+    except KeyError:
+        return "/"
+
+
 def as_root(fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` as uid 0 of a user namespace; its return value
     must be JSON-serialisable."""
@@ -210,6 +234,7 @@ def in_child(fn, *args, **kwargs):
 def _in_child(userns: bool, fn, args, kwargs, join: int = 0):
     from minirun.kernel import namespaces
     uid, gid = os.getuid(), os.getgid()
+    me = host_user()      # (once the maps are written, the child's uid reads 0)
     uids, gids = maps_for(uid, gid) if userns and not join else ([], [])
     held = [os.open(f"/proc/{join}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
             for ns in ("user", "net")] if join else []
@@ -232,6 +257,8 @@ def _in_child(userns: bool, fn, args, kwargs, join: int = 0):
             if os.read(go_r, 1) != b"1":
                 os._exit(1)
             if userns:
+                global _host_user
+                _host_user = me
                 os.setresgid(0, 0, 0)
                 os.setresuid(0, 0, 0)
             result = {"ok": fn(*args, **kwargs)}

@@ -27,9 +27,15 @@ def _dir(store: Store, name: str) -> str:
     return os.path.join(store.root, "volumes", name)
 
 
-def _ensure_table(store: Store) -> None:
+def _ensure_table(store: Store) -> bool:
+    """Whether the volumes table is there, made if the store can be written
+    (one opened read-only on a full disk cannot)."""
+    if store.read_only:
+        return store.db.execute("SELECT 1 FROM sqlite_master WHERE name='volumes'"
+                                ).fetchone() is not None
     store.db.execute("CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, "
                      "created TEXT, populated INTEGER DEFAULT 0, labels TEXT)")
+    return True
 
 
 def create(store: Store, name: str | None = None, labels: dict | None = None,
@@ -50,7 +56,8 @@ def create(store: Store, name: str | None = None, labels: dict | None = None,
 
 
 def listing(store: Store) -> list[dict]:
-    _ensure_table(store)
+    if not _ensure_table(store):
+        return []
     return [{"Name": n, "Driver": "local", "Mountpoint": os.path.join(_dir(store, n), "_data"),
              "CreatedAt": c, "Labels": json.loads(lab or "{}")}
             for n, c, lab in store.db.execute(
