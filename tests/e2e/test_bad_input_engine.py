@@ -132,7 +132,7 @@ def test_auth_paths_are_the_real_users(mr):
                                                             "CONTAINERS_REGISTRIES_CONF")}
     r = subprocess.run(argv + [f"HOME={home}", os.path.join(os.path.dirname(
         subprocess.sys.executable), "python"), "-c", code], capture_output=True, text=True,
-        env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+        env=env, cwd=mr.rt.scratch)
     assert r.returncode == 0, r.stderr
     auth, _ = json.loads(r.stdout)
     assert not any(p.startswith("/run/containers/") for p in auth), auth
