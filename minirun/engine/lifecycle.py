@@ -39,11 +39,26 @@ def refresh(store: Store, rec: dict) -> dict:
     if _status(rec) == "stopped":
         _delete(store, rec)
         ct.update(store, rec["id"], state="exited", finished=ct.now(),
-                  exit_code=rec["exit_code"] if rec["exit_code"] is not None else -1)
+                  exit_code=_exit_code(store, rec))
         rec = ct.record(store, rec["id"])
         if rec["options"].get("rm"):
             ct.remove_files(store, rec["id"])
     return rec
+
+
+def _exit_code(store: Store, rec: dict) -> int:
+    """The exit code of a container whose monitor is gone.  The container's
+    process was the monitor's child, so only a parent could learn how it
+    ended: the monitor's parent, the keeper, adopts it and writes its code
+    to the exit file (engine/monitor.py).  A monitor that finished but could
+    not write the store (a full disk) wrote it there too.  -1 when no one
+    could know: the keeper was killed as well (or the monitor ran before
+    there were keepers), and the process was reaped by someone else."""
+    from minirun.engine import monitor
+    if rec["exit_code"] is not None:
+        return rec["exit_code"]
+    code = monitor.read_exit(ct.container_dir(store, rec["id"]), rec["pid"] or 0)
+    return -1 if code is None else code
 
 
 def _status(rec: dict) -> str:
@@ -70,10 +85,33 @@ def _delete(store: Store, rec: dict) -> None:
             ext.delete(rec["id"], ct.container_dir(store, rec["id"]))
         else:
             lifecycle.delete(runtime_store(), rec["id"], force=True)
+            _remove_cgroups(store, rec["id"])
     except MiniRunError:
         pass
     if network.private(rec["options"].get("network")):
         network.teardown(store, rec["id"])
+
+
+def _remove_cgroups(store: Store, cid: str) -> None:
+    """The groups the container's bundle names (linux.cgroupsPath), found by
+    that path, not by the runtime's state: a `run` killed after the runtime
+    made them and before it saved its state leaves them, and `delete
+    --force` without a state file knows nothing of them.  Whatever is left
+    in them is the container's, and is killed first."""
+    from minirun.kernel import cgroups
+    try:
+        with open(os.path.join(ct.container_dir(store, cid), "config.json")) as f:
+            path = json.load(f)["linux"].get("cgroupsPath") or f"minirun/{cid}"
+    except (OSError, ValueError, KeyError):
+        path = f"minirun/{cid}"           # what the engine's bundles name
+    if cid not in path:
+        return                            # not the container's own: not ours to remove
+    dirs = cgroups.leaves(path)
+    try:
+        cgroups.kill_all(dirs)
+        cgroups.remove(dirs)
+    except OSError as e:
+        raise MiniRunError(f"cannot remove cgroup `{e.filename}`: {e.strerror}") from None
 
 
 def _kill(rec: dict, sig: int, all_processes: bool = False) -> None:

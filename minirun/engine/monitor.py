@@ -10,7 +10,18 @@ For `run -d` and `start`, the monitor is a process of its own, in its own
 session (``python -m minirun.engine.monitor``): it outlives the command that
 started it, and tells that command through a pipe that the container runs
 (or why it does not).  Its own errors go to monitor.log beside the log.
+
+Whatever happens to the command that started it, the monitor goes on: a
+starter killed while it waits (SIGINT, SIGKILL) only closes the pipe, and
+a monitor in a session of its own gets no terminal's signals.  Whatever
+happens to the monitor, the exit code is kept: its parent, the *keeper*
+(``minirun:[EXIT]``, a child subreaper and nothing else), adopts the
+container if the monitor dies, waits for it and writes its exit code to
+the container's ``exit`` file, which the next command reads
+(engine/lifecycle.refresh).  The file is written in place, in space taken
+before the container starts, so that a full disk cannot lose it either.
 """
+import errno
 import json
 import os
 import select
@@ -21,12 +32,21 @@ from minirun.engine.lifecycle import runtime_store
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+RESERVE = 1 << 20    # bytes the log leaves free: the store's database and records need them
+
 
 class Log:
+    """The container's log, k8s-file records.  On a full filesystem (or one
+    nearly full: :data:`RESERVE` is left for the store), output is dropped,
+    counted and said once on our stderr (monitor.log); when space returns,
+    or at the end, a record in the log says how much is missing."""
+
     def __init__(self, path: str, echo: bool):
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        self.echo = echo
+        self.path, self.echo = path, echo
         self.partial = {b"stdout": b"", b"stderr": b""}
+        self.dropped = 0            # bytes of output not in the log since the last note
 
     def write(self, stream: bytes, data: bytes) -> None:
         if self.echo:
@@ -39,29 +59,148 @@ class Log:
             rest = b""
         self.partial[stream] = rest
         if out:
-            os.write(self.fd, b"".join(out))
+            self._append(b"".join(out))
+
+    def _append(self, records: bytes) -> None:
+        if self._room(len(records)) and (not self.dropped or self._note()):
+            if self._write(records):
+                return
+        if not self.dropped:
+            print(f"minirun: {self.path}: the filesystem is full: the container's output is "
+                  "dropped until there is space again", file=sys.stderr, flush=True)
+        self.dropped += len(records)
+
+    def _room(self, size: int) -> bool:
+        try:
+            st = os.fstatvfs(self.fd)
+        except OSError:
+            return True
+        return st.f_bavail * st.f_frsize >= size + RESERVE
+
+    def _write(self, data: bytes) -> bool:
+        """Append whole records or nothing (a short write is cut off again:
+        truncating needs no space); False when there is no room."""
+        end = os.lseek(self.fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError as e:
+            if e.errno not in FULL:
+                raise
+            os.ftruncate(self.fd, end)
+            return False
+        return True
+
+    def _note(self) -> bool:
+        """A record saying how much output is missing (written in the reserve)."""
+        text = f"[minirun: {self.dropped} bytes of output were dropped here: the " \
+               "filesystem of the log was full]"
+        if not self._write(ct.now().encode() + b" stderr F " + text.encode() + b"\n"):
+            return False
+        print(f"minirun: {self.path}: {self.dropped} bytes of output dropped", file=sys.stderr,
+              flush=True)
+        self.dropped = 0
+        return True
 
     def close(self) -> None:
         for stream, rest in self.partial.items():
             if rest:
-                os.write(self.fd, ct.now().encode() + b" " + stream + b" P " + rest + b"\n")
+                self._append(ct.now().encode() + b" " + stream + b" P " + rest + b"\n")
+        if self.dropped:
+            self._note()
         os.close(self.fd)
+
+
+def _tell(fd: int, line: str) -> None:
+    """A line to whoever waits on a pipe (the starter, the keeper).  It may
+    be gone (killed while it waited): that changes nothing for us."""
+    if fd < 0:
+        return
+    try:
+        os.write(fd, line.encode())
+    except OSError:               # EPIPE: SIGPIPE is ignored in Python
+        pass
+    os.close(fd)
+
+
+# --- the exit file: the exit code, kept whatever happens to the monitor ------------
+
+def exit_path(directory: str) -> str:
+    return os.path.join(directory, "exit")
+
+
+def prepare_exit(directory: str) -> None:
+    """The exit file, with room for its one line, before the container starts:
+    writing the code in place later needs no space on a full disk."""
+    fd = os.open(exit_path(directory), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.pwrite(fd, b" " * 63 + b"\n", 0)
+    finally:
+        os.close(fd)
+
+
+def write_exit(directory: str, pid: int, code: int) -> None:
+    """``PID CODE`` into the exit file (the pid: this run of the container's)."""
+    try:
+        fd = os.open(exit_path(directory), os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return                    # removed meanwhile (rm -f): nobody will ask
+    try:
+        os.pwrite(fd, f"{pid} {code}".encode().ljust(63) + b"\n", 0)
+    except OSError as e:
+        print(f"minirun: cannot record exit code {code} in {exit_path(directory)}: "
+              f"{e.strerror}", file=sys.stderr, flush=True)
+    finally:
+        os.close(fd)
+
+
+def read_exit(directory: str, pid: int, wait: float = 2.0) -> int | None:
+    """The exit code the monitor or its keeper wrote for ``pid``; None if
+    neither could (both killed).  A keeper still alive is about to write
+    it: it holds the file locked until it has, so wait for it (``wait`` s)."""
+    import fcntl
+    import time
+    try:
+        fd = os.open(exit_path(directory), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+        fields = os.pread(fd, 64, 0).split()
+    finally:
+        os.close(fd)
+    if len(fields) == 2 and fields[0] == str(pid).encode():
+        return int(fields[1])
+    return None
 
 
 def run_container(root: str | None, cid: str, *, foreground: bool, interactive: bool = False,
                   ready_fd: int = -1, store: Store | None = None,
-                  wait_attach: bool = False) -> int:
+                  wait_attach: bool = False, keeper_fd: int = -1) -> int:
     """Run a created container to its end; return its exit code.
 
     In the foreground our own stdio is the container's (a terminal through
     the runtime's proxy); detached, the container's stdio is ours to serve:
     its output goes to the log and to every attached client, and (with -i)
-    the clients' input goes to it (engine/attach.py)."""
+    the clients' input goes to it (engine/attach.py).  ``ready_fd`` hears
+    "ok PID" or "error CODE MESSAGE"; ``keeper_fd``, the container's pid."""
     from minirun.runtime import launch, lifecycle
     from minirun.runtime.state import proc_start_time
     store = store or Store(root)
     ct.update(store, cid, monitor=f"{os.getpid()}:{proc_start_time(os.getpid())}")
-    rec = ct.record(store, cid)
+    try:
+        rec = ct.record(store, cid)
+    except ct.ContainerError:
+        _tell(ready_fd, f"error 125 {_removed(cid[:12])}\n")
+        raise _removed(cid[:12]) from None
     d = ct.container_dir(store, cid)
     rs = runtime_store()
     ext = external.for_record(rec)           # --runtime: another OCI runtime
@@ -76,6 +215,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     saved = [os.dup(fd) for fd in (0, 1, 2)]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
+        prepare_exit(d)
         if rec["options"].get("lazy"):            # its layers in the registry: mounted
             from minirun.lazy import mount
             mount.ensure_for(store, rec["image_id"], d)
@@ -111,6 +251,8 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         finally:
             for fd, copy in zip((0, 1, 2), saved):
                 os.dup2(copy, fd, inheritable=True)
+        _tell(keeper_fd, f"{pid}\n")        # ours to wait for, or the keeper's if we die
+        keeper_fd = -1
         master = terminal.receive_master() if terminal else -1
         # forwarding from before the start: a signal sent to us as soon as the
         # container speaks must reach it, not kill us and leave it running
@@ -118,8 +260,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         try:
             if wait_attach:
                 if ready_fd >= 0:     # the caller attaches now; we start when it has
-                    os.write(ready_fd, b"attach\n")
-                    os.close(ready_fd)
+                    _tell(ready_fd, "attach\n")
                     ready_fd = -1
                 for kind, payload in server.wait_for_client():
                     _client_frame(kind, payload, master if master >= 0 else in_w,
@@ -138,10 +279,8 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 handle.chan.close()
         ct.update(store, cid, state="running", pid=pid, started=ct.now(),
                   exit_code=None, finished=None)
-        if ready_fd >= 0:
-            os.write(ready_fd, f"ok {pid}\n".encode())
-            os.close(ready_fd)
-            ready_fd = -1
+        _tell(ready_fd, f"ok {pid}\n")
+        ready_fd = -1
         for fd in (out_w, err_w, in_r):
             if fd >= 0:
                 os.close(fd)
@@ -155,21 +294,26 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                     {out_r: b"stdout", err_r: b"stderr"}
                 _pump(log, streams, server, master if master >= 0 else in_w, pid)
                 code = lifecycle.reap(pid)
+            write_exit(d, pid, code)
         finally:
             log.close()
             lifecycle.restore(forward)
-    except MiniRunError as e:
-        if ready_fd >= 0:
-            os.write(ready_fd, f"error {e.exit_code} {e}\n".encode())
+    except Exception as e:
+        err = _failure(store, rec, e)
+        if err is None:
+            raise                 # not a refusal we know: a bug, to be seen whole
+        _tell(ready_fd, f"error {err.exit_code} {err}\n")
         if server:
-            server.broadcast(b"e", f"Error: {e}\n".encode())
-            server.close(e.exit_code)
-        _finish(store, rs, rec, e.exit_code)
-        raise
+            server.broadcast(b"e", f"Error: {err}\n".encode())
+            server.close(err.exit_code)
+        _finish(store, rs, rec, err.exit_code)
+        if err is e:
+            raise
+        raise err from None
     finally:
         if links:
             links.close()
-        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, *saved):
+        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, keeper_fd, *saved):
             if fd >= 0:
                 try:
                     os.close(fd)
@@ -179,6 +323,24 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     if server:
         server.close(code)   # after the exit is recorded: the client may read it
     return code
+
+
+def _removed(name: str) -> MiniRunError:
+    return ct.ContainerError(f"container {name} was removed while starting")
+
+
+def _failure(store: Store, rec: dict, e: Exception) -> MiniRunError | None:
+    """What to tell of ``e``, raised while the container started.  If its
+    record is gone, `rm -f` removed it meanwhile, and whichever step failed
+    (a file, the runtime's state, a namespace gone from under it) lost that
+    race: one line says so.  Else a MiniRunError as it is; else None."""
+    try:
+        ct.record(store, rec["id"])
+    except ct.ContainerError:
+        return _removed(rec["name"])
+    except Exception:              # noqa: BLE001 (the store cannot say: keep e)
+        pass
+    return e if isinstance(e, MiniRunError) else None
 
 
 def _pump(log: Log, streams: dict[int, bytes], server=None, input_fd: int = -1,
@@ -245,17 +407,22 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
     """Clean up in the runtime first, then record the exit: whoever waits for
     "exited" (stop, restart, wait) may start the container again at once.
     What the cgroups counted (OOM kills, CPU time, peak memory) is read
-    before they go."""
+    before they go.  A store that cannot be written (a full disk) leaves
+    the record to the next command, which finds the exit file."""
     from minirun.runtime import lifecycle
     ext = external.for_record(rec)
     figures = {} if ext else lifecycle.usage(rs, rec["id"])
     _delete(ext, rs, rec["id"], ct.container_dir(store, rec["id"]))
-    if network.private(rec["options"].get("network")):
-        network.teardown(store, rec["id"])
-    ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now(),
-              usage=json.dumps(figures))
-    if rec["options"].get("rm"):
-        ct.remove_files(store, rec["id"])
+    try:
+        if network.private(rec["options"].get("network")):
+            network.teardown(store, rec["id"])
+        ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now(),
+                  usage=json.dumps(figures))
+        if rec["options"].get("rm"):
+            ct.remove_files(store, rec["id"])
+    except MiniRunError as e:
+        print(f"minirun: the exit of {rec['id'][:12]} (code {code}) is not recorded yet: {e}",
+              file=sys.stderr, flush=True)
 
 
 def start_detached(root: str | None, cid: str, wait_attach: bool = False) -> int:
@@ -270,9 +437,11 @@ def start_detached(root: str | None, cid: str, wait_attach: bool = False) -> int
     store = Store(root)
     errlog = os.path.join(ct.container_dir(store, cid), "monitor.log")
     with open(os.devnull, "rb") as devnull, open(errlog, "ab") as err:
+        # a session of its own: no terminal's signals; no parent-death signal
         subprocess.Popen([sys.executable, "-m", "minirun.engine.monitor", root or "", cid,
-                          str(w)] + (["attach"] if wait_attach else []), stdin=devnull, stdout=devnull, stderr=err, pass_fds=[w],
-                         start_new_session=True, close_fds=True)
+                          str(w)] + (["attach"] if wait_attach else []), stdin=devnull,
+                         stdout=devnull, stderr=err, pass_fds=[w], start_new_session=True,
+                         close_fds=True)
     os.close(w)
     data = b""
     while chunk := os.read(r, 4096):
@@ -295,15 +464,66 @@ def start_detached(root: str | None, cid: str, wait_attach: bool = False) -> int
 
 
 def main(argv: list[str]) -> int:
-    """python -m minirun.engine.monitor ROOT CID READY_FD [attach]"""
-    root, cid, ready = argv[:3]
+    """python -m minirun.engine.monitor ROOT CID READY_FD [attach]
+
+    Forks: the parent stays as the keeper, the child is the monitor."""
+    import signal
+    from types import SimpleNamespace
+    from minirun.engine.store import default_root
     from minirun.kernel import process
+    root, cid, ready = argv[:3]
+    # No terminal's signals (we are in a session of our own; a terminal the
+    # container gets must not hang us up either); SIGPIPE is ignored by Python.
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    # (no Store: a forked process must not share an open SQLite connection)
+    directory = ct.container_dir(SimpleNamespace(root=os.path.abspath(root or default_root())),
+                                 cid)
+    try:
+        prepare_exit(directory)
+    except OSError:
+        pass                            # removed already: run_container says so
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    process.set_child_subreaper()       # the container, if the monitor dies: not inherited
+    monitor = os.fork()
+    if monitor:
+        os.close(pid_w)
+        os.close(int(ready))            # the starter hears from the monitor only
+        process.set_name("minirun:[EXIT]")
+        return keep(monitor, pid_r, directory)
+    os.close(pid_r)
     process.set_name("minirun:[MON]")
     try:
         run_container(root or None, cid, foreground=False, ready_fd=int(ready),
-                      wait_attach=argv[3:] == ["attach"])
+                      wait_attach=argv[3:] == ["attach"], keeper_fd=pid_w)
     except MiniRunError:
         return 1          # already told the starter through the pipe
+    return 0
+
+
+def keep(monitor: int, pid_r: int, directory: str) -> int:
+    """The keeper: wait for the monitor; if it died before the container, the
+    container is now ours (we are a child subreaper): wait for it and write
+    its exit code.  The exit file stays locked until then: a reader waits
+    for the code rather than taking its absence for an answer."""
+    import fcntl
+    from minirun.runtime.lifecycle import exit_code
+    try:
+        fcntl.flock(os.open(exit_path(directory), os.O_RDONLY | os.O_CLOEXEC),
+                    fcntl.LOCK_EX)          # held until we exit
+    except OSError:
+        pass                            # no exit file: the container was removed
+    os.waitpid(monitor, 0)
+    data = b""
+    while chunk := os.read(pid_r, 64):
+        data += chunk
+    pid = int(data) if data.strip().isdigit() else 0
+    try:
+        if pid:
+            _, status = os.waitpid(pid, 0)
+            write_exit(directory, pid, exit_code(status))
+    except ChildProcessError:
+        pass                    # the monitor waited for it: all is recorded
     return 0
 
 

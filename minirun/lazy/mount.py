@@ -126,12 +126,29 @@ def release(store, image_id: str) -> None:
         pid = _running(d)
         _unmount(d)
         if pid:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not _running(d):
-                    break
-                time.sleep(0.02)
+            _stop(pid)
         _clear(d)
+
+
+def _stop(pid: int, timeout: float = 3.0) -> None:
+    """SIGTERM the server and wait until it is gone (SIGKILL after
+    ``timeout`` s, then as long again): `rm` returns when nothing of its
+    container is left.  Its mount is detached already, so only the pid can
+    tell; a zombie (the monitor that started it not having waited) is gone."""
+    from minirun.runtime.state import proc_start_time
+    started = proc_start_time(pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while proc_start_time(pid) == started and started is not None:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        else:
+            return
 
 
 def _clear(d: str) -> None:
