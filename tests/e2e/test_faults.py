@@ -139,8 +139,8 @@ def test_an_interrupted_run_detached_leaves_a_watched_container(mr, img, sig):
     goes on, in a session of its own, logs the output and records the code."""
     name = "c" + uuid.uuid4().hex[:8]
     cli = subprocess.Popen(mr.argv("run", "-d", "--name", name, img, "sh", "-c",
-                                   "echo hello; until [ -e /stop ]; do sleep 0.02; done; "
-                                   "echo bye; exit 5"),
+                                   "trap 'echo bye; exit 5' USR1; echo hello; "
+                                   "while :; do sleep 0.02; done"),
                            env=mr.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     [command] = _until(lambda: _pids("--root", mr.store, "run", name))
     _until(lambda: _pids("minirun.engine.monitor", mr.store))
@@ -157,7 +157,7 @@ def test_an_interrupted_run_detached_leaves_a_watched_container(mr, img, sig):
     info = _inspect(mr, name)
     assert info["State"]["Status"] == "running"
     assert _comm(_ppid(info["State"]["Pid"])) == "minirun:[MON]"
-    mr("exec", name, "touch", "/stop", check=True)
+    mr("kill", "-s", "USR1", name, check=True)
     assert mr("wait", name, check=True).stdout.strip() == "5"
     assert mr("logs", name, check=True).stdout == "hello\nbye\n"
     mr("rm", name, check=True)
@@ -171,17 +171,16 @@ def test_a_killed_monitor_still_records_the_exit_code(mr, img, end, code):
     which the monitor's parent, the keeper, took for it."""
     name = "k" + uuid.uuid4().hex[:8]
     mr("run", "-d", "--name", name, img, "sh", "-c",
-       "trap 'exit 143' TERM; until [ -e /stop ]; do sleep 0.02; done; exit 3", check=True)
+       "trap 'exit 143' TERM; trap 'exit 3' USR1; while :; do sleep 0.02; done", check=True)
     info = _inspect(mr, name)
     pid = info["State"]["Pid"]
     monitor = _ppid(pid)
     assert _comm(monitor) == "minirun:[MON]"
     keeper = _ppid(monitor)
-    assert _comm(keeper) == "minirun:[EXIT]"
     os.kill(monitor, signal.SIGKILL)
     _until(lambda: not _alive(monitor))
     if end == "exit":
-        mr("exec", name, "touch", "/stop", check=True)
+        mr("kill", "-s", "USR1", name, check=True)
     elif end == "SIGKILL":
         os.kill(pid, signal.SIGKILL)
     else:
@@ -191,6 +190,7 @@ def test_a_killed_monitor_still_records_the_exit_code(mr, img, end, code):
              if r["Names"] == [name]]
     assert row["State"] == "exited" and row["ExitCode"] == code
     assert _inspect(mr, name)["State"]["ExitCode"] == code
+    assert _comm(keeper) == "minirun:[EXIT]"        # its work done, it goes
     _until(lambda: not _alive(keeper), timeout=5)
     mr("rm", name, check=True)
     assert _leftovers(mr, info["Id"]) == []
@@ -310,16 +310,18 @@ def test_rm_returns_after_the_lazy_server_has_gone(mr, registry, images_dir):
     [server] = _pids("minirun.lazy.serve", mr.store)
     group = os.path.join(freezer, "minirun-test-" + uuid.uuid4().hex[:8])
     os.mkdir(group)
+    thaw = threading.Timer(1.0, _freeze, (group, "THAWED"))
     try:
         with open(os.path.join(group, "cgroup.procs"), "w") as f:
             f.write(str(server))
         _freeze(group, "FROZEN")
-        thaw = threading.Timer(1.0, _freeze, (group, "THAWED"))
         thaw.start()
         mr("rm", "-f", "z", check=True)
         assert not _alive(server), "rm returned while the lazy server still ran"
-        thaw.join()
     finally:
+        thaw.cancel()
+        if thaw.ident:
+            thaw.join()
         _freeze(group, "THAWED")
         _until(lambda: not _alive(server), timeout=10)
         _until(lambda: _rmdir(group), timeout=10, step=0.05)
@@ -375,3 +377,4 @@ def test_the_monitor_survives_a_full_disk(mr, img, small_store):
     with open(os.path.join(mr.store, "containers", cid, "monitor.log")) as f:
         assert "the filesystem is full" in f.read()
     mr("rm", name, check=True)
+
