@@ -192,7 +192,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     its output goes to the log and to every attached client, and (with -i)
     the clients' input goes to it (engine/attach.py).  ``ready_fd`` hears
     "ok PID" or "error CODE MESSAGE"; ``keeper_fd``, the container's pid."""
-    from minirun.runtime import launch, lifecycle
+    from minirun.runtime import lifecycle
     from minirun.runtime.state import proc_start_time
     store = store or Store(root)
     ct.update(store, cid, monitor=f"{os.getpid()}:{proc_start_time(os.getpid())}")
@@ -229,28 +229,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         elif tty:
             from minirun.runtime.console import OwnTerminal
             terminal = OwnTerminal()
-        if not (tty and foreground):
-            stdin = saved[0] if (interactive and foreground) else in_r if in_r >= 0 else devnull
-            os.dup2(stdin, 0, inheritable=True)
-            os.dup2(out_w, 1, inheritable=True)
-            os.dup2(err_w, 2, inheritable=True)
-        try:
-            if ext:
-                from minirun.kernel import process
-                process.set_child_subreaper()   # its pid 1 becomes our child to wait for
-                try:
-                    pid = ext.create(cid, d, terminal.path if terminal else None)
-                except BaseException:
-                    if terminal:
-                        terminal.close()
-                    raise
-            else:
-                state, handle = launch.create(rs, cid, d, console_fd=terminal.child_fd()
-                                              if terminal else -1)
-                pid = state.pid
-        finally:
-            for fd, copy in zip((0, 1, 2), saved):
-                os.dup2(copy, fd, inheritable=True)
+        stdin = saved[0] if (interactive and foreground) else in_r if in_r >= 0 else devnull
+        pid, handle = _create(ext, rs, cid, d, terminal, saved, None if tty and foreground
+                              else (stdin, out_w, err_w))
         _tell(keeper_fd, f"{pid}\n")        # ours to wait for, or the keeper's if we die
         keeper_fd = -1
         master = terminal.receive_master() if terminal else -1
@@ -285,18 +266,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             if fd >= 0:
                 os.close(fd)
         out_w = err_w = in_r = -1
-        log = Log(os.path.join(d, "ctr.log"), echo=foreground)
         try:
-            if master >= 0 and foreground:   # our terminal: proxied, forwarded, waited for
-                code = lifecycle.wait_forwarding(pid, master)
-            else:
-                streams = {master: b"stdout"} if master >= 0 else \
-                    {out_r: b"stdout", err_r: b"stderr"}
-                _pump(log, streams, server, master if master >= 0 else in_w, pid)
-                code = lifecycle.reap(pid)
-            write_exit(d, pid, code)
+            code = _watch(d, pid, foreground, master, (out_r, err_r), server, in_w)
         finally:
-            log.close()
             lifecycle.restore(forward)
     except Exception as e:
         err = _failure(store, rec, e)
@@ -322,6 +294,54 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     _finish(store, rs, rec, code)
     if server:
         server.close(code)   # after the exit is recorded: the client may read it
+    return code
+
+
+def _create(ext, rs, cid: str, directory: str, terminal, saved: list[int],
+            stdio: tuple[int, int, int] | None) -> tuple[int, object]:
+    """Create the container in its runtime: (its pid, the launch's handle, or
+    None from another runtime).  The runtime gives the container its own
+    stdio, so ``stdio`` (None: a terminal's) is ours for the moment; then
+    ``saved`` is ours again."""
+    from minirun.runtime import launch
+    if stdio:
+        for fd, source in zip((0, 1, 2), stdio):
+            os.dup2(source, fd, inheritable=True)
+    try:
+        if not ext:
+            state, handle = launch.create(rs, cid, directory, console_fd=terminal.child_fd()
+                                          if terminal else -1)
+            return state.pid, handle
+        from minirun.kernel import process
+        process.set_child_subreaper()   # its pid 1 becomes our child to wait for
+        try:
+            return ext.create(cid, directory, terminal.path if terminal else None), None
+        except BaseException:
+            if terminal:
+                terminal.close()
+            raise
+    finally:
+        for fd, copy in zip((0, 1, 2), saved):
+            os.dup2(copy, fd, inheritable=True)
+
+
+def _watch(directory: str, pid: int, foreground: bool, master: int,
+           outputs: tuple[int, int], server, in_w: int) -> int:
+    """Copy the container's output to the log (and to the clients) until it
+    ends; its exit code, kept in the exit file at once."""
+    from minirun.runtime import lifecycle
+    log = Log(os.path.join(directory, "ctr.log"), echo=foreground)
+    try:
+        if master >= 0 and foreground:   # our terminal: proxied, forwarded, waited for
+            code = lifecycle.wait_forwarding(pid, master)
+        else:
+            streams = {master: b"stdout"} if master >= 0 else \
+                {outputs[0]: b"stdout", outputs[1]: b"stderr"}
+            _pump(log, streams, server, master if master >= 0 else in_w, pid)
+            code = lifecycle.reap(pid)
+        write_exit(directory, pid, code)
+    finally:
+        log.close()
     return code
 
 
@@ -467,15 +487,13 @@ def main(argv: list[str]) -> int:
     """python -m minirun.engine.monitor ROOT CID READY_FD [attach]
 
     Forks: the parent stays as the keeper, the child is the monitor."""
-    import signal
     from types import SimpleNamespace
     from minirun.engine.store import default_root
     from minirun.kernel import process
     root, cid, ready = argv[:3]
-    # No terminal's signals (we are in a session of our own; a terminal the
-    # container gets must not hang us up either); SIGPIPE is ignored by Python.
-    for sig in (signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
+    # No terminal's signals reach us: start_detached made us a session of our
+    # own, without a controlling terminal.  (Ignoring SIGINT and SIGHUP here
+    # would pass SIG_IGN on to an external runtime and its container.)
     # (no Store: a forked process must not share an open SQLite connection)
     directory = ct.container_dir(SimpleNamespace(root=os.path.abspath(root or default_root())),
                                  cid)

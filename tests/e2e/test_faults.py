@@ -84,10 +84,13 @@ def _stop_all(*words: str) -> list[int]:
 def _cont(pid: int) -> None:
     """SIGCONT to a stopped command, and to runuser above it (rootless):
     runuser stops itself when its child stops, as su does for job control."""
-    parent = _ppid(pid)
-    os.kill(pid, signal.SIGCONT)
-    if _comm(parent) == "runuser":
-        os.kill(parent, signal.SIGCONT)
+    try:
+        parent = _ppid(pid)
+        os.kill(pid, signal.SIGCONT)
+        if _comm(parent) == "runuser":
+            os.kill(parent, signal.SIGCONT)
+    except (OSError, IndexError):
+        pass                        # it had finished (rm came too late)
 
 
 def _ppid(pid: int) -> int:
