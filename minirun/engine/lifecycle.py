@@ -152,7 +152,7 @@ def wait_exit(store: Store, cid: str, timeout: float | None) -> bool:
     while True:
         try:
             rec = refresh(store, ct.record(store, cid))
-        except MiniRunError:
+        except ct.ContainerError:       # (not any error: a full store is said as it is)
             return True
         if rec["state"] == "exited":
             return True

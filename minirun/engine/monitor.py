@@ -66,8 +66,8 @@ class Log:
             if self._write(records):
                 return
         if not self.dropped:
-            print(f"minirun: {self.path}: the filesystem is full: the container's output is "
-                  "dropped until there is space again", file=sys.stderr, flush=True)
+            _say(f"{self.path}: the filesystem is full: the container's output is dropped "
+                 "until there is space again")
         self.dropped += len(records)
 
     def _room(self, size: int) -> bool:
@@ -97,8 +97,7 @@ class Log:
                "filesystem of the log was full]"
         if not self._write(ct.now().encode() + b" stderr F " + text.encode() + b"\n"):
             return False
-        print(f"minirun: {self.path}: {self.dropped} bytes of output dropped", file=sys.stderr,
-              flush=True)
+        _say(f"{self.path}: {self.dropped} bytes of output dropped")
         self.dropped = 0
         return True
 
@@ -109,6 +108,15 @@ class Log:
         if self.dropped:
             self._note()
         os.close(self.fd)
+
+
+def _say(text: str) -> None:
+    """A line on our stderr (monitor.log, detached); on a full disk it may
+    not be written either, which must not end the monitor."""
+    try:
+        os.write(2, f"minirun: {text}\n".encode())
+    except OSError:
+        pass
 
 
 def _tell(fd: int, line: str) -> None:
@@ -148,8 +156,7 @@ def write_exit(directory: str, pid: int, code: int) -> None:
     try:
         os.pwrite(fd, f"{pid} {code}".encode().ljust(63) + b"\n", 0)
     except OSError as e:
-        print(f"minirun: cannot record exit code {code} in {exit_path(directory)}: "
-              f"{e.strerror}", file=sys.stderr, flush=True)
+        _say(f"cannot record exit code {code} in {exit_path(directory)}: {e.strerror}")
     finally:
         os.close(fd)
 
@@ -441,8 +448,7 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
         if rec["options"].get("rm"):
             ct.remove_files(store, rec["id"])
     except MiniRunError as e:
-        print(f"minirun: the exit of {rec['id'][:12]} (code {code}) is not recorded yet: {e}",
-              file=sys.stderr, flush=True)
+        _say(f"the exit of {rec['id'][:12]} (code {code}) is not recorded yet: {e}")
 
 
 def start_detached(root: str | None, cid: str, wait_attach: bool = False) -> int:

@@ -381,3 +381,23 @@ def test_the_monitor_survives_a_full_disk(mr, img, small_store):
         assert "the filesystem is full" in f.read()
     mr("rm", name, check=True)
 
+
+
+def test_the_exit_code_survives_a_disk_the_container_filled(mr, img, small_store):
+    """The container fills the store's filesystem with a file of its own: its
+    output is dropped (said in the log), the store cannot record the exit,
+    but the exit file, written in space taken before the start, keeps it:
+    once there is space again, ps shows the code."""
+    name = "fill" + uuid.uuid4().hex[:6]
+    cid = mr("run", "-d", "--name", name, "--network", "none", img, "sh", "-c",
+             "echo first; dd if=/dev/zero of=/big bs=1M count=40; echo after; exit 7",
+             check=True).stdout.strip()
+    r = mr("wait", name, timeout=120)
+    assert r.returncode in (0, 125) and "Traceback" not in r.stderr, r.stderr
+    os.unlink(os.path.join(mr.store, "containers", cid, "upper", "big"))   # space again
+    [row] = [r for r in json.loads(mr("ps", "-a", "--format", "json", check=True).stdout)
+             if r["Names"] == [name]]
+    assert row["State"] == "exited" and row["ExitCode"] == 7
+    assert mr("logs", name, check=True).stdout.startswith("first\n")
+    mr("rm", name, check=True)
+    assert _leftovers(mr, cid) == []
