@@ -36,6 +36,17 @@ def in_user_namespace() -> bool:
         return False
 
 
+def setgroups_allowed(pid: int | str) -> bool:
+    """Whether the user namespace of process ``pid`` ("self" for ours) lets
+    its processes call setgroups(2): /proc/PID/setgroups says "allow" or
+    "deny" (a plain user must deny it to write a gid map alone)."""
+    try:
+        with open(f"/proc/{pid}/setgroups") as f:
+            return f.read().strip() == "allow"
+    except OSError:
+        return True
+
+
 def is_rootless() -> bool:
     return os.geteuid() != 0 or in_user_namespace()
 

@@ -11,7 +11,7 @@ rootfs could redirect: they are opened with ``openat2(RESOLVE_IN_ROOT)``
 (symlinks are followed as if the rootfs were ``/``) and mounted on through
 ``/proc/self/fd/N`` (CVE-2021-30465).
 
-See: mount(2), umount(2), pivot_root(2), openat2(2), mount_namespaces(7)
+See: mount(2), umount(2), pivot_root(2), chroot(2), openat2(2), mount_namespaces(7)
 """
 import os
 import stat
@@ -110,6 +110,30 @@ def umount2(target: str, flags: int = 0) -> None:
 def pivot_root(new_root: str, put_old: str) -> None:
     explain.say(f'pivot_root("{new_root}", "{put_old}")')
     check(lib.mr_pivot_root(cstr(new_root), cstr(put_old)), "pivot_root", new_root)
+
+
+def chroot_fd(dir_fd: int) -> None:
+    """fchdir(dir_fd), then chroot("."): the directory becomes this process's
+    root.  Unlike pivot_root it changes one process, not the namespace, so
+    it serves a container that shares the runtime's mount namespace."""
+    explain.say(f'fchdir({dir_fd}); chroot(".")')
+    os.fchdir(dir_fd)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def mounts_below(path: str) -> list[tuple[int, str]]:
+    """(mount id, mount point) of every mount at or below ``path`` in this
+    process's mount namespace, from /proc/self/mountinfo (proc(5))."""
+    path = path.rstrip("/") or "/"
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].encode().decode("unicode_escape")   # \040 is a space
+            if point == path or point.startswith(path + "/"):
+                found.append((int(fields[0]), point))
+    return found
 
 
 def locked_flags(path: str) -> int:

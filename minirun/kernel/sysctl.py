@@ -15,6 +15,15 @@ def allowed(key: str) -> bool:
     return key in NAMESPACED or key.startswith(NAMESPACED_PREFIXES)
 
 
+def owner(key: str) -> str:
+    """The namespace type whose own copy of the parameter ``key`` sets."""
+    if key.startswith("net."):
+        return "network"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return "ipc"
+
+
 def write(key: str, value: str) -> None:
     path = "/proc/sys/" + key.replace(".", "/")
     explain.say(f'write {path} "{value}"')

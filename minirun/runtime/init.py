@@ -30,7 +30,7 @@ class Plan:
                  new_userns: bool = False, join: list | None = None, build_rootfs: bool = True,
                  fifo_fd: int = -1, console_fd: int = -1, setgroups_allowed: bool = True,
                  preserve_fds: int = 0, in_userns: bool = False, bundle: str = "",
-                 cgroup_view=None, seccomp: bytes | None = None):
+                 cgroup_view=None, seccomp: bytes | None = None, chroot: str | None = None):
         self.spec, self.process = spec, process
         self.new_flags = new_flags          # namespaces to unshare (not CLONE_NEWUSER)
         self.new_userns = new_userns
@@ -45,6 +45,7 @@ class Plan:
         self.cgroup_view = cgroup_view      # what /sys/fs/cgroup shows (cgroups.View)
         self.state_json = ""                # the OCI state, for startContainer hooks
         self.seccomp = seccomp              # the compiled linux.seccomp filter, or None
+        self.chroot = chroot                # exec without a mount namespace: its root
 
 
 def intermediate(k, plan: Plan, chan: Channel) -> None:
@@ -68,6 +69,10 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
             # Maps written: now we may act.  The parent says whether they
             # left setgroups(2) allowed.
             plan.setgroups_allowed = chan.expect("go") != "setgroups-denied"
+        if any(t == k.namespaces.CLONE_NEWUSER for _, t in plan.join):
+            # a joined user namespace may deny setgroups(2) (its maps were
+            # written by a plain user): /proc/self/setgroups now shows its
+            plan.setgroups_allowed = k.idmap.setgroups_allowed("self")
         if plan.new_userns or any(t == k.namespaces.CLONE_NEWUSER for _, t in plan.join):
             step("become root in the user namespace")
             os.setresgid(0, 0, 0)
@@ -117,7 +122,7 @@ def container_init(k, plan: Plan, chan: Channel) -> None:
             prepare_rootfs(k, plan, chan, step)
         else:
             chan.expect("placed")
-            os.chdir("/")
+            enter_root(k, plan, step)
         if proc.terminal:
             step("console")
             from minirun.runtime import console
@@ -142,6 +147,8 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
        read-only last of the mounts.
     """
     spec = plan.spec
+    if not spec.linux.namespace("mount"):
+        return prepare_shared_rootfs(k, plan, chan, step)
     # A cgroup2 mount shows the cgroup namespace it is made in: on a cgroup v2
     # host, enter it before the mounts.  Elsewhere it can wait for the hooks.
     early = plan.cgroup_view is not None and plan.cgroup_view.unified
@@ -153,15 +160,7 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
     rootfs.mount_overlay_root(k, spec, plan.in_userns)
     step("bind rootfs")
     root_fd = rootfs.bind_rootfs(k, spec)
-    for mnt in spec.mounts:
-        step(f"mount {mnt.destination}")
-        rootfs.mount_one(k, root_fd, mnt, plan.bundle, plan.cgroup_view)
-    step("create devices")
-    rootfs.make_devices(k, spec, root_fd, plan.in_userns)
-    chan.send("hooks")      # createRuntime, createContainer, prestart run now
-    plan.state_json = chan.expect("hooks-done")
-    if not early:
-        enter_cgroup_namespace(k, plan, chan, step, placed=True)
+    mount_and_run_hooks(k, plan, chan, step, root_fd, early)
     step("pivot_root")
     rootfs.pivot(k, root_fd)
     os.close(root_fd)
@@ -178,12 +177,71 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
     rootfs.masked_paths(k, spec)
     step("readonly root")
     rootfs.readonly_root(k, spec)
+    set_names(k, spec, step)
+
+
+def enter_root(k, plan: Plan, step: Step) -> None:
+    """exec: the namespaces joined, the root is the container's, unless it
+    shares our mount namespace: then chroot to its root, as its INIT did."""
+    if plan.chroot:
+        step("chroot")
+        fd = os.open(plan.chroot, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        k.mounts.chroot_fd(fd)
+        os.close(fd)
+    else:
+        os.chdir("/")
+
+
+def mount_and_run_hooks(k, plan: Plan, chan: Channel, step: Step, root_fd: int,
+                        early: bool) -> None:
+    """Steps 2 to 4: the config's mounts, the devices, the create hooks."""
+    spec = plan.spec
+    for mnt in spec.mounts:
+        step(f"mount {mnt.destination}")
+        rootfs.mount_one(k, root_fd, mnt, plan.bundle, plan.cgroup_view)
+    step("create devices")
+    rootfs.make_devices(k, spec, root_fd, plan.in_userns)
+    chan.send("hooks")      # createRuntime, createContainer, prestart run now
+    plan.state_json = chan.expect("hooks-done")
+    if not early:
+        enter_cgroup_namespace(k, plan, chan, step, placed=True)
+
+
+def prepare_shared_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
+    """No mount namespace: the container shares the runtime's (the config
+    did not list one).  The same mounts are made, under the rootfs, in that
+    shared namespace (delete removes them: runtime/lifecycle.py), and the
+    root changes with chroot(2), as runc does it: pivot_root would move the
+    root of everyone in the namespace.  Nothing outside the rootfs changes
+    (launch.check_shared_mounts refused what would)."""
+    spec = plan.spec
+    early = plan.cgroup_view is not None and plan.cgroup_view.unified
+    if early:
+        enter_cgroup_namespace(k, plan, chan, step)
+    step("open rootfs")
+    root_fd = os.open(spec.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    mount_and_run_hooks(k, plan, chan, step, root_fd, early)
+    # /proc/sys is the runtime's until the chroot; what it shows is the
+    # writer's own namespaces, which are the container's by now
+    for key, value in spec.linux.sysctl:
+        step(f"sysctl {key}")
+        k.sysctl.write(key, value)
+    step("chroot")
+    k.mounts.chroot_fd(root_fd)
+    os.close(root_fd)
+    step("cwd")
+    proc_steps.make_cwd(plan.process)
+    set_names(k, spec, step)
+
+
+def set_names(k, spec: Spec, step: Step) -> None:
     if spec.hostname:
         step("sethostname")
         k.uts.sethostname(spec.hostname)
     if spec.domainname:
         step("setdomainname")
         k.uts.setdomainname(spec.domainname)
+
 
 def enter_cgroup_namespace(k, plan: Plan, chan: Channel, step: Step,
                            placed: bool = False) -> None:

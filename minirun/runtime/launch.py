@@ -47,6 +47,36 @@ def clamp_rlimits(k, proc: spec_mod.Process, can_raise: bool) -> spec_mod.Proces
     return proc._replace(rlimits=tuple(limits))
 
 
+def clamp_capabilities(k, proc: spec_mod.Process) -> spec_mod.Process:
+    """Grant what the kernel allows and say what it will not, as runc does:
+
+    - a capability this kernel does not know (newer than cap_last_cap) is
+      left out of every set;
+    - an ambient capability must also be permitted and inheritable
+      (capabilities(7)); `runc spec` lists ambient ones and no inheritable
+      set, so those are not raised rather than failing the container.
+    """
+    caps = proc.capabilities
+    if caps is None:
+        return proc
+    last, sets = k.capabilities.last_cap(), {}
+    for key in caps._fields:
+        names = getattr(caps, key)
+        unknown = [n for n in names if k.capabilities.BY_NAME[n] > last]
+        if unknown:
+            warn(f"process.capabilities.{key}: {', '.join(unknown)} unknown to this kernel "
+                 "(too new for it): not granted")
+        sets[key] = tuple(n for n in names if n not in unknown)
+    kept = set(sets["permitted"]) & set(sets["inheritable"])
+    refused = [n for n in sets["ambient"] if n not in kept]
+    if refused:
+        warn(f"process.capabilities.ambient: {', '.join(refused)} not raised: an ambient "
+             "capability must also be in the permitted and inheritable sets (add it to "
+             "process.capabilities.inheritable to grant it)")
+        sets["ambient"] = tuple(n for n in sets["ambient"] if n in kept)
+    return proc._replace(capabilities=spec_mod.Capabilities(**sets))
+
+
 def can_raise_rlimits(k, new_userns: bool) -> bool:
     """Raising a hard limit needs CAP_SYS_RESOURCE in the initial user ns."""
     if new_userns or k.idmap.is_rootless():
@@ -71,28 +101,78 @@ def namespace_plan(k, spec: spec_mod.Spec) -> tuple[int, bool, list]:
     return new_flags, new_userns, [(p, f) for _, p, f in sorted(joins)]
 
 
-def check_spec(spec: spec_mod.Spec) -> None:
+def check_spec(k, spec: spec_mod.Spec) -> None:
+    """What the config asks that this runtime cannot do, refused before
+    anything is made.  A namespace type the config does not list is the
+    runtime's own, inherited (runtime-spec, config-linux.md): what would
+    change that shared namespace for everyone in it is refused here."""
     if spec.process is None:
         raise ConfigError("process: missing; the container needs a process to run")
-    if not spec.linux.namespace("mount"):
-        raise ConfigError("linux.namespaces: a mount namespace is required "
-                          "(add {\"type\": \"mount\"})")
     if os.geteuid() != 0 and not spec.linux.namespace("user"):  # root of a user ns may
         raise ConfigError("linux.namespaces: running as a plain user needs a user namespace "
                           "(`minirun-oci spec --rootless` writes a config with one)")
-    from minirun.kernel import sysctl
     for key, _ in spec.linux.sysctl:
-        if not sysctl.allowed(key):
+        if not k.sysctl.allowed(key):
             raise ConfigError(f"linux.sysctl: `{key}` is not namespaced: setting it would "
                               "change the host (only kernel.msg*, kernel.sem, kernel.shm*, "
                               "fs.mqueue.* and net.* can be set per container)")
-        if key.startswith("net.") and not (spec.linux.namespace("network")
-                                           and not spec.linux.namespace("network").path):
-            raise ConfigError(f"linux.sysctl: `{key}` needs a new network namespace")
+        kind = k.sysctl.owner(key)
+        if not _own_namespace(k, spec, kind):
+            raise ConfigError(f"linux.sysctl: `{key}` needs a {kind} namespace that is not "
+                              f"the runtime's own (add {{\"type\": \"{kind}\"}} to "
+                              "linux.namespaces): it would change the host's")
+    for field, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+        if value and not _own_namespace(k, spec, "uts"):
+            raise ConfigError(f"{field}: setting it needs a uts namespace that is not the "
+                              "runtime's own (add {\"type\": \"uts\"} to linux.namespaces)")
+    if not spec.linux.namespace("mount"):
+        check_shared_mounts(k, spec)
     if spec.linux.cgroups_path and ":" in spec.linux.cgroups_path:
         raise ConfigError(f"linux.cgroupsPath: `{spec.linux.cgroups_path}` is a systemd "
                           "slice:prefix:name path; minirun manages cgroupfs paths only "
                           "(use a path like /minirun/ID, or none)")
+
+
+def _own_namespace(k, spec: spec_mod.Spec, kind: str) -> bool:
+    """The container has a namespace of this type that is not ours: a new
+    one, or one joined by a path that does not name the runtime's."""
+    ns = spec.linux.namespace(kind)
+    if ns is None:
+        return False
+    if ns.path is None:
+        return True
+    proc_name = k.namespaces.BY_TYPE[kind][1]
+    try:
+        return not k.namespaces.same(ns.path, f"/proc/self/ns/{proc_name}")
+    except OSError:
+        return True         # joining it will fail with its own clear error
+
+
+def check_shared_mounts(k, spec: spec_mod.Spec) -> None:
+    """No mount namespace: the container lives in the runtime's.  Its mounts
+    are made there under the rootfs (removed again at delete) and it is
+    chrooted, as runc does.  What would change mounts outside the rootfs,
+    or cannot be undone, is refused, each naming why (runc refuses the same)."""
+    if spec.linux.namespace("user") or k.idmap.in_user_namespace():
+        raise ConfigError("linux.namespaces: a container in a user namespace needs a mount "
+                          "namespace of its own: the runtime's mount namespace belongs to "
+                          "another user namespace, so it could make neither its mounts nor "
+                          "its /dev there (add {\"type\": \"mount\"})")
+    why = "add {\"type\": \"mount\"} to linux.namespaces, or remove it"
+    if spec.linux.masked_paths or spec.linux.readonly_paths:
+        raise ConfigError("linux.maskedPaths: masked and read-only paths need a mount "
+                          "namespace of the container's own (they would cover the runtime's "
+                          f"/proc and /sys): {why}")
+    if spec.root_readonly:
+        raise ConfigError(f"root.readonly: a read-only root needs a mount namespace of the "
+                          f"container's own: {why}")
+    if spec.linux.rootfs_propagation:
+        raise ConfigError(f"linux.rootfsPropagation: needs a mount namespace of the "
+                          f"container's own: {why}")
+    from minirun.runtime.rootfs import OVERLAY_ANNOTATION
+    if (spec.annotations or {}).get(OVERLAY_ANNOTATION):
+        raise ConfigError(f"annotations.{OVERLAY_ANNOTATION}: the overlay rootfs is mounted "
+                          f"in the container's own mount namespace: {why}")
 
 
 # --- id maps --------------------------------------------------------------
@@ -267,18 +347,21 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
     k = k or kernel()
     bundle = os.path.abspath(bundle)
     spec = spec_mod.load(bundle)
-    check_spec(spec)
+    check_spec(k, spec)
     new_flags, new_userns, joins = namespace_plan(k, spec)
     # In a user namespace (the container's own, or the one rootless podman
     # runs us in) device nodes cannot be made: they are bound from the host.
     in_userns = spec.linux.namespace("user") is not None or k.idmap.in_user_namespace()
     process = clamp_rlimits(k, spec.process, can_raise_rlimits(k, new_userns))
+    process = clamp_capabilities(k, process)
     if process.terminal and console_socket is None and console_fd < 0:
         raise ConfigError("process.terminal: a terminal needs --console-socket with create "
                           "(or use run, which handles the terminal itself)")
     explain.say(f"parsed {bundle}/config.json; making the state directory")
     directory = store.make(cid)
     cgroup_dirs, cgroup_made, launch, fifo_fd = [], [], None, -1
+    shared_mounts = None if spec.linux.namespace("mount") else \
+        [mid for mid, _ in k.mounts.mounts_below(spec.root_path)]
     try:
         with open(os.path.join(bundle, "config.json"), "rb") as src, \
                 open(os.path.join(directory, "config.json"), "wb") as dst:
@@ -299,7 +382,8 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         state = State(id=cid, bundle=bundle, rootfs=spec.root_path, created=now(),
                       annotations=spec.annotations or {}, cgroup_dirs=cgroup_dirs,
                       cgroup_made=cgroup_made,
-                      owner=os.geteuid(), rootless=k.idmap.is_rootless())
+                      owner=os.geteuid(), rootless=k.idmap.is_rootless(),
+                      shared_mounts=shared_mounts)
         launch = Launch(k, plan)
         launch.enter(spec, cgroup_dirs)
         state.pid = launch.init_pid
@@ -324,6 +408,9 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
             launch.abort()
         if cgroup_made:
             k.cgroups.remove(cgroup_made)
+        if shared_mounts is not None:
+            from minirun.runtime import rootfs
+            rootfs.unmount_added(k, spec.root_path, shared_mounts)
         store.remove(cid)
         raise
     finally:
@@ -344,7 +431,7 @@ def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
         raise MiniRunError(f"container `{cid}` is {state.status(directory)}, not running: "
                            "exec needs a started container")
     spec = spec_mod.load_saved(directory, state.bundle)
-    process = clamp_rlimits(k, process, False)
+    process = clamp_capabilities(k, clamp_rlimits(k, process, False))
     ns = k.namespaces
     joins = []
     for kind in ns.JOIN_ORDER:
@@ -352,19 +439,15 @@ def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
             path = f"/proc/{state.pid}/ns/{ns.BY_TYPE[kind][1]}"
             if not ns.same(path, f"/proc/self/ns/{ns.BY_TYPE[kind][1]}"):
                 joins.append((path, ns.BY_TYPE[kind][0]))
-    setgroups_allowed = True
-    try:
-        with open(f"/proc/{state.pid}/setgroups") as f:
-            setgroups_allowed = f.read().strip() == "allow"
-    except OSError:
-        pass
+    setgroups_allowed = k.idmap.setgroups_allowed(state.pid)
     if console_socket:
         console_fd = _connect_console(console_socket)
     plan = Plan(spec=spec, process=process, join=joins, build_rootfs=False,
                 console_fd=console_fd, preserve_fds=preserve_fds,
                 in_userns=spec.linux.namespace("user") is not None,
                 setgroups_allowed=setgroups_allowed,
-                seccomp=proc_steps.seccomp_program(k, spec.linux.seccomp, store.root))
+                seccomp=proc_steps.seccomp_program(k, spec.linux.seccomp, store.root),
+                chroot=None if spec.linux.namespace("mount") else f"/proc/{state.pid}/root")
     launch = None
     try:
         launch = Launch(k, plan)

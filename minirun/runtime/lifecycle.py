@@ -106,18 +106,20 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
     d = store.dir(cid)
     if not os.path.exists(os.path.join(d, "state.json")):
         if force:
-            # Gone already, or a create that died before writing its state:
-            # --force means "make sure it is gone" (engines clean up this way).
-            store.remove(cid)
+            # Gone already, or a create killed before it wrote its state:
+            # --force means "make sure it is gone" (engines clean up this way)
+            remove_unrecorded(store, cid)
             return
         store.load(cid)         # raises ContainerNotFound
     lock = store.lock(cid)
     try:
         st = store.load(cid)
         status = st.status(d)
-        if status == "running" and not force:
-            raise StateError(f"container `{cid}` is running: stop it first "
-                             "(kill) or delete it with --force")
+        if status in ("running", "created") and not force:
+            # runtime-spec: deleting a container that is not stopped MUST
+            # fail and leave it as it is (crun and youki agree; runc kills)
+            raise StateError(f"container `{cid}` is {status}, not stopped: kill it first "
+                             "or delete it with --force")
         if status in ("running", "created"):
             from minirun.kernel import cgroups
             cgroups.kill_all(st.cgroup_dirs)
@@ -129,6 +131,24 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         cleanup(store, st)
     finally:
         os.close(lock)
+
+
+def remove_unrecorded(store: Store, cid: str) -> None:
+    """What a create killed before it saved state.json may have left: the
+    container's cgroups (its config's cgroupsPath, or minirun/ID as create
+    names them), with anything still in them, and the state directory."""
+    path = f"minirun/{cid}"
+    try:
+        with open(os.path.join(store.dir(cid), "config.json")) as f:
+            path = (json.load(f).get("linux") or {}).get("cgroupsPath") or path
+    except (OSError, ValueError, AttributeError):
+        pass
+    from minirun.kernel import cgroups
+    groups = cgroups.leaves(path)
+    if groups:
+        cgroups.kill_all(groups)
+        cgroups.remove(groups)
+    store.remove(cid)
 
 
 def cleanup(store: Store, st: State) -> None:
@@ -145,6 +165,9 @@ def cleanup(store: Store, st: State) -> None:
     if st.cgroup_made:
         from minirun.kernel import cgroups
         cgroups.remove(st.cgroup_made)
+    if st.shared_mounts is not None:
+        from minirun.runtime import rootfs
+        rootfs.unmount_added(launch_mod.kernel(), st.rootfs, st.shared_mounts)
     store.remove(st.id)
 
 

@@ -216,3 +216,17 @@ def readonly_root(k, spec: Spec) -> None:
     if spec.root_readonly:
         m = k.mounts
         m.mount(None, "/", None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | m.locked_flags("/"))
+
+
+def unmount_added(k, root_path: str, before: list[int]) -> None:
+    """Undo what a container without a mount namespace mounted in the
+    runtime's: every mount below its rootfs that was not there at create,
+    deepest first, detached (a process of the host may still hold one)."""
+    m = k.mounts
+    added = [point for mid, point in m.mounts_below(root_path) if mid not in set(before)]
+    for point in sorted(added, key=len, reverse=True):
+        try:
+            m.umount2(point, m.MNT_DETACH)
+        except OSError as e:
+            if e.errno != 22:      # EINVAL: gone with its parent already
+                raise

@@ -15,10 +15,14 @@ See: https://github.com/opencontainers/runtime-spec (config.md, config-linux.md)
 """
 import json
 import os
+import re
 from typing import NamedTuple
 
 from minirun.errors import ConfigError
 
+# The versions of the runtime-spec this runtime reads: 1.x.y in SemVer 2.0
+SEMVER_1 = re.compile(r"1\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+                      r"(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?\Z")
 SUPPORTED_NAMESPACES = ("user", "mount", "pid", "network", "uts", "ipc", "cgroup")
 # Fields minirun refuses because it does not implement them (yet).
 UNSUPPORTED = ("linux.intelRdt", "linux.personality", "linux.timeOffsets", "process.ioPriority",
@@ -187,9 +191,10 @@ def _process(p: dict, w: str) -> Process:
         c = _get(p, "capabilities", dict, w)
         from minirun.kernel.capabilities import BY_NAME
         for key in ("bounding", "effective", "inheritable", "permitted", "ambient"):
-            for name in _strings(c, key, w + "capabilities."):
+            for i, name in enumerate(_strings(c, key, w + "capabilities.")):
                 if name not in BY_NAME:
-                    raise ConfigError(f"{w}capabilities.{key}: unknown capability {name!r}")
+                    raise ConfigError(f"{w}capabilities.{key}[{i}]: unknown capability "
+                                      f"{name!r} (names look like CAP_NET_ADMIN)")
         caps = Capabilities(**{k: _strings(c, k, w + "capabilities.") for k in
                                ("bounding", "effective", "inheritable", "permitted", "ambient")})
     rlimits = []
@@ -197,7 +202,11 @@ def _process(p: dict, w: str) -> Process:
         from minirun.kernel.rlimits import BY_NAME as RL
         kind = _get(r, "type", str, rw, "")
         if kind not in RL:
-            raise ConfigError(f"{rw}type: unknown rlimit {kind!r}")
+            raise ConfigError(f"{rw}type: unknown rlimit {kind!r} (names look like "
+                              "RLIMIT_NOFILE)")
+        if any(seen.type == kind for seen in rlimits):
+            raise ConfigError(f"{rw}type: {kind} is listed twice (the runtime-spec allows "
+                              "one entry per type)")
         rlimits.append(Rlimit(type=kind, soft=_get(r, "soft", int, rw, 0),
                               hard=_get(r, "hard", int, rw, 0)))
     size = _get(p, "consoleSize", dict, w)
@@ -304,8 +313,9 @@ def parse(doc: dict, bundle: str) -> Spec:
         if isinstance(doc.get(top), dict) and doc[top].get(sub) is not None:
             raise ConfigError(f"{dotted}: is not supported by minirun")
     version = _get(doc, "ociVersion", str, "", "")
-    if not version.startswith("1."):
-        raise ConfigError(f"ociVersion: {version!r} is not a 1.x runtime-spec version")
+    if not SEMVER_1.match(version):
+        raise ConfigError(f"ociVersion: {version!r} is not a 1.x runtime-spec version "
+                          "(SemVer, such as \"1.2.0\")")
     root = _get(doc, "root", dict, "", {})
     root_path = _get(root, "path", str, "root.", "rootfs")
     root_path = os.path.normpath(os.path.join(bundle, root_path))

@@ -96,12 +96,12 @@ class State:
     """What state.json holds for one container."""
 
     FIELDS = ("id", "bundle", "rootfs", "pid", "pid_start", "created", "annotations",
-              "cgroup_dirs", "cgroup_made", "owner", "rootless")
+              "cgroup_dirs", "cgroup_made", "owner", "rootless", "shared_mounts")
 
     def __init__(self, *, id: str, bundle: str, rootfs: str, pid: int = 0, pid_start: int = 0,
                  created: str = "", annotations: dict | None = None,
                  cgroup_dirs: list | None = None, cgroup_made: list | None = None,
-                 owner: int = 0, rootless: bool = False):
+                 owner: int = 0, rootless: bool = False, shared_mounts: list | None = None):
         self.id, self.bundle, self.rootfs = id, bundle, rootfs
         self.pid, self.pid_start = pid, pid_start   # init's host pid and its start time
         self.created = created
@@ -109,6 +109,9 @@ class State:
         self.cgroup_dirs = cgroup_dirs or []        # the container's groups
         self.cgroup_made = cgroup_made or []        # what create made (removed at delete)
         self.owner, self.rootless = owner, rootless
+        # without a mount namespace: the ids of the mounts below the rootfs
+        # before create (delete removes the rest); None with one
+        self.shared_mounts = shared_mounts
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.FIELDS}

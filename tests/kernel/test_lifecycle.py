@@ -65,7 +65,7 @@ def test_delete_force_and_delete_created(rt, busybox_rootfs, cid):
     rt.oci("delete", "--force", cid, check=True)
     assert leftovers(rt, cid, b) == []
     rt.oci("create", "--bundle", b.path, cid + "c", check=True)
-    rt.oci("delete", cid + "c", check=True)   # a created container may go without --force
+    rt.oci("delete", "--force", cid + "c", check=True)   # created: not stopped, so --force
     assert leftovers(rt, cid + "c", b) == []
 
 
