@@ -15,6 +15,7 @@ pytestmark = pytest.mark.podman
 
 CONF = """[containers]
 default_ulimits = ["nofile=1024:1024"]
+default_sysctls = ["net.ipv4.ping_group_range=0 0"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -85,6 +86,26 @@ def test_output_and_exit_code(podman):
     assert lines[0] == "hello from minirun"
     if podman.user:
         assert lines[1].split() == ["0", str(podman.user.pw_uid), "1"]
+
+
+def test_podmans_default_network(podman):
+    """podman's own network, not --network none: as root it makes the network
+    namespace itself (CNI's bridge here), passes it by path and asks for the
+    sysctl net.ipv4.ping_group_range in it (Debian's containers.conf default,
+    repeated in CONF); a plain user's goes through slirp4netns.  The
+    container must get an address and see the sysctl."""
+    r = podman("run", "--rm", "--rootfs", podman.rootfs, "sh", "-c",
+               "ip -4 -o addr show; cat /proc/sys/net/ipv4/ping_group_range")
+    assert r.returncode == 0, r.stderr
+    addresses = [ln.split()[3] for ln in r.stdout.splitlines() if " inet " in ln]
+    assert [a for a in addresses if not a.startswith("127.")], r.stdout
+    assert r.stdout.splitlines()[-1].split() == ["0", "0"], r.stdout
+    r = podman("run", "-d", "--rootfs", podman.rootfs, "sleep", "30")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    r = podman("exec", cid, "sh", "-c", "ip -4 -o addr show | grep -v ' lo '")
+    assert r.returncode == 0 and " inet " in r.stdout, r.stderr
+    assert podman("rm", "-f", "-t", "0", cid).returncode == 0
 
 
 @pytest.mark.parametrize("cmd,code", [("/no/such/program", 127), ("/etc/passwd", 126)])
