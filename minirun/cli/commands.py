@@ -27,11 +27,16 @@ def _each(names, fn) -> None:
 @click.option("--explain", is_flag=True, help="narrate each step on stderr")
 @click.option("--root", "store_root", metavar="DIR", envvar="MINIRUN_ROOT",
               help="image store (default /var/lib/minirun, rootless ~/.local/share/minirun)")
+@click.option("--runroot", metavar="DIR", envvar="MINIRUN_RUNROOT",
+              help="runtime state: containers' processes, lazy mounts, helpers (default "
+                   "/run/minirun, rootless $XDG_RUNTIME_DIR/minirun)")
 @click.pass_context
-def cli(ctx, explain: bool, store_root: str | None) -> None:
+def cli(ctx, explain: bool, store_root: str | None, runroot: str | None) -> None:
     """A daemonless, rootless container runtime built on Linux primitives."""
     # absolute: the monitor and the lazy server do not start in our directory
     ctx.obj = {"root": os.path.abspath(store_root) if store_root else None}
+    if runroot:
+        hot.set_runroot(runroot)
     if explain:
         from minirun import explain as ex
         ex.enable()
@@ -508,8 +513,8 @@ def wait(obj, names) -> None:
     for name in names:
         rec = ct.find(store, name)
         lifecycle.wait_exit(store, rec["id"], None)
-        try:
-            click.echo(ct.record(store, rec["id"])["exit_code"])
+        try:      # (refresh: on a full disk the code is shown, not recorded)
+            click.echo(lifecycle.refresh(store, ct.record(store, rec["id"]))["exit_code"])
         except ct.ContainerError:
             click.echo(rec["exit_code"] if rec["exit_code"] is not None else 0)
 

@@ -516,6 +516,13 @@ def random_name(store: Store) -> str:
     return name
 
 
+def remove_upper(store: Store, cid: str) -> None:
+    """A stopped container's writable layer, removed ahead of the rest: the
+    space a container that filled the disk holds (see lifecycle.remove)."""
+    from minirun.engine import userns
+    userns.remove_tree(os.path.join(container_dir(store, cid), "upper"))
+
+
 def remove_files(store: Store, cid: str) -> None:
     """The container's directory (its upper layer holds files of every id the
     container used: rootless, only root of the user namespace may remove

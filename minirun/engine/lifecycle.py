@@ -13,7 +13,7 @@ import signal
 import time
 
 from minirun.engine import containers as ct, network
-from minirun.engine.store import Store
+from minirun.engine.store import Store, StoreFull
 from minirun.errors import MiniRunError
 
 
@@ -32,17 +32,22 @@ def monitor_alive(rec: dict) -> bool:
 
 def refresh(store: Store, rec: dict) -> dict:
     """Reconcile a record with the runtime: a monitor killed with SIGKILL
-    leaves a record that says running over a container that is gone.  While
-    the monitor lives, the record is its to write."""
-    if rec["state"] != "running" or monitor_alive(rec):
+    (or one that could not write a full store) leaves a record that says
+    running over a container that is gone.  While the monitor lives, the
+    record is its to write.  On a full disk the exit is shown, not
+    recorded: ps, inspect and wait still answer, and rm frees the space."""
+    if rec["state"] != "running" or monitor_alive(rec) or _status(rec) != "stopped":
         return rec
-    if _status(rec) == "stopped":
+    ended = dict(rec, state="exited", finished=ct.now(), exit_code=_exit_code(store, rec))
+    try:
         _delete(store, rec)
-        ct.update(store, rec["id"], state="exited", finished=ct.now(),
-                  exit_code=_exit_code(store, rec))
-        rec = ct.record(store, rec["id"])
-        if rec["options"].get("rm"):
-            ct.remove_files(store, rec["id"])
+        ct.update(store, rec["id"], state="exited", finished=ended["finished"],
+                  exit_code=ended["exit_code"])
+    except StoreFull:
+        return ended
+    rec = ct.record(store, rec["id"])
+    if rec["options"].get("rm"):
+        ct.remove_files(store, rec["id"])
     return rec
 
 
@@ -168,6 +173,11 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
             raise ct.ContainerError(f"container `{rec['name']}` is running: stop it first "
                                     "or use rm -f")
         stop(store, rec["id"], timeout=0)
+    if store.short_of_space():
+        # Its writable layer first: on a disk the container filled, that is
+        # the space the store needs to delete anything (the record, a lease).
+        ct.remove_upper(store, rec["id"])
+        store.reopen()
     _delete(store, rec)
     ct.remove_files(store, rec["id"])
     if volumes:   # rm -v: the container's anonymous volumes go too

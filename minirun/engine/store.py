@@ -212,6 +212,28 @@ class Store:
                                   isolation_level=None, check_same_thread=False)
         self.read_only = True
 
+    def short_of_space(self) -> bool:
+        """Opened read-only, or under a MiB left: a write would fail."""
+        try:
+            st = os.statvfs(self.root)
+        except OSError:
+            return self.read_only
+        return self.read_only or st.f_bavail * st.f_frsize < 1 << 20
+
+    def reopen(self) -> None:
+        """Writable again once space was freed (rm removes a container's
+        files before its record); :class:`StoreFull` if there still is none."""
+        if not self.read_only:
+            return
+        try:
+            self._open()
+        except (OSError, sqlite3.OperationalError) as e:
+            if _no_space(self.root, e):
+                self._open_read_only()
+                raise full(self.root) from None
+            raise
+        self.read_only = False
+
     def _upgrade(self) -> None:
         """Stores made by an earlier minirun: add what they lack."""
         with self.transaction() as db:

@@ -120,3 +120,19 @@ def mr(rt, registries_conf):
     yield m
     if os.path.isdir(m.store):     # a failed test leaves nothing running behind
         m("rm", "-fa", timeout=60)
+
+
+@pytest.fixture
+def small_store(mr):
+    """The store on a 16 MiB tmpfs (the test user's, rootless), unmounted after."""
+    if not is_root():
+        pytest.skip("mounting the tmpfs needs root (the rootless test switches user)")
+    os.makedirs(mr.store, exist_ok=True)
+    owner = f",uid={mr.rt.user.pw_uid},gid={mr.rt.user.pw_gid}" if mr.rt.user else ""
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700" + owner, "tmpfs",
+                    mr.store], check=True)
+    try:
+        yield mr.store
+    finally:
+        mr("rm", "-fa", timeout=60)
+        subprocess.run(["umount", "-l", mr.store], check=True)

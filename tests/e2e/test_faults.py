@@ -17,8 +17,6 @@ import uuid
 
 import pytest
 
-from tests.conftest import is_root
-
 
 @pytest.fixture
 def img(mr, registry):
@@ -343,23 +341,7 @@ def _rmdir(path: str) -> bool:
     return True
 
 
-# --- 5. a full disk under the log ----------------------------------------------------
-
-@pytest.fixture
-def small_store(mr):
-    """The store on a 16 MiB tmpfs (the test user's, rootless)."""
-    if not is_root():
-        pytest.skip("mounting the tmpfs needs root (the rootless test switches user)")
-    os.makedirs(mr.store, exist_ok=True)
-    owner = f",uid={mr.rt.user.pw_uid},gid={mr.rt.user.pw_gid}" if mr.rt.user else ""
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700" + owner, "tmpfs",
-                    mr.store], check=True)
-    try:
-        yield mr.store
-    finally:
-        mr("rm", "-fa", timeout=60)
-        subprocess.run(["umount", "-l", mr.store], check=True)
-
+# --- 5. a full disk under the log (small_store: tests/e2e/conftest.py) ----------------
 
 def test_the_monitor_survives_a_full_disk(mr, img, small_store):
     """A container writes more output than the store's filesystem holds:
