@@ -159,25 +159,35 @@ def store(obj: dict):
     return obj["store"]
 
 
+def set_runroot(path: str) -> None:
+    """--runroot travels as MINIRUN_RUNROOT: the monitor, the lazy server
+    and the network helpers inherit it (runtime.state.default_root reads it),
+    absolute since they do not start in our directory."""
+    os.environ["MINIRUN_RUNROOT"] = os.path.abspath(path)
+
+
 def main(argv: list[str]) -> bool:
-    """Run `[--root DIR] [--explain] run|exec ...` here and exit; return
-    False when click should parse the line."""
+    """Run `[--root DIR] [--runroot DIR] [--explain] run|exec ...` here and
+    exit; return False when click should parse the line."""
     obj = {"root": os.environ.get("MINIRUN_ROOT") or None}
     explain = False
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
+        flag, joined, value = argv[i].partition("=")
         if argv[i] == "--explain":
             explain = True
-        elif argv[i] == "--root" and i + 1 < len(argv):
+        elif flag in ("--root", "--runroot") and not joined and i + 1 < len(argv):
             i += 1
-            obj["root"] = argv[i]
-        elif argv[i].startswith("--root="):
-            obj["root"] = argv[i][len("--root="):]
+            obj[flag[2:]] = argv[i]
+        elif flag in ("--root", "--runroot") and joined:
+            obj[flag[2:]] = value
         else:
             return False
         i += 1
     if obj["root"]:     # the monitor and the lazy server start elsewhere: an absolute path
         obj["root"] = os.path.abspath(obj["root"])
+    if obj.get("runroot"):
+        set_runroot(obj.pop("runroot"))
     verb, rest = (argv[i], argv[i + 1:]) if i < len(argv) else (None, [])
     flags = {"run": RUN_FLAGS, "exec": EXEC_FLAGS}.get(verb)
     parsed = parse(rest, flags) if flags else None

@@ -32,6 +32,7 @@ def gather(root: str | None) -> dict:
     from minirun import __version__
     from minirun.engine.store import default_root
     from minirun.kernel import cgroups
+    from minirun.runtime.state import default_root as runtime_root
     from minirun.kernel.idmap import is_rootless, subordinate_ranges
     trees = cgroups.hierarchies()
     v2 = [t for t in trees if t.version == 2]
@@ -65,5 +66,6 @@ def gather(root: str | None) -> dict:
                  "seccomp": _seccomp(),
                  "network modes": _network_modes(rootless),
                  "missing": "; ".join(missing) or "nothing"},
-        "store": {"root": root or default_root(), "version": __version__},
+        "store": {"root": root or default_root(), "runroot": runtime_root(),
+                  "version": __version__},
     }

@@ -19,8 +19,12 @@ OCI_VERSION = "1.2.0"
 
 
 def default_root() -> str:
-    """/run/minirun as root; under $XDG_RUNTIME_DIR when rootless, also as
-    uid 0 of a user namespace (rootless podman calls us so), as runc does."""
+    """$MINIRUN_RUNROOT if set (`minirun --runroot` sets it, so that every
+    helper it starts agrees); else /run/minirun as root; under
+    $XDG_RUNTIME_DIR when rootless, also as uid 0 of a user namespace
+    (rootless podman calls us so), as runc does."""
+    if os.environ.get("MINIRUN_RUNROOT"):
+        return os.path.abspath(os.environ["MINIRUN_RUNROOT"])
     from minirun.kernel.idmap import is_rootless
     if not is_rootless():
         return "/run/minirun"
