@@ -210,6 +210,10 @@ def _exec_process(args, base):
 def _run_verb(args) -> int:
     from minirun import explain
     explain.say(f"minirun-oci {args.verb}: command line parsed")
+    if args.verb in ("create", "run", "exec") and os.geteuid() == 0:
+        # first, so that the kernel's wait runs while the runtime imports
+        from minirun.kernel import cgroups
+        cgroups.warm_migration()
     from minirun.runtime import lifecycle
     from minirun.runtime.state import Store, default_root
     explain.say("runtime modules imported")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import leftovers
+from tests.conftest import REPO, VENV_BIN, leftovers
 from tests.kernel.test_lifecycle import state, wait_status
 
 
@@ -328,3 +328,14 @@ def test_delete_force_after_a_create_killed_before_its_state_was_saved(rt, busyb
     r = rt.oci("delete", "--force", cid)
     assert r.returncode == 0, r.stderr
     assert leftovers(rt, cid, b) == []
+
+
+def test_warming_the_cgroup_lock_moves_nothing(rt):
+    """runtime start: the runtime moves itself into the group it is in (to
+    pay the kernel's first-move wait early); that must change no cgroup."""
+    code = ("import os, time; from minirun.kernel import cgroups; "
+            "before = open('/proc/self/cgroup').read(); cgroups.warm_migration(); "
+            "time.sleep(0.2); print(before == open('/proc/self/cgroup').read())")
+    r = subprocess.run(rt.prefix() + [os.path.join(VENV_BIN, "python"), "-c", code],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
