@@ -168,8 +168,42 @@ def cid() -> str:
     return "t-" + uuid.uuid4().hex[:10]
 
 
+def made_for(scratch: str, pid: int | str) -> bool:
+    """Was process ``pid`` started for the test whose scratch directory is
+    ``scratch``?  Its command line (minirun-oci --root SCRATCH/state) or its
+    environment (XDG_RUNTIME_DIR, REGISTRY_AUTH_FILE under SCRATCH: what the
+    fixtures give every minirun, inherited by its monitor and helpers) names
+    it.  Leftover checks look only at these, so that another minirun on the
+    machine cannot fail them."""
+    for part in ("cmdline", "environ"):
+        try:
+            with open(f"/proc/{pid}/{part}", "rb") as f:
+                if scratch.encode() in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def processes(scratch: str, comm: str | None = None) -> list[int]:
+    """Live processes (not zombies) started for this test (made_for), whose
+    name starts with ``comm`` if given (the kernel keeps 15 characters)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                name, rest = f.read().split("(", 1)[1].rsplit(")", 1)
+        except OSError:
+            continue
+        if rest.split()[0] != "Z" and name.startswith(comm or "") and made_for(scratch, pid):
+            found.append(int(pid))
+    return found
+
+
 def leftovers(rt: Runtime, cid: str, bundle: "Bundle | None" = None) -> list[str]:
-    """Everything a container could leave behind on the host."""
+    """Everything a container could leave behind on the host: only what this
+    test made (its state directory, the cgroups and mounts its id and bundle
+    name, processes started for it), never another minirun's."""
     found = []
     if os.path.exists(os.path.join(rt.root, cid)):
         found.append(f"state directory {rt.root}/{cid}")
@@ -189,7 +223,8 @@ def leftovers(rt: Runtime, cid: str, bundle: "Bundle | None" = None) -> list[str
                 if f.read().rsplit(")", 1)[1].split()[0] == "Z":
                     continue  # dead, waiting for its parent to reap it
             with open(f"/proc/{pid}/comm") as f:   # CHILD or INIT, not a monitor
-                if f.read().startswith(("minirun:[1:", "minirun:[2:")):
+                if f.read().startswith(("minirun:[1:", "minirun:[2:")) and \
+                        made_for(rt.scratch, pid):
                     found.append(f"process {pid} (a minirun launch process)")
             if bundle is not None and os.readlink(f"/proc/{pid}/root").startswith(bundle.path):
                 found.append(f"process {pid} (rooted in the bundle)")
