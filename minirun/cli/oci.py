@@ -210,10 +210,6 @@ def _exec_process(args, base):
 def _run_verb(args) -> int:
     from minirun import explain
     explain.say(f"minirun-oci {args.verb}: command line parsed")
-    if args.verb in ("create", "run", "exec") and os.geteuid() == 0:
-        # first, so that the kernel's wait runs while the runtime imports
-        from minirun.kernel import cgroups
-        cgroups.warm_migration()
     from minirun.runtime import lifecycle
     from minirun.runtime.state import Store, default_root
     explain.say("runtime modules imported")
@@ -330,6 +326,11 @@ def _main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     verb = _verb_in(argv)
+    if verb in ("create", "run", "exec") and os.geteuid() == 0:
+        # before anything else, so that the kernel's wait (kernel/cgroups.py)
+        # passes while this process parses and imports
+        from minirun.kernel import cgroups
+        cgroups.warm_migration()
     args = _parser(verb if verb in VERBS else None).parse_args(argv)
     out = Output(args)
     if args.version:

@@ -126,16 +126,17 @@ def add_process(dirs: list[str], pid: int) -> None:
 
 
 def warm_migration() -> None:
-    """Start, in a thread, the wait that the first move into a cgroup costs.
+    """Start the wait that the first move into a cgroup costs, in a child.
 
     Every write to a cgroup.procs takes one lock of the kernel's for all
     trees (cgroup_threadgroup_rwsem), and taking it for writing first waits
     for an RCU grace period: about 10 ms here, on the launch's critical path
     (runc pays it too).  The lock stays cheap to take for a while after.
-    Moving this process into the group it is in already changes nothing and
-    pays that wait now, in the background, while the launch goes on; the
-    container's own move then finds the lock warm.  A refused write (a plain
-    user's tree) changes nothing either."""
+    A short-lived child moves itself into the group it is in already, which
+    changes nothing and pays that wait now, while the runtime goes on with
+    its imports; the container's own move then finds the lock warm.  A
+    child, not a thread: a thread would have to win the GIL first.  A
+    refused write (a plain user's tree) changes nothing either."""
     own = None
     for h in hierarchies():
         key = "" if h.version == 2 else h.controllers[0]
@@ -143,15 +144,12 @@ def warm_migration() -> None:
         break
     if own is None:
         return
-    import _thread     # threading's own base: threading itself costs ~3 ms to import
-
-    def move_self():
-        try:
-            with open(own, "w") as f:
-                f.write(str(os.getpid()))
-        except OSError:
-            pass
-    _thread.start_new_thread(move_self, ())
+    try:        # echo 0 > cgroup.procs: 0 is the writer itself
+        os.posix_spawn("/bin/echo", ["echo", "0"], {}, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 1, own, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
+    except OSError:
+        pass
 
 
 def procs(dirs: list[str]) -> set[int]:
