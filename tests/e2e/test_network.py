@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from tests.conftest import processes
+
 PROBES = os.path.join(os.path.dirname(__file__), "probes")
 
 
@@ -40,8 +42,10 @@ def udpecho():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _veths() -> set[str]:
-    return {n for n in os.listdir("/sys/class/net") if n.startswith("mr")}
+def _veth(cid: str) -> bool:
+    """Is the host end of the container's veth there (engine/network.host_interface)?
+    Only this test's: another minirun's containers come and go meanwhile."""
+    return os.path.exists(f"/sys/class/net/mr{cid[:11]}")
 
 
 def _leases(mr) -> list:
@@ -128,29 +132,15 @@ def test_slirp4netns(mr, img):
         assert "10.0.2.100/24" in r.stdout, r.stderr
         mr("rm", "-f", "held", check=True)
         deadline = time.monotonic() + 5          # slirp4netns goes with the monitor
-        while _live("slirp4netns") and time.monotonic() < deadline:
+        while processes(mr.rt.scratch, "slirp4netns") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _live("slirp4netns")
+        assert not processes(mr.rt.scratch, "slirp4netns")
 
 
-def _live(comm: str) -> list[int]:
-    """Processes named ``comm`` that are not zombies (this host's pid 1 reaps
-    orphans late)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                name, rest = f.read().split("(", 1)[1].rsplit(")", 1)
-        except OSError:
-            continue
-        if name == comm and rest.split()[0] != "Z":
-            found.append(int(pid))
-    return found
-
-
-def _holders() -> list[int]:
-    """A plain user's network namespace holders (engine/rootlessnet)."""
-    return _live("minirun-netns")
+def _holders(mr) -> list[int]:
+    """A plain user's network namespace holders (engine/rootlessnet) of this
+    test's minirun (not zombies: this host's pid 1 reaps orphans late)."""
+    return processes(mr.rt.scratch, "minirun-netns")
 
 
 def _gone(check, seconds: float = 5) -> bool:
@@ -170,13 +160,13 @@ def test_pasta(mr, img):
     server.close()
     assert _host_address() in r.stdout, r.stdout + r.stderr
     assert r.stdout.endswith("hello through pasta\n")
-    assert _gone(lambda: _live("passt.avx2") or _live("passt"))     # it went with the container
+    assert _gone(lambda: processes(mr.rt.scratch, "passt"))   # it went with the container
 
 
 def test_containers_reach_each_other_by_name(mr, img):
-    before = _veths()
-    mr("run", "-d", "--name", "web", "--network", "bridge", img, "sh", "-c",
-       "echo hello-from-web > /tmp/index.html; httpd -f -p 8080 -h /tmp", check=True)
+    web = mr("run", "-d", "--name", "web", "--network", "bridge", img, "sh", "-c",
+             "echo hello-from-web > /tmp/index.html; httpd -f -p 8080 -h /tmp",
+             check=True).stdout.strip()
     r = mr("run", "--rm", "--name", "client", "--network", "bridge", img, "sh", "-c",
            "for i in 1 2 3 4 5; do wget -q -O - http://web:8080/index.html && break; "
            "sleep 0.2; done; ip -o -4 addr show eth0; ip route")
@@ -185,11 +175,10 @@ def test_containers_reach_each_other_by_name(mr, img):
     hosts = mr("exec", "web", "cat", "/etc/hosts", check=True).stdout
     assert " web\n" in hosts and "client" not in hosts       # the client has gone
     mr("rm", "-f", "web", check=True)
-    assert _gone(lambda: _veths() != before) and _leases(mr) == []
-    assert not [n for n in os.listdir("/run/netns") if n.startswith("minirun-")] \
-        if os.path.isdir("/run/netns") else True
+    assert _gone(lambda: _veth(web)) and _leases(mr) == []
+    assert not os.path.exists(f"/run/netns/minirun-{web}")
     if mr.rt.rootless:          # the user's network namespace goes with its last container
-        assert _gone(_holders)
+        assert _gone(lambda: _holders(mr))
 
 
 def test_a_container_reaches_the_host(mr, img):
@@ -216,7 +205,6 @@ def test_none_has_only_lo_and_host_has_the_hosts(mr, img):
 
 
 def test_a_killed_monitor_leaves_no_network_behind(mr, img):
-    before = _veths()
     mr("run", "-d", "--name", "lost", "--network", "bridge", "-p", "18491:80", img,
        "sleep", "1000", check=True)
     info = json.loads(mr("inspect", "lost", check=True).stdout)[0]
@@ -224,11 +212,11 @@ def test_a_killed_monitor_leaves_no_network_behind(mr, img):
     monitor = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
     os.kill(monitor, signal.SIGKILL)
     assert _leases(mr)
-    assert len(_holders()) == 1 if mr.rt.rootless else len(_veths() - before) == 1
+    assert len(_holders(mr)) == 1 if mr.rt.rootless else _veth(info["Id"])
     mr("rm", "-f", "lost", check=True)
-    assert _gone(lambda: _veths() != before) and _leases(mr) == []
+    assert _gone(lambda: _veth(info["Id"])) and _leases(mr) == []
     assert not os.path.exists(f"/run/netns/minirun-{info['Id']}")
-    assert _gone(_holders)
+    assert _gone(lambda: _holders(mr))
     with socket.socket() as s:       # the published port is free again
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("0.0.0.0", 18491))
@@ -345,12 +333,12 @@ def test_named_networks_reach_within_and_not_across(mr, img):
         assert mr("network", "prune", check=True).stdout == "back\n"
         assert [n["name"] for n in json.loads(
             mr("network", "ls", "--format", "json", check=True).stdout)] == ["minirun"]
-        assert not any(n.startswith("minirun") and n != "minirun0"
-                       for n in os.listdir("/sys/class/net"))
+        assert not any(os.path.exists(f"/sys/class/net/{nets[n]['interface']}")
+                       for n in ("front", "back"))      # their bridges (only these: ours)
         r = mr("run", "--rm", "--network", "gone", img, "true")
         assert r.returncode == 125 and "no network `gone`" in r.stderr
         if mr.rt.rootless:
-            assert _gone(_holders)
+            assert _gone(lambda: _holders(mr))
     finally:
         mr("network", "rm", "-f", "front", "back")
 
@@ -440,4 +428,4 @@ def test_two_stores_at_once(mr, img):
             other("network", "rm", "theirs", check=True)
     finally:
         other("rm", "-fa")
-    assert _leases(mr) == [] and _gone(_holders)
+    assert _leases(mr) == [] and _gone(lambda: _holders(mr))
