@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 B      ?=
 
 IMAGES := $(BUILD)/images
-.PHONY: setup host demo test bench clean images registry
+.PHONY: setup host demo test bench clean images image-tools registry
 
 # As root: installs packages and the test user.  As a plain user: checks
 # that they are there and says what to ask an administrator for.
@@ -48,11 +48,11 @@ test: setup
 # mirror); the ML image is large (PyTorch) and takes minutes to build.
 $(IMAGES)/busybox/index.json: $(ROOTFS)/bin/busybox rootfs-tools/build-image
 	$(BIN)/python rootfs-tools/build-image $(IMAGES)/busybox --layer $(ROOTFS) >/dev/null
-$(BUILD)/rootfs/debian/etc/os-release:
+$(BUILD)/rootfs/debian/etc/os-release: | image-tools
 	$(SUDO) rootfs-tools/debian-rootfs $(BUILD)/rootfs/debian
-$(BUILD)/rootfs/python/usr/bin/python3:
+$(BUILD)/rootfs/python/usr/bin/python3: | image-tools
 	$(SUDO) rootfs-tools/debian-rootfs $(BUILD)/rootfs/python python3
-$(BUILD)/layers/ml/usr/local/lib/python3.11/dist-packages/torch/__init__.py:
+$(BUILD)/layers/ml/usr/local/lib/python3.11/dist-packages/torch/__init__.py: | image-tools
 	rootfs-tools/ml-layer $(BUILD)/layers/ml $(BIN)/pip
 $(IMAGES)/debian/index.json: $(BUILD)/rootfs/debian/etc/os-release
 	$(BIN)/python rootfs-tools/build-image $(IMAGES)/debian --layer $(BUILD)/rootfs/debian --cmd bash >/dev/null
@@ -62,7 +62,12 @@ $(IMAGES)/ml/index.json: $(BUILD)/rootfs/python/usr/bin/python3 $(BUILD)/layers/
 	$(BIN)/python rootfs-tools/build-image $(IMAGES)/ml --layer $(BUILD)/rootfs/python \
 	  --layer $(BUILD)/layers/ml --cmd python3 >/dev/null
 
-images: setup $(IMAGES)/busybox/index.json $(IMAGES)/debian/index.json $(IMAGES)/python/index.json $(IMAGES)/ml/index.json
+# debootstrap and the rest of what the images are built with: installed as
+# root, named (what to ask an administrator for) as a plain user.
+image-tools:
+	scripts/setup-host images
+
+images: setup image-tools $(IMAGES)/busybox/index.json $(IMAGES)/debian/index.json $(IMAGES)/python/index.json $(IMAGES)/ml/index.json
 
 registry: images
 	rootfs-tools/local-registry start
