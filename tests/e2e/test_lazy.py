@@ -201,9 +201,17 @@ def test_a_forged_index_is_refused(mr, registry, images_dir):
                                                layer.split(":")[1]))
 
 
-def _lazy_mounts() -> list[str]:
+def _lazy_mounts(*stores) -> list[str]:
+    """The lazy mounts of these stores (Minirun objects): their directories
+    are <runroot>/lazy/<store's device>-<store's inode>-<image> (lazy/mount.py),
+    so another minirun's lazy mounts are not counted."""
+    keys = []
+    for m in stores:
+        st = os.stat(m.store)
+        keys.append(f"/lazy/{st.st_dev:x}-{st.st_ino:x}-")
     with open("/proc/self/mountinfo") as f:
-        return [line for line in f if "minirun-lazy" in line]
+        return [line for line in f
+                if "minirun-lazy" in line and any(k in line.split()[4] for k in keys)]
 
 
 def test_run_lazy(mr, registry, images_dir):
@@ -222,17 +230,17 @@ def test_run_lazy(mr, registry, images_dir):
                   "sleep", "60", check=True)
         for name in ("one", "two"):
             other("start", name, check=True)
-        assert len(_lazy_mounts()) == 1
-        directory = os.path.dirname(_lazy_mounts()[0].split()[4])   # <runtime>/lazy/<...>
+        assert len(_lazy_mounts(other)) == 1
+        directory = os.path.dirname(_lazy_mounts(other)[0].split()[4])   # <runtime>/lazy/<...>
         r = other("exec", "one", "sh", "-c", "busybox | head -1; ls -ln /bin/busybox")
         assert r.returncode == 0 and r.stdout.startswith("BusyBox v"), r.stderr
         assert r.stdout.splitlines()[1].split()[2:4] == ["0", "0"]   # owners as in the image
         other("rm", "-f", "one", check=True)
-        assert len(_lazy_mounts()) == 1                       # two still uses it
+        assert len(_lazy_mounts(other)) == 1                       # two still uses it
         other("rm", "-f", "two", check=True)
-        assert _lazy_mounts() == [] and not os.path.exists(directory)   # its directory too
+        assert _lazy_mounts(other) == [] and not os.path.exists(directory)   # its directory too
         r = other("run", "--rm", "--network", "none", image, "true")   # the rest, if any
-        assert r.returncode == 0 and len(other.layer_dirs()) == 1 and _lazy_mounts() == []
+        assert r.returncode == 0 and len(other.layer_dirs()) == 1 and _lazy_mounts(other) == []
     finally:
         other("rm", "-fa")
 
@@ -262,7 +270,7 @@ def test_a_lazy_layer_is_completed_in_the_background(mr, registry, images_dir):
     mr("run", "-d", "--lazy", "--name", "second", "--network", "none", image, "sleep", "60",
        check=True)
     mr("rm", "-f", "first", check=True)
-    assert _lazy_mounts() == []          # the second uses the unpacked layer
+    assert _lazy_mounts(mr) == []          # the second uses the unpacked layer
     r = mr("exec", "second", "busybox", "true")
     assert r.returncode == 0, r.stderr
     mr("rm", "-f", "second", check=True)
@@ -276,15 +284,15 @@ def test_settings_lazy_by_default_and_small_layers_whole(mr, registry, images_di
     mr("lazy", "index", image, check=True)
     mr.settings["MINIRUN_LAZY"] = "1"
     mr("run", "-d", "--name", "small", "--network", "none", image, "sleep", "60", check=True)
-    assert _lazy_mounts() == [] and len(mr.layer_dirs()) == 1     # 1 MB: fetched whole
+    assert _lazy_mounts(mr) == [] and len(mr.layer_dirs()) == 1     # 1 MB: fetched whole
     mr("rm", "-fa", check=True)
     mr("rmi", image, check=True)
     mr.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"
     mr("create", "--name", "lazy", "--network", "none", image, "sleep", "60", check=True)
     mr("start", "lazy", check=True)
-    assert len(_lazy_mounts()) == 1 and mr.layer_dirs() == []   # lazily, without --lazy
+    assert len(_lazy_mounts(mr)) == 1 and mr.layer_dirs() == []   # lazily, without --lazy
     mr("rm", "-f", "lazy", check=True)
-    assert _lazy_mounts() == []
+    assert _lazy_mounts(mr) == []
 
 
 def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
@@ -311,7 +319,7 @@ def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
     other.settings["MINIRUN_LAZY_MIN_SIZE"] = "0"
     r = other("run", "--rm", "--lazy", "--network", "none", image, "cat", "/etc/passwd")
     assert r.returncode == 0 and r.stdout.startswith("root:"), r.stderr
-    assert _lazy_mounts() == []                    # run --rm takes its mount down too
+    assert _lazy_mounts(mr, other) == []                    # run --rm takes its mount down too
     toc, windows = index.load(os.path.join(other.store, "lazy", "v2", "sha256",
                                            digest.split(":")[1]))
     assert toc["prefetch"][:1] == [first]                    # it came with the index
@@ -381,7 +389,7 @@ def test_a_lazy_root_filesystem_equals_the_unpacked_one(mr, registry, busybox_ro
     try:
         seen = lazy("run", "--rm", "--lazy", "--network", "none", image, "sh", "-c", LISTING)
         assert seen.returncode == 0, seen.stderr
-        assert _lazy_mounts() == []
+        assert _lazy_mounts(mr) == []
         unpacked = mr("run", "--rm", "--network", "none", image, "sh", "-c", LISTING)
         assert unpacked.returncode == 0, unpacked.stderr
         assert seen.stdout == unpacked.stdout
@@ -409,7 +417,7 @@ def test_removed_while_its_layers_are_fetched(mr, registry, images_dir):
            check=True)
         time.sleep(pause)
         mr("rm", "-f", "c", check=True)
-        assert _lazy_mounts() == []
+        assert _lazy_mounts(mr) == []
         servers = subprocess.run(["pgrep", "-f", f"minirun.lazy.serve {mr.store} "],
                                  capture_output=True, text=True).stdout
         assert servers == "", servers
@@ -440,9 +448,9 @@ def test_nothing_left_after_sigkill(mr, registry, images_dir):
     [server] = pids(f"minirun.lazy.serve {mr.store} ")
     os.kill(server, signal.SIGKILL)
     mr("rm", "-f", "a", check=True)
-    assert _lazy_mounts() == []
+    assert _lazy_mounts(mr) == []
     r = mr("run", "--rm", "--lazy", "--network", "none", image, "busybox", "true")
-    assert r.returncode == 0 and _lazy_mounts() == [], r.stderr
+    assert r.returncode == 0 and _lazy_mounts(mr) == [], r.stderr
     cid = mr("run", "-d", "--lazy", "--name", "b", "--network", "none", image, "sleep", "60",
              check=True).stdout.strip()
     # the monitor, not its keeper (minirun:[EXIT], its parent, of the same command line)
@@ -450,4 +458,4 @@ def test_nothing_left_after_sigkill(mr, registry, images_dir):
                  if open(f"/proc/{p}/comm").read().strip() == "minirun:[MON]"]
     os.kill(monitor, signal.SIGKILL)
     mr("rm", "-f", "b", check=True)
-    assert _lazy_mounts() == [] and pids(f"minirun.lazy.serve {mr.store} ") == []
+    assert _lazy_mounts(mr) == [] and pids(f"minirun.lazy.serve {mr.store} ") == []
