@@ -13,12 +13,13 @@ See: cgroups(7), cgroup_namespaces(7), the kernel's cgroup-v2.rst
 import os
 import signal
 import time
-from typing import NamedTuple
 
 from minirun import explain
+from minirun.records import record
 
 
-class Hierarchy(NamedTuple):
+@record
+class Hierarchy:
     mountpoint: str
     version: int
     controllers: tuple[str, ...]
@@ -327,7 +328,8 @@ def oom_kills(dirs: list[str]) -> int:
     return count
 
 
-class View(NamedTuple):
+@record
+class View:
     """What a container's /sys/fs/cgroup shows: cgroup2 itself on a unified
     host, else (source directory, name) binds of its own groups."""
     unified: bool

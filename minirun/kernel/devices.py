@@ -9,13 +9,14 @@ See: mknod(2), makedev(3), devices.txt in the kernel's documentation
 """
 import os
 import stat
-from typing import NamedTuple
 
 from minirun import explain
 from minirun.kernel import mounts
+from minirun.records import record
 
 
-class Device(NamedTuple):
+@record
+class Device:
     path: str
     type: str = "c"
     major: int = 0

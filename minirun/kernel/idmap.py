@@ -10,12 +10,13 @@ as ``/etc/subuid`` and ``/etc/subgid`` allow.
 See: user_namespaces(7), newuidmap(1), subuid(5)
 """
 import os
-from typing import NamedTuple
 
 from minirun import explain
+from minirun.records import record
 
 
-class IDMap(NamedTuple):
+@record
+class IDMap:
     container_id: int
     host_id: int
     size: int

@@ -11,10 +11,10 @@ no_new_privs.
 
 See: seccomp(2), seccomp_rule_add(3), seccomp_export_bpf(3)
 """
-from typing import NamedTuple
 
 from minirun import explain
 from minirun.kernel._native import check, cstr, ffi, lib
+from minirun.records import record
 
 ACT_KILL_THREAD = 0x00000000
 ACT_KILL_PROCESS = 0x80000000
@@ -36,7 +36,8 @@ ATTR_ACT_BADARCH = 2
 EPERM = 1
 
 
-class Rule(NamedTuple):
+@record
+class Rule:
     names: tuple[str, ...]
     action: int
     args: tuple[tuple[int, int, int, int], ...] = ()  # (index, op, value, valueTwo)

@@ -6,7 +6,7 @@ naming its JSON path (``linux.namespaces[2].type: 'time' is not supported``),
 rather than ignored: a container that silently lacks an isolation it asked
 for is worse than one that does not start.
 
-The records are ``typing.NamedTuple`` classes: immutable and built with
+The records are namedtuples (``minirun.records``): immutable and built with
 keywords like frozen dataclasses, but cheap to define.  ``dataclasses``
 (with the ``inspect`` it imports) cost about 25 ms on every container
 start here, more than all of runc's start.
@@ -16,9 +16,9 @@ See: https://github.com/opencontainers/runtime-spec (config.md, config-linux.md)
 import json
 import os
 import re
-from typing import NamedTuple
 
 from minirun.errors import ConfigError
+from minirun.records import record
 
 # The versions of the runtime-spec this runtime reads: 1.x.y in SemVer 2.0
 SEMVER_1 = re.compile(r"1\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
@@ -29,14 +29,16 @@ UNSUPPORTED = ("linux.intelRdt", "linux.personality", "linux.timeOffsets", "proc
                "process.scheduler", "linux.memoryPolicy", "process.execCPUAffinity")
 
 
-class User(NamedTuple):
+@record
+class User:
     uid: int = 0
     gid: int = 0
     umask: int | None = None
     additional_gids: tuple[int, ...] = ()
 
 
-class Capabilities(NamedTuple):
+@record
+class Capabilities:
     bounding: tuple[str, ...] = ()
     effective: tuple[str, ...] = ()
     inheritable: tuple[str, ...] = ()
@@ -44,13 +46,15 @@ class Capabilities(NamedTuple):
     ambient: tuple[str, ...] = ()
 
 
-class Rlimit(NamedTuple):
+@record
+class Rlimit:
     type: str
     soft: int
     hard: int
 
 
-class Process(NamedTuple):
+@record
+class Process:
     args: tuple[str, ...]
     env: tuple[str, ...] = ()
     cwd: str = "/"
@@ -63,25 +67,29 @@ class Process(NamedTuple):
     oom_score_adj: int | None = None
 
 
-class Mount(NamedTuple):
+@record
+class Mount:
     destination: str
     type: str | None = None
     source: str | None = None
     options: tuple[str, ...] = ()
 
 
-class Namespace(NamedTuple):
+@record
+class Namespace:
     type: str
     path: str | None = None
 
 
-class IDMapping(NamedTuple):
+@record
+class IDMapping:
     container_id: int
     host_id: int
     size: int
 
 
-class Device(NamedTuple):
+@record
+class Device:
     path: str
     type: str
     major: int = 0
@@ -91,14 +99,16 @@ class Device(NamedTuple):
     gid: int = 0
 
 
-class Hook(NamedTuple):
+@record
+class Hook:
     path: str
     args: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
     timeout: int | None = None
 
 
-class Hooks(NamedTuple):
+@record
+class Hooks:
     prestart: tuple[Hook, ...] = ()
     create_runtime: tuple[Hook, ...] = ()
     create_container: tuple[Hook, ...] = ()
@@ -107,21 +117,24 @@ class Hooks(NamedTuple):
     poststop: tuple[Hook, ...] = ()
 
 
-class SyscallRule(NamedTuple):
+@record
+class SyscallRule:
     names: tuple[str, ...]
     action: str
     errno_ret: int | None = None
     args: tuple[tuple[int, str, int, int], ...] = ()
 
 
-class Seccomp(NamedTuple):
+@record
+class Seccomp:
     default_action: str
     default_errno_ret: int | None = None
     architectures: tuple[str, ...] = ()
     syscalls: tuple[SyscallRule, ...] = ()
 
 
-class Linux(NamedTuple):
+@record
+class Linux:
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IDMapping, ...] = ()
     gid_mappings: tuple[IDMapping, ...] = ()
@@ -138,7 +151,8 @@ class Linux(NamedTuple):
         return next((n for n in self.namespaces if n.type == kind), None)
 
 
-class Spec(NamedTuple):
+@record
+class Spec:
     oci_version: str
     root_path: str
     root_readonly: bool = False
