@@ -10,6 +10,7 @@ tree the host mounts, and never moves or remounts a tree itself.
 
 See: cgroups(7), cgroup_namespaces(7), the kernel's cgroup-v2.rst
 """
+import functools
 import os
 import signal
 import time
@@ -25,8 +26,13 @@ class Hierarchy:
     controllers: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=8)
 def hierarchies(mountinfo: str = "/proc/self/mountinfo") -> list[Hierarchy]:
-    """The cgroup trees mounted on this host: v2 first, then one per v1 controller set."""
+    """The cgroup trees mounted on this host: v2 first, then one per v1 controller set.
+
+    Read once per process (a launch asks seven times): a host's cgroup
+    trees are mounted at boot and minirun never mounts or moves one.
+    The list is shared: callers must not change it."""
     found, seen = [], set()
     with open(mountinfo) as f:
         for line in f:

@@ -28,7 +28,7 @@ class Plan:
 
     def __init__(self, *, spec: Spec, process: Process, new_flags: int = 0,
                  new_userns: bool = False, join: list | None = None, build_rootfs: bool = True,
-                 fifo_fd: int = -1, console_fd: int = -1, setgroups_allowed: bool = True,
+                 state_dir_fd: int = -1, console_fd: int = -1, setgroups_allowed: bool = True,
                  preserve_fds: int = 0, in_userns: bool = False, bundle: str = "",
                  cgroup_view=None, seccomp: bytes | None = None, chroot: str | None = None):
         self.spec, self.process = spec, process
@@ -36,7 +36,7 @@ class Plan:
         self.new_userns = new_userns
         self.join = join or []              # [(path, CLONE_NEW*)] in join order
         self.build_rootfs = build_rootfs    # False for exec
-        self.fifo_fd = fifo_fd              # O_PATH fd of exec.fifo (create only)
+        self.state_dir_fd = state_dir_fd    # O_PATH fd of the state dir (create only)
         self.console_fd = console_fd        # connected --console-socket, or -1
         self.setgroups_allowed = setgroups_allowed
         self.preserve_fds = preserve_fds
@@ -268,7 +268,7 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     step("user and capabilities")
     proc_steps.switch_user(k, proc, plan.setgroups_allowed)
     step("close host file descriptors")
-    keep = {0, 1, 2, plan.fifo_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds))
+    keep = {0, 1, 2, plan.state_dir_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds))
     proc_steps.close_host_fds(keep)
     step("cwd")
     proc_steps.enter_cwd(proc)
@@ -276,9 +276,9 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     path = proc_steps.find_executable(proc)
     env = proc_steps.env_dict(proc)
     chan.send("ready")
-    if plan.fifo_fd >= 0:
+    if plan.state_dir_fd >= 0:
         step("wait for start")
-        _wait_for_start(plan.fifo_fd)
+        _wait_for_start(plan.state_dir_fd)
     if spec.hooks.start_container:
         step("startContainer hooks")
         from minirun.runtime import hooks
@@ -299,14 +299,15 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     os.execve(path, list(proc.args), env)
 
 
-def _wait_for_start(fifo_fd: int) -> None:
+def _wait_for_start(state_dir_fd: int) -> None:
     """Block until `start` opens exec.fifo for reading; then write one byte.
 
-    The fifo is reopened through /proc/self/fd of an O_PATH descriptor taken
-    before pivot_root: its path on the host is no longer reachable.
+    The fifo is opened relative to an O_PATH descriptor of the state
+    directory taken before pivot_root (or chroot): its path on the host is
+    no longer reachable, and /proc may not be mounted.  The descriptor is
+    closed before the container's program runs.
     """
-    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_dir_fd)
     os.write(fd, b"0")
     os.close(fd)
-    os.close(fifo_fd)
-
+    os.close(state_dir_fd)

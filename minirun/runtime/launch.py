@@ -359,7 +359,7 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
                           "(or use run, which handles the terminal itself)")
     explain.say(f"parsed {bundle}/config.json; making the state directory")
     directory = store.make(cid)
-    cgroup_dirs, cgroup_made, launch, fifo_fd = [], [], None, -1
+    cgroup_dirs, cgroup_made, launch, dir_fd = [], [], None, -1
     shared_mounts = None if spec.linux.namespace("mount") else \
         [mid for mid, _ in k.mounts.mounts_below(spec.root_path)]
     try:
@@ -370,12 +370,12 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         explain.say(f"mkfifo {fifo}: INIT will wait on it until `start`")
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)
-        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         cgroup_dirs, cgroup_made = make_cgroup(k, spec, cid)
         if console_socket:
             console_fd = _connect_console(console_socket)
         plan = Plan(spec=spec, process=process, new_flags=new_flags, new_userns=new_userns,
-                    join=joins, fifo_fd=fifo_fd, console_fd=console_fd,
+                    join=joins, state_dir_fd=dir_fd, console_fd=console_fd,
                     preserve_fds=preserve_fds, in_userns=in_userns, bundle=bundle,
                     cgroup_view=k.cgroups.view(cgroup_dirs),
                     seccomp=proc_steps.seccomp_program(k, spec.linux.seccomp, store.root))
@@ -414,8 +414,8 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         store.remove(cid)
         raise
     finally:
-        if fifo_fd >= 0:
-            os.close(fifo_fd)
+        if dir_fd >= 0:
+            os.close(dir_fd)
         if console_socket and console_fd >= 0:
             os.close(console_fd)
 

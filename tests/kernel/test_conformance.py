@@ -339,3 +339,19 @@ def test_warming_the_cgroup_lock_moves_nothing(rt):
     r = subprocess.run(rt.prefix() + [os.path.join(VENV_BIN, "python"), "-c", code],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
+
+
+def test_no_mount_namespace_and_no_mounts_at_all(rt, busybox_rootfs, cid):
+    """Without /proc in the container, INIT still closes the host's
+    descriptors (close_range, not /proc/self/fd) and runs its process."""
+    b = rt.bundle(busybox_rootfs, ["sh", "-c", "echo ran; ls /proc | wc -l"])
+    _without_mount_namespace(b)
+    b.set("mounts", [])
+    b.write()
+    r = rt.oci("run", "--bundle", b.path, cid)
+    if rt.rootless:
+        assert r.returncode != 0 and "needs a mount namespace of its own" in r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["ran", "0"]
+    assert leftovers(rt, cid, b) == []
