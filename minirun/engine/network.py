@@ -211,7 +211,9 @@ def _network(store: Store, name: str) -> dict:
 # there too, by creating a file that must not exist yet (CNI's host-local
 # IPAM does the same): an address on a bridge (runtime: /run/minirun/ipam),
 # a named network's bridge and subnet (as long as the network lives:
-# /etc/minirun/networks, where podman keeps its networks too).  A plain
+# /etc/minirun/networks, where podman keeps its networks too).  These stay
+# host-wide on purpose, not under --runroot (MINIRUN_RUNROOT): they claim the
+# host's bridge names and addresses, which every runroot shares.  A plain
 # user's bridges live in a namespace of the store's own, and claim nothing.
 
 def _claims(kind: str) -> str:
