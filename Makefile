@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 B      ?=
 
 IMAGES := $(BUILD)/images
-.PHONY: setup host demo test bench clean images image-tools registry
+.PHONY: setup host demo test lint bench clean images image-tools registry
 
 # As root: installs packages and the test user.  As a plain user: checks
 # that they are there and says what to ask an administrator for.
@@ -18,7 +18,7 @@ host:
 $(BIN)/.installed: pyproject.toml setup.py native/build.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check setuptools wheel cffi click pytest pexpect \
-	  urllib3 zstandard tqdm pyroute2 indexed_gzip pyfuse3
+	  urllib3 zstandard tqdm pyroute2 indexed_gzip pyfuse3 ruff
 	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -e . --config-settings editable_mode=compat
 	touch $@
 
@@ -41,7 +41,11 @@ demo: setup
 	$(BIN)/minirun run --rm busybox \
 	  sh -c 'echo "Hello from a minirun container: I am pid $$$$ on host $$(hostname), user $$(id -un), kernel $$(uname -r)"'
 
-test: setup
+# The linter first (its rules: pyproject.toml), then the whole suite.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check minirun tests bench
+
+test: setup lint
 	$(BIN)/python -m pytest -q tests
 
 # Images built from Debian packages (debootstrap needs root and the Debian

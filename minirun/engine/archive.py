@@ -272,7 +272,7 @@ def _save_oci(store: Store, names: list[str], tar: tarfile.TarFile) -> None:
     for name in names:
         image_id, data, doc = _image(store, name)
         mdigest = dg.of_bytes(data)
-        for d, path in ((mdigest, None), (doc.config.digest, None),
+        for d, _path in ((mdigest, None), (doc.config.digest, None),
                         *((layer.digest, None) for layer in doc.layers)):
             if d not in written:
                 _add(tar, f"blobs/sha256/{hex_of(d)}", path=store.blob_path(d))
@@ -350,7 +350,8 @@ def import_rootfs(store: Store, tarball: str, name: str | None, rootless: bool =
     p = host_platform()
     config = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "architecture": p["architecture"], "os": "linux",
-              "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+              "config": {"Env": [
+                  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
               "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
     cfg = json.dumps(config).encode()
     cfg_digest = store.put_blob(cfg)

@@ -534,7 +534,7 @@ class Store:
             db.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
             db.execute("DELETE FROM images WHERE id=?", (image_id,))
             gone = []
-            for diff_id, blob in layers:
+            for diff_id, _blob in layers:
                 used = db.execute("SELECT 1 FROM image_layers WHERE diff_id=?",
                                   (diff_id,)).fetchone()
                 if not used:

@@ -316,7 +316,8 @@ def of_process(pid: int) -> list[str]:
         _, ctrls, path = line.split(":", 2)
         for tree in trees:
             if (tree.version == 2 and ctrls == "") or \
-                    (tree.version == 1 and ctrls and set(ctrls.split(",")) == set(tree.controllers)):
+                    (tree.version == 1 and ctrls
+                     and set(ctrls.split(",")) == set(tree.controllers)):
                 out.append(os.path.join(tree.mountpoint, path.lstrip("/")))
     return [d for d in out if os.path.isdir(d)]
 

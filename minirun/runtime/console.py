@@ -26,7 +26,8 @@ def connect(path: str) -> int:
         s.connect(path)
     except OSError as e:
         s.close()
-        raise OSError(e.errno, f"cannot connect to the console socket: {e.strerror}", path)
+        raise OSError(e.errno, f"cannot connect to the console socket: {e.strerror}",
+                      path) from None
     return s.detach()
 
 

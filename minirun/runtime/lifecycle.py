@@ -70,7 +70,8 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     status = st.status(store.dir(cid))
     if status not in ("created", "running"):
         raise StateError(f"container `{cid}` is {status}: there is no process to signal")
-    explain.say(f"kill({st.pid}, {signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig})")
+    name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
+    explain.say(f"kill({st.pid}, {name})")
     if all_processes and st.cgroup_dirs:
         from minirun.kernel import cgroups
         cgroups.kill_all(st.cgroup_dirs, sig)

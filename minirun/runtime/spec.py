@@ -298,7 +298,8 @@ def _linux(lx: dict) -> Linux:
         if kind not in ("c", "b", "u", "p"):
             raise ConfigError(f"{dw}type: {kind!r} is not a device type (c, b, u or p)")
         devices.append(Device(path=_get(d, "path", str, dw, ""), type=kind,
-                              major=_get(d, "major", int, dw, 0), minor=_get(d, "minor", int, dw, 0),
+                              major=_get(d, "major", int, dw, 0),
+                              minor=_get(d, "minor", int, dw, 0),
                               file_mode=_get(d, "fileMode", int, dw, 0o666),
                               uid=_get(d, "uid", int, dw, 0), gid=_get(d, "gid", int, dw, 0)))
     sysctl = _get(lx, "sysctl", dict, "linux.", {})
@@ -351,7 +352,8 @@ def parse(doc: dict, bundle: str) -> Spec:
     process = _process(_get(doc, "process", dict, ""), "process.") if doc.get("process") else None
     return Spec(oci_version=version, root_path=root_path,
                 root_readonly=_get(root, "readonly", bool, "root.", False), process=process,
-                hostname=_get(doc, "hostname", str, ""), domainname=_get(doc, "domainname", str, ""),
+                hostname=_get(doc, "hostname", str, ""),
+                domainname=_get(doc, "domainname", str, ""),
                 mounts=tuple(mounts), hooks=_hooks(_get(doc, "hooks", dict, "", {})), linux=linux,
                 annotations=_get(doc, "annotations", dict, "", {}))
 

@@ -53,7 +53,8 @@ class Registry:
                 break          # 401: up, and wants a login
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"docker-registry did not start: see {self.dir}/log")
+                    raise RuntimeError(
+                        f"docker-registry did not start: see {self.dir}/log") from None
                 time.sleep(0.05)
 
     def push(self, layout: str, name: str, creds: str | None = None,

@@ -240,7 +240,8 @@ def test_explain_narrates_the_syscalls(rt, busybox_rootfs, cid):
                  "CLONE_NEWNET"):
         assert flag in unshare
     for needle in ('pivot_root(".", ".")', "sethostname(\"minirun\")",
-                   "mount(\"proc\"", "capset(", "prctl(PR_SET_NO_NEW_PRIVS, 1)", "execve('/usr/bin/true'",
+                   "mount(\"proc\"", "capset(", "prctl(PR_SET_NO_NEW_PRIVS, 1)",
+                   "execve('/usr/bin/true'",
                    "prctl(PR_SET_DUMPABLE, 0)"):
         assert needle in text, needle
     if rt.rootless:
