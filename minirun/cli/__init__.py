@@ -18,6 +18,10 @@ def main() -> None:
         print(f"minirun version {__version__}")
         return
     from minirun.cli import hot
+    hot.engine_errors(_dispatch)(hot, argv)     # every path: one error line, no traceback
+
+
+def _dispatch(hot, argv: list[str]) -> None:
     if hot.main(argv):
         return
     from minirun.cli.commands import cli

@@ -136,7 +136,9 @@ def _set(kw: dict, f: Flag, value) -> bool:
 
 
 def engine_errors(fn):
-    """MiniRunError -> `Error: message` on stderr and its exit code, as podman."""
+    """MiniRunError -> `Error: message` on stderr and its exit code, as podman;
+    any other OSError -> one line naming the call's object, exit 125 (never a
+    traceback); a reader of our output that went away -> exit 141, quietly."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from minirun.errors import MiniRunError
@@ -146,6 +148,14 @@ def engine_errors(fn):
             sys.stdout.flush()
             print(f"Error: {e}", file=sys.stderr)
             sys.exit(e.exit_code)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            sys.exit(141)
+        except OSError as e:
+            sys.stdout.flush()
+            where = f": `{e.filename}`" if e.filename else ""
+            print(f"Error: {e.strerror or e}{where}", file=sys.stderr)
+            sys.exit(125)
         except KeyboardInterrupt:
             sys.exit(130)
     return wrapper

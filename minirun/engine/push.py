@@ -17,7 +17,7 @@ def push(root: str | None, source: str, destination: str, *,
     image_id = store.lookup(source)
     ref = reference.parse(destination)
     if ref.short:
-        raise reference.ReferenceError(f"push needs a registry in the destination, such as "
+        raise reference.InvalidReference(f"push needs a registry in the destination, such as "
                                        f"localhost:5000/{ref.path}")
     conf = registries.load()
     client = client_for(ref, conf, tls_verify)

@@ -24,7 +24,7 @@ _DOMAIN = re.compile(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
                      r"^\[[a-fA-F0-9:]+\](?::[0-9]+)?$")
 
 
-class ReferenceError(MiniRunError):
+class InvalidReference(MiniRunError):
     """An image reference does not follow the grammar: fix its spelling."""
 
 
@@ -63,7 +63,7 @@ class Reference(NamedTuple):
 
 def parse(text: str) -> Reference:
     if not text or len(text) > 255 + 128 + 80:
-        raise ReferenceError(f"invalid image reference {text!r}: empty or too long")
+        raise InvalidReference(f"invalid image reference {text!r}: empty or too long")
     rest, digest = text, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)
@@ -73,17 +73,17 @@ def parse(text: str) -> Reference:
     if ":" in last:
         rest, tag = rest.rsplit(":", 1)
         if not _TAG.match(tag):
-            raise ReferenceError(f"invalid image reference {text!r}: tag {tag!r} may hold "
+            raise InvalidReference(f"invalid image reference {text!r}: tag {tag!r} may hold "
                                  "letters, digits, '_', '.' and '-' (at most 128)")
     domain, path = None, rest
     first, sep, remainder = rest.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         if not _DOMAIN.match(first):
-            raise ReferenceError(f"invalid image reference {text!r}: bad registry {first!r}")
+            raise InvalidReference(f"invalid image reference {text!r}: bad registry {first!r}")
         domain, path = first, remainder
     for component in path.split("/"):
         if not _COMPONENT.match(component):
-            raise ReferenceError(f"invalid image reference {text!r}: {component!r} must be "
+            raise InvalidReference(f"invalid image reference {text!r}: {component!r} must be "
                                  "lowercase letters and digits, separated by '.', '_' or '-'")
     ref = Reference(domain=domain, path=path, tag=tag, digest=digest)
     if domain == DOCKER_HUB:

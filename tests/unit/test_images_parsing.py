@@ -33,7 +33,7 @@ def test_references(text, domain, path, tag, digest):
     ("busybox@md5:abc", "not a valid digest"),
 ])
 def test_bad_references(text, message):
-    with pytest.raises(reference.ReferenceError if "digest" not in message
+    with pytest.raises(reference.InvalidReference if "digest" not in message
                        else dg.DigestError) as e:
         reference.parse(text)
     assert message in str(e.value)
