@@ -7,7 +7,7 @@ alike.  Failures are ``OSError(errno, strerror, path)``, made in exactly one
 place (``_native.check``).
 
 Reading order: namespaces, idmap, mounts, devices, uts, sysctl, cgroups,
-rlimits, capabilities, process, seccomp, bpf.
+rlimits, credentials, capabilities, process, seccomp, bpf.
 
 The runtime never calls these modules by name from its launch steps: it is
 handed a seam (:data:`LINUX` here, a recording fake in the unit tests), so
@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 def linux() -> SimpleNamespace:
     """The real seam: every kernel module, loaded on first use."""
-    from minirun.kernel import (bpf, capabilities, cgroups, devices, idmap, mounts,
-                                namespaces, process, rlimits, seccomp, sysctl, uts)
-    return SimpleNamespace(bpf=bpf, capabilities=capabilities, cgroups=cgroups, devices=devices,
-                           idmap=idmap, mounts=mounts, namespaces=namespaces,
-                           process=process, rlimits=rlimits, seccomp=seccomp,
-                           sysctl=sysctl, uts=uts)
+    from minirun.kernel import (bpf, capabilities, cgroups, credentials, devices, idmap,
+                                mounts, namespaces, process, rlimits, seccomp, sysctl, uts)
+    return SimpleNamespace(bpf=bpf, capabilities=capabilities, cgroups=cgroups,
+                           credentials=credentials, devices=devices, idmap=idmap,
+                           mounts=mounts, namespaces=namespaces, process=process,
+                           rlimits=rlimits, seccomp=seccomp, sysctl=sysctl, uts=uts)

@@ -7,7 +7,11 @@ in the container can reach the runtime's own executable through
 more than the process has.  A *child subreaper* adopts orphaned
 descendants, as init would.
 
-See: prctl(2), setsid(2), tty_ioctl(4)
+The last steps of a launch are here too: the working directory, the
+file mode mask, closing every descriptor the container must not inherit,
+and execve(2), which replaces the runtime's program with the container's.
+
+See: prctl(2), setsid(2), tty_ioctl(4), chdir(2), umask(2), close_range(2), execve(2)
 """
 import fcntl
 import os
@@ -76,3 +80,29 @@ def default_signals() -> None:
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             lib.mr_signal_default(sig)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def chdir(path: str) -> None:
+    explain.say(f'chdir("{path}")')
+    os.chdir(path)
+
+
+def fchdir(fd: int) -> None:
+    explain.say(f"fchdir({fd})")
+    os.fchdir(fd)
+
+
+def umask(mask: int) -> None:
+    explain.say(f"umask({mask:04o})")
+    os.umask(mask)
+
+
+def close_range(first: int, last: int) -> None:
+    """Close descriptors first..last: close_range(2) through os.closerange,
+    which needs no /proc to find them."""
+    os.closerange(first, last + 1)
+
+
+def execve(path: str, args: list[str], env: dict[str, str]) -> None:
+    explain.say(f"execve({path!r}, {args!r})")
+    os.execve(path, args, env)

@@ -75,10 +75,10 @@ def intermediate(k, plan: Plan, chan: Channel) -> None:
             plan.setgroups_allowed = k.idmap.setgroups_allowed("self")
         if plan.new_userns or any(t == k.namespaces.CLONE_NEWUSER for _, t in plan.join):
             step("become root in the user namespace")
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+            k.credentials.setresgid(0, 0, 0)
+            k.credentials.setresuid(0, 0, 0)
             if plan.setgroups_allowed:
-                os.setgroups([])
+                k.credentials.setgroups([])
         # oom_score_adj is inherited by INIT; once we are not dumpable,
         # /proc/self is root's and a rootless container could not write it.
         step("oom_score_adj")
@@ -189,7 +189,7 @@ def enter_root(k, plan: Plan, step: Step) -> None:
         k.mounts.chroot_fd(fd)
         os.close(fd)
     else:
-        os.chdir("/")
+        k.process.chdir("/")
 
 
 def mount_and_run_hooks(k, plan: Plan, chan: Channel, step: Step, root_fd: int,
@@ -269,9 +269,9 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     proc_steps.switch_user(k, proc, plan.setgroups_allowed)
     step("close host file descriptors")
     keep = {0, 1, 2, plan.state_dir_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds))
-    proc_steps.close_host_fds(keep)
+    proc_steps.close_host_fds(k, keep)
     step("cwd")
-    proc_steps.enter_cwd(proc)
+    proc_steps.enter_cwd(k, proc)
     step("exec")
     path = proc_steps.find_executable(proc)
     env = proc_steps.env_dict(proc)
@@ -295,8 +295,7 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     step("default signal dispositions")
     k.process.default_signals()
     step("exec")
-    explain.say(f"execve({path!r}, {list(proc.args)!r})")
-    os.execve(path, list(proc.args), env)
+    k.process.execve(path, list(proc.args), env)
 
 
 def _wait_for_start(state_dir_fd: int) -> None:

@@ -88,26 +88,26 @@ def switch_user(k, proc: Process, setgroups_allowed: bool) -> None:
         c.bounding_drop_except(c.to_mask(list(caps.bounding)))
         c.set_keepcaps(True)
     if setgroups_allowed:
-        os.setgroups(list(user.additional_gids))
+        k.credentials.setgroups(list(user.additional_gids))
     elif user.additional_gids:
         raise OSError(1, "additionalGids need setgroups, which this user namespace denies "
                       "(map gids with newgidmap)", "setgroups")
-    os.setresgid(user.gid, user.gid, user.gid)
-    os.setresuid(user.uid, user.uid, user.uid)
+    k.credentials.setresgid(user.gid, user.gid, user.gid)
+    k.credentials.setresuid(user.uid, user.uid, user.uid)
     if caps is not None:
         c.set_keepcaps(False)
         c.capset(c.to_mask(list(caps.effective)), c.to_mask(list(caps.permitted)),
                  c.to_mask(list(caps.inheritable)))
         c.ambient_set(c.to_mask(list(caps.ambient)))
     if user.umask is not None:
-        os.umask(user.umask)
+        k.process.umask(user.umask)
 
 
-def enter_cwd(proc: Process) -> None:
+def enter_cwd(k, proc: Process) -> None:
     """chdir after the user switch (permissions apply) and after every host
     fd is closed: a cwd of /proc/self/fd/N then cannot name a host directory,
     and getcwd() proves the result lies inside the new root (CVE-2024-21626)."""
-    os.chdir(proc.cwd)
+    k.process.chdir(proc.cwd)
     try:
         here = os.getcwd()
     except OSError:
@@ -116,14 +116,14 @@ def enter_cwd(proc: Process) -> None:
         raise OSError(2, "the working directory is outside the container", proc.cwd)
 
 
-def close_host_fds(keep: set[int]) -> None:
+def close_host_fds(k, keep: set[int]) -> None:
     """Close every descriptor but ``keep``: the gaps between them with
-    closerange (close_range(2): it needs no /proc, which a container that
-    shares the runtime's mount namespace may not have mounted)."""
+    close_range(2), which needs no /proc (a container that shares the
+    runtime's mount namespace may not have one mounted)."""
     low = 0
     for fd in sorted(keep) + [2 ** 20]:     # past any fd a process can have here
         if fd > low:
-            os.closerange(low, fd)
+            k.process.close_range(low, fd - 1)
         low = max(low, fd + 1)
 
 

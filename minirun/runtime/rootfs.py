@@ -181,10 +181,10 @@ def pivot(k, root_fd: int) -> None:
     of the new one, and a lazy unmount of "." then drops it, so no directory
     of the host stays reachable (and no put_old directory is needed)."""
     m = k.mounts
-    os.fchdir(root_fd)
+    k.process.fchdir(root_fd)
     m.pivot_root(".", ".")
     m.umount2(".", m.MNT_DETACH)
-    os.chdir("/")
+    k.process.chdir("/")
 
 
 def set_root_propagation(k, spec: Spec) -> None:

@@ -20,6 +20,9 @@ class FakeChannel:
         self.sent.append(f"<{word}>")
         return "{}"
 
+    def fds(self) -> set[int]:
+        return set()
+
 
 @pytest.fixture
 def recorded(tmp_path):
@@ -89,3 +92,42 @@ def test_readonly_root_is_the_last_mount(recorded):
     rec, _ = recorded
     last = rec.mounts()[-1]
     assert last[0] == "/" and last[2] & M.MS_REMOUNT and last[2] & M.MS_RDONLY
+
+
+def _finalized(no_new_privs: bool, bundle) -> list[str]:
+    """INIT's last steps for a config that drops root, against the seam."""
+    doc = default_config()
+    doc["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5], "umask": 0o22}
+    doc["process"]["noNewPrivileges"] = no_new_privs
+    doc["process"]["args"] = ["sh"]
+    doc["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
+    (bundle / "rootfs").mkdir()
+    s = spec.parse(doc, str(bundle))
+    rec = Recorder()
+    plan = init.Plan(spec=s, process=s.process, seccomp=b"")
+    init.finalize(rec.seam(), plan, FakeChannel(), init.Step())
+    return rec.names()
+
+
+@pytest.mark.parametrize("no_new_privs", [True, False])
+def test_the_credential_switch_in_runc_and_cruns_order(no_new_privs, tmp_path):
+    """bounding set trimmed while CAP_SETPCAP is still there; KEEPCAPS on;
+    groups and gid before the uid (CAP_SETGID goes with uid 0); the other
+    capability sets exactly as configured after it; the host's descriptors
+    closed before the working directory is entered (CVE-2024-21626);
+    no_new_privs, then seccomp, as late as possible; execve last."""
+    names = _finalized(no_new_privs, tmp_path)
+    order = ["rlimits.setrlimit", "capabilities.bounding_drop_except",
+             "capabilities.set_keepcaps", "credentials.setgroups", "credentials.setresgid",
+             "credentials.setresuid", "capabilities.capset", "capabilities.ambient_set",
+             "process.umask", "process.close_range", "process.chdir"]
+    at = [names.index(n) for n in order]
+    assert at == sorted(at), names
+    assert names[-2:] == ["process.default_signals", "process.execve"]
+    seccomp = names.index("seccomp.install")
+    if no_new_privs:    # after the switch, behind no_new_privs
+        assert names.index("process.set_no_new_privs") < seccomp
+        assert seccomp > names.index("process.chdir")
+    else:               # loading it needs CAP_SYS_ADMIN: before the uid changes
+        assert "process.set_no_new_privs" not in names
+        assert seccomp < names.index("credentials.setresuid")

@@ -55,9 +55,10 @@ def test_usage_errors_are_argparses_with_exit_125():
 
 def test_close_host_fds_keeps_exactly_what_it_is_told():
     """INIT closes the host's descriptors without /proc (runtime/process.py)."""
-    code = ("import os; from minirun.runtime.process import close_host_fds; "
+    code = ("import os; from minirun.kernel import linux; "
+            "from minirun.runtime.process import close_host_fds; "
             "fds = [os.open('/dev/null', os.O_RDONLY) for _ in range(6)]; "
-            "close_host_fds({0, 1, 2, fds[1], fds[4], -1}); "
+            "close_host_fds(linux(), {0, 1, 2, fds[1], fds[4], -1}); "
             "left = {int(n) for n in os.listdir('/proc/self/fd')}; "
             "print(left - {fds[0]} == {0, 1, 2, fds[1], fds[4]})")  # fds[0]: listdir's own
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
