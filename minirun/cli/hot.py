@@ -11,10 +11,12 @@ goes to click, so errors are worded in one place.
 import functools
 import os
 import sys
-from typing import NamedTuple
+
+from minirun.records import record
 
 
-class Flag(NamedTuple):
+@record
+class Flag:
     names: tuple[str, ...]            # ("-e", "--env")
     dest: str                          # the keyword it fills
     kind: str = "value"                # "bool", "value" or "many" (repeatable)

@@ -12,10 +12,10 @@ See: image-spec manifest.md, image-index.md, config.md; Docker's
 """
 import json
 import platform as _platform
-from typing import NamedTuple
 
 from minirun.engine import digest as dg
 from minirun.errors import MiniRunError
+from minirun.records import record
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -43,7 +43,8 @@ class ManifestError(MiniRunError):
     (or the registry serving it) is broken or hostile."""
 
 
-class Descriptor(NamedTuple):
+@record
+class Descriptor:
     media_type: str
     digest: str
     size: int
@@ -51,13 +52,15 @@ class Descriptor(NamedTuple):
     annotations: dict | None = None
 
 
-class Manifest(NamedTuple):
+@record
+class Manifest:
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
 
 
-class Index(NamedTuple):
+@record
+class Index:
     media_type: str
     manifests: tuple[Descriptor, ...]
 
@@ -138,7 +141,8 @@ def choose(index: Index, want: dict | None = None) -> Descriptor:
                         f"(it has: {have})")
 
 
-class Config(NamedTuple):
+@record
+class Config:
     """The parts of an image config that minirun uses."""
     raw: dict
     diff_ids: tuple[str, ...]

@@ -11,10 +11,10 @@ is a registry; docker.io names of one component gain ``library/``.
 See: containers-registries.conf(5), distribution's reference grammar
 """
 import re
-from typing import NamedTuple
 
 from minirun.engine import digest as dg
 from minirun.errors import MiniRunError
+from minirun.records import record
 
 DOCKER_HUB = "docker.io"
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
@@ -28,7 +28,8 @@ class InvalidReference(MiniRunError):
     """An image reference does not follow the grammar: fix its spelling."""
 
 
-class Reference(NamedTuple):
+@record
+class Reference:
     domain: str | None      # None for a short name not yet resolved
     path: str
     tag: str | None = None

@@ -15,23 +15,25 @@ import glob
 import json
 import os
 import tomllib
-from typing import NamedTuple
 
 from minirun.errors import MiniRunError
+from minirun.records import record
 
 
 class RegistryConfigError(MiniRunError):
     """registries.conf or auth.json cannot be read: fix the file named."""
 
 
-class Registry(NamedTuple):
+@record
+class Registry:
     prefix: str
     location: str
     insecure: bool = False
     blocked: bool = False
 
 
-class Config(NamedTuple):
+@record
+class Config:
     search: tuple[str, ...]
     registries: tuple[Registry, ...]
     files: tuple[str, ...]
