@@ -8,13 +8,20 @@ The package has three layers, read from the bottom up::
     runtime/   one OCI bundle -> one container, as runc does: spec.py parses
                config.json, launch.py and init.py are the launch, in order,
                lifecycle.py has the verbs (create, start, state, kill, delete)
-    engine/    many containers: images, storage, networks (later issues)
-    cli/       minirun (podman-like, click) and minirun-oci (runc-like)
+    engine/    many containers: images, the store, container records, the
+               monitor, volumes, networks (podman's job)
+    lazy/      layers read from the registry as they are used (FUSE)
+    cli/       minirun (podman-like, click, with a click-free fast path for
+               run and exec) and minirun-oci (runc-like)
 
+Beside them: errors.py (the exception hierarchy's base classes), explain.py
+(the --explain narration), records.py (immutable records without typing).
 The runtime never imports the engine; only kernel/ loads the C half
-(minirun._native, built from native/build.py by cffi).
+(minirun._native, built from native/build.py by cffi).  docs/ARCHITECTURE.md
+says why each piece is where it is.
 
 Reading order for a student: kernel/namespaces.py, runtime/spec.py,
-runtime/launch.py, runtime/init.py, runtime/rootfs.py, runtime/process.py.
+runtime/launch.py, runtime/init.py, runtime/rootfs.py, runtime/process.py,
+kernel/credentials.py, then engine/containers.py and engine/monitor.py.
 """
 __version__ = "0.1.0"

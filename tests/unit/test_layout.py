@@ -55,3 +55,19 @@ def test_minirun_oci_start_path_imports_no_click():
             "oci._parser(); print('click' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_start_paths_import_nothing_heavy():
+    """minirun-oci create's modules and minirun run's hot path import none of
+    the modules that cost milliseconds on every start (records, not typing;
+    the fast parser, not argparse; never click)."""
+    import subprocess
+    import sys
+    code = ("import sys; from minirun.cli import oci, hot; "
+            "oci._fast_parse(['create', '--bundle', '/b', 'c']); "
+            "from minirun.runtime import launch, lifecycle, spec; launch.kernel(); "
+            "from minirun.engine import containers, store; "
+            "print(sorted(m for m in ('typing', 'dataclasses', 'argparse', 'click', "
+            "'pyroute2', 'pyfuse3', 'urllib3', 'threading') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
