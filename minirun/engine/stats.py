@@ -2,7 +2,7 @@
 
 CPU % is CPU time over wall time: since the container started for the
 first sample, between two samples after that (as `top` does).  Memory,
-pids and block IO are the kernel's own counters (kernel/cgroups.now).  A
+pids and block IO are the kernel's own counters (runtime/usage.now).  A
 rootless container without a cgroup of its own shares its caller's, and
 has no figures of its own to show: it says so rather than show the
 caller's.
@@ -61,14 +61,14 @@ class Sampler:
         return out
 
     def sample(self) -> list[dict]:
-        from minirun.kernel import cgroups
+        from minirun.runtime import usage
         rows = []
         for rec in self.records():
             dirs = _dirs(rec)
             row = {"id": rec["id"], "name": rec["name"], "pid": rec["pid"],
                    "cgroup": bool(dirs)}
             if dirs:
-                figures = cgroups.now(dirs)
+                figures = usage.now(dirs)
                 row.update(figures)
                 t, cpu = time.monotonic(), figures.get("cpu_ns", 0)
                 if rec["id"] in self.last:

@@ -190,11 +190,11 @@ def exit_code(status: int) -> int:
 
 
 def usage(store: Store, cid: str) -> dict:
-    """What the container's cgroups counted (kernel/cgroups.usage); read
+    """What the container's cgroups counted (runtime/usage.py); read
     after its processes have exited, before `delete` removes the groups."""
-    from minirun.kernel import cgroups
+    from minirun.runtime import usage as counted
     try:
-        return cgroups.usage(store.load(cid).cgroup_dirs)
+        return counted.usage(store.load(cid).cgroup_dirs)
     except MiniRunError:
         return {}
 
