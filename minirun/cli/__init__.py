@@ -2,7 +2,21 @@
 
 ``minirun oci VERB ...`` hands the rest of the line to minirun-oci, the
 runc-compatible CLI (cli/oci.py), unchanged; `run` and `exec` are parsed
-without click when the line is plain (cli/hot.py).
+without click when the line is plain (cli/hot.py).  Every other line loads
+the click tree:
+
+  commands.py    the root group `cli`: global options, `oci`, and the nouns'
+                 commands registered on it
+  images.py      pull, push, images, rmi, tag, login, logout, save, load,
+                 import; the `image` group
+  containers.py  run, create, start, attach, stop, rm, ps, logs, port, wait,
+                 inspect, exec, stats, update, kill, restart, top, cp; the
+                 `container` group
+  volumes.py     the `volume` group
+  networks.py    the `network` group
+  lazy.py        the `lazy` group (index, record)
+  info.py        info
+  common.py      what they share (each, listing)
 """
 import sys
 

@@ -20,6 +20,6 @@ def test_what_goes_to_click():
 
 
 def test_one_table_for_both_parsers():
-    from minirun.cli.commands import run
+    from minirun.cli.containers import run
     names = {n for p in run.params for n in getattr(p, "opts", [])}
     assert {n for f in hot.RUN_FLAGS for n in f.names} <= names

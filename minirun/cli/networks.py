@@ -1,0 +1,76 @@
+"""The `network` group: create, ls, inspect, rm, prune."""
+import json
+
+import click
+
+from minirun.cli import hot
+from minirun.cli.common import each, listing
+from minirun.cli.hot import engine_errors
+
+
+@click.group()
+def network() -> None:
+    """Manage networks (bridges of minirun's; a plain user's live in a network
+    namespace of the user's)."""
+
+
+@network.command("create")
+@click.option("--subnet", help="an IPv4 CIDR (default: the next free 10.89.N.0/24)")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def network_create(obj, subnet: str | None, name: str) -> None:
+    """Create a network: a bridge, a subnet, NAT out, names inside."""
+    from minirun.engine import network as net
+    from minirun.engine.containers import check_name
+    check_name(name, "network")          # before anything is made
+    click.echo(net.create(hot.store(obj), name, subnet)["name"])
+
+
+@network.command("ls")
+@click.option("--format", "fmt", default="table")
+@click.option("-q", "--quiet", is_flag=True)
+@click.pass_obj
+@engine_errors
+def network_ls(obj, fmt: str, quiet: bool) -> None:
+    """List networks."""
+    from minirun.engine import network as net
+    listing(net.listing(hot.store(obj)), fmt, quiet,
+             f"{'NAME':<20}{'SUBNET':<20}{'INTERFACE':<12}CONTAINERS", lambda r: r["name"],
+             lambda r: f"{r['name']:<20}{r['subnet']:<20}{r['interface']:<12}"
+                       f"{len(r['containers'])}")
+
+
+@network.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def network_inspect(obj, names) -> None:
+    """Show networks as JSON (with their containers and addresses)."""
+    from minirun.engine import network as net
+    click.echo(json.dumps([net.inspect(hot.store(obj), n) for n in names], indent=2))
+
+
+@network.command("rm")
+@click.option("-f", "--force", is_flag=True, help="and the containers on it")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def network_rm(obj, force: bool, names) -> None:
+    """Remove networks."""
+    from minirun.engine import network as net
+    each(names, lambda name: net.remove(hot.store(obj), name, force))
+
+
+@network.command("prune")
+@click.option("-f", "--force", is_flag=True, help="accepted; minirun never asks")
+@click.pass_obj
+@engine_errors
+def network_prune(obj, force: bool) -> None:
+    """Remove the networks no container uses."""
+    from minirun.engine import network as net
+    for name in net.prune(hot.store(obj)):
+        click.echo(name)
+
+
+COMMANDS = (network,)
