@@ -19,7 +19,7 @@ MARKS = [
     ("runtime imports", "runtime modules imported"),
     ("parse config.json", "parsed "),
     ("state dir, fifo, cgroup mkdir, fork", "-- join namespaces"),
-    ("namespaces (unshare, fork INIT)", "-- rootfs propagation"),
+    ("namespaces (unshare, fork INIT)", "-- stop propagation to the host"),
     ("mounts and devices", "-- pivot_root"),
     ("pivot, paths, process setup", "-- wait for start"),
     ("start until execve", "execve("),

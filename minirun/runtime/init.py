@@ -154,7 +154,7 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
     early = plan.cgroup_view is not None and plan.cgroup_view.unified
     if early:
         enter_cgroup_namespace(k, plan, chan, step)
-    step("rootfs propagation")
+    step("stop propagation to the host")
     rootfs.make_root_private(k, spec)
     step("overlay rootfs")
     rootfs.mount_overlay_root(k, spec, plan.in_userns)
@@ -166,7 +166,7 @@ def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
     os.close(root_fd)
     step("rootfs propagation")
     rootfs.set_root_propagation(k, spec)
-    step("cwd")                 # as root, before the root may turn read-only
+    step("make cwd")                 # as root, before the root may turn read-only
     proc_steps.make_cwd(plan.process)
     for key, value in spec.linux.sysctl:
         step(f"sysctl {key}")
@@ -184,7 +184,7 @@ def enter_root(k, plan: Plan, step: Step) -> None:
     """exec: the namespaces joined, the root is the container's, unless it
     shares our mount namespace: then chroot to its root, as its INIT did."""
     if plan.chroot:
-        step("chroot")
+        step("chroot for exec")
         fd = os.open(plan.chroot, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         k.mounts.chroot_fd(fd)
         os.close(fd)
@@ -229,7 +229,7 @@ def prepare_shared_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
     step("chroot")
     k.mounts.chroot_fd(root_fd)
     os.close(root_fd)
-    step("cwd")
+    step("make cwd in the chroot")
     proc_steps.make_cwd(plan.process)
     set_names(k, spec, step)
 
@@ -263,16 +263,16 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     if seccomp_early:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it
         # while we still have it.
-        step("seccomp")
+        step("seccomp before the user switch")
         k.seccomp.install(plan.seccomp)
     step("user and capabilities")
     proc_steps.switch_user(k, proc, plan.setgroups_allowed)
     step("close host file descriptors")
     keep = {0, 1, 2, plan.state_dir_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds))
     proc_steps.close_host_fds(k, keep)
-    step("cwd")
+    step("enter cwd")
     proc_steps.enter_cwd(k, proc)
-    step("exec")
+    step("find the executable")
     path = proc_steps.find_executable(proc)
     env = proc_steps.env_dict(proc)
     chan.send("ready")

@@ -71,3 +71,16 @@ def test_the_start_paths_import_nothing_heavy():
             "'pyroute2', 'pyfuse3', 'urllib3', 'threading') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_launch_step_names_are_unique():
+    """An error from a child names its step: each name must point at one place."""
+    from collections import Counter
+    names = []
+    for path in modules("runtime"):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "step" \
+                    and node.args and isinstance(node.args[0], ast.Constant):
+                names.append(node.args[0].value)
+    assert len(names) > 20
+    assert [n for n, count in Counter(names).items() if count > 1] == []
