@@ -89,34 +89,13 @@ def _delete(store: Store, rec: dict) -> None:
         if ext:
             ext.delete(rec["id"], ct.container_dir(store, rec["id"]))
         else:
+            # also what a `run` killed before the runtime saved its state left
+            # (its cgroups): the runtime finds them by the id (remove_unrecorded)
             lifecycle.delete(runtime_store(), rec["id"], force=True)
-            _remove_cgroups(store, rec["id"])
     except MiniRunError:
         pass
     if network.private(rec["options"].get("network")):
         network.teardown(store, rec["id"])
-
-
-def _remove_cgroups(store: Store, cid: str) -> None:
-    """The groups the container's bundle names (linux.cgroupsPath), found by
-    that path, not by the runtime's state: a `run` killed after the runtime
-    made them and before it saved its state leaves them, and `delete
-    --force` without a state file knows nothing of them.  Whatever is left
-    in them is the container's, and is killed first."""
-    from minirun.kernel import cgroups
-    try:
-        with open(os.path.join(ct.container_dir(store, cid), "config.json")) as f:
-            path = json.load(f)["linux"].get("cgroupsPath") or f"minirun/{cid}"
-    except (OSError, ValueError, KeyError):
-        path = f"minirun/{cid}"           # what the engine's bundles name
-    if cid not in path:
-        return                            # not the container's own: not ours to remove
-    dirs = cgroups.leaves(path)
-    try:
-        cgroups.kill_all(dirs)
-        cgroups.remove(dirs)
-    except OSError as e:
-        raise MiniRunError(f"cannot remove cgroup `{e.filename}`: {e.strerror}") from None
 
 
 def _kill(rec: dict, sig: int, all_processes: bool = False) -> None:

@@ -14,6 +14,7 @@ rootfs could redirect: they are opened with ``openat2(RESOLVE_IN_ROOT)``
 See: mount(2), umount(2), pivot_root(2), chroot(2), openat2(2), mount_namespaces(7)
 """
 import os
+import re
 import stat
 
 from minirun import explain
@@ -130,7 +131,8 @@ def mounts_below(path: str) -> list[tuple[int, str]]:
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
-            point = fields[4].encode().decode("unicode_escape")   # \040 is a space
+            # the kernel writes space, tab, newline and backslash as \ooo
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
             if point == path or point.startswith(path + "/"):
                 found.append((int(fields[0]), point))
     return found

@@ -137,7 +137,9 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
 def remove_unrecorded(store: Store, cid: str) -> None:
     """What a create killed before it saved state.json may have left: the
     container's cgroups (its config's cgroupsPath, or minirun/ID as create
-    names them), with anything still in them, and the state directory."""
+    names them), with anything still in them, and the state directory.
+    Without the state nothing says create made the groups, so a path that
+    does not name the id (a group others may share) is left alone."""
     path = f"minirun/{cid}"
     try:
         with open(os.path.join(store.dir(cid), "config.json")) as f:
@@ -145,7 +147,7 @@ def remove_unrecorded(store: Store, cid: str) -> None:
     except (OSError, ValueError, AttributeError):
         pass
     from minirun.kernel import cgroups
-    groups = cgroups.leaves(path)
+    groups = cgroups.leaves(path) if cid in path else []
     if groups:
         cgroups.kill_all(groups)
         cgroups.remove(groups)
