@@ -223,7 +223,7 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
         if not k.idmap.is_rootless():
             raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} "
                                f"(`{e.filename}`)") from None
-        if set(spec.linux.resources or {}) - {"devices"}:
+        if spec.linux.resources.limits():
             # podman's way: run, without limits, and say so once (device rules
             # need no cgroup here: a user namespace cannot use host devices)
             warn(f"resource limits are ignored: this user has no writable cgroup "
@@ -233,58 +233,13 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
                     "the container shares the caller's cgroup")
         return [], []
     made_leaves = [d for d in made if d in leaves]
+    from minirun.runtime import resources
     try:
-        set_limits(k, spec.linux.resources or {}, leaves)
+        resources.apply(k, spec.linux.resources, leaves)
     except BaseException:
         k.cgroups.remove(made)
         raise
     return leaves, made_leaves
-
-
-def set_limits(k, res: dict, leaves: list[str]) -> None:
-    """Write linux.resources into the container's groups (runtime/resources.py
-    says which file of which tree); `update` calls it on a running one."""
-    from minirun.runtime import resources
-    if not res:
-        return
-    holders = k.cgroups.holders(leaves)
-    writes = resources.files(res, k.cgroups.v1_controllers())
-    names = [w[2] for w in writes]
-    if "memory.limit_in_bytes" in names and "memory.memsw.limit_in_bytes" in names:
-        # v1 keeps memory <= memory+swap at every step: raising both, the
-        # larger memsw goes first (as runc orders it for update)
-        i, j = names.index("memory.limit_in_bytes"), names.index("memory.memsw.limit_in_bytes")
-        current = k.cgroups.read(holders.get("memory", ""), "memory.memsw.limit_in_bytes")
-        if current and int(writes[i][3]) > int(current):
-            writes[i], writes[j] = writes[j], writes[i]
-    devices = res.get("devices")
-    if devices is not None and "devices" not in k.cgroups.v1_controllers() and \
-            holders.get("v2") and os.geteuid() == 0 and not k.idmap.in_user_namespace():
-        # cgroup v2 has no devices controller: an eBPF program per group
-        # (a plain user needs none: a user namespace cannot use host devices)
-        try:
-            k.bpf.attach_device_filter(holders["v2"],
-                                       list(devices) + resources.DEFAULT_DEVICES)
-        except OSError as e:
-            raise ConfigError(f"linux.resources.devices: cannot attach the device filter "
-                              f"({e.strerror})") from None
-    for version, controller, name, value in writes:
-        directory = holders.get(controller if version == 1 else "v2")
-        if directory is None:
-            raise ConfigError(f"linux.resources: no {controller} controller on this host "
-                              f"(for {name})")
-        if version == 2:
-            k.cgroups.enable(directory, controller, os.path.dirname(os.path.dirname(directory)))
-        try:
-            try:
-                k.cgroups.write(directory, name, value)
-            except FileNotFoundError:
-                if name != "blkio.weight":
-                    raise
-                k.cgroups.write(directory, "blkio.bfq.weight", value)   # the BFQ scheduler's
-        except OSError as e:
-            raise ConfigError(f"linux.resources: the kernel refused {name} = {value!r} "
-                              f"({e.strerror})") from None
 
 
 # --- the fork -------------------------------------------------------------

@@ -80,7 +80,10 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
 
 def update(store: Store, cid: str, resources: dict) -> None:
     """`update`: write new linux.resources into a live container's groups
-    (only the limits named change; the rest stay as they are)."""
+    (only the limits named change; the rest stay as they are).  They are
+    checked as config.json's are, so an error names its JSON path."""
+    from minirun.runtime import resources as limits
+    res = spec_mod.parse_resources(resources)
     st = store.load(cid)
     status = st.status(store.dir(cid))
     if status not in ("created", "running"):
@@ -88,7 +91,7 @@ def update(store: Store, cid: str, resources: dict) -> None:
     if not st.cgroup_dirs:
         raise MiniRunError(f"container `{cid}` has no cgroup of its own (rootless without a "
                            "delegated cgroup): its limits cannot be changed")
-    launch_mod.set_limits(launch_mod.kernel(), resources, st.cgroup_dirs)
+    limits.apply(launch_mod.kernel(), res, st.cgroup_dirs)
 
 
 def _wait_gone(st: State, timeout: float = 10.0) -> None:

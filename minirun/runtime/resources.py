@@ -1,122 +1,89 @@
 """linux.resources -> cgroup files: the limits a container runs under.
 
-The OCI config says what it wants once (memory limit, cpu shares, ...);
-each cgroup version spells it differently.  The translation is organised by
-controller, as youki and crun organise it: for each controller one function
-per cgroup version says which files it writes.  :func:`files` asks, for each
-controller, which tree holds it on this host (a v1 hierarchy, as on hybrid
-hosts, else v2) and calls only that version's function: a translation for
-one version is never computed, let alone refused, for a controller that the
-other version holds (``disableOOMKiller`` has no v2 spelling, and must not
-stop a host whose memory controller is v1).
+The OCI config says what it wants once (memory limit, cpu shares, ...),
+parsed and checked by spec.py into one record per controller
+(``spec.Resources``); each cgroup version spells it differently.  This
+module is where cgroup policy lives, organised by controller as youki and
+crun organise it: for each controller one function per cgroup version says
+which files it writes, and :func:`apply` writes them.
+
+:func:`files` asks, for each controller, which tree holds it on this host (a
+v1 hierarchy, as on hybrid hosts, else v2) and calls only that version's
+function: a translation for one version is never computed, let alone
+refused, for a controller that the other version holds (``disableOOMKiller``
+has no v2 spelling, and must not stop a host whose memory controller is v1).
 
 The conversions between the two (cpu shares to weight, blkio weight to io
 weight, memory+swap to swap) are runc's.  Order matters and is kept: a v1
 cpu period before its quota, a memory limit before memory+swap (the kernel
-refuses memsw below memory).  Malformed entries are refused naming their
-JSON path.
+refuses memsw below memory; :func:`apply` swaps them when raising both).
+
+See: cgroups(7), the kernel's Documentation/admin-guide/cgroup-v1/ and
+cgroup-v2.rst; runtime-spec config-linux.md ("Control groups")
 """
+import os
+
 from minirun.errors import ConfigError
+from minirun.runtime.spec import DeviceRule, Resources
 
 W = "linux.resources."
 
 # What every container may use whatever its config denies (runc's list):
 # mknod of any node (using one is another matter), the standard nodes,
 # terminals, and /dev/net/tun.
-DEFAULT_DEVICES = [{"allow": True, "type": t, "access": "m"} for t in ("c", "b")] + [
-    {"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+DEFAULT_RULES = tuple(DeviceRule(allow=True, type=t, access="m") for t in ("c", "b")) + tuple(
+    DeviceRule(allow=True, type="c", major=major, minor=minor, access="rwm")
     for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (136, None),
-                         (10, 200))]
-
-
-def _section(res: dict, key: str) -> dict:
-    value = res.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{W}{key}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _number(obj: dict, key: str, where: str, required: bool = False):
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(f"{where}{key}: missing")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}{key}: expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _entries(section: dict, key: str, where: str, fields: tuple[str, ...]):
-    """Each object of a list such as blockIO.throttleReadBpsDevice, checked."""
-    items = section.get(key) or []
-    if not isinstance(items, list):
-        raise ConfigError(f"{where}{key}: expected a list")
-    for i, item in enumerate(items):
-        w = f"{where}{key}[{i}]."
-        if not isinstance(item, dict):
-            raise ConfigError(f"{w[:-1]}: expected an object")
-        for f in fields:
-            if f != "pageSize":
-                _number(item, f, w, required=True)
-            elif not isinstance(item.get(f), str):
-                raise ConfigError(f"{w}{f}: expected a page size such as \"2MB\"")
-        yield item
+                         (10, 200)))
+# the same, as config.json spells rules (kernel/bpf.py reads them so)
+DEFAULT_DEVICES = [rule._asdict() for rule in DEFAULT_RULES]
 
 
 # --- devices (v1 only: on v2 an eBPF program, see kernel/bpf.py) -----------
 
-def _device_rule(d: dict) -> str:
+def _device_rule(d: DeviceRule) -> str:
     """``c 1:3 rwm``, as devices.allow and devices.deny read it."""
-    if d.get("type", "a") == "a":
+    if d.type == "a":
         return "a"
-    major = "*" if d.get("major") is None else d["major"]
-    minor = "*" if d.get("minor") is None else d["minor"]
-    return f"{d['type']} {major}:{minor} {d.get('access') or 'rwm'}"
+    major = "*" if d.major is None else d.major
+    minor = "*" if d.minor is None else d.minor
+    return f"{d.type} {major}:{minor} {d.access}"
 
 
-def devices_v1(res: dict) -> list[tuple[str, str]]:
-    if res.get("devices") is None:
+def devices_v1(res: Resources) -> list[tuple[str, str]]:
+    if res.devices is None:
         return []
-    rules = res["devices"]
-    if not isinstance(rules, list) or not all(isinstance(d, dict) for d in rules):
-        raise ConfigError(f"{W}devices: expected a list of objects")
-    return [("devices.allow" if d.get("allow") else "devices.deny", _device_rule(d))
-            for d in list(rules) + DEFAULT_DEVICES]       # the config's, then the defaults
+    return [("devices.allow" if d.allow else "devices.deny", _device_rule(d))
+            for d in res.devices + DEFAULT_RULES]       # the config's, then the defaults
 
 
 # --- memory ------------------------------------------------------------------
 
-def memory_v1(res: dict) -> list[tuple[str, str]]:
-    mem, w, out = _section(res, "memory"), W + "memory.", []
-    for key, name in (("limit", "memory.limit_in_bytes"),
-                      ("reservation", "memory.soft_limit_in_bytes"),
-                      ("swap", "memory.memsw.limit_in_bytes"),
-                      ("swappiness", "memory.swappiness")):
-        if _number(mem, key, w) is not None:
-            out.append((name, str(mem[key])))
-    if mem.get("disableOOMKiller"):
+def memory_v1(res: Resources) -> list[tuple[str, str]]:
+    mem = res.memory
+    out = [(name, str(value)) for name, value in (
+        ("memory.limit_in_bytes", mem.limit),
+        ("memory.soft_limit_in_bytes", mem.reservation),
+        ("memory.memsw.limit_in_bytes", mem.swap),            # after the limit
+        ("memory.swappiness", mem.swappiness)) if value is not None]
+    if mem.disable_oom_killer:
         out.append(("memory.oom_control", "1"))
     return out
 
 
-def memory_v2(res: dict) -> list[tuple[str, str]]:
-    mem, w, out = _section(res, "memory"), W + "memory.", []
-    limit = _number(mem, "limit", w)
-    if limit is not None:
-        out.append(("memory.max", str(limit) if limit > 0 else "max"))
-    if _number(mem, "reservation", w) is not None:
-        out.append(("memory.low", str(mem["reservation"])))
-    swap = _number(mem, "swap", w)
-    if swap is not None:    # OCI counts memory+swap; v2 counts swap alone
-        if swap == -1:
+def memory_v2(res: Resources) -> list[tuple[str, str]]:
+    mem, out = res.memory, []
+    if mem.limit is not None:
+        out.append(("memory.max", str(mem.limit) if mem.limit > 0 else "max"))
+    if mem.reservation is not None:
+        out.append(("memory.low", str(mem.reservation)))
+    if mem.swap is not None:    # OCI counts memory+swap; v2 counts swap alone
+        if mem.swap == -1:
             out.append(("memory.swap.max", "max"))
-        elif limit and limit > 0:
-            out.append(("memory.swap.max", str(max(0, swap - limit))))
-    if mem.get("disableOOMKiller"):
-        raise ConfigError(f"{w}disableOOMKiller: cgroup v2 has no way to turn the OOM "
+        elif mem.limit and mem.limit > 0:
+            out.append(("memory.swap.max", str(max(0, mem.swap - mem.limit))))
+    if mem.disable_oom_killer:
+        raise ConfigError(f"{W}memory.disableOOMKiller: cgroup v2 has no way to turn the OOM "
                           "killer off (remove it, or run on a host whose memory controller "
                           "is cgroup v1)")
     return out
@@ -129,41 +96,34 @@ def cpu_weight(shares: int) -> int:
     return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
 
 
-def cpu_v1(res: dict) -> list[tuple[str, str]]:
-    cpu, w, out = _section(res, "cpu"), W + "cpu.", []
-    for key, name in (("shares", "cpu.shares"), ("period", "cpu.cfs_period_us"),
-                      ("quota", "cpu.cfs_quota_us")):         # the period before the quota
-        if _number(cpu, key, w):
-            out.append((name, str(cpu[key])))
+def cpu_v1(res: Resources) -> list[tuple[str, str]]:
+    cpu = res.cpu
+    return [(name, str(value)) for name, value in (
+        ("cpu.shares", cpu.shares), ("cpu.cfs_period_us", cpu.period),
+        ("cpu.cfs_quota_us", cpu.quota)) if value]          # the period before the quota
+
+
+def cpu_v2(res: Resources) -> list[tuple[str, str]]:
+    cpu, out = res.cpu, []
+    if cpu.shares:
+        out.append(("cpu.weight", str(cpu_weight(cpu.shares))))
+    if cpu.quota or cpu.period:
+        quota = cpu.quota if cpu.quota and cpu.quota > 0 else "max"
+        out.append(("cpu.max", f"{quota} {cpu.period or 100000}"))
     return out
 
 
-def cpu_v2(res: dict) -> list[tuple[str, str]]:
-    cpu, w, out = _section(res, "cpu"), W + "cpu.", []
-    if _number(cpu, "shares", w):
-        out.append(("cpu.weight", str(cpu_weight(cpu["shares"]))))
-    quota, period = _number(cpu, "quota", w), _number(cpu, "period", w)
-    if quota or period:
-        out.append(("cpu.max", f"{quota if quota and quota > 0 else 'max'} {period or 100000}"))
-    return out
-
-
-def cpuset_any(res: dict) -> list[tuple[str, str]]:
+def cpuset_any(res: Resources) -> list[tuple[str, str]]:
     """Both versions spell cpuset alike."""
-    cpu, out = _section(res, "cpu"), []
-    for key in ("cpus", "mems"):
-        if cpu.get(key):
-            if not isinstance(cpu[key], str):
-                raise ConfigError(f"{W}cpu.{key}: expected a list such as \"0-1,3\"")
-            out.append((f"cpuset.{key}", cpu[key]))
-    return out
+    return [(f"cpuset.{key}", value) for key, value in (("cpus", res.cpu.cpus),
+                                                        ("mems", res.cpu.mems)) if value]
 
 
 # --- pids ----------------------------------------------------------------------
 
-def pids_any(res: dict) -> list[tuple[str, str]]:
+def pids_any(res: Resources) -> list[tuple[str, str]]:
     """Both versions spell pids alike."""
-    limit = _number(_section(res, "pids"), "limit", W + "pids.")
+    limit = res.pids.limit
     if limit is None:
         return []
     return [("pids.max", str(limit) if limit > 0 else "max")]
@@ -176,42 +136,42 @@ def io_weight(weight: int) -> int:
     return 1 + ((max(10, min(weight, 1000)) - 10) * 9999) // 990
 
 
-THROTTLES = (("throttleReadBpsDevice", "read_bps_device", "rbps"),
-             ("throttleWriteBpsDevice", "write_bps_device", "wbps"),
-             ("throttleReadIOPSDevice", "read_iops_device", "riops"),
-             ("throttleWriteIOPSDevice", "write_iops_device", "wiops"))
+# the BlockIO field, its v1 file (blkio.throttle.*) and its io.max key on v2
+THROTTLES = (("throttle_read_bps_device", "read_bps_device", "rbps"),
+             ("throttle_write_bps_device", "write_bps_device", "wbps"),
+             ("throttle_read_iops_device", "read_iops_device", "riops"),
+             ("throttle_write_iops_device", "write_iops_device", "wiops"))
 
 
-def blkio_v1(res: dict) -> list[tuple[str, str]]:
-    blk, w, out = _section(res, "blockIO"), W + "blockIO.", []
-    if _number(blk, "weight", w):
-        out.append(("blkio.weight", str(blk["weight"])))
-    for key, v1_name, _ in THROTTLES:
-        for d in _entries(blk, key, w, ("major", "minor", "rate")):
-            out.append((f"blkio.throttle.{v1_name}", f"{d['major']}:{d['minor']} {d['rate']}"))
+def blkio_v1(res: Resources) -> list[tuple[str, str]]:
+    blk, out = res.block_io, []
+    if blk.weight:
+        out.append(("blkio.weight", str(blk.weight)))
+    for field, v1_name, _ in THROTTLES:
+        out += [(f"blkio.throttle.{v1_name}", f"{t.major}:{t.minor} {t.rate}")
+                for t in getattr(blk, field)]
     return out
 
 
-def io_v2(res: dict) -> list[tuple[str, str]]:
-    blk, w, out = _section(res, "blockIO"), W + "blockIO.", []
-    if _number(blk, "weight", w):
-        out.append(("io.weight", f"default {io_weight(blk['weight'])}"))
-    for key, _, v2_name in THROTTLES:
-        for d in _entries(blk, key, w, ("major", "minor", "rate")):
-            out.append(("io.max", f"{d['major']}:{d['minor']} {v2_name}={d['rate']}"))
+def io_v2(res: Resources) -> list[tuple[str, str]]:
+    blk, out = res.block_io, []
+    if blk.weight:
+        out.append(("io.weight", f"default {io_weight(blk.weight)}"))
+    for field, _, v2_name in THROTTLES:
+        out += [("io.max", f"{t.major}:{t.minor} {v2_name}={t.rate}")
+                for t in getattr(blk, field)]
     return out
 
 
 # --- hugetlb -------------------------------------------------------------------
 
-def hugetlb_v1(res: dict) -> list[tuple[str, str]]:
-    return [(f"hugetlb.{h['pageSize']}.limit_in_bytes", str(h["limit"]))
-            for h in _entries(res, "hugepageLimits", W, ("pageSize", "limit"))]
+def hugetlb_v1(res: Resources) -> list[tuple[str, str]]:
+    return [(f"hugetlb.{h.page_size}.limit_in_bytes", str(h.limit))
+            for h in res.hugepage_limits]
 
 
-def hugetlb_v2(res: dict) -> list[tuple[str, str]]:
-    return [(f"hugetlb.{h['pageSize']}.max", str(h["limit"]))
-            for h in _entries(res, "hugepageLimits", W, ("pageSize", "limit"))]
+def hugetlb_v2(res: Resources) -> list[tuple[str, str]]:
+    return [(f"hugetlb.{h.page_size}.max", str(h.limit)) for h in res.hugepage_limits]
 
 
 # --- the table -----------------------------------------------------------------
@@ -226,28 +186,21 @@ CONTROLLERS = (("devices", devices_v1, None, None),
                ("hugetlb", hugetlb_v1, "hugetlb", hugetlb_v2))
 
 
-def _unified(res: dict, v1_controllers: set[str]) -> list[tuple[int, str, str, str]]:
+def _unified(res: Resources, v1_controllers: set[str]) -> list[tuple[int, str, str, str]]:
     """linux.resources.unified: raw v2 files, for controllers v2 holds here."""
-    unified = res.get("unified") or {}
-    if not isinstance(unified, dict):
-        raise ConfigError(f"{W}unified: expected an object of file names and values")
     out = []
-    for key, value in unified.items():
-        if "/" in key or key.startswith(".") or "." not in key:
-            raise ConfigError(f"{W}unified: `{key}` is not a cgroup file name")
+    for key, value in res.unified:
         controller = key.split(".")[0]
         if ("blkio" if controller == "io" else controller) in v1_controllers:
             raise ConfigError(f"{W}unified.{key}: the {controller} controller is in a "
                               "cgroup v1 hierarchy on this host, not in cgroup v2")
-        out.append((2, controller, key, str(value)))
+        out.append((2, controller, key, value))
     return out
 
 
-def files(res: dict, v1_controllers: set[str]) -> list[tuple[int, str, str, str]]:
+def files(res: Resources, v1_controllers: set[str]) -> list[tuple[int, str, str, str]]:
     """(version, controller, file, value) for every limit in ``res``: v1 for
     the controllers a v1 hierarchy holds here, v2 for the rest."""
-    if not isinstance(res, dict):
-        raise ConfigError(f"{W[:-1]}: expected an object")
     out = []
     for v1_name, v1_files, v2_name, v2_files in CONTROLLERS:
         if v1_name in v1_controllers:
@@ -255,3 +208,64 @@ def files(res: dict, v1_controllers: set[str]) -> list[tuple[int, str, str, str]
         elif v2_files is not None:
             out += [(2, v2_name, f, v) for f, v in v2_files(res)]
     return out + _unified(res, v1_controllers)
+
+
+# --- writing them ----------------------------------------------------------------
+
+def apply(k, res: Resources, leaves: list[str]) -> None:
+    """Write ``res`` into a container's groups (``leaves``, one per tree):
+    at create, and by `update` on a live one, where only the limits named
+    change.  ``k`` is the kernel seam (k.cgroups, k.bpf, k.idmap)."""
+    if res == Resources():
+        return
+    holders = k.cgroups.holders(leaves)
+    v1_controllers = k.cgroups.v1_controllers()
+    writes = _v1_memory_order(k, files(res, v1_controllers), holders)
+    if res.devices is not None and "devices" not in v1_controllers:
+        _device_filter(k, res, holders)
+    for version, controller, name, value in writes:
+        directory = holders.get(controller if version == 1 else "v2")
+        if directory is None:
+            raise ConfigError(f"{W[:-1]}: no {controller} controller on this host "
+                              f"(for {name})")
+        if version == 2:
+            k.cgroups.enable(directory, controller, os.path.dirname(os.path.dirname(directory)))
+        _write(k, directory, name, value)
+
+
+def _v1_memory_order(k, writes: list, holders: dict) -> list:
+    """v1 keeps memory <= memory+swap at every step: raising both, the larger
+    memsw goes first (as runc orders it for update); else the limit first."""
+    names = [w[2] for w in writes]
+    if "memory.limit_in_bytes" in names and "memory.memsw.limit_in_bytes" in names:
+        i, j = names.index("memory.limit_in_bytes"), names.index("memory.memsw.limit_in_bytes")
+        current = k.cgroups.read(holders.get("memory", ""), "memory.memsw.limit_in_bytes")
+        if current and int(writes[i][3]) > int(current):
+            writes[i], writes[j] = writes[j], writes[i]
+    return writes
+
+
+def _device_filter(k, res: Resources, holders: dict) -> None:
+    """cgroup v2 has no devices controller: an eBPF program per group.  A
+    plain user needs none: a user namespace cannot use host devices."""
+    if not holders.get("v2") or os.geteuid() != 0 or k.idmap.in_user_namespace():
+        return
+    try:
+        k.bpf.attach_device_filter(holders["v2"], [rule._asdict() for rule in res.devices]
+                                   + DEFAULT_DEVICES)
+    except OSError as e:
+        raise ConfigError(f"{W}devices: cannot attach the device filter "
+                          f"({e.strerror})") from None
+
+
+def _write(k, directory: str, name: str, value: str) -> None:
+    try:
+        try:
+            k.cgroups.write(directory, name, value)
+        except FileNotFoundError:
+            if name != "blkio.weight":
+                raise
+            k.cgroups.write(directory, "blkio.bfq.weight", value)   # the BFQ scheduler's
+    except OSError as e:
+        raise ConfigError(f"{W[:-1]}: the kernel refused {name} = {value!r} "
+                          f"({e.strerror})") from None

@@ -133,6 +133,93 @@ class Seccomp:
     syscalls: tuple[SyscallRule, ...] = ()
 
 
+# --- linux.resources: one record per controller ----------------------------
+# In the runtime-spec's own terms; runtime/resources.py says what each one
+# writes on cgroup v1 and on v2.  A field left out is None and is not
+# written, so that `update` changes only the limits it names.
+
+@record
+class Memory:
+    limit: int | None = None
+    reservation: int | None = None
+    swap: int | None = None               # memory + swap, as OCI counts it
+    swappiness: int | None = None
+    disable_oom_killer: bool = False
+
+
+@record
+class Cpu:
+    shares: int | None = None
+    quota: int | None = None
+    period: int | None = None
+    cpus: str | None = None               # the cpuset: "0-1,3"
+    mems: str | None = None
+
+
+@record
+class Pids:
+    limit: int | None = None              # -1 or 0: no limit
+
+
+@record
+class WeightDevice:
+    major: int
+    minor: int
+    weight: int | None = None
+    leaf_weight: int | None = None
+
+
+@record
+class Throttle:
+    major: int
+    minor: int
+    rate: int                             # bytes or operations per second
+
+
+@record
+class BlockIO:
+    weight: int | None = None
+    leaf_weight: int | None = None
+    weight_device: tuple[WeightDevice, ...] = ()     # parsed, not applied (as before)
+    throttle_read_bps_device: tuple[Throttle, ...] = ()
+    throttle_write_bps_device: tuple[Throttle, ...] = ()
+    throttle_read_iops_device: tuple[Throttle, ...] = ()
+    throttle_write_iops_device: tuple[Throttle, ...] = ()
+
+
+@record
+class HugepageLimit:
+    page_size: str                        # "2MB", as the hugetlb files name it
+    limit: int
+
+
+@record
+class DeviceRule:
+    """One rule of the devices cgroup; its fields are the runtime-spec's, so
+    ``_asdict()`` is the rule as config.json spells it (kernel/bpf.py)."""
+    allow: bool
+    type: str = "a"                       # a (every device), b or c
+    major: int | None = None              # None: any
+    minor: int | None = None
+    access: str = "rwm"
+
+
+@record
+class Resources:
+    memory: Memory = Memory()
+    cpu: Cpu = Cpu()
+    pids: Pids = Pids()
+    block_io: BlockIO = BlockIO()
+    hugepage_limits: tuple[HugepageLimit, ...] = ()
+    devices: tuple[DeviceRule, ...] | None = None    # None: no rules at all
+    unified: tuple[tuple[str, str], ...] = ()        # raw cgroup v2 files
+
+    def limits(self) -> bool:
+        """Whether anything beyond device rules is asked for (device rules
+        need no cgroup of the container's own in a user namespace)."""
+        return self._replace(devices=None) != Resources()
+
+
 @record
 class Linux:
     namespaces: tuple[Namespace, ...] = ()
@@ -140,7 +227,7 @@ class Linux:
     gid_mappings: tuple[IDMapping, ...] = ()
     devices: tuple[Device, ...] = ()
     cgroups_path: str | None = None
-    resources: dict | None = None  # applied by the limits code
+    resources: Resources = Resources()
     rootfs_propagation: str | None = None
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
@@ -167,14 +254,27 @@ class Spec:
 
 # --- parsing ---------------------------------------------------------------
 
+# JSON's names for the kinds of value, as messages say them
+JSON_KINDS = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+              bool: "a boolean", float: "a number"}
+
+
 def _get(obj: dict, key: str, kind, where: str, default=None):
     value = obj.get(key, default)
     if value is None:
         return default
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise ConfigError(f"{where}{key}: expected {names}, got {type(value).__name__}")
+        wanted = " or ".join(JSON_KINDS[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise ConfigError(f"{where}{key}: expected {wanted}, "
+                          f"got {JSON_KINDS.get(type(value), type(value).__name__)}")
     return value
+
+
+def _need(obj: dict, key: str, kind, where: str):
+    """A field the runtime-spec requires."""
+    if obj.get(key) is None:
+        raise ConfigError(f"{where}{key}: missing")
+    return _get(obj, key, kind, where)
 
 
 def _strings(obj: dict, key: str, where: str) -> tuple[str, ...]:
@@ -275,6 +375,95 @@ def parse_seccomp(s: dict) -> Seccomp:
                    architectures=_strings(s, "architectures", w), syscalls=tuple(rules))
 
 
+# --- linux.resources -----------------------------------------------------------
+
+# (JSON key, record field, kind) of the controllers whose fields are plain values
+MEMORY = (("limit", "limit", int), ("reservation", "reservation", int), ("swap", "swap", int),
+          ("swappiness", "swappiness", int), ("disableOOMKiller", "disable_oom_killer", bool))
+CPU = (("shares", "shares", int), ("quota", "quota", int), ("period", "period", int),
+       ("cpus", "cpus", str), ("mems", "mems", str))
+PIDS = (("limit", "limit", int),)
+THROTTLES = (("throttleReadBpsDevice", "throttle_read_bps_device"),
+             ("throttleWriteBpsDevice", "throttle_write_bps_device"),
+             ("throttleReadIOPSDevice", "throttle_read_iops_device"),
+             ("throttleWriteIOPSDevice", "throttle_write_iops_device"))
+# a hugetlb page size, as the kernel names its files (hugetlb.2MB.max)
+PAGE_SIZE = re.compile(r"[1-9][0-9]*[KMG]B\Z")
+
+
+def _plain(res: dict, key: str, w: str, make, fields: tuple):
+    """One controller's object whose fields are plain values, as a record."""
+    obj, w = _get(res, key, dict, w, {}), f"{w}{key}."
+    return make(**{field: value for name, field, kind in fields
+                   if (value := _get(obj, name, kind, w)) is not None})
+
+
+def _block_io(res: dict, w: str) -> BlockIO:
+    blk, w = _get(res, "blockIO", dict, w, {}), w + "blockIO."
+    weights = tuple(WeightDevice(major=_need(d, "major", int, dw), minor=_need(d, "minor", int, dw),
+                                 weight=_get(d, "weight", int, dw),
+                                 leaf_weight=_get(d, "leafWeight", int, dw))
+                    for dw, d in _objects(blk, "weightDevice", w))
+    throttles = {field: tuple(Throttle(major=_need(d, "major", int, dw),
+                                       minor=_need(d, "minor", int, dw),
+                                       rate=_need(d, "rate", int, dw))
+                              for dw, d in _objects(blk, key, w))
+                 for key, field in THROTTLES}
+    return BlockIO(weight=_get(blk, "weight", int, w), leaf_weight=_get(blk, "leafWeight", int, w),
+                   weight_device=weights, **throttles)
+
+
+def _hugepage_limits(res: dict, w: str) -> tuple[HugepageLimit, ...]:
+    limits = []
+    for hw, h in _objects(res, "hugepageLimits", w):
+        size = _need(h, "pageSize", str, hw)
+        if not PAGE_SIZE.match(size):
+            raise ConfigError(f"{hw}pageSize: {size!r} is not a page size such as \"2MB\"")
+        limits.append(HugepageLimit(page_size=size, limit=_need(h, "limit", int, hw)))
+    return tuple(limits)
+
+
+def _device_rules(res: dict, w: str) -> tuple[DeviceRule, ...] | None:
+    if res.get("devices") is None:
+        return None
+    rules = []
+    for dw, d in _objects(res, "devices", w):
+        kind = _get(d, "type", str, dw, "a")
+        if kind not in ("a", "b", "c"):
+            raise ConfigError(f"{dw}type: {kind!r} is not a type a device rule names "
+                              "(a for every device, b or c)")
+        access = _get(d, "access", str, dw) or "rwm"
+        if set(access) - set("rwm"):
+            raise ConfigError(f"{dw}access: {access!r}: name r (read), w (write) and "
+                              "m (mknod), such as \"rwm\"")
+        rules.append(DeviceRule(allow=_get(d, "allow", bool, dw, False), type=kind,
+                                major=_get(d, "major", int, dw), minor=_get(d, "minor", int, dw),
+                                access=access))
+    return tuple(rules)
+
+
+def _unified(res: dict, w: str) -> tuple[tuple[str, str], ...]:
+    files = []
+    for key in _get(res, "unified", dict, w, {}):
+        if "/" in key or key.startswith(".") or "." not in key:
+            raise ConfigError(f"{w}unified: `{key}` is not a cgroup file name "
+                              "(such as memory.high)")
+        files.append((key, str(_get(res["unified"], key, (str, int), f"{w}unified."))))
+    return tuple(files)
+
+
+def parse_resources(res: dict, w: str = "linux.resources.") -> Resources:
+    """linux.resources, checked (also the resources `update` is given)."""
+    if not isinstance(res, dict):
+        raise ConfigError(f"{w[:-1]}: expected an object, got "
+                          f"{JSON_KINDS.get(type(res), type(res).__name__)}")
+    return Resources(memory=_plain(res, "memory", w, Memory, MEMORY),
+                     cpu=_plain(res, "cpu", w, Cpu, CPU),
+                     pids=_plain(res, "pids", w, Pids, PIDS), block_io=_block_io(res, w),
+                     hugepage_limits=_hugepage_limits(res, w), devices=_device_rules(res, w),
+                     unified=_unified(res, w))
+
+
 def _mappings(lx: dict, key: str) -> tuple[IDMapping, ...]:
     return tuple(IDMapping(container_id=_get(m, "containerID", int, mw, 0),
                            host_id=_get(m, "hostID", int, mw, 0), size=_get(m, "size", int, mw, 0))
@@ -311,7 +500,7 @@ def _linux(lx: dict) -> Linux:
     return Linux(namespaces=tuple(namespaces), uid_mappings=_mappings(lx, "uidMappings"),
                  gid_mappings=_mappings(lx, "gidMappings"), devices=tuple(devices),
                  cgroups_path=_get(lx, "cgroupsPath", str, "linux."),
-                 resources=_get(lx, "resources", dict, "linux.", {}),
+                 resources=parse_resources(_get(lx, "resources", dict, "linux.", {})),
                  rootfs_propagation=prop,
                  masked_paths=_strings(lx, "maskedPaths", "linux."),
                  readonly_paths=_strings(lx, "readonlyPaths", "linux."),
