@@ -1,6 +1,6 @@
 """minirun: a daemonless, rootless container runtime built on Linux primitives.
 
-The package has three layers, read from the bottom up::
+The package in layers, read from the bottom up::
 
     kernel/    one module per kernel primitive (namespaces, mounts, idmap,
                cgroups, capabilities, seccomp, ...): the only place that
@@ -8,9 +8,9 @@ The package has three layers, read from the bottom up::
     runtime/   one OCI bundle -> one container, as runc does: spec.py parses
                config.json, launch.py and init.py are the launch, in order,
                lifecycle.py has the verbs (create, start, state, kill, delete)
-    engine/    many containers: images, the store, container records, the
-               monitor, volumes, networks (podman's job)
-    lazy/      layers read from the registry as they are used (FUSE)
+    engine/    many containers (podman's job), in rooms: images/, lazy/
+               (layers read from the registry as they are used, by FUSE),
+               network/ and containers/, on a base of the store
     cli/       minirun (podman-like, click, with a click-free fast path for
                run and exec) and minirun-oci (runc-like)
 
@@ -22,6 +22,6 @@ says why each piece is where it is.
 
 Reading order for a student: kernel/namespaces.py, runtime/spec.py,
 runtime/launch.py, runtime/init.py, runtime/rootfs.py, runtime/process.py,
-kernel/credentials.py, then engine/containers.py and engine/monitor.py.
+kernel/credentials.py, then engine/__init__.py and the rooms it names.
 """
 __version__ = "0.1.0"

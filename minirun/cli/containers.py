@@ -59,7 +59,7 @@ def create(obj, **kw) -> None:
 @engine_errors
 def start(obj, attach_: bool, interactive: bool, detach_keys: str, names) -> None:
     """Start created or stopped containers (in the background, or attached with -a)."""
-    from minirun.engine import attach, containers as ct, monitor
+    from minirun.engine.containers import attach, records as ct, monitor
     if attach_:
         if len(names) != 1:
             raise click.UsageError("start --attach takes one container")
@@ -85,7 +85,7 @@ def start(obj, attach_: bool, interactive: bool, detach_keys: str, names) -> Non
 @engine_errors
 def attach_(obj, detach_keys: str, no_stdin: bool, name: str) -> None:
     """Attach to a running container's terminal or output (Ctrl-P Ctrl-Q leaves)."""
-    from minirun.engine import attach
+    from minirun.engine.containers import attach
     sys.exit(attach.attach(hot.store(obj), name, detach_keys, stdin=not no_stdin))
 
 
@@ -96,7 +96,7 @@ def attach_(obj, detach_keys: str, no_stdin: bool, name: str) -> None:
 @engine_errors
 def stop(obj, timeout: float, names) -> None:
     """Stop containers: the stop signal, then SIGKILL after --time seconds."""
-    from minirun.engine import lifecycle
+    from minirun.engine.containers import lifecycle
     each(names, lambda name: lifecycle.stop(hot.store(obj), name, timeout))
 
 
@@ -109,7 +109,7 @@ def stop(obj, timeout: float, names) -> None:
 @engine_errors
 def rm(obj, force: bool, all_: bool, volumes: bool, names) -> None:
     """Remove containers."""
-    from minirun.engine import containers as ct, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle
     if all_:
         names = [rec["id"] for rec in ct.all_records(hot.store(obj))]
     elif not names:
@@ -151,7 +151,7 @@ def _matches(rec: dict, filters: list[str]) -> bool:
 @engine_errors
 def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
     """List containers (running ones; all with -a)."""
-    from minirun.engine import containers as ct, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle
     template = None if fmt in ("table", "json") else _template(fmt, "ps", _PS_FIELDS)
     store = hot.store(obj)
     rows = []
@@ -233,7 +233,7 @@ def _template(fmt: str, verb: str, known: tuple[str, ...]):
 def logs(obj, follow: bool, tail: int | None, timestamps: bool, since: str | None,
          name: str) -> None:
     """Show a container's output."""
-    from minirun.engine import lifecycle
+    from minirun.engine.containers import lifecycle
     lifecycle.logs(hot.store(obj), name, follow, tail, timestamps,
                    since=lifecycle.parse_since(since) if since else None)
 
@@ -244,7 +244,7 @@ def logs(obj, follow: bool, tail: int | None, timestamps: bool, since: str | Non
 @engine_errors
 def port(obj, name: str) -> None:
     """A container's published ports, as podman prints them."""
-    from minirun.engine import containers as ct
+    from minirun.engine.containers import records as ct
     for p in ct.find(hot.store(obj), name)["options"].get("ports") or []:
         click.echo(f"{p['container_port']}/{p['protocol']} -> "
                    f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}")
@@ -256,7 +256,7 @@ def port(obj, name: str) -> None:
 @engine_errors
 def wait(obj, names) -> None:
     """Wait for containers to exit; print their exit codes."""
-    from minirun.engine import containers as ct, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle
     store = hot.store(obj)
     for name in names:
         rec = ct.find(store, name)
@@ -273,7 +273,8 @@ def wait(obj, names) -> None:
 @engine_errors
 def inspect(obj, names) -> None:
     """A container's (or an image's) details as JSON."""
-    from minirun.engine import containers as ct, images as img, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle
+    from minirun.engine.images import service as img
     store = hot.store(obj)
     out = []
     for name in names:
@@ -323,7 +324,7 @@ def exec_(obj, **kw) -> None:
 def stats(obj, no_stream: bool, fmt: str, interval: float, names) -> None:
     """What running containers use: CPU, memory, block IO, pids (from their cgroups)."""
     import time
-    from minirun.engine import stats as st
+    from minirun.engine.containers import stats as st
     sampler = st.Sampler(hot.store(obj), list(names))
     while True:
         rows = sampler.sample()
@@ -345,8 +346,8 @@ def stats(obj, no_stream: bool, fmt: str, interval: float, names) -> None:
 @engine_errors
 def update(obj, names, **kw) -> None:
     """Change the resource limits of running containers."""
-    from minirun.engine import lifecycle
-    from minirun.engine.limits import resources
+    from minirun.engine.containers import lifecycle
+    from minirun.engine.containers.limits import resources
     res = resources(kw)
     each(names, lambda name: lifecycle.update(hot.store(obj), name, res))
 
@@ -358,7 +359,7 @@ def update(obj, names, **kw) -> None:
 @engine_errors
 def kill(obj, sig: str, names) -> None:
     """Send a signal to containers' main process."""
-    from minirun.engine import lifecycle
+    from minirun.engine.containers import lifecycle
     each(names, lambda name: lifecycle.kill(hot.store(obj), name, sig))
 
 
@@ -369,7 +370,7 @@ def kill(obj, sig: str, names) -> None:
 @engine_errors
 def restart(obj, timeout: float, names) -> None:
     """Stop, then start containers again."""
-    from minirun.engine import lifecycle, monitor
+    from minirun.engine.containers import lifecycle, monitor
     each(names, lambda name: monitor.start_detached(
         obj["root"], lifecycle.stop(hot.store(obj), name, timeout)))
 
@@ -385,7 +386,7 @@ def container() -> None:
 @engine_errors
 def container_prune(obj, force: bool) -> None:
     """Remove every container that is not running."""
-    from minirun.engine import containers as ct, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle
     store = hot.store(obj)
     for rec in ct.all_records(store):
         if lifecycle.refresh(store, rec)["state"] != "running":
@@ -398,7 +399,7 @@ def container_prune(obj, force: bool) -> None:
 @engine_errors
 def top(obj, name: str) -> None:
     """The processes of a running container."""
-    from minirun.engine import lifecycle
+    from minirun.engine.containers import lifecycle
     click.echo(f"{'PID':<8}{'USER':<8}{'TIME':<10}COMMAND")
     for pid, user, cpu, cmd in lifecycle.top(hot.store(obj), name):
         click.echo(f"{pid:<8}{user:<8}{cpu:<10}{cmd}")
@@ -411,7 +412,7 @@ def top(obj, name: str) -> None:
 @engine_errors
 def cp(obj, source: str, destination: str) -> None:
     """Copy files between a container and the host (CONTAINER:PATH)."""
-    from minirun.engine import containers as ct, copy, lifecycle
+    from minirun.engine.containers import records as ct, copy, lifecycle
     from minirun.errors import MiniRunError
     store = hot.store(obj)
 

@@ -234,7 +234,7 @@ def main(argv: list[str]) -> bool:
 def options(kw: dict) -> dict:
     """The container's options, as the engine keeps them, from run/create flags."""
     from minirun.errors import MiniRunError
-    from minirun.engine.network import check_mode, default_mode
+    from minirun.engine.network.networks import check_mode, default_mode
     network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
     seccomp, nnp = "default", False
     for so in kw["security_opt"]:
@@ -260,13 +260,13 @@ def options(kw: dict) -> dict:
             raise MiniRunError(f"`{pair}`: labels and annotations are KEY=VALUE")
     # names and volumes are checked here, before an image is pulled or anything made
     if kw["name"]:
-        from minirun.engine.containers import check_name
+        from minirun.engine.store import check_name
         check_name(kw["name"], "container")
     if kw["volume"]:
-        from minirun.engine.volumes import parse_spec
+        from minirun.engine.containers.volumes import parse_spec
         for spec in kw["volume"]:
             parse_spec(spec)
-    from minirun.engine.limits import resources, number
+    from minirun.engine.containers.limits import resources, number
     return {"resources": resources(kw), "oom_score_adj": number(kw, "oom_score_adj"),
             "name": kw["name"], "env": env + list(kw["env"]), "workdir": kw["workdir"],
             "tmpfs": list(kw["tmpfs"]), "init": kw["init"], "privileged": kw["privileged"],
@@ -318,7 +318,7 @@ def _dns(servers: list[str]) -> list[str]:
 def _bandwidth(text: str | None, network: str) -> int:
     if not text:
         return 0
-    from minirun.engine.network import NetworkError, bridged, parse_rate
+    from minirun.engine.network.networks import NetworkError, bridged, parse_rate
     if not bridged(network):
         raise NetworkError("--network-bandwidth: shaping is done on a bridge network's veth "
                            "(--network bridge or a named network)")
@@ -326,7 +326,7 @@ def _bandwidth(text: str | None, network: str) -> int:
 
 
 def ensure_image(obj, image: str, policy: str, lazy: bool = False) -> None:
-    from minirun.engine import images as img
+    from minirun.engine.images import service as img
     from minirun.engine.store import ImageNotFound
     if policy == "always":
         img.pull(obj["root"], image, quiet=True)
@@ -337,38 +337,39 @@ def ensure_image(obj, image: str, policy: str, lazy: bool = False) -> None:
         if policy == "never":
             raise
         if lazy:
-            img.pull_lazy(obj["root"], image)
+            from minirun.engine.lazy import pull as lazy_pull
+            lazy_pull.pull(obj["root"], image)
         else:
             img.pull(obj["root"], image, quiet=not sys.stderr.isatty())
         return
-    from minirun.lazy import source_path
-    if not lazy and os.path.exists(source_path(store(obj), image_id)):
-        img.complete(obj["root"], image_id)     # started lazily before: fetch what is left
+    if not lazy and os.path.exists(store(obj).lazy_record(image_id)):
+        from minirun.engine.lazy import pull as lazy_pull
+        lazy_pull.complete(obj["root"], image_id)     # started lazily before: fetch the rest
 
 
 def create(obj, kw) -> str:
-    from minirun.engine import containers as ct
+    from minirun.engine.containers import bundle, create as creating
     opts = options(kw)
     if opts["runtime"]:
-        from minirun.engine import external
+        from minirun.engine.containers import external
         opts["runtime"] = external.resolve(opts["runtime"])
     ensure_image(obj, kw["image"], kw["pull"], lazy=opts["lazy"])
     if kw["dry_run"]:
         import json
         image_id = store(obj).lookup(kw["image"])
-        print(json.dumps(ct.build_config(store(obj), "0" * 64, image_id, opts), indent=2))
+        print(json.dumps(bundle.build_config(store(obj), "0" * 64, image_id, opts), indent=2))
         sys.exit(0)
     from minirun.engine.store import space_errors
     with space_errors(store(obj).root):       # a full disk: one error, nothing left
-        return ct.create(store(obj), kw["image"], opts)
+        return creating.create(store(obj), kw["image"], opts)
 
 
 @engine_errors
 def run(obj, detach: bool, detach_keys: str, **kw) -> None:
     """Run a command in a new container."""
-    from minirun.engine import monitor
+    from minirun.engine.containers import monitor
     if detach_keys != "ctrl-p,ctrl-q":      # checked before anything is made
-        from minirun.engine.attach import parse_keys
+        from minirun.engine.containers.attach import parse_keys
         parse_keys(detach_keys)
     cid = create(obj, kw)
     if detach:
@@ -378,7 +379,7 @@ def run(obj, detach: bool, detach_keys: str, **kw) -> None:
     if kw["tty"] and kw["interactive"] and sys.stdin.isatty():
         # A terminal one can detach from: the container belongs to a monitor
         # of its own, and this command attaches to it, as podman run -it.
-        from minirun.engine import attach
+        from minirun.engine.containers import attach
         monitor.start_detached(obj["root"], cid, wait_attach=True)
         sys.exit(attach.attach(store(obj), cid, detach_keys, wait=True))
     sys.exit(monitor.run_container(obj["root"], cid, foreground=True,
@@ -389,7 +390,7 @@ def run(obj, detach: bool, detach_keys: str, **kw) -> None:
 def exec_(obj, name: str, command: tuple, env, user, workdir, tty, interactive,
           detach) -> None:
     """Run a process in a running container."""
-    from minirun.engine import lifecycle
+    from minirun.engine.containers import lifecycle
     sys.exit(lifecycle.exec_in(store(obj), name, list(command), env=list(env),
                                user=user, workdir=workdir, tty=tty, interactive=interactive,
                                detach=detach))

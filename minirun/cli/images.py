@@ -19,7 +19,7 @@ from minirun.cli.hot import engine_errors
 @engine_errors
 def pull(obj, image: str, quiet: bool, tls_verify: bool | None) -> None:
     """Pull an image from a registry into the store."""
-    from minirun.engine import images
+    from minirun.engine.images import service as images
     image_id = images.pull(obj["root"], image, tls_verify=tls_verify, quiet=quiet)
     click.echo(image_id[7:])
 
@@ -37,14 +37,15 @@ def pull(obj, image: str, quiet: bool, tls_verify: bool | None) -> None:
 def push(obj, image: str, destination: str | None, quiet: bool, tls_verify: bool | None,
          lazy_index: bool) -> None:
     """Push an image from the store to a registry."""
-    from minirun.engine import push as push_mod
+    from minirun.engine.images import push as push_mod
     digest = push_mod.push(obj["root"], image, destination or image, tls_verify=tls_verify)
     if not quiet:
         click.echo(digest)
     if lazy_index:
-        from minirun.engine import pull as pl
-        from minirun.engine import reference, registries
-        from minirun.lazy import build
+        from minirun.engine.images import pull as pl
+        from minirun.engine import reference
+        from minirun.engine.images import registries
+        from minirun.engine.lazy import build
         client = pl.client_for(reference.parse(destination or image), registries.load(),
                                tls_verify)
         build.push_indexes(hot.store(obj), image, destination or image, client,
@@ -67,7 +68,7 @@ def _human(size: int) -> str:
 @engine_errors
 def images(obj, fmt: str, quiet: bool, no_trunc: bool) -> None:
     """List the images in the store."""
-    from minirun.engine import images as img
+    from minirun.engine.images import service as img
     rows = img.listing(obj["root"])
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
@@ -92,8 +93,11 @@ def images(obj, fmt: str, quiet: bool, no_trunc: bool) -> None:
 @engine_errors
 def rmi(obj, names, force: bool) -> None:
     """Remove images from the store."""
-    from minirun.engine import images as img
-    for line in img.remove(obj["root"], list(names), force):
+    from minirun.engine.containers import lifecycle
+    from minirun.engine.images import service as img
+    def remove_container(store, cid):
+        lifecycle.remove(store, cid, force=True)
+    for line in img.remove(obj["root"], list(names), force, remove_container):
         click.echo(line)
 
 
@@ -104,7 +108,7 @@ def rmi(obj, names, force: bool) -> None:
 @engine_errors
 def tag(obj, image: str, names) -> None:
     """Give an image more names."""
-    from minirun.engine import images as img
+    from minirun.engine.images import service as img
     img.tag(obj["root"], image, list(names))
 
 
@@ -119,7 +123,7 @@ def image() -> None:
 @engine_errors
 def image_inspect(obj, names) -> None:
     """Show an image's details as JSON."""
-    from minirun.engine import images as img
+    from minirun.engine.images import service as img
     click.echo(json.dumps([img.inspect(obj["root"], n) for n in names], indent=2))
 
 
@@ -130,7 +134,7 @@ def image_inspect(obj, names) -> None:
 @engine_errors
 def image_prune(obj, all_: bool, force: bool) -> None:
     """Remove images without a name (all unused ones with -a)."""
-    from minirun.engine import images as img
+    from minirun.engine.images import service as img
     for line in img.prune(obj["root"], all_):
         click.echo(line)
 
@@ -145,7 +149,7 @@ def image_prune(obj, all_: bool, force: bool) -> None:
 def login(registry: str, username: str, password: str | None, password_stdin: bool,
           tls_verify: bool | None) -> None:
     """Log in to a registry; credentials go to auth.json, as podman keeps them."""
-    from minirun.engine import auth
+    from minirun.engine.images import auth
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     elif password is None:
@@ -160,7 +164,7 @@ def login(registry: str, username: str, password: str | None, password_stdin: bo
 @engine_errors
 def logout(registry: str | None, all_: bool) -> None:
     """Forget the credentials of a registry (or of all with -a)."""
-    from minirun.engine import registries
+    from minirun.engine.images import registries
     if not registry and not all_:
         raise click.UsageError("name a registry, or use --all")
     changed = registries.remove_credentials(None if all_ else registry)
@@ -179,7 +183,7 @@ def logout(registry: str | None, all_: bool) -> None:
 @engine_errors
 def save(obj, names, output: str, fmt: str) -> None:
     """Write images to an archive (docker-archive or oci-archive)."""
-    from minirun.engine import images as img
+    from minirun.engine.images import service as img
     img.save(obj["root"], list(names), output, fmt)
 
 
@@ -191,7 +195,7 @@ def save(obj, names, output: str, fmt: str) -> None:
 @engine_errors
 def load(obj, path: str, quiet: bool) -> None:
     """Load images from an archive."""
-    from minirun.engine import images as img
+    from minirun.engine.images import service as img
     for name in img.load(obj["root"], path):
         if not quiet:
             click.echo(f"Loaded image: {name}")
@@ -204,7 +208,7 @@ def load(obj, path: str, quiet: bool) -> None:
 @engine_errors
 def import_(obj, tarball: str, name: str | None) -> None:
     """Make a one-layer image of a root filesystem tarball."""
-    from minirun.engine import images as img
+    from minirun.engine.images import service as img
     click.echo(img.import_rootfs(obj["root"], tarball, name)[7:])
 
 

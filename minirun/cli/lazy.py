@@ -21,7 +21,7 @@ def lazy() -> None:
 @engine_errors
 def lazy_index(obj, image: str, spacing: str, push: bool, tls_verify: bool | None) -> None:
     """Index each gzip layer of IMAGE (in a registry) and keep the indexes."""
-    from minirun.lazy import build
+    from minirun.engine.lazy import build
     build.index_image(hot.store(obj), image, _size(spacing), tls_verify=tls_verify, push=push,
                       say=click.echo)
 
@@ -35,7 +35,7 @@ def lazy_index(obj, image: str, spacing: str, push: bool, tls_verify: bool | Non
 def lazy_record(obj, image: str, command, tls_verify: bool | None) -> None:
     """Run COMMAND in IMAGE once and record the files its start reads, in
     order: cold starts fetch them first (push them with lazy index --push)."""
-    from minirun.lazy import build
+    from minirun.engine.lazy import build
     build.record(hot.store(obj), image, list(command), tls_verify=tls_verify, say=click.echo)
 
 

@@ -21,8 +21,8 @@ def network() -> None:
 @engine_errors
 def network_create(obj, subnet: str | None, name: str) -> None:
     """Create a network: a bridge, a subnet, NAT out, names inside."""
-    from minirun.engine import network as net
-    from minirun.engine.containers import check_name
+    from minirun.engine.network import networks as net
+    from minirun.engine.store import check_name
     check_name(name, "network")          # before anything is made
     click.echo(net.create(hot.store(obj), name, subnet)["name"])
 
@@ -34,7 +34,7 @@ def network_create(obj, subnet: str | None, name: str) -> None:
 @engine_errors
 def network_ls(obj, fmt: str, quiet: bool) -> None:
     """List networks."""
-    from minirun.engine import network as net
+    from minirun.engine.network import networks as net
     listing(net.listing(hot.store(obj)), fmt, quiet,
              f"{'NAME':<20}{'SUBNET':<20}{'INTERFACE':<12}CONTAINERS", lambda r: r["name"],
              lambda r: f"{r['name']:<20}{r['subnet']:<20}{r['interface']:<12}"
@@ -47,7 +47,7 @@ def network_ls(obj, fmt: str, quiet: bool) -> None:
 @engine_errors
 def network_inspect(obj, names) -> None:
     """Show networks as JSON (with their containers and addresses)."""
-    from minirun.engine import network as net
+    from minirun.engine.network import networks as net
     click.echo(json.dumps([net.inspect(hot.store(obj), n) for n in names], indent=2))
 
 
@@ -58,8 +58,11 @@ def network_inspect(obj, names) -> None:
 @engine_errors
 def network_rm(obj, force: bool, names) -> None:
     """Remove networks."""
-    from minirun.engine import network as net
-    each(names, lambda name: net.remove(hot.store(obj), name, force))
+    from minirun.engine.containers import lifecycle
+    from minirun.engine.network import networks as net
+    def remove_container(store, cid):
+        lifecycle.remove(store, cid, force=True)
+    each(names, lambda name: net.remove(hot.store(obj), name, force, remove_container))
 
 
 @network.command("prune")
@@ -68,7 +71,7 @@ def network_rm(obj, force: bool, names) -> None:
 @engine_errors
 def network_prune(obj, force: bool) -> None:
     """Remove the networks no container uses."""
-    from minirun.engine import network as net
+    from minirun.engine.network import networks as net
     for name in net.prune(hot.store(obj)):
         click.echo(name)
 

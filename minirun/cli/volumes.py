@@ -20,7 +20,7 @@ def volume() -> None:
 @engine_errors
 def volume_create(obj, name, label) -> None:
     """Create a volume."""
-    from minirun.engine import volumes
+    from minirun.engine.containers import volumes
     labels = dict(x.split("=", 1) for x in label if "=" in x)
     click.echo(volumes.create(hot.store(obj), name, labels))
 
@@ -32,7 +32,7 @@ def volume_create(obj, name, label) -> None:
 @engine_errors
 def volume_ls(obj, fmt: str, quiet: bool) -> None:
     """List volumes."""
-    from minirun.engine import volumes
+    from minirun.engine.containers import volumes
     listing(volumes.listing(hot.store(obj)), fmt, quiet, f"{'DRIVER':<10}VOLUME NAME",
              lambda v: v["Name"], lambda v: f"{v['Driver']:<10}{v['Name']}")
 
@@ -43,7 +43,7 @@ def volume_ls(obj, fmt: str, quiet: bool) -> None:
 @engine_errors
 def volume_inspect(obj, names) -> None:
     """Show volumes as JSON."""
-    from minirun.engine import volumes
+    from minirun.engine.containers import volumes
     click.echo(json.dumps([volumes.inspect(hot.store(obj), n) for n in names], indent=2))
 
 
@@ -54,7 +54,7 @@ def volume_inspect(obj, names) -> None:
 @engine_errors
 def volume_rm(obj, force: bool, names) -> None:
     """Remove volumes."""
-    from minirun.engine import volumes
+    from minirun.engine.containers import volumes
     for name in names:
         volumes.remove(hot.store(obj), name, force)
         click.echo(name)
@@ -66,7 +66,7 @@ def volume_rm(obj, force: bool, names) -> None:
 @engine_errors
 def volume_prune(obj, force: bool) -> None:
     """Remove the volumes no container uses."""
-    from minirun.engine import volumes
+    from minirun.engine.containers import volumes
     for name in volumes.prune(hot.store(obj)):
         click.echo(name)
 

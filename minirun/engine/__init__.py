@@ -1,22 +1,26 @@
 """The engine: many containers, images, storage and networks (podman's job).
 
-It turns an image and flags into an OCI bundle (a rootfs of overlaid layers
-and a config.json) and hands it to the runtime, in-process or to another
-OCI runtime (``--runtime``); it never forks a container's processes itself.
-One flat room today (issue 15 will give it rooms); the modules by concern:
+It turns an image and a container's options into an OCI bundle (a rootfs
+of overlaid layers and a config.json) and hands it to the runtime,
+in-process or to another OCI runtime (``--runtime``); it never forks a
+container's processes itself.  Its rooms, from the bottom up:
 
-images      reference.py, registries.py, auth.py, registry.py, manifest.py,
-            digest.py, stream.py, pull.py, unpack.py, push.py, archive.py,
-            images.py (the verbs)
-store       store.py: SQLite records, blobs, layers; userns.py for a plain
-            user's writes inside the store's user namespace
-containers  containers.py (records, the bundle builder), lifecycle.py,
-            monitor.py (one per detached container), attach.py, copy.py,
-            volumes.py, limits.py, stats.py, seccomp_profile.py, external.py
-networks    network.py (modes, bridges, ports, /etc/hosts), usernet.py
-            (pasta, slirp4netns), rootlessnet.py (a plain user's bridges)
-host        hostinfo.py (`minirun info`)
+base         store.py (SQLite records, blobs, layers, and the paths of
+             everything under the store's root), digest.py (content
+             addresses), reference.py (image names), userns.py (a plain
+             user's writes, inside the store's user namespace),
+             hostinfo.py (`minirun info`)
+images/      registries, the registry client, manifests, pull, push,
+             unpack, archives, and the image verbs
+lazy/        layers read from the registry as they are used (FUSE)
+network/     network modes, bridges, ports, NAT, /etc/hosts, slirp4netns
+             and pasta, a plain user's network namespace
+containers/  records, the bundle builder, create, the monitor, the verbs,
+             attach, copy, volumes, stats, limits, foreign runtimes
 
-Reading order for a student: containers.py, monitor.py, lifecycle.py,
-then pull.py and unpack.py, then network.py.
+A room uses the base and the rooms below it, never one above:
+images <- lazy <- containers, network <- containers, and the base uses no
+room.  tests/unit/test_layout.py enforces this, and that no modules
+anywhere import each other in a circle.  Each room's ``__init__`` gives
+its reading order; a student starts with containers/.
 """

@@ -19,6 +19,7 @@ The root is /var/lib/minirun as root, ``$XDG_DATA_HOME/minirun`` rootless.
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import sqlite3
 import time
@@ -525,7 +526,8 @@ class Store:
             "SELECT coalesce(name, id) FROM containers WHERE image_id=?", (image_id,))]
 
     def remove_image(self, image_id: str) -> list[str]:
-        """Forget an image; delete the layers and blobs no other image uses."""
+        """Forget an image; delete the layers and blobs no other image uses,
+        and what the lazy room kept for it."""
         with self.transaction() as db:
             layers = self.image_layers(image_id)
             manifest = db.execute("SELECT manifest_digest FROM images WHERE id=?",
@@ -564,7 +566,40 @@ class Store:
             _unlink(self.blob_path(image_id))
         if manifest and manifest[0] not in manifests:
             _unlink(self.blob_path(manifest[0]))
+        self._forget_lazy(image_id)
         return gone
+
+    # --- what the lazy room (engine/lazy) keeps here: the store owns every
+    # path under its root, so removing an image removes this too.
+
+    def lazy_record(self, image_id: str) -> str:
+        """The record of an image pulled lazily (engine/lazy/pull.py)."""
+        return os.path.join(self.root, "lazy", "images", hex_of(image_id) + ".json")
+
+    def lazy_cache(self, digest: str, part: str = "") -> str:
+        """Where a lazy layer's fetched bytes (``part`` "") or its index's
+        windows (".windows") are cached."""
+        return os.path.join(self.root, "lazy", "cache", digest.replace(":", "-") + part)
+
+    def _forget_lazy(self, image_id: str) -> None:
+        """The image's lazy record, and the cached bytes of its layers that no
+        image still has (the indexes stay: they are small, and a later pull
+        of the same layers takes them)."""
+        try:
+            with open(self.lazy_record(image_id)) as f:
+                layers = json.load(f)["layers"]
+        except FileNotFoundError:
+            return
+        os.unlink(self.lazy_record(image_id))
+        in_use = {blob for (blob,) in self.db.execute("SELECT blob_digest FROM image_layers")}
+        cache = os.path.dirname(self.lazy_cache(""))
+        for layer in layers:
+            if layer["digest"] in in_use:
+                continue
+            prefix = os.path.basename(self.lazy_cache(layer["digest"]))
+            for name in os.listdir(cache) if os.path.isdir(cache) else []:
+                if name.startswith(prefix):
+                    os.unlink(os.path.join(cache, name))
 
 
 def _unlink(path: str) -> None:
@@ -609,3 +644,35 @@ def _remove_dir(parent: int, name: str, st: os.stat_result) -> None:
         os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         os.rmdir(name, dir_fd=parent)
+
+
+def now() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def container_dir(store: Store, cid: str) -> str:
+    return os.path.join(store.root, "containers", cid)
+
+
+NAME_RULE = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+NAME_MAX = 253      # a name is a host name on a network: at most a DNS name's length
+
+
+def check_name(name: str, what: str) -> str:
+    """A container's, network's or volume's name, by podman's rule: it goes
+    into /etc/hosts lines, paths and interface names, so a `/`, a space or a
+    newline would be read as something else there."""
+    if not name or not name[0].isalnum() or not name.isascii() or \
+            not set(name) <= _NAME_CHARS:
+        raise MiniRunError(f"{what} name {name!r} invalid: names must match {NAME_RULE}: "
+                           "invalid argument")
+    if len(name) > NAME_MAX:
+        raise MiniRunError(f"{what} name {name[:20]!r}... invalid: names must be at most "
+                           f"{NAME_MAX} characters: invalid argument")
+    return name

@@ -123,7 +123,7 @@ def hold(keep_id: bool = False, join: int = 0) -> tuple[int, int]:
     slirp4netns or pasta enters these before the container starts, and the
     container joins them (podman's infra process does the same).  With
     ``join``, the user namespace is that process's (the user's network
-    namespace, engine/rootlessnet) and only the network namespace is new.
+    namespace, engine/network/rootlessnet) and only the network namespace is new.
 
     The holder must stay dumpable, so that the user may open its
     /proc/PID/ns files; a container's own pid 1 is not, before it starts."""

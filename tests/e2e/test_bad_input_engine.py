@@ -123,7 +123,8 @@ def test_auth_paths_are_the_real_users(mr):
     if not mr.rt.rootless:
         pytest.skip("the user namespace of the store is a plain user's")
     home = os.path.join(mr.rt.scratch, "home")
-    code = ("import json; from minirun.engine import registries, userns; "
+    code = ("import json; from minirun.engine.images import registries; "
+            "from minirun.engine import userns; "
             "print(json.dumps([userns.as_root(registries.auth_files), "
             "userns.as_root(registries.conf_files)]))")
     argv = [a for a in mr.rt.prefix() if not a.startswith(("XDG_RUNTIME_DIR=", "HOME="))]

@@ -145,8 +145,8 @@ def test_an_interrupted_run_detached_leaves_a_watched_container(mr, img, sig):
                                    "while :; do sleep 0.02; done"),
                            env=mr.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     [command] = _until(lambda: _pids("--root", mr.store, "run", name))
-    _until(lambda: _pids("minirun.engine.monitor", mr.store))
-    monitors = _stop_all("minirun.engine.monitor", mr.store)
+    _until(lambda: _pids("minirun.engine.containers.monitor", mr.store))
+    monitors = _stop_all("minirun.engine.containers.monitor", mr.store)
     try:
         assert cli.poll() is None, "the moment was missed: the command has finished"
         assert all(os.getsid(pid) != os.getsid(command) for pid in monitors)
@@ -317,7 +317,7 @@ def test_rm_returns_after_the_lazy_server_has_gone(mr, registry, images_dir):
     mr.settings["MINIRUN_LAZY_BACKGROUND"] = "0"
     mr("run", "-d", "--lazy", "--name", "z", "--network", "none", image, "sleep", "60",
        check=True)
-    [server] = _pids("minirun.lazy.serve", mr.store)
+    [server] = _pids("minirun.engine.lazy.serve", mr.store)
     group = os.path.join(freezer, "minirun-test-" + uuid.uuid4().hex[:8])
     os.mkdir(group)
     thaw = threading.Timer(1.0, _freeze, (group, "THAWED"))

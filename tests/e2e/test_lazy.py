@@ -11,7 +11,7 @@ pytest.importorskip("indexed_gzip", reason="make setup installs indexed_gzip")
 
 
 def test_lazy_index(mr, registry, images_dir, busybox_rootfs):
-    from minirun.lazy import index
+    from minirun.engine.lazy import index
     image = f"{registry.addr}/test/busybox:latest"
     r = mr("lazy", "index", "--spacing", "128KiB", image)
     assert r.returncode == 0 and ": lazy: " in r.stdout, r.stderr
@@ -62,9 +62,9 @@ def test_files_read_from_the_registry_a_span_at_a_time(images_dir, busybox_rootf
     bounded wait, said once."""
     import errno
     import time
-    from minirun.engine.registry import Client
-    from minirun.lazy import index
-    from minirun.lazy.fetch import RemoteBlob
+    from minirun.engine.images.registry import Client
+    from minirun.engine.lazy import index
+    from minirun.engine.lazy.fetch import RemoteBlob
     from tests.e2e.registry import Registry
     digest, size, blob = _busybox_layer(images_dir)
     toc, windows = index.build(blob, 128 << 10)
@@ -164,8 +164,8 @@ def test_a_forged_index_is_refused(mr, registry, images_dir):
     nothing is kept."""
     import gzip
     from minirun.engine import digest as dg
-    from minirun.engine.registry import Client
-    from minirun.lazy import artifact
+    from minirun.engine.images.registry import Client
+    from minirun.engine.lazy import artifact
     registry.push(os.path.join(images_dir, "busybox"), "lazy/forged:latest")
     image = f"{registry.addr}/lazy/forged:latest"
     client = Client(registry.addr, insecure=True)
@@ -299,7 +299,7 @@ def test_record_a_start_and_prefetch_it(mr, registry, images_dir):
     """lazy record runs a command once and keeps the files its start read,
     in order, in the index; --push carries them; a cold start fetches their
     spans first (in parallel) and runs."""
-    from minirun.lazy import index
+    from minirun.engine.lazy import index
     from tests.e2e.conftest import Minirun
     registry.push(os.path.join(images_dir, "busybox"), "lazy/record:latest")
     image = f"{registry.addr}/lazy/record:latest"
@@ -418,7 +418,7 @@ def test_removed_while_its_layers_are_fetched(mr, registry, images_dir):
         time.sleep(pause)
         mr("rm", "-f", "c", check=True)
         assert _lazy_mounts(mr) == []
-        servers = subprocess.run(["pgrep", "-f", f"minirun.lazy.serve {mr.store} "],
+        servers = subprocess.run(["pgrep", "-f", f"minirun.engine.lazy.serve {mr.store} "],
                                  capture_output=True, text=True).stdout
         assert servers == "", servers
         mr("rmi", image, check=True)
@@ -445,7 +445,7 @@ def test_nothing_left_after_sigkill(mr, registry, images_dir):
         return [int(p) for p in out.split()]
     mr("run", "-d", "--lazy", "--name", "a", "--network", "none", image, "sleep", "60",
        check=True)
-    [server] = pids(f"minirun.lazy.serve {mr.store} ")
+    [server] = pids(f"minirun.engine.lazy.serve {mr.store} ")
     os.kill(server, signal.SIGKILL)
     mr("rm", "-f", "a", check=True)
     assert _lazy_mounts(mr) == []
@@ -454,8 +454,8 @@ def test_nothing_left_after_sigkill(mr, registry, images_dir):
     cid = mr("run", "-d", "--lazy", "--name", "b", "--network", "none", image, "sleep", "60",
              check=True).stdout.strip()
     # the monitor, not its keeper (minirun:[EXIT], its parent, of the same command line)
-    [monitor] = [p for p in pids(f"minirun.engine.monitor {mr.store} {cid}")
+    [monitor] = [p for p in pids(f"minirun.engine.containers.monitor {mr.store} {cid}")
                  if open(f"/proc/{p}/comm").read().strip() == "minirun:[MON]"]
     os.kill(monitor, signal.SIGKILL)
     mr("rm", "-f", "b", check=True)
-    assert _lazy_mounts(mr) == [] and pids(f"minirun.lazy.serve {mr.store} ") == []
+    assert _lazy_mounts(mr) == [] and pids(f"minirun.engine.lazy.serve {mr.store} ") == []

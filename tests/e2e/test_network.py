@@ -43,7 +43,7 @@ def udpecho():
 
 
 def _veth(cid: str) -> bool:
-    """Is the host end of the container's veth there (engine/network.host_interface)?
+    """Is the host end of the container's veth there (engine/network/networks.host_interface)?
     Only this test's: another minirun's containers come and go meanwhile."""
     return os.path.exists(f"/sys/class/net/mr{cid[:11]}")
 
@@ -138,7 +138,7 @@ def test_slirp4netns(mr, img):
 
 
 def _holders(mr) -> list[int]:
-    """A plain user's network namespace holders (engine/rootlessnet) of this
+    """A plain user's network namespace holders (engine/network/rootlessnet) of this
     test's minirun (not zombies: this host's pid 1 reaps orphans late)."""
     return processes(mr.rt.scratch, "minirun-netns")
 

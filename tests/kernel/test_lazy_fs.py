@@ -14,8 +14,8 @@ import pytest
 pyfuse3 = pytest.importorskip("pyfuse3", reason="make setup installs pyfuse3")
 indexed_gzip = pytest.importorskip("indexed_gzip")
 
-from minirun.engine.unpack import unpack  # noqa: E402
-from minirun.lazy import fs, index  # noqa: E402
+from minirun.engine.images.unpack import unpack  # noqa: E402
+from minirun.engine.lazy import fs, index  # noqa: E402
 from tests.conftest import is_root  # noqa: E402
 
 

@@ -14,7 +14,8 @@ import pytest
 
 SCRIPT = """
 import json, sys, traceback
-from minirun.engine import unpack, userns
+from minirun.engine.images import unpack
+from minirun.engine import userns
 from minirun.kernel.idmap import is_rootless
 
 def work():

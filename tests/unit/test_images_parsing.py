@@ -4,8 +4,9 @@ import json
 import pytest
 
 from minirun.engine import digest as dg
-from minirun.engine import manifest as mf
-from minirun.engine import reference, registries
+from minirun.engine.images import manifest as mf
+from minirun.engine import reference
+from minirun.engine.images import registries
 
 D = "sha256:" + "a" * 64
 

@@ -31,6 +31,83 @@ def test_runtime_never_imports_engine():
         assert not bad, f"{path} imports {bad}"
 
 
+def module_name(path: str) -> str:
+    rel = os.path.relpath(path, os.path.dirname(PKG))[:-3].replace(os.sep, ".")
+    return rel[: -len(".__init__")] if rel.endswith(".__init__") else rel
+
+
+def import_graph() -> dict[str, set[str]]:
+    """minirun's modules -> the minirun modules each imports (at the top or
+    inside a function: a deferred import is still an edge)."""
+    paths = {module_name(p): p for p in modules("")}
+    graph = {}
+    for name, path in paths.items():
+        edges = set()
+        for m in imports(path):
+            while m and m not in paths:       # `from a.b import name`: the module a.b
+                m = m.rpartition(".")[0]
+            if m and m != name and not name.startswith(m + "."):   # (its own packages run first)
+                edges.add(m)
+        graph[name] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: strongly connected parts of more than one module."""
+    order, low, stack, found = {}, {}, [], []
+    def visit(v):
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            part = []
+            while not part or part[-1] != v:
+                part.append(stack.pop())
+            if len(part) > 1:
+                found.append(sorted(part))
+    for v in sorted(graph):
+        if v not in order:
+            visit(v)
+    return found
+
+
+def test_no_import_circles():
+    assert cycles(import_graph()) == []
+
+
+# The engine's rooms, and which of them each may use (docs/ARCHITECTURE.md,
+# "The engine's rooms").  The base is engine.store, engine.userns and
+# engine.hostinfo; a room may always use the base, and the base no room.
+ROOMS = {
+    "images": set(),
+    "lazy": {"images"},
+    "network": set(),
+    "containers": {"images", "lazy", "network"},
+}
+
+
+def room_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] != ["minirun", "engine"] or len(parts) < 3:
+        return None
+    return parts[2] if parts[2] in ROOMS else "base"
+
+
+def test_the_engines_rooms_have_one_direction():
+    for module, edges in import_graph().items():
+        room = room_of(module)
+        if room is None:
+            continue
+        allowed = ROOMS.get(room, set()) | {room, "base"}
+        bad = {m for m in edges if room_of(m) not in allowed | {None}}
+        assert not bad, f"{module} ({room}) imports {bad}: {room} may use only {sorted(allowed)}"
+
+
 def test_only_kernel_loads_the_native_module():
     for path in modules(""):
         if os.sep + "kernel" + os.sep in path:
@@ -66,7 +143,7 @@ def test_the_start_paths_import_nothing_heavy():
     code = ("import sys; from minirun.cli import oci, hot; "
             "oci._fast_parse(['create', '--bundle', '/b', 'c']); "
             "from minirun.runtime import launch, lifecycle, spec; launch.kernel(); "
-            "from minirun.engine import containers, store; "
+            "from minirun.engine.containers import records; from minirun.engine import store; "
             "print(sorted(m for m in ('typing', 'dataclasses', 'argparse', 'click', "
             "'pyroute2', 'pyfuse3', 'urllib3', 'threading') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,7 +13,7 @@ import pytest
 
 indexed_gzip = pytest.importorskip("indexed_gzip", reason="make setup installs indexed_gzip")
 
-from minirun.lazy import index  # noqa: E402
+from minirun.engine.lazy import index  # noqa: E402
 
 SPACING = 64 << 10
 
@@ -182,7 +182,7 @@ def test_what_the_dynamic_linker_reads():
     tables, relocations and writable data, not its code; nothing for
     anything else."""
     import sys
-    from minirun.lazy.readahead import loader_ranges
+    from minirun.engine.lazy.readahead import loader_ranges
     with open(os.path.realpath(sys.executable), "rb") as f:
         def read(offset, size):
             return os.pread(f.fileno(), size, offset)

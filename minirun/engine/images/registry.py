@@ -156,7 +156,7 @@ class Client:
     # --- the API -------------------------------------------------------------
 
     def manifest(self, name: str, ref: str, accept: str) -> tuple[bytes, str]:
-        from minirun.engine.manifest import MAX_DOCUMENT
+        from minirun.engine.images.manifest import MAX_DOCUMENT
         r = self.request("GET", f"/v2/{name}/manifests/{ref}", f"repository:{name}:pull",
                          headers={"Accept": accept}, stream=True)
         length = int(r.headers.get("Content-Length") or 0)

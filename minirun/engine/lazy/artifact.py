@@ -22,8 +22,8 @@ import gzip
 import json
 
 from minirun.engine import digest as dg
-from minirun.engine.registry import NotFound
-from minirun.lazy import index
+from minirun.engine.images.registry import NotFound
+from minirun.engine.lazy import index
 
 ARTIFACT_TYPE = "application/vnd.minirun.lazy.index.v2"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

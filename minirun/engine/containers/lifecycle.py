@@ -12,14 +12,11 @@ import os
 import signal
 import time
 
-from minirun.engine import containers as ct, network
+from minirun.engine.containers import records as ct
+from minirun.engine.containers.records import runtime_store
+from minirun.engine.network import networks as network
 from minirun.engine.store import Store, StoreFull
 from minirun.errors import MiniRunError
-
-
-def runtime_store():
-    from minirun.runtime.state import Store as RuntimeStore, default_root
-    return RuntimeStore(os.path.join(default_root(), "engine"))
 
 
 def monitor_alive(rec: dict) -> bool:
@@ -55,20 +52,20 @@ def _exit_code(store: Store, rec: dict) -> int:
     """The exit code of a container whose monitor is gone.  The container's
     process was the monitor's child, so only a parent could learn how it
     ended: the monitor's parent, the keeper, adopts it and writes its code
-    to the exit file (engine/monitor.py).  A monitor that finished but could
+    to the exit file (engine/containers/monitor.py).  A monitor that finished but could
     not write the store (a full disk) wrote it there too.  -1 when no one
     could know: the keeper was killed as well (or the monitor ran before
     there were keepers), and the process was reaped by someone else."""
-    from minirun.engine import monitor
+    from minirun.engine.containers.exitfile import read_exit
     if rec["exit_code"] is not None:
         return rec["exit_code"]
-    code = monitor.read_exit(ct.container_dir(store, rec["id"]), rec["pid"] or 0)
+    code = read_exit(ct.container_dir(store, rec["id"]), rec["pid"] or 0)
     return -1 if code is None else code
 
 
 def _status(rec: dict) -> str:
     """What the runtime holding the container says of it."""
-    from minirun.engine import external
+    from minirun.engine.containers import external
     ext = external.for_record(rec)
     if ext:
         return ext.status(rec["id"])
@@ -82,7 +79,7 @@ def _status(rec: dict) -> str:
 def _delete(store: Store, rec: dict) -> None:
     """Delete in the runtime, and take down the network: also what a killed
     monitor left (its namespace, veth and lease)."""
-    from minirun.engine import external
+    from minirun.engine.containers import external
     from minirun.runtime import lifecycle
     ext = external.for_record(rec)
     try:
@@ -99,7 +96,7 @@ def _delete(store: Store, rec: dict) -> None:
 
 
 def _kill(rec: dict, sig: int, all_processes: bool = False) -> None:
-    from minirun.engine import external
+    from minirun.engine.containers import external
     from minirun.runtime import lifecycle
     ext = external.for_record(rec)
     if ext:
@@ -160,7 +157,7 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
     _delete(store, rec)
     ct.remove_files(store, rec["id"])
     if volumes:   # rm -v: the container's anonymous volumes go too
-        from minirun.engine import volumes as vol
+        from minirun.engine.containers import volumes as vol
         for anonymous in (rec["options"].get("anonymous_volumes") or {}).values():
             try:
                 vol.remove(store, anonymous, force=True)
@@ -233,7 +230,7 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
         raise ct.ContainerError(f"container `{rec['name']}` is not running: start it first")
-    from minirun.engine import external
+    from minirun.engine.containers import external
     ext = external.for_record(rec)
     rs = runtime_store()
     bundle = ct.container_dir(store, rec["id"])
@@ -244,7 +241,7 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
     proc = base._replace(args=tuple(command), env=tuple(proc_env), terminal=tty,
                          cwd=workdir or base.cwd, console_size=None)
     if user:
-        from minirun.engine.containers import _user
+        from minirun.engine.containers.bundle import _user
         store_layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(
             rec["image_id"]))]
         uid, gid, _ = _user(store_layers, user)
@@ -281,7 +278,7 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
 def update(store: Store, name: str, resources: dict) -> str:
     """Change a running container's limits (podman update); the container
     keeps them in its record, so inspect shows what holds now."""
-    from minirun.engine import external
+    from minirun.engine.containers import external
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
         raise ct.ContainerError(f"container `{rec['name']}` is not running: its limits are "

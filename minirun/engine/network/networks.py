@@ -13,17 +13,16 @@ are leased in the store (one table, under its lock), so two containers
 never get one address, and a lease goes with the container.
 
 A plain user's bridges are the same, inside a network namespace of the
-user's own (engine/rootlessnet).  The other private modes, slirp4netns
+user's own (engine/network/rootlessnet).  The other private modes, slirp4netns
 and pasta, connect the container's namespace through a process of ours
-(engine/usernet); they are a plain user's default, as podman's.
+(engine/network/usernet); they are a plain user's default, as podman's.
 :func:`connect` sets up whichever a container asked for, before it starts.
 """
 import os
 import re
 
-from minirun.engine import containers as ct
 from minirun import explain
-from minirun.engine.store import Store
+from minirun.engine.store import Store, container_dir, now
 from minirun.errors import MiniRunError
 
 DEFAULT = "minirun"
@@ -198,7 +197,7 @@ def _network(store: Store, name: str) -> dict:
         with store.transaction() as db:
             db.execute("INSERT OR IGNORE INTO networks (name, subnet, gateway, bridge, created) "
                        "VALUES (?, ?, ?, ?, ?)", (DEFAULT, DEFAULT_SUBNET, "10.89.0.1",
-                                                   "minirun0", ct.now()))
+                                                   "minirun0", now()))
         return _network(store, name)
     return dict(zip(("name", "subnet", "gateway", "bridge"), row))
 
@@ -316,7 +315,7 @@ def create(store: Store, name: str, subnet: str | None = None) -> dict:
     with store.transaction() as db:
         db.execute("INSERT INTO networks (name, subnet, gateway, bridge, created) "
                    "VALUES (?, ?, ?, ?, ?)", (name, str(net), str(next(net.hosts())), bridge,
-                                              ct.now()))
+                                              now()))
     return inspect(store, name)
 
 
@@ -337,8 +336,10 @@ def inspect(store: Store, name: str) -> dict:
             "gateway": net["gateway"], "interface": net["bridge"], "containers": members}
 
 
-def remove(store: Store, name: str, force: bool = False) -> None:
-    """Remove a network; with containers on it only with force (they go)."""
+def remove(store: Store, name: str, force: bool = False, remove_container=None) -> None:
+    """Remove a network; with containers on it only with force: they go,
+    through ``remove_container(store, cid)`` (the containers room's, which
+    the caller passes: this room never reaches up into that one)."""
     from minirun.kernel import netlink
     net = _network(store, name)
     import json
@@ -347,12 +348,10 @@ def remove(store: Store, name: str, force: bool = False) -> None:
     if users and not force:
         raise NetworkError(f"network `{name}` is used by {len(users)} container(s): remove "
                            "them first, or use network rm -f")
-    if users:
-        from minirun.engine import lifecycle
-        for cid in users:
-            lifecycle.remove(store, cid, force=True)
+    for cid in users:
+        remove_container(store, cid)
     if os.geteuid() != 0:
-        from minirun.engine import rootlessnet
+        from minirun.engine.network import rootlessnet
         if rootlessnet.running(store):
             rootlessnet.run(store, netlink.delete_link, net["bridge"])
     elif netlink_exists(net["bridge"]):
@@ -425,7 +424,7 @@ def _nat(store: Store) -> None:
     if not rootless:
         _apply(script, bridges)
         return
-    from minirun.engine import rootlessnet
+    from minirun.engine.network import rootlessnet
     if rootlessnet.running(store):
         rootlessnet.run(store, _apply, script, bridges)
 
@@ -469,7 +468,8 @@ def setup(store: Store, rec: dict, bundle: str, links: "Links") -> str:
     netns = netns_path(cid)
     try:
         if os.geteuid() != 0:
-            from minirun.engine import rootlessnet, userns, usernet
+            from minirun.engine.network import rootlessnet, usernet
+            from minirun.engine import userns
             infra = rootlessnet.ensure(store)
             pid, fd = userns.hold(join=infra)
             links.fds.append(fd)
@@ -523,7 +523,7 @@ def teardown(store: Store, cid: str, last: bool = True) -> None:
     if rows:
         _nat(store)          # its published ports go
     if rootless:
-        from minirun.engine import rootlessnet, usernet
+        from minirun.engine.network import rootlessnet, usernet
         ports = json.loads((options or ["{}"])[0] or "{}").get("ports") or []
         if rows and ports and rootlessnet.running(store):
             usernet.slirp_unforward(rootlessnet.api_socket(store), ports)
@@ -553,7 +553,8 @@ def connect(store: Store, rec: dict, bundle: str) -> Links:
     slirp4netns/pasta in its namespace.  As root the namespace is a file
     (config.json names it); a plain user's is held by a process, and the
     bundle is pointed at it."""
-    from minirun.engine import userns, usernet
+    from minirun.engine import userns
+    from minirun.engine.network import usernet
     mode = rec["options"].get("network")
     links = Links()
     if not private(mode):
@@ -631,7 +632,7 @@ def require(store: Store, name: str) -> None:
 def _rewrite_hosts(store: Store, cid: str, network: str) -> None:
     """The container's hosts file: its base (host entries, itself) and a
     line per neighbour, written in place (the bind mount keeps the inode)."""
-    path = os.path.join(ct.container_dir(store, cid), "hosts")
+    path = os.path.join(container_dir(store, cid), "hosts")
     try:
         with open(path) as f:
             base = f.read().split("# minirun network\n")[0]
@@ -645,7 +646,7 @@ def _rewrite_hosts(store: Store, cid: str, network: str) -> None:
 
 
 def _hosts_join(store: Store, rec: dict, network: str, address: str) -> None:
-    path = os.path.join(ct.container_dir(store, rec["id"]), "hosts")
+    path = os.path.join(container_dir(store, rec["id"]), "hosts")
     with open(path) as f:
         text = f.read().split("# minirun network\n")[0]
     hostname = (rec["options"].get("hostname") or rec["id"][:12])

@@ -168,7 +168,7 @@ def attach(store, name: str, detach_keys: str = "ctrl-p,ctrl-q", *, stdin: bool 
            wait: bool = False) -> int:
     """Copy the container's output to ours and our input to it until it
     exits (return its exit code) or we read the detach keys (return 0)."""
-    from minirun.engine import containers as ct, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle
     keys = parse_keys(detach_keys)
     rec = lifecycle.refresh(store, ct.find(store, name))
     if rec["state"] != "running" and not wait:

@@ -23,7 +23,7 @@ the last one leaves; its pid (and start time) is kept in a file.
 import os
 import signal
 
-from minirun.engine import usernet
+from minirun.engine.network import usernet
 from minirun.errors import MiniRunError
 
 

@@ -5,9 +5,10 @@ so that a reader never sees a manifest whose blobs are missing.
 """
 import json
 
-from minirun.engine import manifest as mf
-from minirun.engine import reference, registries
-from minirun.engine.pull import client_for
+from minirun.engine.images import manifest as mf
+from minirun.engine import reference
+from minirun.engine.images import registries
+from minirun.engine.images.pull import client_for
 from minirun.engine.store import Store
 
 

@@ -11,9 +11,9 @@ are named, and will be fetched whole at start.
 import os
 
 from minirun.engine import digest as dg
-from minirun.engine import pull as pl
+from minirun.engine.images import pull as pl
 from minirun.engine.store import Store
-from minirun.lazy import index
+from minirun.engine.lazy import index
 
 
 def index_dir(store: Store, digest: str) -> str:
@@ -28,7 +28,7 @@ def index_image(store: Store, text: str, spacing: int = index.DEFAULT_SPACING,
     artifact for takes that one (no layer is downloaded).  With ``push``,
     the indexes go to the registry as an artifact referring to the image."""
     index.check_spacing(spacing)                 # before anything is downloaded
-    from minirun.lazy import artifact
+    from minirun.engine.lazy import artifact
     cand, client, data, mdigest, manifest = pl.resolve(text, tls_verify, "index")
     found = artifact.fetch(client, cand.path, mdigest)
     out = [_layer(store, client, cand.path, desc, spacing, found, say)
@@ -43,8 +43,8 @@ def _push(store: Store, client, path: str, name: str, data: bytes, mdigest: str,
     """The lazy layers' indexes (``out``: _layer's answers) to repository
     ``path``, as an artifact referring to manifest ``data``."""
     import json
-    from minirun.engine import manifest as mf
-    from minirun.lazy import artifact
+    from minirun.engine.images import manifest as mf
+    from minirun.engine.lazy import artifact
     subject = {"mediaType": json.loads(data).get("mediaType") or mf.parse(data).media_type,
                "digest": mdigest, "size": len(data)}
     digest = artifact.push(client, path, subject, {
@@ -111,7 +111,7 @@ def push_indexes(store: Store, source: str, destination: str, client,
     """`minirun push --lazy-index`: index the image's layers from the
     store's blobs where they are not yet, and push the indexes as an
     artifact referring to the manifest just pushed to ``destination``."""
-    from minirun.engine import manifest as mf
+    from minirun.engine.images import manifest as mf
     from minirun.engine import reference
     mdigest = store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
                                (store.lookup(source),)).fetchone()[0]

@@ -14,12 +14,7 @@ pull.py       `run --lazy`: an image recorded without its lazy layers
 build.py      `lazy index`, `lazy record`, `push --lazy-index`
 artifact.py   the indexes in the registry, beside the image
 
-Only ``source_path`` lives here: `run` asks whether an image was started
-lazily without importing any of the above.
+What the room keeps in the store (an image's lazy record, the fetched
+bytes) has its paths from the store (``Store.lazy_record``,
+``Store.lazy_cache``), which removes them with the image.
 """
-import os
-
-
-def source_path(store, image_id: str) -> str:
-    """Where the store records an image pulled lazily (lazy/pull.py)."""
-    return os.path.join(store.root, "lazy", "images", image_id.split(":")[1] + ".json")

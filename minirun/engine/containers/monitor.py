@@ -7,7 +7,7 @@
     -> wait for it, record its exit code, clean up, remove it if --rm
 
 For `run -d` and `start`, the monitor is a process of its own, in its own
-session (``python -m minirun.engine.monitor``): it outlives the command that
+session (``python -m minirun.engine.containers.monitor``): it outlives the command that
 started it, and tells that command through a pipe that the container runs
 (or why it does not).  Its own errors go to monitor.log beside the log.
 
@@ -18,105 +18,21 @@ happens to the monitor, the exit code is kept: its parent, the *keeper*
 (``minirun:[EXIT]``, a child subreaper and nothing else), adopts the
 container if the monitor dies, waits for it and writes its exit code to
 the container's ``exit`` file, which the next command reads
-(engine/lifecycle.refresh).  The file is written in place, in space taken
+(engine/containers/lifecycle.refresh).  The file is written in place, in space taken
 before the container starts, so that a full disk cannot lose it either.
 """
-import errno
 import json
 import os
 import select
 import sys
 
-from minirun.engine import containers as ct, external, network
-from minirun.engine.lifecycle import runtime_store
+from minirun.engine.containers import external, records as ct
+from minirun.engine.containers.exitfile import keep, prepare_exit, write_exit
+from minirun.engine.containers.log import Log, say
+from minirun.engine.containers.records import runtime_store
+from minirun.engine.network import networks as network
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
-
-FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-RESERVE = 1 << 20    # bytes the log leaves free: the store's database and records need them
-
-
-class Log:
-    """The container's log, k8s-file records.  On a full filesystem (or one
-    nearly full: :data:`RESERVE` is left for the store), output is dropped,
-    counted and said once on our stderr (monitor.log); when space returns,
-    or at the end, a record in the log says how much is missing."""
-
-    def __init__(self, path: str, echo: bool):
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        self.path, self.echo = path, echo
-        self.partial = {b"stdout": b"", b"stderr": b""}
-        self.dropped = 0            # bytes of output not in the log since the last note
-
-    def write(self, stream: bytes, data: bytes) -> None:
-        if self.echo:
-            os.write(1 if stream == b"stdout" else 2, data)
-        data = self.partial[stream] + data
-        *lines, rest = data.split(b"\n")
-        out = [ct.now().encode() + b" " + stream + b" F " + line + b"\n" for line in lines]
-        if len(rest) > 8192:   # a long line without a newline: write it as partial
-            out.append(ct.now().encode() + b" " + stream + b" P " + rest + b"\n")
-            rest = b""
-        self.partial[stream] = rest
-        if out:
-            self._append(b"".join(out))
-
-    def _append(self, records: bytes) -> None:
-        if self._room(len(records)) and (not self.dropped or self._note()):
-            if self._write(records):
-                return
-        if not self.dropped:
-            _say(f"{self.path}: the filesystem is full: the container's output is dropped "
-                 "until there is space again")
-        self.dropped += len(records)
-
-    def _room(self, size: int) -> bool:
-        try:
-            st = os.fstatvfs(self.fd)
-        except OSError:
-            return True
-        return st.f_bavail * st.f_frsize >= size + RESERVE
-
-    def _write(self, data: bytes) -> bool:
-        """Append whole records or nothing (a short write is cut off again:
-        truncating needs no space); False when there is no room."""
-        end = os.lseek(self.fd, 0, os.SEEK_END)
-        try:
-            while data:
-                data = data[os.write(self.fd, data):]
-        except OSError as e:
-            if e.errno not in FULL:
-                raise
-            os.ftruncate(self.fd, end)
-            return False
-        return True
-
-    def _note(self) -> bool:
-        """A record saying how much output is missing (written in the reserve)."""
-        text = f"[minirun: {self.dropped} bytes of output were dropped here: the " \
-               "filesystem of the log was full]"
-        if not self._write(ct.now().encode() + b" stderr F " + text.encode() + b"\n"):
-            return False
-        _say(f"{self.path}: {self.dropped} bytes of output dropped")
-        self.dropped = 0
-        return True
-
-    def close(self) -> None:
-        for stream, rest in self.partial.items():
-            if rest:
-                self._append(ct.now().encode() + b" " + stream + b" P " + rest + b"\n")
-        if self.dropped:
-            self._note()
-        os.close(self.fd)
-
-
-def _say(text: str) -> None:
-    """A line on our stderr (monitor.log, detached); on a full disk it may
-    not be written either, which must not end the monitor."""
-    try:
-        os.write(2, f"minirun: {text}\n".encode())
-    except OSError:
-        pass
 
 
 def _tell(fd: int, line: str) -> None:
@@ -133,61 +49,6 @@ def _tell(fd: int, line: str) -> None:
 
 # --- the exit file: the exit code, kept whatever happens to the monitor ------------
 
-def exit_path(directory: str) -> str:
-    return os.path.join(directory, "exit")
-
-
-def prepare_exit(directory: str) -> None:
-    """The exit file, with room for its one line, before the container starts:
-    writing the code in place later needs no space on a full disk."""
-    fd = os.open(exit_path(directory), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        os.pwrite(fd, b" " * 63 + b"\n", 0)
-    finally:
-        os.close(fd)
-
-
-def write_exit(directory: str, pid: int, code: int) -> None:
-    """``PID CODE`` into the exit file (the pid: this run of the container's)."""
-    try:
-        fd = os.open(exit_path(directory), os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return                    # removed meanwhile (rm -f): nobody will ask
-    try:
-        os.pwrite(fd, f"{pid} {code}".encode().ljust(63) + b"\n", 0)
-    except OSError as e:
-        _say(f"cannot record exit code {code} in {exit_path(directory)}: {e.strerror}")
-    finally:
-        os.close(fd)
-
-
-def read_exit(directory: str, pid: int, wait: float = 2.0) -> int | None:
-    """The exit code the monitor or its keeper wrote for ``pid``; None if
-    neither could (both killed).  A keeper still alive is about to write
-    it: it holds the file locked until it has, so wait for it (``wait`` s)."""
-    import fcntl
-    import time
-    try:
-        fd = os.open(exit_path(directory), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.01)
-        fields = os.pread(fd, 64, 0).split()
-    finally:
-        os.close(fd)
-    if len(fields) == 2 and fields[0] == str(pid).encode():
-        return int(fields[1])
-    return None
-
 
 def run_container(root: str | None, cid: str, *, foreground: bool, interactive: bool = False,
                   ready_fd: int = -1, store: Store | None = None,
@@ -197,7 +58,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     In the foreground our own stdio is the container's (a terminal through
     the runtime's proxy); detached, the container's stdio is ours to serve:
     its output goes to the log and to every attached client, and (with -i)
-    the clients' input goes to it (engine/attach.py).  ``ready_fd`` hears
+    the clients' input goes to it (engine/containers/attach.py).  ``ready_fd`` hears
     "ok PID" or "error CODE MESSAGE"; ``keeper_fd``, the container's pid."""
     from minirun.runtime import lifecycle
     from minirun.runtime.state import proc_start_time
@@ -224,11 +85,11 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     try:
         prepare_exit(d)
         if rec["options"].get("lazy"):            # its layers in the registry: mounted
-            from minirun.lazy import mount
+            from minirun.engine.lazy import mount
             mount.ensure_for(store, rec["image_id"], d)
         links = network.connect(store, rec, d)      # its network, made first
         if not foreground:
-            from minirun.engine.attach import Server
+            from minirun.engine.containers.attach import Server
             server = Server(d)
         # The runtime gives the container its own stdio: make ours theirs.
         if tty and ext:
@@ -448,13 +309,13 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
         if rec["options"].get("rm"):
             ct.remove_files(store, rec["id"])
     except MiniRunError as e:
-        _say(f"the exit of {rec['id'][:12]} (code {code}) is not recorded yet: {e}")
+        say(f"the exit of {rec['id'][:12]} (code {code}) is not recorded yet: {e}")
 
 
 def start_detached(root: str | None, cid: str, wait_attach: bool = False) -> int:
     """Start a monitor that outlives us; return the container's pid once it runs.
 
-    The monitor is a fresh interpreter (``python -m minirun.engine.monitor``),
+    The monitor is a fresh interpreter (``python -m minirun.engine.containers.monitor``),
     not a fork of this one: a forked child would inherit this process's open
     SQLite connection, which SQLite forbids (its POSIX locks do not survive a
     fork, and a write made beside them can be lost)."""
@@ -464,7 +325,8 @@ def start_detached(root: str | None, cid: str, wait_attach: bool = False) -> int
     errlog = os.path.join(ct.container_dir(store, cid), "monitor.log")
     with open(os.devnull, "rb") as devnull, open(errlog, "ab") as err:
         # a session of its own: no terminal's signals; no parent-death signal
-        subprocess.Popen([sys.executable, "-m", "minirun.engine.monitor", root or "", cid,
+        subprocess.Popen([sys.executable, "-m", "minirun.engine.containers.monitor",
+                          root or "", cid,
                           str(w)] + (["attach"] if wait_attach else []), stdin=devnull,
                          stdout=devnull, stderr=err, pass_fds=[w], start_new_session=True,
                          close_fds=True)
@@ -490,7 +352,7 @@ def start_detached(root: str | None, cid: str, wait_attach: bool = False) -> int
 
 
 def main(argv: list[str]) -> int:
-    """python -m minirun.engine.monitor ROOT CID READY_FD [attach]
+    """python -m minirun.engine.containers.monitor ROOT CID READY_FD [attach]
 
     Forks: the parent stays as the keeper, the child is the monitor."""
     from types import SimpleNamespace
@@ -522,32 +384,6 @@ def main(argv: list[str]) -> int:
                       wait_attach=argv[3:] == ["attach"], keeper_fd=pid_w)
     except MiniRunError:
         return 1          # already told the starter through the pipe
-    return 0
-
-
-def keep(monitor: int, pid_r: int, directory: str) -> int:
-    """The keeper: wait for the monitor; if it died before the container, the
-    container is now ours (we are a child subreaper): wait for it and write
-    its exit code.  The exit file stays locked until then: a reader waits
-    for the code rather than taking its absence for an answer."""
-    import fcntl
-    from minirun.runtime.lifecycle import exit_code
-    try:
-        fcntl.flock(os.open(exit_path(directory), os.O_RDONLY | os.O_CLOEXEC),
-                    fcntl.LOCK_EX)          # held until we exit
-    except OSError:
-        pass                            # no exit file: the container was removed
-    os.waitpid(monitor, 0)
-    data = b""
-    while chunk := os.read(pid_r, 64):
-        data += chunk
-    pid = int(data) if data.strip().isdigit() else 0
-    try:
-        if pid:
-            _, status = os.waitpid(pid, 0)
-            write_exit(directory, pid, exit_code(status))
-    except ChildProcessError:
-        pass                    # the monitor waited for it: all is recorded
     return 0
 
 

@@ -7,7 +7,7 @@ the last (also when a container's monitor was killed: `rm` stops it).
     <store>/lazy/log                    what the servers said (a registry gone:
                                         why reads failed), kept after them
 
-The server is ``python -m minirun.lazy.serve`` in a session of its own, so
+The server is ``python -m minirun.engine.lazy.serve`` in a session of its own, so
 that it outlives the command that started it; a plain user's mounts
 through fusermount3.
 """
@@ -60,7 +60,7 @@ def ensure(store, image_id: str) -> str:
         os.makedirs(os.path.dirname(log_path), mode=0o755, exist_ok=True)
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "minirun.lazy.serve", store.root, image_id,
+                [sys.executable, "-m", "minirun.engine.lazy.serve", store.root, image_id,
                  os.path.join(d, "mnt"), str(ready_w)], pass_fds=[ready_w],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         os.close(ready_w)
@@ -105,13 +105,13 @@ def _unmount(d: str) -> None:
 def release_unused(store, image_id: str) -> None:
     """Stop the image's server and unmount, if no container's layers are
     in its mount any more."""
-    from minirun.engine import containers as ct
+    from minirun.engine.store import container_dir
     d = _dir(store, image_id)
     if not os.path.isdir(d):
         return
     for (cid,) in store.db.execute("SELECT id FROM containers WHERE image_id=?", (image_id,)):
         try:
-            with open(os.path.join(ct.container_dir(store, cid), "config.json")) as f:
+            with open(os.path.join(container_dir(store, cid), "config.json")) as f:
                 if d in f.read():
                     return
         except OSError:

@@ -10,7 +10,7 @@ import os
 import stat
 import time
 
-from minirun.engine.containers import check_name
+from minirun.engine.store import check_name
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 

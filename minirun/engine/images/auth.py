@@ -1,6 +1,6 @@
 """minirun login: check credentials against the registry, then keep them."""
-from minirun.engine import registries
-from minirun.engine.registry import AuthRequired, Client
+from minirun.engine.images import registries
+from minirun.engine.images.registry import AuthRequired, Client
 from minirun.errors import MiniRunError
 
 

@@ -72,7 +72,7 @@ class NotLazy(LazyIndexError):
 
 
 def _entry(member: tarfile.TarInfo) -> dict:
-    from minirun.engine.unpack import HostileLayer, clean_name
+    from minirun.engine.images.unpack import HostileLayer, clean_name
     try:
         name = "/".join(clean_name(member.name))
     except HostileLayer as e:
@@ -330,7 +330,7 @@ def check(toc: dict, compressed_size: int) -> None:
 
 
 def _check(toc: dict, compressed_size: int) -> None:
-    from minirun.engine.unpack import HostileLayer, clean_name
+    from minirun.engine.images.unpack import HostileLayer, clean_name
 
     def bad(why: str):
         return LazyIndexError(f"the layer's index is not one minirun made: {why}")

@@ -96,7 +96,7 @@ class RemoteBlob:
         return index, run
 
     def _fetch(self, first: int, last: int) -> None:
-        from minirun.engine.registry import RegistryError
+        from minirun.engine.images.registry import RegistryError
         start, end = first * self.chunk, min((last + 1) * self.chunk, self.size)
         for pause in RETRIES + (None,):
             try:

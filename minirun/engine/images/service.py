@@ -9,7 +9,7 @@ from minirun.engine.store import Store, StoreError, hex_of, space_errors
 from minirun.errors import MiniRunError
 
 
-def _in_store(root: str | None, fn, *args, **kwargs):
+def in_store(root: str | None, fn, *args, **kwargs):
     """Run ``fn(store, ...)`` where it may write the store; a full disk
     there is one :class:`StoreFull` error."""
     def work():
@@ -36,44 +36,18 @@ def _adding(store: Store, fn, *args, **kwargs):
 
 def pull(root: str | None, name: str, *, tls_verify: bool | None = None,
          quiet: bool = False) -> str:
-    from minirun.engine import pull as pull_mod
+    from minirun.engine.images import pull as pull_mod
     from minirun.kernel.idmap import is_rootless
     rootless = is_rootless()
     def work(store: Store) -> str:
         with store.writing():   # (a failed pull keeps its layers: the next one resumes)
             return pull_mod.pull(store, name, tls_verify=tls_verify, quiet=quiet,
                                  rootless=rootless)
-    return _in_store(root, work)
-
-
-def pull_lazy(root: str | None, name: str, *, tls_verify: bool | None = None) -> str:
-    """Record an image whose indexed layers stay in the registry (run --lazy)."""
-    from minirun.kernel.idmap import is_rootless
-    from minirun.lazy.pull import pull_lazy as pull_it
-    def work(store: Store) -> str:
-        with store.writing():
-            return pull_it(store, name, tls_verify=tls_verify, rootless=is_rootless())
-    return _in_store(root, work)
-
-
-def complete(root: str | None, image_id: str) -> None:
-    """Fetch and unpack the layers of an image that were left lazy."""
-    import json
-    from minirun.lazy import source_path
-    with open(source_path(Store(root), image_id)) as f:
-        reference = json.load(f)["reference"]
-    pull(root, reference, quiet=True)
+    return in_store(root, work)
 
 
 def listing(root: str | None) -> list[dict]:
     return Store(root).images()
-
-
-def _remove(store: Store, image_id: str) -> None:
-    """The image gone from the store, and its lazy layers' cached bytes."""
-    from minirun.lazy.pull import forget
-    store.remove_image(image_id)
-    forget(store, image_id)
 
 
 class ImageInUse(StoreError):
@@ -102,16 +76,17 @@ def _plan(store: Store, name: str, force: bool) -> tuple[str, str | None, list[s
     return image_id, None, users
 
 
-def remove(root: str | None, names: list[str], force: bool = False) -> list[str]:
-    """rmi: every name checked first, then containers -f must remove (here,
-    where they were made), then the store's work."""
+def remove(root: str | None, names: list[str], force: bool = False,
+           remove_container=None) -> list[str]:
+    """rmi: every name checked first, then the containers -f must remove
+    (here, where they were made, through ``remove_container(store, cid)``:
+    the containers room's, which the caller passes, as this room never
+    reaches up into that one), then the store's work."""
     store = Store(root)
     plans = [_plan(store, name, force) for name in names]
-    if any(users for _, _, users in plans):
-        from minirun.engine import lifecycle
-        for _, _, users in plans:
-            for user in users:
-                lifecycle.remove(store, user, force=True)
+    for _, _, users in plans:
+        for user in users:
+            remove_container(store, user)
 
     def work(store: Store) -> list[str]:
         out = []
@@ -123,10 +98,10 @@ def remove(root: str | None, names: list[str], force: bool = False) -> list[str]
             if not store.db.execute("SELECT 1 FROM images WHERE id=?", (image_id,)).fetchone():
                 continue                # named twice on the line
             out += [f"Untagged: {n}" for n in sorted(store.names_of(image_id))]
-            _remove(store, image_id)
+            store.remove_image(image_id)
             out.append(f"Deleted: {hex_of(image_id)}")
         return out
-    return _in_store(root, work)
+    return in_store(root, work)
 
 
 def tag(root: str | None, source: str, targets: list[str]) -> None:
@@ -139,7 +114,7 @@ def tag(root: str | None, source: str, targets: list[str]) -> None:
             if ref.short:
                 ref = ref.with_domain("localhost")
             store.tag(image_id, str(ref))
-    _in_store(root, work)
+    in_store(root, work)
 
 
 def inspect(root: str | None, name: str) -> dict:
@@ -165,27 +140,27 @@ def prune(root: str | None, all_: bool) -> list[str]:
             image_id = "sha256:" + image["Id"]
             if store.users_of(image_id) or (image["Names"] and not all_):
                 continue
-            _remove(store, image_id)
+            store.remove_image(image_id)
             out.append(image["Id"])
         store.collect()     # and blobs nothing references (a failed import's, say)
         return out
-    return _in_store(root, work)
+    return in_store(root, work)
 
 
 def load(root: str | None, path: str) -> list[str]:
-    from minirun.engine import archive
+    from minirun.engine.images import archive
     from minirun.kernel.idmap import is_rootless
     path = os.path.abspath(path)
-    return _in_store(root, _adding, archive.load, path, is_rootless())
+    return in_store(root, _adding, archive.load, path, is_rootless())
 
 
 def save(root: str | None, names: list[str], output: str, fmt: str) -> None:
-    from minirun.engine import archive
+    from minirun.engine.images import archive
     archive.save(Store(root), names, os.path.abspath(output), fmt)
 
 
 def import_rootfs(root: str | None, tarball: str, name: str | None) -> str:
-    from minirun.engine import archive
+    from minirun.engine.images import archive
     from minirun.kernel.idmap import is_rootless
     tarball = os.path.abspath(tarball)
-    return _in_store(root, _adding, archive.import_rootfs, tarball, name, is_rootless())
+    return in_store(root, _adding, archive.import_rootfs, tarball, name, is_rootless())

@@ -1,4 +1,4 @@
-"""The lazy mount's server process: ``python -m minirun.lazy.serve STORE
+"""The lazy mount's server process: ``python -m minirun.engine.lazy.serve STORE
 IMAGE MOUNTPOINT READY_FD`` (lazy/mount.py starts it).  It opens each lazy
 layer of the image (its index from the store, its bytes from the
 registry), mounts them with FUSE and writes "1" to READY_FD.
@@ -22,19 +22,19 @@ QUIET = 1.0          # seconds without a read before the background fetcher goes
 
 def main(argv: list[str]) -> int:
     store_root, image_id, mountpoint, ready = argv
-    from minirun.engine import pull as pl
-    from minirun.engine import reference, registries
+    from minirun.engine.images import pull as pl
+    from minirun.engine import reference
+    from minirun.engine.images import registries
     from minirun.engine.store import Store
     from minirun.kernel import process
-    from minirun.lazy import fs, index
-    from minirun.lazy.build import index_dir
-    from minirun.lazy.fetch import RemoteBlob
-    from minirun.lazy import source_path
-    from minirun.lazy.pull import cache_path, lazy_layers
-    from minirun.lazy.readahead import Readahead
+    from minirun.engine.lazy import fs, index
+    from minirun.engine.lazy.build import index_dir
+    from minirun.engine.lazy.fetch import RemoteBlob
+    from minirun.engine.lazy.pull import lazy_layers
+    from minirun.engine.lazy.readahead import Readahead
     process.set_name("minirun-lazy")
     store = Store(store_root)
-    with open(source_path(store, image_id)) as f:
+    with open(store.lazy_record(image_id)) as f:
         source = json.load(f)
     ref = reference.parse(source["reference"])
     client = pl.client_for(ref, registries.load(), source["tls_verify"])
@@ -49,11 +49,11 @@ def main(argv: list[str]) -> int:
         # still lazy, or completed since (then the cache holds it all)
         toc, windows = index.load(index_dir(store, layer["digest"]))
         remote = RemoteBlob(client, ref.path, layer["digest"], layer["size"],
-                            cache_path(store, layer["digest"]))
+                            store.lazy_cache(layer["digest"]))
         if windows is None:             # the registry's index: its windows are read as needed
             w = toc["windows"]
             windows = RemoteBlob(client, ref.path, w["digest"], w["size"],
-                                 cache_path(store, layer["digest"], ".windows"), 16 << 10)
+                                 store.lazy_cache(layer["digest"], ".windows"), 16 << 10)
         layers.append((toc, index.Layer(remote, toc, windows, cache=cache)))
         if layer["diff_id"] in still_lazy:
             pending.append((layer, remote))
@@ -132,8 +132,8 @@ def _unpack(store_root: str, repository: str, layer: dict, remote) -> None:
 
 def _fetch_layer(store_root: str, repository: str, layer: dict) -> None:
     import signal
-    from minirun.engine import manifest as mf
-    from minirun.engine import pull as pl
+    from minirun.engine.images import manifest as mf
+    from minirun.engine.images import pull as pl
     from minirun.engine.store import Store
     from minirun.kernel import process
     from minirun.kernel.idmap import is_rootless

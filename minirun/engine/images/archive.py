@@ -21,9 +21,9 @@ import time
 import zlib
 
 from minirun.engine import digest as dg
-from minirun.engine import manifest as mf
+from minirun.engine.images import manifest as mf
 from minirun.engine import reference
-from minirun.engine.pull import Progress, fetch_layer
+from minirun.engine.images.pull import Progress, fetch_layer
 from minirun.engine.store import Store, hex_of
 from minirun.errors import MiniRunError
 
@@ -346,7 +346,7 @@ def import_rootfs(store: Store, tarball: str, name: str | None, rootless: bool =
     blob_digest = store.put_blob(raw)
     media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if head == b"\x1f\x8b" else "")
     diff_id = dg.of_bytes(tar_bytes)
-    from minirun.engine.manifest import host_platform
+    from minirun.engine.images.manifest import host_platform
     p = host_platform()
     config = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "architecture": p["architecture"], "os": "linux",

@@ -12,9 +12,10 @@ import os
 import sys
 
 from minirun.engine import digest as dg
-from minirun.engine import manifest as mf
-from minirun.engine import reference, registries
-from minirun.engine.registry import Client, NotFound, RegistryError
+from minirun.engine.images import manifest as mf
+from minirun.engine import reference
+from minirun.engine.images import registries
+from minirun.engine.images.registry import Client, NotFound, RegistryError
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
@@ -115,8 +116,8 @@ def _pull_image(store: Store, client: Client, ref: reference.Reference, data: by
 
 def fetch_layer(store: Store, client: Client | None, name: str, desc: mf.Descriptor,
                 diff_id: str, progress: "Progress", rootless: bool) -> None:
-    from minirun.engine.stream import LayerStream
-    from minirun.engine.unpack import unpack
+    from minirun.engine.images.stream import LayerStream
+    from minirun.engine.images.unpack import unpack
     if store.has_layer(diff_id):
         progress.skip(desc)
         return

@@ -1,104 +1,17 @@
-"""Containers of the engine: an image and flags become a record in the
-store and an OCI bundle, which the runtime runs in-process.
-
-    <store>/containers/<id>/config.json   the bundle's config (the one currency)
-    <store>/containers/<id>/rootfs/       where the overlay of the image is mounted
-    <store>/containers/<id>/upper, work/  the container's own writable layer
-    <store>/containers/<id>/hosts, hostname, resolv.conf   bound into it
-    <store>/containers/<id>/ctr.log       its output, one record a line
-
-The rootfs overlay is mounted by the runtime inside the container's own
-mount namespace (annotation ``org.minirun.rootfs.overlay``), so that no
-mount of a container ever exists on the host to be leaked.
-"""
+"""The bundle builder: a container's options, its image's config and its
+layer paths become the runtime-spec config.json the runtime runs."""
 import json
 import os
-import time
 
-from minirun.engine.store import Store, hex_of
-from minirun.errors import MiniRunError
+from minirun.engine.containers.records import ContainerError, container_dir
+from minirun.engine.store import check_name
+from minirun.engine.store import Store
 
 PODMAN_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
                "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
                "CAP_SETUID", "CAP_SYS_CHROOT"]
-_ADJ = ["brave", "calm", "eager", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
-        "quirky", "serene", "sharp", "tender", "vivid", "witty"]
-_NOUN = ["turing", "hopper", "lovelace", "knuth", "ritchie", "thompson", "torvalds", "liskov",
-         "dijkstra", "hamilton", "shannon", "babbage", "noether", "curie", "lamarr", "cerf"]
 
 
-class ContainerError(MiniRunError):
-    """A container operation was refused: no such container, a name taken,
-    a running container removed without -f, ..."""
-
-
-NAME_RULE = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-NAME_MAX = 253      # a name is a host name on a network: at most a DNS name's length
-
-
-def check_name(name: str, what: str) -> str:
-    """A container's, network's or volume's name, by podman's rule: it goes
-    into /etc/hosts lines, paths and interface names, so a `/`, a space or a
-    newline would be read as something else there."""
-    if not name or not name[0].isalnum() or not name.isascii() or \
-            not set(name) <= _NAME_CHARS:
-        raise MiniRunError(f"{what} name {name!r} invalid: names must match {NAME_RULE}: "
-                           "invalid argument")
-    if len(name) > NAME_MAX:
-        raise MiniRunError(f"{what} name {name[:20]!r}... invalid: names must be at most "
-                           f"{NAME_MAX} characters: invalid argument")
-    return name
-
-
-def now() -> str:
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
-
-
-def container_dir(store: Store, cid: str) -> str:
-    return os.path.join(store.root, "containers", cid)
-
-
-def find(store: Store, text: str) -> dict:
-    """A container by name, full id or id prefix."""
-    rows = store.db.execute("SELECT id FROM containers WHERE name=? OR id=?",
-                            (text, text)).fetchall()
-    if not rows and len(text) >= 3 and all(c in "0123456789abcdef" for c in text):
-        rows = store.db.execute("SELECT id FROM containers WHERE id LIKE ?",
-                                (f"{text}%",)).fetchall()
-        if len(rows) > 1:
-            raise ContainerError(f"container id prefix `{text}` is ambiguous")
-    if not rows:
-        raise ContainerError(f"no container with name or id `{text}` (minirun ps -a lists them)")
-    return record(store, rows[0][0])
-
-
-def record(store: Store, cid: str) -> dict:
-    cols = ("id", "name", "image_id", "created", "state", "pid", "exit_code", "started",
-            "finished", "monitor", "options", "usage")
-    row = store.db.execute(f"SELECT {', '.join(cols)} FROM containers WHERE id=?",
-                           (cid,)).fetchone()
-    if row is None:
-        raise ContainerError(f"no container `{cid}`")
-    rec = dict(zip(cols, row))
-    rec["options"] = json.loads(rec["options"] or "{}")
-    rec["usage"] = json.loads(rec["usage"] or "{}")
-    return rec
-
-
-def update(store: Store, cid: str, **fields) -> None:
-    with store.transaction() as db:
-        db.execute(f"UPDATE containers SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?",
-                   (*fields.values(), cid))
-
-
-def all_records(store: Store) -> list[dict]:
-    return [record(store, r[0]) for r in
-            store.db.execute("SELECT id FROM containers ORDER BY created DESC")]
-
-
-# --- the bundle ----------------------------------------------------------------
 
 def bounding_caps() -> list[str]:
     """Every capability we could give (--privileged): our own bounding set,
@@ -166,7 +79,7 @@ def _env(image_env: list[str], extra: list[str]) -> list[str]:
 
 def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     """The OCI config.json for a container (what `run --dry-run` prints)."""
-    from minirun.engine import seccomp_profile
+    from minirun.engine.containers import seccomp_profile
     from minirun.kernel.idmap import is_rootless
     from minirun.runtime.defaults import MASKED, READONLY, default_config
     image = json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
@@ -178,8 +91,8 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         from minirun.engine import userns
         layers = userns.keep_id_layers(store, image_id)
     elif opts.get("lazy"):        # layers still in the registry: their lazy mount
-        from minirun.lazy import mount
-        from minirun.lazy.pull import lazy_layers
+        from minirun.engine.lazy import mount
+        from minirun.engine.lazy.pull import lazy_layers
         lazy = lazy_layers(store, image_id)
         layers = [mount.layer_path(store, image_id, lazy[d]) if d in lazy else
                   store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
@@ -241,9 +154,9 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
         "org.minirun.container.id": cid, **(opts.get("annotations") or {})}
     config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = list(MASKED), list(READONLY)
     config["linux"]["cgroupsPath"] = f"minirun/{cid}"
-    from minirun.engine.network import private
+    from minirun.engine.network.networks import private
     if private(opts.get("network")) and not rootless:    # its namespace, made at start
-        from minirun.engine.network import netns_path
+        from minirun.engine.network.networks import netns_path
         for n in config["linux"]["namespaces"]:
             if n["type"] == "network":
                 n["path"] = netns_path(cid)
@@ -298,7 +211,7 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
                                  "options": (options.split(",") if options else [])
                                  + ["nosuid", "nodev"]})
     for vol in opts.get("volumes") or []:
-        from minirun.engine import volumes
+        from minirun.engine.containers import volumes
         src, dest, ro = volumes.parse_spec(vol)
         if not src.startswith("/"):          # a named volume, made and filled on first use
             src = volumes.mount_source(store, src, layers, dest)
@@ -312,7 +225,7 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     for path in sorted(image.get("Volumes") or {}):
         if path in taken:
             continue
-        from minirun.engine import volumes
+        from minirun.engine.containers import volumes
         anonymous = opts.setdefault("anonymous_volumes", {}).get(path)
         if anonymous is None:
             anonymous = opts["anonymous_volumes"][path] = os.urandom(16).hex()
@@ -330,41 +243,8 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
     return config
 
 
-def _host_for(store: Store, network: str | None) -> str | None:
-    """The host's address from inside: a bridge's gateway (root); the host's
-    own address, which slirp4netns's NAT reaches (also from a plain user's
-    bridges, which go out through it); pasta's gateway, which it maps to the
-    host."""
-    from minirun.engine import network as net_mod
-    if net_mod.bridged(network) and os.geteuid() == 0:
-        return net_mod.inspect(store, network)["gateway"]
-    if network == "pasta":
-        return _default_route()[1]
-    if net_mod.private(network):
-        return _default_route()[0]
-    return None
 
 
-def _default_route() -> tuple[str | None, str | None]:
-    """(this host's address on its default route, that route's gateway)."""
-    import socket
-    import struct
-    gateway = None
-    try:
-        with open("/proc/net/route") as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if fields[1] == "00000000":
-                    gateway = socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
-                    break
-    except OSError:
-        pass
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect((gateway or "192.0.2.1", 9))   # picks the route; sends nothing
-            return s.getsockname()[0], gateway
-        except OSError:
-            return None, gateway
 
 
 def _keep_id_entries(layers: list[str]) -> dict[str, str]:
@@ -403,7 +283,7 @@ def _mount_flag(store: Store, text: str, layers: list[str], opts: dict) -> dict:
                 "options": ["nosuid", "nodev"] + (["ro"] if ro else [])}
     source = fields.get("source", "")
     if kind == "volume":
-        from minirun.engine import volumes
+        from minirun.engine.containers import volumes
         if not source:   # an anonymous volume, kept with the container's (rm -v)
             source = opts.setdefault("anonymous_volumes", {}).setdefault(
                 target, os.urandom(16).hex())
@@ -413,132 +293,4 @@ def _mount_flag(store: Store, text: str, layers: list[str], opts: dict) -> dict:
                              "bind needs an absolute source=")
     return {"destination": target, "type": "bind", "source": source,
             "options": ["rbind"] + (["ro"] if ro else [])}
-
-
-def create(store: Store, image: str, opts: dict) -> str:
-    """Record a container and write its bundle; return its id."""
-    image_id = store.lookup(image)
-    cid = os.urandom(32).hex()       # (the secrets module costs 4 ms to import)
-    name = check_name(opts["name"], "container") if opts.get("name") else random_name(store)
-    d = container_dir(store, cid)
-    os.makedirs(d, mode=0o700)
-    try:
-        for sub in ("rootfs", "upper", "work"):
-            os.mkdir(os.path.join(d, sub), 0o755)
-        from minirun.engine import network as net_mod
-        if net_mod.bridged(opts.get("network")):
-            net_mod.require(store, opts["network"])
-            if opts.get("userns") == "keep-id" and os.geteuid() != 0:
-                raise ContainerError("--userns keep-id: a plain user's bridge networks live in "
-                                     "one user namespace with the default id maps; use "
-                                     "--network pasta or slirp4netns with keep-id")
-        elif opts.get("aliases"):
-            raise ContainerError("--network-alias: aliases are names on a network of ours "
-                                 "(--network bridge or a named one)")
-        if opts.get("publish") or opts.get("publish_all"):
-            from minirun.engine import network
-            if not network.private(opts.get("network")):
-                raise ContainerError("-p/-P: publishing a port needs a private network "
-                                     "(bridge, a named network, pasta or slirp4netns)")
-            image = json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
-            exposed = sorted(image.get("ExposedPorts") or {}) if opts.get("publish_all") \
-                else []
-            opts["ports"] = network.claim_ports(
-                store, network.parse_publish(opts.get("publish") or [], exposed))
-        config = build_config(store, cid, image_id, opts)
-        hostname = config["hostname"]
-        with open(os.path.join(d, "hostname"), "w") as f:
-            f.write(hostname + "\n")
-        # as podman: the host's entries, then the container's own name
-        try:
-            with open("/etc/hosts") as f:
-                base = f.read()
-        except OSError:
-            base = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
-        with open(os.path.join(d, "hosts"), "w") as f:
-            f.write(base.rstrip("\n") + f"\n127.0.0.1\t{hostname} {name}\n")
-        if opts.get("network") == "slirp4netns":    # slirp's own DNS forwarder
-            from minirun.engine.usernet import SLIRP_ADDRESS, SLIRP_DNS
-            with open(os.path.join(d, "resolv.conf"), "w") as f:
-                f.write(f"nameserver {SLIRP_DNS}\n")
-            with open(os.path.join(d, "hosts"), "a") as f:
-                f.write(f"{SLIRP_ADDRESS}\t{hostname} {name}\n")
-        elif opts.get("network") != "none":
-            own = _default_route()[0] if opts.get("network") == "pasta" else None
-            if own:                        # pasta gives the container the host's address
-                with open(os.path.join(d, "hosts"), "a") as f:
-                    f.write(f"{own}\t{hostname} {name}\n")
-            try:
-                import shutil
-                shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
-            except OSError:
-                open(os.path.join(d, "resolv.conf"), "w").close()
-        if opts.get("dns") and opts.get("network") != "none":        # --dns, as podman
-            with open(os.path.join(d, "resolv.conf"), "w") as f:
-                f.write("".join(f"nameserver {server}\n" for server in opts["dns"]))
-        host = _host_for(store, opts.get("network"))
-        if host:                     # podman's name for the host, as the container reaches it
-            with open(os.path.join(d, "hosts"), "a") as f:
-                f.write(f"{host}\thost.containers.internal\n")
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
-        with store.transaction() as db:
-            if db.execute("SELECT 1 FROM containers WHERE name=?", (name,)).fetchone():
-                raise ContainerError(f"the name `{name}` is in use by another container: "
-                                     "remove it or choose another name")
-            db.execute("INSERT INTO containers (id, name, image_id, created, state, options) "
-                       "VALUES (?, ?, ?, ?, 'created', ?)",
-                       (cid, name, image_id, now(), json.dumps(opts)))
-    except BaseException:
-        from minirun.engine.store import remove_tree
-        remove_tree(d)
-        _drop_anonymous(store, opts)
-        raise
-    return cid
-
-
-def _drop_anonymous(store: Store, opts: dict) -> None:
-    """The anonymous volumes a failed create made: nothing else knows them."""
-    from minirun.engine import volumes
-    for name in (opts.get("anonymous_volumes") or {}).values():
-        try:
-            volumes.remove(store, name, force=True)
-        except MiniRunError:
-            pass                   # never made
-
-
-def random_name(store: Store) -> str:
-    """adjective_scientist, as podman names containers; a number if taken."""
-    r = os.urandom(3)
-    name = f"{_ADJ[r[0] % len(_ADJ)]}_{_NOUN[r[1] % len(_NOUN)]}"
-    if store.db.execute("SELECT 1 FROM containers WHERE name=?", (name,)).fetchone():
-        name += f"_{r[2]}"
-    return name
-
-
-def remove_upper(store: Store, cid: str) -> None:
-    """A stopped container's writable layer, removed ahead of the rest: the
-    space a container that filled the disk holds (see lifecycle.remove)."""
-    from minirun.engine import userns
-    userns.remove_tree(os.path.join(container_dir(store, cid), "upper"))
-
-
-def remove_files(store: Store, cid: str) -> None:
-    """The container's directory (its upper layer holds files of every id the
-    container used: rootless, only root of the user namespace may remove
-    them) and its record."""
-    from minirun.engine import userns
-    userns.remove_tree(container_dir(store, cid))
-    with store.transaction() as db:
-        row = db.execute("SELECT image_id, options FROM containers WHERE id=?",
-                         (cid,)).fetchone()
-        db.execute("DELETE FROM containers WHERE id=?", (cid,))
-    if row and json.loads(row[1] or "{}").get("lazy"):   # its lazy mount, if it was the last
-        from minirun.lazy import mount
-        mount.release_unused(store, row[0])
-
-
-def image_name(store: Store, image_id: str) -> str:
-    names = store.names_of(image_id)
-    return names[0] if names else hex_of(image_id)[:12]
 

@@ -9,17 +9,17 @@ caller's.
 """
 import time
 
-from minirun.engine import containers as ct, lifecycle
+from minirun.engine.containers import records as ct, lifecycle
 from minirun.engine.store import Store
 
 
 def _dirs(rec: dict) -> list[str]:
-    from minirun.engine import external
+    from minirun.engine.containers import external
     from minirun.kernel import cgroups
     from minirun.errors import MiniRunError
     if external.for_record(rec):
         return cgroups.of_process(rec["pid"])
-    rs = lifecycle.runtime_store()
+    rs = ct.runtime_store()
     try:
         return rs.load(rec["id"]).cgroup_dirs
     except MiniRunError:

@@ -5,16 +5,16 @@ or the registry's artifact).  A layer with an index is left in the
 registry, to be mounted lazily (lazy/mount.py); one without (not indexed,
 zstd of one frame, uncompressed, or smaller than a few MiB) is fetched
 whole as `pull` does.  The image is recorded with its lazy layers absent
-from ``layers/``: `run` without --lazy fetches them (images.complete)
+from ``layers/``: `run` without --lazy fetches them (:func:`complete`)
 before it uses the image.
 """
 import json
 import os
 
-from minirun.engine import pull as pl
+from minirun.engine.images import pull as pl
 from minirun.engine.store import Store
-from minirun.lazy import artifact, index, source_path
-from minirun.lazy.build import index_dir
+from minirun.engine.lazy import artifact, index
+from minirun.engine.lazy.build import index_dir
 
 
 def min_size() -> int:
@@ -31,7 +31,7 @@ def pull_lazy(store: Store, text: str, tls_verify: bool | None = None,
     cfg = manifest.config.digest
     if not store.has_blob(cfg):
         store.put_blob(client.blob(cand.path, cfg), cfg)
-    from minirun.engine import manifest as mf
+    from minirun.engine.images import manifest as mf
     config = mf.parse_config(store.read_blob(cfg))
     layers, progress = [], pl.Progress(True)
     for desc, diff_id in zip(manifest.layers, config.diff_ids):
@@ -46,8 +46,8 @@ def pull_lazy(store: Store, text: str, tls_verify: bool | None = None,
             pl.fetch_layer(store, client, cand.path, desc, diff_id, progress, rootless)
         layers.append({"diff_id": diff_id, "digest": desc.digest, "size": desc.size,
                        "media_type": desc.media_type, "lazy": lazy})
-    os.makedirs(os.path.dirname(source_path(store, cfg)), mode=0o755, exist_ok=True)
-    with open(source_path(store, cfg), "w") as f:
+    os.makedirs(os.path.dirname(store.lazy_record(cfg)), mode=0o755, exist_ok=True)
+    with open(store.lazy_record(cfg), "w") as f:
         json.dump({"reference": str(cand), "tls_verify": tls_verify, "layers": layers}, f)
     store.put_blob(data, mdigest)
     store.add_image(cfg, mdigest, [(d["diff_id"], d["digest"]) for d in layers],
@@ -59,7 +59,7 @@ def lazy_layers(store: Store, image_id: str) -> dict[str, int]:
     """diff_id -> position (bottom first) of the image's layers that are
     still lazy (not unpacked in the store)."""
     try:
-        with open(source_path(store, image_id)) as f:
+        with open(store.lazy_record(image_id)) as f:
             layers = json.load(f)["layers"]
     except FileNotFoundError:
         return {}
@@ -67,28 +67,21 @@ def lazy_layers(store: Store, image_id: str) -> dict[str, int]:
             if d["lazy"] and not store.has_layer(d["diff_id"])}
 
 
-def cache_path(store: Store, digest: str, part: str = "") -> str:
-    """Where a lazy layer's fetched bytes (``part`` "") or its index's
-    windows (".windows") are cached."""
-    return os.path.join(store.root, "lazy", "cache", digest.replace(":", "-") + part)
+def pull(root: str | None, name: str, *, tls_verify: bool | None = None) -> str:
+    """`run --lazy` of an image not in the store: :func:`pull_lazy` where it
+    may write the store (a plain user's: inside its user namespace)."""
+    from minirun.engine.images.service import in_store
+    from minirun.kernel.idmap import is_rootless
+    def work(store: Store) -> str:
+        with store.writing():
+            return pull_lazy(store, name, tls_verify=tls_verify, rootless=is_rootless())
+    return in_store(root, work)
 
 
-def forget(store: Store, image_id: str) -> None:
-    """After `rmi`: the image's lazy record, and the cached bytes of its
-    layers that no image still has (the indexes stay: they are small, and
-    a later pull of the same layers takes them)."""
-    try:
-        with open(source_path(store, image_id)) as f:
-            layers = json.load(f)["layers"]
-    except FileNotFoundError:
-        return
-    os.unlink(source_path(store, image_id))
-    in_use = {blob for (blob,) in store.db.execute("SELECT blob_digest FROM image_layers")}
-    cache = os.path.join(store.root, "lazy", "cache")
-    for layer in layers:
-        if layer["digest"] in in_use:
-            continue
-        prefix = os.path.basename(cache_path(store, layer["digest"]))
-        for name in os.listdir(cache) if os.path.isdir(cache) else []:
-            if name.startswith(prefix):
-                os.unlink(os.path.join(cache, name))
+def complete(root: str | None, image_id: str) -> None:
+    """Fetch and unpack the layers of an image that were left lazy (`run`
+    without --lazy of an image pulled with it)."""
+    from minirun.engine.images import service
+    with open(Store(root).lazy_record(image_id)) as f:
+        reference = json.load(f)["reference"]
+    service.pull(root, reference, quiet=True)
