@@ -95,3 +95,13 @@ def test_seccomp_and_hooks_parse(bundle):
     s = parse(bundle, doc)
     assert s.linux.seccomp.syscalls[0].args == ((0, "SCMP_CMP_EQ", 5, 0),)
     assert s.hooks.poststop[0].timeout == 3
+
+
+@pytest.mark.parametrize("version, ok", [
+    ("1.0.0", True), ("1.2.0", True), ("1.10.20", True), ("1.0.2-dev", True),
+    ("1.1.0-rc.1", True), ("1.0.0+build-7", True), ("1.0.0-rc-1+b.2", True),
+    ("2.0.0", False), ("1.0", False), ("1", False), ("", False), ("v1.0.0", False),
+    ("1.00.0", False), ("1.0.01", False), ("1.0.0-", False), ("1.0.0+", False),
+    ("1.0.0-a_b", False), ("1.0.0+a+b", False), ("1.٣.0", False), ("1.0.0\n", False)])
+def test_runtime_spec_versions_are_semver_1(version, ok):
+    assert spec.is_version_1(version) is ok
