@@ -1,6 +1,78 @@
 """minirun's exceptions: one small hierarchy, each class saying when it is
 raised and what the user should do.  The CLIs map them to exit codes the way
-podman does (125 minirun's own error, 126 cannot execute, 127 not found)."""
+podman does (125 minirun's own error, 126 cannot execute, 127 not found):
+``cli/hot.engine_errors`` for minirun, ``cli/oci.main`` for minirun-oci.
+Either prints one line, never a traceback; so does any other ``OSError``
+(exit 125), which is how a syscall fails (``OSError(errno, strerror, path)``,
+raised in ``kernel/``).
+
+The classes everything shares are defined below.  The others live in the
+module that raises them, and this map names every one, by layer and room
+(``tests/unit/test_errors.py`` checks it against the code).  A class
+indented under another is its subclass; "(a StoreError)" names a base kept
+in another module.  Exit 125 unless the entry gives another code.
+
+Shared by the runtime and the engine:
+    minirun/errors.py
+        MiniRunError            anything minirun refuses or fails to do
+        ConfigError             config.json is malformed or unsupported: names the JSON path
+        ContainerNotFound       no container with that id under --root
+        ContainerExists         a container with that id exists already
+        StateError              the container is in the wrong state for the verb
+        LaunchError             a step of the launch failed: names the step and the errno
+          CommandNotFound       args[0] does not exist in the container (exit 127)
+          CommandNotExecutable  args[0] exists but cannot be executed (exit 126)
+
+The engine's base:
+    engine/digest.py
+        DigestError             a digest is malformed, or content does not match it
+    engine/reference.py
+        InvalidReference        an image reference breaks the grammar: fix its spelling
+    engine/store/space.py
+        StoreError              the store cannot do what was asked (says which, and why)
+          StoreFull             the filesystem holding the store is full: free space
+    engine/store/images.py
+        ImageNotFound           (a StoreError) no image by that name, tag or id: pull it
+
+The images room:
+    engine/images/registries.py
+        RegistryConfigError     registries.conf or auth.json cannot be read: fix the file
+    engine/images/registry.py
+        RegistryError           the registry refused or failed a request (its answer)
+          AuthRequired          the registry wants credentials: minirun login REGISTRY
+          NotFound              the registry has no such repository, tag or blob
+    engine/images/manifest.py
+        ManifestError           a manifest, index or config is malformed or ambiguous
+    engine/images/pull.py
+        PullError               the image could not be pulled (from where, and why)
+    engine/images/unpack.py
+        HostileLayer            a layer writes outside itself or is malformed on purpose
+    engine/images/archive.py
+        ArchiveError            an archive minirun cannot read (says what is wrong)
+    engine/images/service.py
+        ImageInUse              (a StoreError) rmi of an image a container uses (exit 2)
+
+The lazy room:
+    engine/lazy/index.py
+        LazyIndexError          a layer cannot be indexed (not gzip or zstd, damaged)
+          NotLazy               a sound layer that cannot be read in parts
+    engine/lazy/mount.py
+        LazyMountError          the lazy mount could not be made
+
+The network room:
+    engine/network/networks.py
+        NetworkError            a network cannot be made, found or joined
+    engine/network/usernet.py
+        UserNetError            slirp4netns or pasta did not connect the namespace
+
+The containers room:
+    engine/containers/records.py
+        ContainerError          a container verb was refused (no such one, name taken)
+    engine/containers/volumes.py
+        VolumeError             a volume is unknown, in use, or badly named
+    engine/containers/copy.py
+        CopyError               a cp source is missing or its destination unwritable
+"""
 
 
 class MiniRunError(Exception):
