@@ -7,6 +7,19 @@ and libseccomp (compiling a filter, and installing a compiled one); bpf
 socket costs about 2 ms on every start.  Every function is a short pass-through that returns -1 and
 sets errno; minirun/kernel/_native.py turns that into OSError in one place.
 No policy lives in C.
+
+One function is not the kernel's: mr_inflate_span, zlib's inflatePrime
+and inflateSetDictionary (which Python's zlib module lacks) for a lazy
+layer's spans; its door is minirun/engine/lazy/inflate.py.  It is here,
+not in ctypes, so that the compiler lays out zlib's z_stream from zlib.h
+(no hand-copied struct) and all of minirun's C is built in one place, by
+one tool, into one module; the call releases the GIL, so spans inflate in
+parallel as before.  zlib.h comes with
+python3-dev (zlib1g-dev); the interpreter already links libz.so.1, so
+linking it here loads nothing new at start.
+
+The doors into this module are listed in tests/unit/test_layout.py
+(NATIVE_DOORS); no other module may import it, ctypes or cffi.
 """
 from cffi import FFI
 
@@ -45,6 +58,8 @@ int mr_bpf_prog_load_device(const unsigned char *insns, unsigned int length,
                             char *log, unsigned int log_size);
 int mr_bpf_prog_attach_device(int cgroup_fd, int prog_fd);
 int mr_signal_default(int sig);
+long mr_inflate_span(const char *in, size_t in_len, int bits,
+                     const char *window, size_t window_len, char *out, size_t out_len);
 """)
 
 ffibuilder.set_source("minirun._native", r"""
@@ -62,6 +77,8 @@ ffibuilder.set_source("minirun._native", r"""
 #include <string.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <limits.h>
+#include <zlib.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -198,12 +215,44 @@ int mr_signal_default(int sig)
     return syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof sa.mask);
 }
 
+/* zlib's examples/zran.c, one span: a raw inflater whose first `bits` bits
+   (0-7) are the top bits of in[0], with `window` (the output before the
+   span) as its dictionary, inflating into out[0..out_len).  Returns the
+   bytes written (short where the data ended early), or -1 and errno:
+   ENOMEM (no inflater), EINVAL (bits or window refused by zlib), EIO (not
+   deflate data), EOVERFLOW (more than zlib's 4 GiB at once). */
+long mr_inflate_span(const char *in, size_t in_len, int bits,
+                     const char *window, size_t window_len, char *out, size_t out_len)
+{
+    z_stream s;
+    int ret = Z_OK;
+    if (in_len > UINT_MAX || window_len > UINT_MAX || out_len > UINT_MAX
+            || out_len > LONG_MAX) { errno = EOVERFLOW; return -1; }
+    if (bits && in_len == 0) { errno = EIO; return -1; }
+    memset(&s, 0, sizeof s);
+    if (inflateInit2(&s, -15) != Z_OK) { errno = ENOMEM; return -1; }
+    if (bits) {
+        ret = inflatePrime(&s, bits, (unsigned char)in[0] >> (8 - bits));
+        in++; in_len--;
+    }
+    if (ret == Z_OK && window_len)
+        ret = inflateSetDictionary(&s, (const Bytef *)window, (uInt)window_len);
+    if (ret != Z_OK) { inflateEnd(&s); errno = EINVAL; return -1; }
+    s.next_in = (Bytef *)in; s.avail_in = (uInt)in_len;
+    s.next_out = (Bytef *)out; s.avail_out = (uInt)out_len;
+    ret = inflate(&s, Z_NO_FLUSH);
+    inflateEnd(&s);
+    if (ret == Z_MEM_ERROR) { errno = ENOMEM; return -1; }
+    if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) { errno = EIO; return -1; }
+    return (long)(out_len - s.avail_out);
+}
+
 unsigned int mr_seccomp_version(void)
 {
     const struct scmp_version *v = seccomp_version();
     return v->major * 10000 + v->minor * 100 + v->micro;
 }
-""", libraries=["seccomp"])
+""", libraries=["seccomp", "z"])
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=False)

@@ -108,9 +108,52 @@ def test_the_engines_rooms_have_one_direction():
         assert not bad, f"{module} ({room}) imports {bad}: {room} may use only {sorted(allowed)}"
 
 
-def test_only_kernel_loads_the_native_module():
+# The doors to C: the only modules that may import ctypes, cffi or the
+# compiled minirun._native (built from native/build.py), each with what it
+# opens onto.  A new door is a decision: add it here, with its reason in
+# docs/ARCHITECTURE.md.
+NATIVE_DOORS = {
+    "minirun.kernel._native": "the kernel's syscalls; errno -> OSError in one place",
+    "minirun.engine.lazy.inflate": "zlib's inflatePrime and inflateSetDictionary "
+                                   "(mr_inflate_span), for a lazy layer's spans",
+}
+C_BINDINGS = ("ctypes", "_ctypes", "cffi", "_cffi_backend", "minirun._native")
+
+
+def reaches_c(path: str) -> set[str]:
+    """The C bindings a module imports: by an import statement, or by name
+    through importlib.import_module or __import__."""
+    found = set(imports(path))
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and getattr(node.func, "attr", getattr(node.func, "id", None)) in \
+                ("import_module", "__import__"):
+            found.add(node.args[0].value)
+    return {m for m in found if isinstance(m, str)
+            and any(m == c or m.startswith(c + ".") for c in C_BINDINGS)}
+
+
+def test_only_the_declared_doors_reach_c():
     for path in modules(""):
-        if os.sep + "kernel" + os.sep in path:
+        name = module_name(path)
+        if name not in NATIVE_DOORS:
+            bad = reaches_c(path)
+            assert not bad, f"{path} imports {bad}: only the doors in NATIVE_DOORS may"
+
+
+def test_the_declared_doors_are_doors():
+    """Each door exists and does reach C (a stale entry would hide a new one)."""
+    paths = {module_name(p): p for p in modules("")}
+    for door in NATIVE_DOORS:
+        assert door in paths, f"NATIVE_DOORS names {door}, which does not exist"
+        assert reaches_c(paths[door]), f"{door} is in NATIVE_DOORS but imports no C binding"
+
+
+def test_only_kernel_loads_the_native_module():
+    """The kernel's door is the kernel's: other rooms reach C through a door
+    of their own, declared above."""
+    for path in modules(""):
+        if os.sep + "kernel" + os.sep in path or module_name(path) in NATIVE_DOORS:
             continue
         bad = {m for m in imports(path) if "_native" in m}
         assert not bad, f"{path} imports {bad}: only minirun/kernel may"

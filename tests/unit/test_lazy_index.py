@@ -3,6 +3,7 @@ says, and any byte range of any file read from the index's checkpoints
 (across their boundaries too) equals the file's bytes.  No privileges: the
 layer is built here with tarfile, including entries only root could unpack."""
 import base64
+import errno
 import gzip
 import io
 import os
@@ -175,6 +176,41 @@ def test_every_kind_of_span(tmp_path):
     data[toc["checkpoints"][2][1] + 10] ^= 1
     with pytest.raises(OSError, match="do not match"):
         index.Layer(bytes(data), toc, windows).ensure(2)
+
+
+def test_the_inflate_door(tmp_path):
+    """minirun/engine/lazy/inflate.py, the lazy room's door to zlib in C: a
+    span starting inside a byte, with its window, inflates to the tar's
+    bytes (from any buffer); bytes that are not deflate, a span cut short
+    and a span of no bytes at all are each one OSError(EIO) saying what
+    was wrong, never a crash or an IndexError."""
+    from minirun.engine.lazy.inflate import inflate_span
+    rng = random.Random(5)
+    raw = b"".join(rng.randbytes(rng.choice([10, 3000])) + b"minirun " * rng.randrange(900)
+                   for _ in range(300))
+    path = tmp_path / "layer.gz"
+    path.write_bytes(gzip.compress(raw, 1))
+    with indexed_gzip.IndexedGzipFile(str(path), spacing=SPACING) as gz:
+        gz.build_full_index()
+        exported = io.BytesIO()
+        gz.export_index(fileobj=exported)
+    points = index._checkpoints(exported.getvalue())
+    blob = path.read_bytes()
+    uncmp, cmp, bits, window = next(p for p in points if p[2] and p[3])
+    start = cmp - 1                                   # the byte the span's bits are in
+    assert inflate_span(blob[start:start + 40_000], bits, window, 20_000) == \
+        raw[uncmp:uncmp + 20_000]
+    assert inflate_span(memoryview(blob)[start:start + 40_000], bits, bytearray(window),
+                        100) == raw[uncmp:uncmp + 100]            # any buffer, no copy
+    with pytest.raises(OSError, match="not deflate data") as bad:
+        inflate_span(b"\xff" * 64, 0, b"", 1000)
+    assert bad.value.errno == errno.EIO
+    with pytest.raises(OSError, match="inflated to .* bytes, not 20000") as short:
+        inflate_span(blob[start:start + 200], bits, window, 20_000)
+    assert short.value.errno == errno.EIO
+    with pytest.raises(OSError, match="not deflate data"):
+        inflate_span(b"", 3, b"", 10)                 # bits of a byte that is not there
+    assert inflate_span(blob[start:start + 40_000], bits, window, 0) == b""
 
 
 def test_what_the_dynamic_linker_reads():

@@ -20,11 +20,11 @@ Finding the checkpoints takes zlib's inflate stopping at block boundaries
 (zlib's examples/zran.c); indexed_gzip does that, and we read its export.
 Inflating a span is zran's too: the window is a preset dictionary of a
 raw inflater, and a span that starts inside a byte has its first bits
-primed (zlib's inflatePrime, called in libz itself: Python's zlib module
-lacks it).  Each span is checked against a digest in the table of
-contents before it is used, and the windows are compressed one by one
-into a blob of their own: a start fetches the table of contents, then
-only the spans and windows it reads.
+primed (zlib's inflatePrime, which Python's zlib module lacks: done in C,
+through the lazy room's door to it, inflate.py).  Each span is checked
+against a digest in the table of contents before it is used, and the
+windows are compressed one by one into a blob of their own: a start
+fetches the table of contents, then only the spans and windows it reads.
 
 A zstd layer is made of frames that each start afresh: a checkpoint is
 where a frame starts, and needs no window.  zstd's default is one frame
@@ -39,7 +39,6 @@ zTOC (the same two parts).
 """
 import base64
 import bisect
-import ctypes
 import errno
 import hashlib
 import io
@@ -51,6 +50,7 @@ import tempfile
 import threading
 import zlib
 
+from minirun.engine.lazy.inflate import inflate_span
 from minirun.errors import MiniRunError
 
 MEDIA_TYPE = "application/vnd.minirun.lazy.toc.v2+json"
@@ -113,60 +113,6 @@ def _checkpoints(gzidx: bytes) -> list[tuple[int, int, int, bytes]]:
         out.append((uncmp, cmp, bits, gzidx[at:at + window] if has_window else b""))
         at += window if has_window else 0
     return out
-
-
-class _ZStream(ctypes.Structure):
-    """zlib's z_stream (zlib.h), as the C compiler lays it out."""
-    _fields_ = [("next_in", ctypes.c_void_p), ("avail_in", ctypes.c_uint),
-                ("total_in", ctypes.c_ulong), ("next_out", ctypes.c_void_p),
-                ("avail_out", ctypes.c_uint), ("total_out", ctypes.c_ulong),
-                ("msg", ctypes.c_char_p), ("state", ctypes.c_void_p),
-                ("zalloc", ctypes.c_void_p), ("zfree", ctypes.c_void_p),
-                ("opaque", ctypes.c_void_p), ("data_type", ctypes.c_int),
-                ("adler", ctypes.c_ulong), ("reserved", ctypes.c_ulong)]
-
-
-_libz = None
-
-
-def _zlib():
-    global _libz
-    if _libz is None:
-        _libz = ctypes.CDLL("libz.so.1")
-        _libz.zlibVersion.restype = ctypes.c_char_p
-    return _libz
-
-
-def inflate_span(data: bytes, bits: int, window: bytes, size: int) -> bytes:
-    """``size`` bytes inflated from a span's compressed ``data``: the raw
-    deflate stream starts ``bits`` bits before the end of its first byte
-    (0: at that byte), with ``window`` as the output before it: zran.c's
-    inflatePrime and inflateSetDictionary, which Python's zlib module does
-    not have, called in libz itself (ctypes; without the GIL, so spans
-    inflate in parallel)."""
-    z = _zlib()
-    stream = _ZStream()
-    if z.inflateInit2_(ctypes.byref(stream), -15, z.zlibVersion(), ctypes.sizeof(stream)):
-        raise OSError(errno.ENOMEM, "zlib could not start inflating")
-    try:
-        skip = 1 if bits else 0
-        if bits and z.inflatePrime(ctypes.byref(stream), bits, data[0] >> (8 - bits)):
-            raise OSError(errno.EIO, "a span is not deflate data")
-        if window and z.inflateSetDictionary(ctypes.byref(stream), window, len(window)):
-            raise OSError(errno.EIO, "a span's window is not one zlib takes")
-        source = ctypes.c_char_p(data)                  # (no copy: data stays alive here)
-        out = ctypes.create_string_buffer(size)
-        stream.next_in = ctypes.cast(source, ctypes.c_void_p).value + skip
-        stream.avail_in = len(data) - skip
-        stream.next_out, stream.avail_out = ctypes.addressof(out), size
-        if z.inflate(ctypes.byref(stream), 0) not in (0, 1, -5):  # Z_OK, Z_STREAM_END, Z_BUF_ERROR
-            raise OSError(errno.EIO, "a span is not deflate data")
-        n = size - stream.avail_out
-    finally:
-        z.inflateEnd(ctypes.byref(stream))
-    if n != size:
-        raise OSError(errno.EIO, f"a span inflated to {n} bytes, not {size}")
-    return out.raw
 
 
 def _gzip_points(blob: str, spacing: int) -> tuple[int, list, list]:
