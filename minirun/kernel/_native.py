@@ -1,7 +1,10 @@
-"""The one door to the C half (native/build.py) and the one place where a
-failed syscall becomes ``OSError(errno, strerror, path)``.
+"""The kernel's door to the C half (native/build.py) and the one place where
+a failed syscall becomes ``OSError(errno, strerror, path)``.
 
-Only modules in ``minirun.kernel`` import this file.
+Only modules in ``minirun.kernel`` import this file.  The C half has one
+other door, minirun/engine/lazy/inflate.py (zlib, for lazy layers); the
+doors are listed in tests/unit/test_layout.py (NATIVE_DOORS), and no other
+module may import minirun._native, ctypes or cffi.
 """
 import os
 
