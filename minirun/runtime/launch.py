@@ -223,7 +223,7 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
         if not k.idmap.is_rootless():
             raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} "
                                f"(`{e.filename}`)") from None
-        if spec.linux.resources.limits():
+        if spec.linux.resources.has_limits():
             # podman's way: run, without limits, and say so once (device rules
             # need no cgroup here: a user namespace cannot use host devices)
             warn(f"resource limits are ignored: this user has no writable cgroup "

@@ -222,7 +222,7 @@ class Resources:
     devices: tuple[DeviceRule, ...] | None = None    # None: no rules at all
     unified: tuple[tuple[str, str], ...] = ()        # raw cgroup v2 files
 
-    def limits(self) -> bool:
+    def has_limits(self) -> bool:
         """Whether anything beyond device rules is asked for (device rules
         need no cgroup of the container's own in a user namespace)."""
         return self._replace(devices=None) != Resources()
@@ -290,8 +290,9 @@ def _get(obj: dict, key: str, kind, where: str, default=None):
     value = obj.get(key, default)
     if value is None:
         return default
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        wanted = " or ".join(JSON_KINDS[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        wanted = " or ".join(JSON_KINDS[k] for k in kinds)     # (a bool is an int in Python)
         raise ConfigError(f"{where}{key}: expected {wanted}, "
                           f"got {JSON_KINDS.get(type(value), type(value).__name__)}")
     return value
@@ -474,7 +475,7 @@ def _unified(res: dict, w: str) -> tuple[tuple[str, str], ...]:
         if "/" in key or key.startswith(".") or "." not in key:
             raise ConfigError(f"{w}unified: `{key}` is not a cgroup file name "
                               "(such as memory.high)")
-        files.append((key, str(_get(res["unified"], key, (str, int), f"{w}unified."))))
+        files.append((key, str(_need(res["unified"], key, (str, int), f"{w}unified."))))
     return tuple(files)
 
 

@@ -50,7 +50,7 @@ def test_every_controller_parses_into_its_record():
     assert res.devices == (DeviceRule(allow=False),
                            DeviceRule(allow=True, type="c", major=1, minor=3, access="rw"))
     assert res.unified == (("memory.high", "50M"), ("pids.max", "7"))
-    assert res.limits()
+    assert res.has_limits()
 
 
 def test_nothing_asked_is_the_empty_record():
@@ -58,7 +58,7 @@ def test_nothing_asked_is_the_empty_record():
     assert parse_resources({"memory": {}, "cpu": {"cpus": None}}) == Resources()
     # no rules at all (None) is not an empty list of rules (the defaults only)
     assert Resources().devices is None and parse_resources({"devices": []}).devices == ()
-    assert not parse_resources({"devices": [{"allow": False}]}).limits()
+    assert not parse_resources({"devices": [{"allow": False}]}).has_limits()
 
 
 def test_records_are_frozen():
@@ -96,6 +96,9 @@ def test_records_are_frozen():
     ({"unified": {"../escape": "1"}}, "linux.resources.unified: `../escape` is not a cgroup file"),
     ({"unified": {"memory.high": ["1"]}},
      "linux.resources.unified.memory.high: expected a string or an integer, got a list"),
+    ({"unified": {"memory.high": True}},
+     "linux.resources.unified.memory.high: expected a string or an integer, got a boolean"),
+    ({"unified": {"memory.high": None}}, "linux.resources.unified.memory.high: missing"),
 ])
 def test_malformed_entries_name_their_json_path(res, message):
     with pytest.raises(ConfigError) as e:
