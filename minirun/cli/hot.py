@@ -231,100 +231,6 @@ def main(argv: list[str]) -> bool:
 
 # --- what the verbs do ------------------------------------------------------------
 
-def options(kw: dict) -> dict:
-    """The container's options, as the engine keeps them, from run/create flags."""
-    from minirun.errors import MiniRunError
-    from minirun.engine.network.networks import check_mode, default_mode
-    network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
-    seccomp, nnp = "default", False
-    for so in kw["security_opt"]:
-        if so in ("no-new-privileges", "no-new-privileges=true"):
-            nnp = True
-        elif so == "seccomp=unconfined":
-            seccomp = "unconfined"
-        elif so.startswith("seccomp="):
-            seccomp = os.path.abspath(so[len("seccomp="):])
-            if not os.path.isfile(seccomp):
-                raise MiniRunError(f"--security-opt {so}: no such profile file")
-        else:
-            raise MiniRunError(f"--security-opt {so}: minirun knows no-new-privileges, "
-                               "seccomp=unconfined and seccomp=PROFILE.json")
-    userns = kw["userns"] or "host"
-    if userns not in ("host", "keep-id"):
-        raise MiniRunError(f"--userns {userns}: use host or keep-id")
-    env = []
-    for path in kw["env_file"]:
-        env += _env_file(path)
-    for pair in kw["annotation"] + kw["label"]:
-        if "=" not in pair:
-            raise MiniRunError(f"`{pair}`: labels and annotations are KEY=VALUE")
-    # names and volumes are checked here, before an image is pulled or anything made
-    if kw["name"]:
-        from minirun.engine.store import check_name
-        check_name(kw["name"], "container")
-    if kw["volume"]:
-        from minirun.engine.containers.volumes import parse_spec
-        for spec in kw["volume"]:
-            parse_spec(spec)
-    from minirun.engine.containers.limits import resources, number
-    return {"resources": resources(kw), "oom_score_adj": number(kw, "oom_score_adj"),
-            "name": kw["name"], "env": env + list(kw["env"]), "workdir": kw["workdir"],
-            "tmpfs": list(kw["tmpfs"]), "init": kw["init"], "privileged": kw["privileged"],
-            "labels": dict(p.split("=", 1) for p in kw["label"]),
-            "annotations": dict(p.split("=", 1) for p in kw["annotation"]),
-            "user": kw["user"], "hostname": kw["hostname"], "entrypoint": kw["entrypoint"],
-            "tty": kw["tty"], "interactive": kw["interactive"], "rm": kw["rm"],
-            "read_only": kw["read_only"], "cap_add": list(kw["cap_add"]),
-            "cap_drop": list(kw["cap_drop"]), "volumes": list(kw["volume"]),
-            "mounts": list(kw["mount"]), "userns": userns, "runtime": kw["runtime"],
-            "network": network, "seccomp": seccomp, "no_new_privileges": nnp,
-            "publish": list(kw["publish"]), "publish_all": kw["publish_all"],
-            "aliases": list(kw["network_alias"]), "dns": _dns(kw["dns"]),
-            "bandwidth": _bandwidth(kw["network_bandwidth"], network),
-            "lazy": bool(kw.get("lazy")) or os.environ.get("MINIRUN_LAZY") == "1",
-            "command": list(kw["command"])}
-
-
-def _env_file(path: str) -> list[str]:
-    """The KEY=VALUE lines of an --env-file (blank lines and # comments skipped)."""
-    from minirun.errors import MiniRunError
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise MiniRunError(f"--env-file {path}: {e.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise MiniRunError(f"--env-file {path}: line {line} is not UTF-8 text") from None
-    return [line.strip() for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _dns(servers: list[str]) -> list[str]:
-    if not servers:
-        return []
-    import ipaddress
-    for server in servers:
-        try:
-            ipaddress.ip_address(server)
-        except ValueError:
-            from minirun.errors import MiniRunError
-            raise MiniRunError(f"--dns {server}: not an IP address") from None
-    return list(servers)
-
-
-def _bandwidth(text: str | None, network: str) -> int:
-    if not text:
-        return 0
-    from minirun.engine.network.networks import NetworkError, bridged, parse_rate
-    if not bridged(network):
-        raise NetworkError("--network-bandwidth: shaping is done on a bridge network's veth "
-                           "(--network bridge or a named network)")
-    return parse_rate(text)
-
-
 def ensure_image(obj, image: str, policy: str, lazy: bool = False) -> None:
     from minirun.engine.images import service as img
     from minirun.engine.store import ImageNotFound
@@ -348,20 +254,28 @@ def ensure_image(obj, image: str, policy: str, lazy: bool = False) -> None:
 
 
 def create(obj, kw) -> str:
-    from minirun.engine.containers import bundle, create as creating
-    opts = options(kw)
-    if opts["runtime"]:
-        from minirun.engine.containers import external
-        opts["runtime"] = external.resolve(opts["runtime"])
-    ensure_image(obj, kw["image"], kw["pull"], lazy=opts["lazy"])
+    """create/run: the spec from the flags (checked before anything is
+    pulled or made), the image, then the container; --dry-run prints the
+    config that create would write, and stops."""
+    from minirun.engine.containers import spec as specs
+    spec = specs.make(kw["image"], kw["command"],
+                      **{k: v for k, v in kw.items() if k in specs.OPTIONS})
+    ensure_image(obj, spec.image, kw["pull"], lazy=spec.lazy)
     if kw["dry_run"]:
         import json
-        image_id = store(obj).lookup(kw["image"])
-        print(json.dumps(bundle.build_config(store(obj), "0" * 64, image_id, opts), indent=2))
+        from minirun.engine.containers import bundle, volumes
+        from minirun.engine.store import container_dir
+        st, cid = store(obj), "0" * 64
+        image_id = st.lookup(spec.image)
+        made = bundle.build(spec, bundle.image_config(st, image_id),
+                            bundle.layer_paths(st, image_id, spec), cid=cid,
+                            directory=container_dir(st, cid), volume_dir=volumes.volume_dir(st))
+        print(json.dumps(made.config, indent=2))
         sys.exit(0)
+    from minirun.engine.containers import create as creating
     from minirun.engine.store import space_errors
     with space_errors(store(obj).root):       # a full disk: one error, nothing left
-        return creating.create(store(obj), kw["image"], opts)
+        return creating.create(store(obj), spec)
 
 
 @engine_errors

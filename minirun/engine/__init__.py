@@ -5,7 +5,7 @@ of overlaid layers and a config.json) and hands it to the runtime,
 in-process or to another OCI runtime (``--runtime``); it never forks a
 container's processes itself.  Its rooms, from the bottom up:
 
-base         store.py (SQLite records, blobs, layers, and the paths of
+base         store/ (SQLite records, blobs, layers, and the paths of
              everything under the store's root), digest.py (content
              addresses), reference.py (image names), userns.py (a plain
              user's writes, inside the store's user namespace),

@@ -141,6 +141,31 @@ def test_dry_run_prints_the_bundle_config(mr, img):
     assert mr("ps", "-aq", check=True).stdout == ""
 
 
+def test_dry_run_prints_exactly_what_create_writes(mr, img):
+    """--dry-run is the builder's output, with nothing made: the config a
+    create of the same flags writes is the same, but for the container's id
+    (and what is named after it: hostname, paths, anonymous volumes)."""
+    flags = ["--network", "none", "-m", "64m", "--pids-limit", "50", "-e", "A=1",
+             "--label", "k=v", "--tmpfs", "/scratch", "-v", "dryvol:/data",
+             "--mount", "type=volume,target=/anon", "--cap-drop", "net_raw", "-w", "/tmp"]
+    dry = mr("run", "--dry-run", *flags, img, "echo", "x", check=True).stdout
+    assert mr("volume", "ls", "-q", check=True).stdout == ""      # nothing made
+    assert mr("ps", "-aq", check=True).stdout == ""
+    cid = mr("create", *flags, img, "echo", "x", check=True).stdout.strip()
+    with open(os.path.join(mr.store, "containers", cid, "config.json")) as f:
+        written = f.read()
+    import hashlib
+    def anonymous(c):
+        return hashlib.sha256(f"{c}:/anon".encode()).hexdigest()[:32]
+    expected = dry.replace(anonymous("0" * 64), anonymous(cid)).replace("0" * 64, cid) \
+        .replace('"hostname": "' + "0" * 12, '"hostname": "' + cid[:12]) \
+        .replace("HOSTNAME=" + "0" * 12, "HOSTNAME=" + cid[:12])
+    assert json.loads(written) == json.loads(expected)
+    assert mr("volume", "ls", "-q", check=True).stdout.split() == sorted(
+        [anonymous(cid), "dryvol"])
+    mr("rm", "-v", cid, check=True)
+
+
 def test_run_pulls_a_missing_image(mr, registry):
     r = mr("run", "--rm", f"{registry.addr}/test/multi", "cat", "/etc/motd")
     assert r.returncode == 0 and r.stdout == "second layer\n", r.stderr

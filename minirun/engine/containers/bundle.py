@@ -1,11 +1,20 @@
-"""The bundle builder: a container's options, its image's config and its
-layer paths become the runtime-spec config.json the runtime runs."""
+"""The bundle builder: a container's spec, its image's config and its
+layer paths become the runtime-spec config.json the runtime runs.
+
+:func:`build` is the whole of it, and it has no side effects: the files
+and volumes the container needs are listed in the :class:`Bundle` it
+returns, for create to make (create.py).  The flag `--memory` goes
+from the command line into the spec (spec.py), from the spec into
+``linux.resources`` here, and from config.json into the cgroup file in
+the runtime (runtime/resources.py): down, never back up.
+"""
 import json
 import os
 
-from minirun.engine.containers.records import ContainerError, container_dir
-from minirun.engine.store import check_name
-from minirun.engine.store import Store
+from minirun.engine.containers.records import ContainerError
+from minirun.engine.containers.spec import ContainerSpec
+from minirun.engine.store import Store, check_name
+from minirun.records import record
 
 PODMAN_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
                "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
@@ -32,7 +41,7 @@ def _entries(layers: list[str], filename: str) -> list[list[str]]:
     return []
 
 
-def _user(layers: list[str], spec: str) -> tuple[int, int, list[int]]:
+def resolve_user(layers: list[str], spec: str) -> tuple[int, int, list[int]]:
     """uid, gid and groups for `-u user[:group]`, names resolved from the
     image's /etc/passwd and /etc/group, as podman does."""
     name, _, group = spec.partition(":")
@@ -77,55 +86,118 @@ def _env(image_env: list[str], extra: list[str]) -> list[str]:
     return [f"{k}={v}" for k, v in merged.items()]
 
 
-def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
-    """The OCI config.json for a container (what `run --dry-run` prints)."""
-    from minirun.engine.containers import seccomp_profile
-    from minirun.kernel.idmap import is_rootless
-    from minirun.runtime.defaults import MASKED, READONLY, default_config
-    image = json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
-    keep_id = opts.get("userns") == "keep-id"
-    if keep_id:
+@record
+class Bundle:
+    """What :func:`build` makes of a spec: the config, and what create must
+    make before the container can start (nothing here is made yet)."""
+    config: dict
+    files: dict = {}         # name in the container's directory -> its text
+    volumes: tuple = ()      # (volume name, destination): made, filled from the image
+    anonymous: dict = {}     # destination -> name of an anonymous volume (rm -v)
+    stop_signal: str | None = None
+
+
+def layer_paths(store: Store, image_id: str, spec: ContainerSpec) -> list[str]:
+    """The image's layers, top first, as the container's overlay stacks them:
+    unpacked in the store, copied with your ids for keep-id (a copy made
+    once per user and kept: the store's cache, not the container's), or
+    mounted lazily from the registry."""
+    if spec.userns == "keep-id":
+        from minirun.engine import userns
+        from minirun.kernel.idmap import is_rootless
         if not is_rootless():
             raise ContainerError("--userns keep-id is for rootless containers, where your uid "
                                  "would otherwise be root inside; as root, use -u UID:GID")
-        from minirun.engine import userns
-        layers = userns.keep_id_layers(store, image_id)
-    elif opts.get("lazy"):        # layers still in the registry: their lazy mount
+        return userns.keep_id_layers(store, image_id)
+    ordered = [d for d, _ in reversed(store.image_layers(image_id))]
+    if spec.lazy:        # layers still in the registry: their lazy mount
         from minirun.engine.lazy import mount
         from minirun.engine.lazy.pull import lazy_layers
         lazy = lazy_layers(store, image_id)
-        layers = [mount.layer_path(store, image_id, lazy[d]) if d in lazy else
-                  store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
-    else:
-        layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(image_id))]
-    entrypoint = opts.get("entrypoint")
-    entrypoint = ([entrypoint] if entrypoint else []) if entrypoint is not None \
-        else image.get("Entrypoint") or []
-    cmd = opts.get("command") or (image.get("Cmd") or [] if opts.get("entrypoint") is None
-                                  else [])
-    args = list(entrypoint) + list(cmd)
-    if not args:
-        raise ContainerError("no command: the image has no Entrypoint or Cmd; name one")
-    init = None
-    if opts.get("init"):
-        # podman's --init: catatonit as pid 1, reaping zombies and passing signals on
-        import shutil
-        init = shutil.which("catatonit") or "/usr/libexec/podman/catatonit"
-        if not os.path.exists(init):
-            raise ContainerError("--init needs catatonit: apt-get install catatonit")
-        args = ["/run/minirun-init", "--"] + args
+        return [mount.layer_path(store, image_id, lazy[d]) if d in lazy else
+                store.layer_dir(d) for d in ordered]
+    return [store.layer_dir(d) for d in ordered]
+
+
+def image_config(store: Store, image_id: str) -> dict:
+    """The image's config (Entrypoint, Cmd, Env, User, Volumes...)."""
+    return json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
+
+
+def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
+          directory: str, volume_dir: str) -> Bundle:
+    """The bundle of a container: a function of the spec, the image's config
+    and its layers' paths (read, never written; the ids of the container
+    and its directory name paths).  It writes no file and changes nothing,
+    so `run --dry-run` prints exactly the config `run` runs."""
+    from minirun.kernel.idmap import is_rootless
+    from minirun.runtime.defaults import default_config
     rootless = is_rootless()
     config = default_config(rootless=rootless)
-    d = container_dir(store, cid)
-    hostname = opts.get("hostname") or cid[:12]
-    env = _env(image.get("Env") or [], opts.get("env") or [])
-    env = [e if not e.startswith("HOSTNAME=") or e != "HOSTNAME=" else f"HOSTNAME={hostname}"
-           for e in env]
-    user = opts.get("user") or image.get("User") or "0"   # "0": nobody asked
-    if keep_id and not opts.get("user"):     # you, as yourself
+    hostname = spec.hostname or cid[:12]
+    caps = capabilities(spec)
+    config["process"].update(_process(spec, image, layers, hostname, caps))
+    config["root"] = {"path": os.path.join(directory, "rootfs"), "readonly": spec.read_only}
+    config["hostname"] = hostname
+    config["annotations"] = {
+        "org.minirun.rootfs.overlay": f"lowerdir={':'.join(layers)},upperdir={directory}/upper,"
+                                      f"workdir={directory}/work",
+        "org.minirun.container.id": cid, **spec.annotations}
+    config["linux"]["cgroupsPath"] = f"minirun/{cid}"
+    _namespaces(config, spec, cid, rootless)
+    _confine(config, spec, caps)
+    mounts = Mounts(spec, layers, directory, volume_dir, cid)
+    config["mounts"] += mounts.all(image)
+    linux = config["linux"]
+    linux["resources"].update(spec.resources)
+    if spec.privileged:       # every device, as podman's --privileged
+        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+    if spec.oom_score_adj is not None:
+        config["process"]["oomScoreAdj"] = spec.oom_score_adj
+    files = _keep_id_entries(layers) if spec.userns == "keep-id" else {}
+    return Bundle(config=config, files=files, volumes=tuple(mounts.volumes),
+                  anonymous=mounts.anonymous, stop_signal=image.get("StopSignal"))
+
+
+def args(spec: ContainerSpec, image: dict) -> list[str]:
+    """The process's argv: the entrypoint and command, the image's where the
+    spec names none (an --entrypoint given drops the image's Cmd)."""
+    if spec.entrypoint is not None:
+        entrypoint = [spec.entrypoint] if spec.entrypoint else []
+        cmd = list(spec.command)
+    else:
+        entrypoint = image.get("Entrypoint") or []
+        cmd = list(spec.command) or image.get("Cmd") or []
+    argv = list(entrypoint) + cmd
+    if not argv:
+        raise ContainerError("no command: the image has no Entrypoint or Cmd; name one")
+    if spec.init:       # podman's --init: catatonit as pid 1, reaping and passing signals
+        argv = ["/run/minirun-init", "--"] + argv
+    return argv
+
+
+def capabilities(spec: ContainerSpec) -> list[str]:
+    """podman's default set (every one we hold with --privileged), then
+    --cap-add and --cap-drop."""
+    caps = bounding_caps() if spec.privileged else list(PODMAN_CAPS)
+    for cap in spec.cap_add:
+        name = "CAP_" + cap.upper().removeprefix("CAP_")
+        if name not in caps:
+            caps.append(name)
+    drop = {"CAP_" + c.upper().removeprefix("CAP_") for c in spec.cap_drop}
+    return [c for c in caps if c not in drop and "CAP_ALL" not in drop]
+
+
+def _process(spec: ContainerSpec, image: dict, layers: list[str], hostname: str,
+             caps: list[str]) -> dict:
+    """config.json's process: argv, environment, user, working directory."""
+    env = _env(image.get("Env") or [], list(spec.env))
+    env = [f"HOSTNAME={hostname}" if e == "HOSTNAME=" else e for e in env]
+    keep_id = spec.userns == "keep-id"
+    if keep_id and not spec.user:     # you, as yourself
         uid, gid, groups = os.getuid(), os.getgid(), [os.getgid()]
     else:
-        uid, gid, groups = _user(layers, user)
+        uid, gid, groups = resolve_user(layers, spec.user or image.get("User") or "0")
     if not any(e.startswith("HOME=") for e in env):   # podman sets it from /etc/passwd
         entries = _entries(layers, "passwd")
         if keep_id:
@@ -133,118 +205,152 @@ def build_config(store: Store, cid: str, image_id: str, opts: dict) -> dict:
             entries.append(["", "", str(os.getuid()), "", "", pwd.getpwuid(os.getuid()).pw_dir])
         home = next((p[5] for p in entries if len(p) > 5 and p[2] == str(uid)), "/")
         env.append(f"HOME={home}")
-    caps = bounding_caps() if opts.get("privileged") else list(PODMAN_CAPS)
-    for cap in opts.get("cap_add") or []:
-        name = "CAP_" + cap.upper().removeprefix("CAP_")
-        if name not in caps:
-            caps.append(name)
-    drop = {"CAP_" + c.upper().removeprefix("CAP_") for c in opts.get("cap_drop") or []}
-    caps = [c for c in caps if c not in drop and "CAP_ALL" not in drop]
-    proc = config["process"]
-    proc.update(args=args, env=env, cwd=opts.get("workdir") or image.get("WorkingDir") or "/",
-                terminal=bool(opts.get("tty")), user={"uid": uid, "gid": gid,
-                                                      "additionalGids": groups},
-                capabilities={k: list(caps) for k in ("bounding", "effective", "permitted")},
-                noNewPrivileges=bool(opts.get("no_new_privileges")))
-    config["root"] = {"path": os.path.join(d, "rootfs"), "readonly": bool(opts.get("read_only"))}
-    config["hostname"] = hostname
-    config["annotations"] = {
-        "org.minirun.rootfs.overlay": f"lowerdir={':'.join(layers)},upperdir={d}/upper,"
-                                      f"workdir={d}/work",
-        "org.minirun.container.id": cid, **(opts.get("annotations") or {})}
-    config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = list(MASKED), list(READONLY)
-    config["linux"]["cgroupsPath"] = f"minirun/{cid}"
-    from minirun.engine.network.networks import private
-    if private(opts.get("network")) and not rootless:    # its namespace, made at start
-        from minirun.engine.network.networks import netns_path
-        for n in config["linux"]["namespaces"]:
+    return {"args": args(spec, image), "env": env,
+            "cwd": spec.workdir or image.get("WorkingDir") or "/", "terminal": spec.tty,
+            "user": {"uid": uid, "gid": gid, "additionalGids": groups},
+            "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
+            "noNewPrivileges": spec.no_new_privileges}
+
+
+def _namespaces(config: dict, spec: ContainerSpec, cid: str, rootless: bool) -> None:
+    """The network namespace (made by the engine at start, named by path; the
+    host's for --network host) and a plain user's id maps."""
+    from minirun.engine.network.networks import netns_path, private
+    linux = config["linux"]
+    if private(spec.network) and not rootless:
+        for n in linux["namespaces"]:
             if n["type"] == "network":
                 n["path"] = netns_path(cid)
-    if opts.get("network") == "host":
-        config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"]
-                                         if n["type"] != "network"]
+    if spec.network == "host":
+        linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"]
         config["mounts"] = [m for m in config["mounts"] if m["type"] != "sysfs"] + [
             {"destination": "/sys", "type": "bind", "source": "/sys",
              "options": ["rbind", "ro", "nosuid", "noexec", "nodev"]}]
     if rootless:
         from minirun.engine.userns import keep_id_maps, maps_for
-        uids, gids = (keep_id_maps if keep_id else maps_for)(os.getuid(), os.getgid())
-        config["linux"]["uidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
-                                           "size": m.size} for m in uids]
-        config["linux"]["gidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
-                                           "size": m.size} for m in gids]
-    if opts.get("privileged"):
-        # podman's --privileged: all capabilities, no seccomp, nothing masked
-        config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = [], []
-    elif opts.get("seccomp", "default") == "default":
+        maps = keep_id_maps if spec.userns == "keep-id" else maps_for
+        uids, gids = maps(os.getuid(), os.getgid())
+        linux["uidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
+                                 "size": m.size} for m in uids]
+        linux["gidMappings"] = [{"containerID": m.container_id, "hostID": m.host_id,
+                                 "size": m.size} for m in gids]
+
+
+def _confine(config: dict, spec: ContainerSpec, caps: list[str]) -> None:
+    """Masked and read-only paths, and seccomp: podman's defaults, none of
+    them with --privileged."""
+    from minirun.engine.containers import seccomp_profile
+    from minirun.runtime.defaults import MASKED, READONLY
+    linux = config["linux"]
+    if spec.privileged:
+        linux["maskedPaths"], linux["readonlyPaths"] = [], []
+        return
+    linux["maskedPaths"], linux["readonlyPaths"] = list(MASKED), list(READONLY)
+    if spec.seccomp == "default":
         profile = seccomp_profile.default(caps)
         if profile:
-            config["linux"]["seccomp"] = profile
-    elif opts["seccomp"] != "unconfined":
+            linux["seccomp"] = profile
+    elif spec.seccomp != "unconfined":
         from minirun.errors import ConfigError
         from minirun.runtime.spec import parse_seccomp
-        profile = seccomp_profile.from_file(opts["seccomp"], caps)
+        profile = seccomp_profile.from_file(spec.seccomp, caps)
         try:
             parse_seccomp(profile)
         except ConfigError as e:
-            raise ContainerError(f"--security-opt seccomp={opts['seccomp']}: {e}") from None
-        config["linux"]["seccomp"] = profile
-    # without a network podman leaves the image's own resolv.conf, and so do we
-    generated = ("hosts", "hostname") + (() if opts.get("network") == "none"
-                                         else ("resolv.conf",))
-    for name in generated:
-        config["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
-                                 "source": os.path.join(d, name), "options": ["rbind", "rw"]})
-    if keep_id:     # podman adds you to the container's passwd and group files
-        for name, line in _keep_id_entries(layers).items():
-            if os.path.isdir(d):          # (not for --dry-run)
-                with open(os.path.join(d, name), "w") as f:
-                    f.write(line)
-            config["mounts"].append({"destination": f"/etc/{name}", "type": "bind",
-                                     "source": os.path.join(d, name), "options": ["rbind", "ro"]})
-    if init:
-        config["mounts"].append({"destination": "/run/minirun-init", "type": "bind",
-                                 "source": init, "options": ["bind", "ro"]})
-    for spec in opts.get("tmpfs") or []:
-        dest, _, options = spec.partition(":")
-        config["mounts"].append({"destination": dest, "type": "tmpfs", "source": "tmpfs",
-                                 "options": (options.split(",") if options else [])
-                                 + ["nosuid", "nodev"]})
-    for vol in opts.get("volumes") or []:
-        from minirun.engine.containers import volumes
-        src, dest, ro = volumes.parse_spec(vol)
-        if not src.startswith("/"):          # a named volume, made and filled on first use
-            src = volumes.mount_source(store, src, layers, dest)
-        config["mounts"].append({"destination": dest, "type": "bind", "source": src,
-                                 "options": ["rbind"] + (["ro"] if ro else [])})
-    for m in opts.get("mounts") or []:
-        config["mounts"].append(_mount_flag(store, m, layers, opts))
-    # The image's declared volumes, where nothing else is mounted: an anonymous
-    # volume each (removed with the container by rm -v), filled from the image.
-    taken = {m["destination"] for m in config["mounts"]}
-    for path in sorted(image.get("Volumes") or {}):
-        if path in taken:
-            continue
-        from minirun.engine.containers import volumes
-        anonymous = opts.setdefault("anonymous_volumes", {}).get(path)
-        if anonymous is None:
-            anonymous = opts["anonymous_volumes"][path] = os.urandom(16).hex()
-        source = volumes.mount_source(store, anonymous, layers, path)
-        config["mounts"].append({"destination": path, "type": "bind", "source": source,
-                                 "options": ["rbind"]})
-    if opts.get("resources"):
-        config["linux"]["resources"].update(opts["resources"])
-    if opts.get("privileged"):       # every device, as podman's --privileged
-        config["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
-    if opts.get("oom_score_adj") is not None:
-        proc["oomScoreAdj"] = opts["oom_score_adj"]
-    if image.get("StopSignal") and not opts.get("stop_signal"):
-        opts["stop_signal"] = image["StopSignal"]
-    return config
+            raise ContainerError(f"--security-opt seccomp={spec.seccomp}: {e}") from None
+        linux["seccomp"] = profile
 
 
+class Mounts:
+    """The container's own mounts, in config order: the files the engine
+    writes (/etc/hosts, hostname, resolv.conf; passwd and group for keep-id),
+    catatonit, --tmpfs, -v, --mount, then an anonymous volume for each of
+    the image's volumes that nothing else covers.  It collects the volumes
+    create must make; it makes none."""
+
+    def __init__(self, spec: ContainerSpec, layers: list[str], directory: str,
+                 volume_dir: str, cid: str):
+        self.spec, self.layers, self.directory = spec, layers, directory
+        self.volume_dir, self.cid = volume_dir, cid
+        self.volumes: list[tuple[str, str]] = []
+        self.anonymous: dict[str, str] = {}
+
+    def all(self, image: dict) -> list[dict]:
+        spec, out = self.spec, []
+        # without a network podman leaves the image's own resolv.conf, and so do we
+        generated = ("hosts", "hostname") + (() if spec.network == "none" else ("resolv.conf",))
+        for name in generated:
+            out.append(self._bind(os.path.join(self.directory, name), f"/etc/{name}", "rw"))
+        if spec.userns == "keep-id":     # podman adds you to the image's passwd and group
+            for name in ("passwd", "group"):
+                out.append(self._bind(os.path.join(self.directory, name), f"/etc/{name}", "ro"))
+        if spec.init:
+            out.append({"destination": "/run/minirun-init", "type": "bind",
+                        "source": catatonit(), "options": ["bind", "ro"]})
+        for text in spec.tmpfs:
+            dest, _, options = text.partition(":")
+            out.append({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                        "options": (options.split(",") if options else []) + ["nosuid", "nodev"]})
+        for text in spec.volumes:
+            from minirun.engine.containers import volumes
+            src, dest, ro = volumes.parse_spec(text)
+            if not src.startswith("/"):          # a named volume, made and filled on first use
+                src = self._volume(src, dest)
+            out.append(self._bind(src, dest, "ro" if ro else None))
+        out += [self._mount_flag(text) for text in spec.mounts]
+        taken = {m["destination"] for m in out}
+        for path in sorted(image.get("Volumes") or {}):
+            if path not in taken:
+                out.append(self._bind(self._volume(None, path), path, None))
+        return out
+
+    def _bind(self, source: str, dest: str, mode: str | None) -> dict:
+        return {"destination": dest, "type": "bind", "source": source,
+                "options": ["rbind"] + ([mode] if mode else [])}
+
+    def _volume(self, name: str | None, dest: str) -> str:
+        """The host path of volume ``name`` at ``dest``; None: an anonymous one,
+        named after the container and the path (kept with it, rm -v)."""
+        if name is None:
+            import hashlib
+            name = hashlib.sha256(f"{self.cid}:{dest}".encode()).hexdigest()[:32]
+            self.anonymous[dest] = name
+        self.volumes.append((check_name(name, "volume"), dest))
+        return os.path.join(self.volume_dir, name, "_data")
+
+    def _mount_flag(self, text: str) -> dict:
+        """--mount type=bind|volume|tmpfs,source=..,target=..[,ro|readonly]"""
+        fields, flags = {}, []
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            if sep:
+                alias = {"src": "source", "dst": "target", "destination": "target"}
+                fields[alias.get(key, key)] = value
+            else:
+                flags.append(key)
+        kind, target = fields.get("type", "volume"), fields.get("target", "")
+        ro = "ro" in flags or "readonly" in flags or fields.get("readonly") == "true"
+        if not target.startswith("/"):
+            raise ContainerError(f"--mount {text}: target= must be an absolute path")
+        if kind == "tmpfs":
+            return {"destination": target, "type": "tmpfs", "source": "tmpfs",
+                    "options": ["nosuid", "nodev"] + (["ro"] if ro else [])}
+        source = fields.get("source", "")
+        if kind == "volume":
+            source = self._volume(source or None, target)
+        elif kind != "bind" or not source.startswith("/"):
+            raise ContainerError(f"--mount {text}: type must be bind, volume or tmpfs, and a "
+                                 "bind needs an absolute source=")
+        return self._bind(source, target, "ro" if ro else None)
 
 
+def catatonit() -> str:
+    """podman's tiny init, for --init."""
+    import shutil
+    path = shutil.which("catatonit") or "/usr/libexec/podman/catatonit"
+    if not os.path.exists(path):
+        raise ContainerError("--init needs catatonit: apt-get install catatonit")
+    return path
 
 
 def _keep_id_entries(layers: list[str]) -> dict[str, str]:
@@ -262,35 +368,3 @@ def _keep_id_entries(layers: list[str]) -> dict[str, str]:
     passwd.append(f"{me.pw_name}:x:{uid}:{gid}:{me.pw_gecos}:{me.pw_dir}:/bin/sh")
     groups.append(f"{group}:x:{gid}:")
     return {"passwd": "\n".join(passwd) + "\n", "group": "\n".join(groups) + "\n"}
-
-
-def _mount_flag(store: Store, text: str, layers: list[str], opts: dict) -> dict:
-    """--mount type=bind|volume|tmpfs,source=..,target=..[,ro|readonly]"""
-    fields, flags = {}, []
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[{"src": "source", "dst": "target", "destination": "target"}.get(key, key)] \
-                = value
-        else:
-            flags.append(key)
-    kind, target = fields.get("type", "volume"), fields.get("target", "")
-    ro = "ro" in flags or "readonly" in flags or fields.get("readonly") == "true"
-    if not target.startswith("/"):
-        raise ContainerError(f"--mount {text}: target= must be an absolute path")
-    if kind == "tmpfs":
-        return {"destination": target, "type": "tmpfs", "source": "tmpfs",
-                "options": ["nosuid", "nodev"] + (["ro"] if ro else [])}
-    source = fields.get("source", "")
-    if kind == "volume":
-        from minirun.engine.containers import volumes
-        if not source:   # an anonymous volume, kept with the container's (rm -v)
-            source = opts.setdefault("anonymous_volumes", {}).setdefault(
-                target, os.urandom(16).hex())
-        source = volumes.mount_source(store, check_name(source, "volume"), layers, target)
-    elif kind != "bind" or not source.startswith("/"):
-        raise ContainerError(f"--mount {text}: type must be bind, volume or tmpfs, and a "
-                             "bind needs an absolute source=")
-    return {"destination": target, "type": "bind", "source": source,
-            "options": ["rbind"] + (["ro"] if ro else [])}
-

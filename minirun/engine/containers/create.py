@@ -4,98 +4,124 @@ that order; if one step fails, what the earlier ones made goes again."""
 import json
 import os
 
-from minirun.engine.containers.bundle import build_config
+from minirun.engine.containers import bundle, volumes
 from minirun.engine.containers.records import ContainerError, container_dir, now, random_name
-from minirun.engine.store import Store, check_name
+from minirun.engine.containers.spec import ContainerSpec
+from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
 
-def create(store: Store, image: str, opts: dict) -> str:
-    """Record a container and write its bundle; return its id."""
-    image_id = store.lookup(image)
+def create(store: Store, spec: ContainerSpec) -> str:
+    """Record a container made from ``spec`` and write its bundle; its id.
+    The config is built (and so checked) before anything is made."""
+    image_id = store.lookup(spec.image)
     cid = os.urandom(32).hex()       # (the secrets module costs 4 ms to import)
-    name = check_name(opts["name"], "container") if opts.get("name") else random_name(store)
+    name = spec.name or random_name(store)
+    _check_network(store, spec)
     d = container_dir(store, cid)
+    layers = bundle.layer_paths(store, image_id, spec)
+    image = bundle.image_config(store, image_id)
+    made = bundle.build(spec, image, layers, cid=cid, directory=d,
+                        volume_dir=volumes.volume_dir(store))
+    ports = _claim_ports(store, spec, image)
     os.makedirs(d, mode=0o700)
     try:
         for sub in ("rootfs", "upper", "work"):
             os.mkdir(os.path.join(d, sub), 0o755)
-        from minirun.engine.network import networks as net_mod
-        if net_mod.bridged(opts.get("network")):
-            net_mod.require(store, opts["network"])
-            if opts.get("userns") == "keep-id" and os.geteuid() != 0:
-                raise ContainerError("--userns keep-id: a plain user's bridge networks live in "
-                                     "one user namespace with the default id maps; use "
-                                     "--network pasta or slirp4netns with keep-id")
-        elif opts.get("aliases"):
-            raise ContainerError("--network-alias: aliases are names on a network of ours "
-                                 "(--network bridge or a named one)")
-        if opts.get("publish") or opts.get("publish_all"):
-            from minirun.engine.network import networks as network
-            if not network.private(opts.get("network")):
-                raise ContainerError("-p/-P: publishing a port needs a private network "
-                                     "(bridge, a named network, pasta or slirp4netns)")
-            image = json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
-            exposed = sorted(image.get("ExposedPorts") or {}) if opts.get("publish_all") \
-                else []
-            opts["ports"] = network.claim_ports(
-                store, network.parse_publish(opts.get("publish") or [], exposed))
-        config = build_config(store, cid, image_id, opts)
-        hostname = config["hostname"]
-        with open(os.path.join(d, "hostname"), "w") as f:
-            f.write(hostname + "\n")
-        # as podman: the host's entries, then the container's own name
-        try:
-            with open("/etc/hosts") as f:
-                base = f.read()
-        except OSError:
-            base = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
-        with open(os.path.join(d, "hosts"), "w") as f:
-            f.write(base.rstrip("\n") + f"\n127.0.0.1\t{hostname} {name}\n")
-        if opts.get("network") == "slirp4netns":    # slirp's own DNS forwarder
-            from minirun.engine.network.usernet import SLIRP_ADDRESS, SLIRP_DNS
-            with open(os.path.join(d, "resolv.conf"), "w") as f:
-                f.write(f"nameserver {SLIRP_DNS}\n")
-            with open(os.path.join(d, "hosts"), "a") as f:
-                f.write(f"{SLIRP_ADDRESS}\t{hostname} {name}\n")
-        elif opts.get("network") != "none":
-            own = _default_route()[0] if opts.get("network") == "pasta" else None
-            if own:                        # pasta gives the container the host's address
-                with open(os.path.join(d, "hosts"), "a") as f:
-                    f.write(f"{own}\t{hostname} {name}\n")
-            try:
-                import shutil
-                shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
-            except OSError:
-                open(os.path.join(d, "resolv.conf"), "w").close()
-        if opts.get("dns") and opts.get("network") != "none":        # --dns, as podman
-            with open(os.path.join(d, "resolv.conf"), "w") as f:
-                f.write("".join(f"nameserver {server}\n" for server in opts["dns"]))
-        host = _host_for(store, opts.get("network"))
-        if host:                     # podman's name for the host, as the container reaches it
-            with open(os.path.join(d, "hosts"), "a") as f:
-                f.write(f"{host}\thost.containers.internal\n")
+        _write_etc(store, d, spec, made.config["hostname"], name)
+        for file, text in made.files.items():
+            with open(os.path.join(d, file), "w") as f:
+                f.write(text)
+        for volume, dest in made.volumes:
+            volumes.mount_source(store, volume, layers, dest)
         with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
+            json.dump(made.config, f, indent=2)
+        options = {**spec._asdict(), "ports": ports, "anonymous_volumes": made.anonymous,
+                   "stop_signal": made.stop_signal}
         with store.transaction() as db:
             if db.execute("SELECT 1 FROM containers WHERE name=?", (name,)).fetchone():
                 raise ContainerError(f"the name `{name}` is in use by another container: "
                                      "remove it or choose another name")
             db.execute("INSERT INTO containers (id, name, image_id, created, state, options) "
                        "VALUES (?, ?, ?, ?, 'created', ?)",
-                       (cid, name, image_id, now(), json.dumps(opts)))
+                       (cid, name, image_id, now(), json.dumps(options)))
     except BaseException:
         from minirun.engine.store import remove_tree
         remove_tree(d)
-        _drop_anonymous(store, opts)
+        _drop_anonymous(store, made.anonymous)
         raise
     return cid
 
 
-def _drop_anonymous(store: Store, opts: dict) -> None:
+def _check_network(store: Store, spec: ContainerSpec) -> None:
+    """What the spec asks of the network is there, and fits its mode."""
+    from minirun.engine.network import networks as net_mod
+    if net_mod.bridged(spec.network):
+        net_mod.require(store, spec.network)
+        if spec.userns == "keep-id" and os.geteuid() != 0:
+            raise ContainerError("--userns keep-id: a plain user's bridge networks live in "
+                                 "one user namespace with the default id maps; use "
+                                 "--network pasta or slirp4netns with keep-id")
+    elif spec.aliases:
+        raise ContainerError("--network-alias: aliases are names on a network of ours "
+                             "(--network bridge or a named one)")
+    if (spec.publish or spec.publish_all) and not net_mod.private(spec.network):
+        raise ContainerError("-p/-P: publishing a port needs a private network "
+                             "(bridge, a named network, pasta or slirp4netns)")
+
+
+def _claim_ports(store: Store, spec: ContainerSpec, image: dict) -> list[dict]:
+    """-p and -P: the host ports, claimed in the store (a port taken is refused)."""
+    if not (spec.publish or spec.publish_all):
+        return []
+    from minirun.engine.network import networks as net_mod
+    exposed = sorted(image.get("ExposedPorts") or {}) if spec.publish_all else []
+    return net_mod.claim_ports(store, net_mod.parse_publish(list(spec.publish), exposed))
+
+
+def _write_etc(store: Store, d: str, spec: ContainerSpec, hostname: str, name: str) -> None:
+    """The container's hostname, hosts and resolv.conf, as podman writes them."""
+    with open(os.path.join(d, "hostname"), "w") as f:
+        f.write(hostname + "\n")
+    # as podman: the host's entries, then the container's own name
+    try:
+        with open("/etc/hosts") as f:
+            base = f.read()
+    except OSError:
+        base = "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+    hosts = [base.rstrip("\n") + f"\n127.0.0.1\t{hostname} {name}\n"]
+    resolv = None                     # None: the host's
+    if spec.network == "slirp4netns":    # slirp's own DNS forwarder
+        from minirun.engine.network.usernet import SLIRP_ADDRESS, SLIRP_DNS
+        resolv = f"nameserver {SLIRP_DNS}\n"
+        hosts.append(f"{SLIRP_ADDRESS}\t{hostname} {name}\n")
+    elif spec.network == "pasta":
+        own = _default_route()[0]     # pasta gives the container the host's address
+        if own:
+            hosts.append(f"{own}\t{hostname} {name}\n")
+    if spec.dns and spec.network != "none":        # --dns, as podman
+        resolv = "".join(f"nameserver {server}\n" for server in spec.dns)
+    host = _host_for(store, spec.network)
+    if host:                     # podman's name for the host, as the container reaches it
+        hosts.append(f"{host}\thost.containers.internal\n")
+    with open(os.path.join(d, "hosts"), "w") as f:
+        f.write("".join(hosts))
+    if spec.network == "none":
+        return
+    if resolv is None:
+        try:
+            import shutil
+            shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
+            return
+        except OSError:
+            resolv = ""
+    with open(os.path.join(d, "resolv.conf"), "w") as f:
+        f.write(resolv)
+
+
+def _drop_anonymous(store: Store, anonymous: dict) -> None:
     """The anonymous volumes a failed create made: nothing else knows them."""
-    from minirun.engine.containers import volumes
-    for name in (opts.get("anonymous_volumes") or {}).values():
+    for name in anonymous.values():
         try:
             volumes.remove(store, name, force=True)
         except MiniRunError:

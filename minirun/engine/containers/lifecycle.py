@@ -241,10 +241,10 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
     proc = base._replace(args=tuple(command), env=tuple(proc_env), terminal=tty,
                          cwd=workdir or base.cwd, console_size=None)
     if user:
-        from minirun.engine.containers.bundle import _user
+        from minirun.engine.containers.bundle import resolve_user
         store_layers = [store.layer_dir(d) for d, _ in reversed(store.image_layers(
             rec["image_id"]))]
-        uid, gid, _ = _user(store_layers, user)
+        uid, gid, _ = resolve_user(store_layers, user)
         proc = proc._replace(user=proc.user._replace(uid=uid, gid=gid))
     if ext:
         with open(os.path.join(bundle, "config.json")) as f:

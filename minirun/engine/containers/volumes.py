@@ -23,8 +23,13 @@ class VolumeError(MiniRunError):
     """A volume is unknown, in use, or badly named."""
 
 
+def volume_dir(store: Store) -> str:
+    """Where the store keeps volumes: NAME/_data is what a container sees."""
+    return os.path.join(store.root, "volumes")
+
+
 def _dir(store: Store, name: str) -> str:
-    return os.path.join(store.root, "volumes", name)
+    return os.path.join(volume_dir(store), name)
 
 
 def _ensure_table(store: Store) -> bool:

@@ -13,7 +13,7 @@ archive.py     save, load and import (docker-archive and oci-archive)
 service.py     the verbs the CLI and the Python API call (pull, rmi, tag,
                inspect, prune, load, save, import)
 
-It stands on the engine's base (store.py, digest.py, reference.py,
+It stands on the engine's base (store/, digest.py, reference.py,
 userns.py) and on nothing else of the engine; the lazy and containers
 rooms use it.  Read pull.py, then unpack.py.
 """

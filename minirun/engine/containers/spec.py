@@ -1,0 +1,210 @@
+"""A container's spec: everything a container is made from, in one frozen
+record, checked in one place.
+
+The CLI builds it from `run`/`create` flags (the fast parser and click
+alike), and the Python API from keyword arguments; both call :func:`make`
+with the same words (the flags' names: ``memory``, ``volume``,
+``security_opt``), so both get the same checks and the same messages.
+The bundle builder turns a spec into config.json without side effects
+(bundle.py); create makes what it needs (create.py).
+
+    make("busybox", ["sh"], memory="64m", volume=["data:/data"], network="none")
+      -> ContainerSpec(image="busybox", command=("sh",), resources={"memory":
+         {"limit": 67108864}}, volumes=("data:/data",), network="none", ...)
+
+A spec is stored as the container's record's options (``_asdict``), so
+every later command reads the same words.
+"""
+import os
+
+from minirun.errors import MiniRunError
+from minirun.records import record
+
+
+@record
+class ContainerSpec:
+    image: str
+    command: tuple = ()             # () : the image's Cmd
+    entrypoint: str | None = None   # None: the image's; "": none
+    name: str | None = None
+    env: tuple = ()                 # KEY=VALUE, or KEY (taken from our environment)
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    tmpfs: tuple = ()
+    volumes: tuple = ()             # -v specs, checked
+    mounts: tuple = ()              # --mount specs
+    init: bool = False
+    privileged: bool = False
+    read_only: bool = False
+    cap_add: tuple = ()
+    cap_drop: tuple = ()
+    seccomp: str = "default"        # "default", "unconfined" or a profile's path
+    no_new_privileges: bool = False
+    userns: str = "host"            # or "keep-id"
+    labels: dict = {}
+    annotations: dict = {}
+    tty: bool = False
+    interactive: bool = False
+    rm: bool = False
+    runtime: str | None = None      # another OCI runtime's path
+    network: str = ""               # a mode or a network's name
+    publish: tuple = ()
+    publish_all: bool = False
+    aliases: tuple = ()
+    dns: tuple = ()
+    bandwidth: int = 0              # bytes/s each way, on a bridge network
+    resources: dict = {}            # linux.resources
+    oom_score_adj: int | None = None
+    lazy: bool = False
+
+    def __new__(cls, **fields):
+        """By keyword only: forty fields in a row are read by name."""
+        return cls.__bases__[0].__new__(cls, **fields)
+
+
+# The words make() takes, and what each is when not given: the flags of
+# `run`/`create` as podman spells them (cli/hot.py's table has the same).
+OPTIONS = {
+    "name": None, "env": (), "env_file": (), "tmpfs": (), "label": (), "annotation": (),
+    "workdir": None, "user": None, "hostname": None, "entrypoint": None,
+    "tty": False, "interactive": False, "rm": False, "read_only": False, "init": False,
+    "privileged": False, "cap_add": (), "cap_drop": (), "volume": (), "mount": (),
+    "network": "private", "security_opt": (), "network_alias": (), "dns": (),
+    "network_bandwidth": None, "publish": (), "publish_all": False, "userns": None,
+    "runtime": None, "lazy": False,
+    "memory": None, "memory_reservation": None, "memory_swap": None, "cpus": None,
+    "cpu_shares": None, "cpu_quota": None, "cpu_period": None, "cpuset_cpus": None,
+    "cpuset_mems": None, "pids_limit": None, "blkio_weight": None, "device_read_bps": (),
+    "device_write_bps": (), "device_read_iops": (), "device_write_iops": (),
+    "oom_score_adj": None,
+}
+
+
+def make(image: str, command=(), **options) -> ContainerSpec:
+    """The spec for ``image`` running ``command``, from the words of
+    :data:`OPTIONS`; a word it does not know, or a value it cannot use, is
+    one :class:`MiniRunError` naming the flag.  Nothing is made or pulled."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise MiniRunError(f"unknown container option(s) {', '.join(unknown)}: the options "
+                           "are the flags of `minirun run`, with _ for -")
+    kw = {**OPTIONS, **options}
+    for word, default in OPTIONS.items():     # (click gives None for a flag not given)
+        if isinstance(default, bool):
+            kw[word] = bool(kw[word])
+        elif isinstance(default, tuple):
+            kw[word] = tuple(kw[word] or ())
+    from minirun.engine.containers.limits import number, resources
+    from minirun.engine.network.networks import check_mode, default_mode
+    network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
+    seccomp, nnp = _security(kw["security_opt"])
+    return ContainerSpec(
+        image=image, command=tuple(command), entrypoint=kw["entrypoint"],
+        name=_name(kw["name"]), env=tuple(_env_files(kw["env_file"])) + tuple(kw["env"]),
+        workdir=kw["workdir"], user=kw["user"], hostname=kw["hostname"],
+        tmpfs=tuple(kw["tmpfs"]), volumes=_volumes(kw["volume"]), mounts=tuple(kw["mount"]),
+        init=kw["init"], privileged=kw["privileged"], read_only=kw["read_only"],
+        cap_add=tuple(kw["cap_add"]), cap_drop=tuple(kw["cap_drop"]),
+        seccomp=seccomp, no_new_privileges=nnp, userns=_userns(kw["userns"]),
+        labels=_pairs(kw["label"]), annotations=_pairs(kw["annotation"]),
+        tty=kw["tty"], interactive=kw["interactive"], rm=kw["rm"],
+        runtime=_runtime(kw["runtime"]), network=network, publish=tuple(kw["publish"]),
+        publish_all=kw["publish_all"], aliases=tuple(kw["network_alias"]),
+        dns=_dns(kw["dns"]), bandwidth=_bandwidth(kw["network_bandwidth"], network),
+        resources=resources(kw), oom_score_adj=number(kw, "oom_score_adj"),
+        lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1")
+
+
+def _security(options) -> tuple[str, bool]:
+    """--security-opt: (seccomp, no_new_privileges)."""
+    seccomp, nnp = "default", False
+    for so in options:
+        if so in ("no-new-privileges", "no-new-privileges=true"):
+            nnp = True
+        elif so == "seccomp=unconfined":
+            seccomp = "unconfined"
+        elif so.startswith("seccomp="):
+            seccomp = os.path.abspath(so[len("seccomp="):])
+            if not os.path.isfile(seccomp):
+                raise MiniRunError(f"--security-opt {so}: no such profile file")
+        else:
+            raise MiniRunError(f"--security-opt {so}: minirun knows no-new-privileges, "
+                               "seccomp=unconfined and seccomp=PROFILE.json")
+    return seccomp, nnp
+
+
+def _userns(mode: str | None) -> str:
+    mode = mode or "host"
+    if mode not in ("host", "keep-id"):
+        raise MiniRunError(f"--userns {mode}: use host or keep-id")
+    return mode
+
+
+def _name(name: str | None) -> str | None:
+    if name:
+        from minirun.engine.store import check_name
+        check_name(name, "container")
+    return name or None
+
+
+def _volumes(specs) -> tuple:
+    from minirun.engine.containers.volumes import parse_spec
+    for spec in specs:
+        parse_spec(spec)
+    return tuple(specs)
+
+
+def _pairs(items) -> dict:
+    """--label/--annotation KEY=VALUE."""
+    for pair in items:
+        if "=" not in pair:
+            raise MiniRunError(f"`{pair}`: labels and annotations are KEY=VALUE")
+    return dict(p.split("=", 1) for p in items)
+
+
+def _runtime(name: str | None) -> str | None:
+    if not name:
+        return None
+    from minirun.engine.containers import external
+    return external.resolve(name)
+
+
+def _env_files(paths) -> list[str]:
+    """The KEY=VALUE lines of each --env-file (blank lines and # comments skipped)."""
+    out = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise MiniRunError(f"--env-file {path}: {e.strerror}") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data[:e.start].count(b"\n") + 1
+            raise MiniRunError(f"--env-file {path}: line {line} is not UTF-8 text") from None
+        out += [line.strip() for line in text.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    return out
+
+
+def _dns(servers) -> tuple:
+    if servers:
+        import ipaddress
+        for server in servers:
+            try:
+                ipaddress.ip_address(server)
+            except ValueError:
+                raise MiniRunError(f"--dns {server}: not an IP address") from None
+    return tuple(servers)
+
+
+def _bandwidth(text: str | None, network: str) -> int:
+    if not text:
+        return 0
+    from minirun.engine.network.networks import NetworkError, bridged, parse_rate
+    if not bridged(network):
+        raise NetworkError("--network-bandwidth: shaping is done on a bridge network's veth "
+                           "(--network bridge or a named network)")
+    return parse_rate(text)
