@@ -16,8 +16,10 @@ The package in layers, read from the bottom up::
 
 Beside them: errors.py (the exception hierarchy's base classes), explain.py
 (the --explain narration), records.py (immutable records without typing).
-The runtime never imports the engine; only kernel/ loads the C half
-(minirun._native, built from native/build.py by cffi).  docs/ARCHITECTURE.md
+The runtime never imports the engine; only the declared doors
+(kernel/_native.py, engine/lazy/inflate.py: NATIVE_DOORS in
+tests/unit/test_layout.py) load the C half (minirun._native, built from
+native/build.py by cffi).  docs/ARCHITECTURE.md
 says why each piece is where it is.
 
 Reading order for a student: kernel/namespaces.py, runtime/spec.py,
