@@ -21,10 +21,10 @@ def network() -> None:
 @engine_errors
 def network_create(obj, subnet: str | None, name: str) -> None:
     """Create a network: a bridge, a subnet, NAT out, names inside."""
-    from minirun.engine.network import networks as net
+    from minirun.engine.network import bridge
     from minirun.engine.store import check_name
     check_name(name, "network")          # before anything is made
-    click.echo(net.create(hot.store(obj), name, subnet)["name"])
+    click.echo(bridge.create(hot.store(obj), name, subnet)["name"])
 
 
 @network.command("ls")
@@ -34,8 +34,8 @@ def network_create(obj, subnet: str | None, name: str) -> None:
 @engine_errors
 def network_ls(obj, fmt: str, quiet: bool) -> None:
     """List networks."""
-    from minirun.engine.network import networks as net
-    listing(net.listing(hot.store(obj)), fmt, quiet,
+    from minirun.engine.network import bridge
+    listing(bridge.listing(hot.store(obj)), fmt, quiet,
              f"{'NAME':<20}{'SUBNET':<20}{'INTERFACE':<12}CONTAINERS", lambda r: r["name"],
              lambda r: f"{r['name']:<20}{r['subnet']:<20}{r['interface']:<12}"
                        f"{len(r['containers'])}")
@@ -47,8 +47,8 @@ def network_ls(obj, fmt: str, quiet: bool) -> None:
 @engine_errors
 def network_inspect(obj, names) -> None:
     """Show networks as JSON (with their containers and addresses)."""
-    from minirun.engine.network import networks as net
-    click.echo(json.dumps([net.inspect(hot.store(obj), n) for n in names], indent=2))
+    from minirun.engine.network import bridge
+    click.echo(json.dumps([bridge.inspect(hot.store(obj), n) for n in names], indent=2))
 
 
 @network.command("rm")
@@ -59,10 +59,10 @@ def network_inspect(obj, names) -> None:
 def network_rm(obj, force: bool, names) -> None:
     """Remove networks."""
     from minirun.engine.containers import lifecycle
-    from minirun.engine.network import networks as net
+    from minirun.engine.network import bridge
     def remove_container(store, cid):
         lifecycle.remove(store, cid, force=True)
-    each(names, lambda name: net.remove(hot.store(obj), name, force, remove_container))
+    each(names, lambda name: bridge.remove(hot.store(obj), name, force, remove_container))
 
 
 @network.command("prune")
@@ -71,8 +71,8 @@ def network_rm(obj, force: bool, names) -> None:
 @engine_errors
 def network_prune(obj, force: bool) -> None:
     """Remove the networks no container uses."""
-    from minirun.engine.network import networks as net
-    for name in net.prune(hot.store(obj)):
+    from minirun.engine.network import bridge
+    for name in bridge.prune(hot.store(obj)):
         click.echo(name)
 
 

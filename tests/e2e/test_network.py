@@ -43,7 +43,7 @@ def udpecho():
 
 
 def _veth(cid: str) -> bool:
-    """Is the host end of the container's veth there (engine/network/networks.host_interface)?
+    """Is the host end of the container's veth there (engine/network/modes.host_interface)?
     Only this test's: another minirun's containers come and go meanwhile."""
     return os.path.exists(f"/sys/class/net/mr{cid[:11]}")
 

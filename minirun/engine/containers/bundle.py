@@ -215,7 +215,7 @@ def _process(spec: ContainerSpec, image: dict, layers: list[str], hostname: str,
 def _namespaces(config: dict, spec: ContainerSpec, cid: str, rootless: bool) -> None:
     """The network namespace (made by the engine at start, named by path; the
     host's for --network host) and a plain user's id maps."""
-    from minirun.engine.network.networks import netns_path, private
+    from minirun.engine.network.modes import netns_path, private
     linux = config["linux"]
     if private(spec.network) and not rootless:
         for n in linux["namespaces"]:

@@ -55,9 +55,9 @@ def create(store: Store, spec: ContainerSpec) -> str:
 
 def _check_network(store: Store, spec: ContainerSpec) -> None:
     """What the spec asks of the network is there, and fits its mode."""
-    from minirun.engine.network import networks as net_mod
-    if net_mod.bridged(spec.network):
-        net_mod.require(store, spec.network)
+    from minirun.engine.network import bridge, modes
+    if modes.bridged(spec.network):
+        bridge.require(store, spec.network)
         if spec.userns == "keep-id" and os.geteuid() != 0:
             raise ContainerError("--userns keep-id: a plain user's bridge networks live in "
                                  "one user namespace with the default id maps; use "
@@ -65,7 +65,7 @@ def _check_network(store: Store, spec: ContainerSpec) -> None:
     elif spec.aliases:
         raise ContainerError("--network-alias: aliases are names on a network of ours "
                              "(--network bridge or a named one)")
-    if (spec.publish or spec.publish_all) and not net_mod.private(spec.network):
+    if (spec.publish or spec.publish_all) and not modes.private(spec.network):
         raise ContainerError("-p/-P: publishing a port needs a private network "
                              "(bridge, a named network, pasta or slirp4netns)")
 
@@ -74,9 +74,9 @@ def _claim_ports(store: Store, spec: ContainerSpec, image: dict) -> list[dict]:
     """-p and -P: the host ports, claimed in the store (a port taken is refused)."""
     if not (spec.publish or spec.publish_all):
         return []
-    from minirun.engine.network import networks as net_mod
+    from minirun.engine.network import ports
     exposed = sorted(image.get("ExposedPorts") or {}) if spec.publish_all else []
-    return net_mod.claim_ports(store, net_mod.parse_publish(list(spec.publish), exposed))
+    return ports.claim_ports(store, ports.parse_publish(list(spec.publish), exposed))
 
 
 def _write_etc(store: Store, d: str, spec: ContainerSpec, hostname: str, name: str) -> None:
@@ -133,12 +133,12 @@ def _host_for(store: Store, network: str | None) -> str | None:
     own address, which slirp4netns's NAT reaches (also from a plain user's
     bridges, which go out through it); pasta's gateway, which it maps to the
     host."""
-    from minirun.engine.network import networks as net_mod
-    if net_mod.bridged(network) and os.geteuid() == 0:
-        return net_mod.inspect(store, network)["gateway"]
+    from minirun.engine.network import bridge, modes
+    if modes.bridged(network) and os.geteuid() == 0:
+        return bridge.inspect(store, network)["gateway"]
     if network == "pasta":
         return _default_route()[1]
-    if net_mod.private(network):
+    if modes.private(network):
         return _default_route()[0]
     return None
 

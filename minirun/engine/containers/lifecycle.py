@@ -14,7 +14,7 @@ import time
 
 from minirun.engine.containers import records as ct
 from minirun.engine.containers.records import runtime_store
-from minirun.engine.network import networks as network
+from minirun.engine.network import connect, modes
 from minirun.engine.store import Store, StoreFull
 from minirun.errors import MiniRunError
 
@@ -91,8 +91,8 @@ def _delete(store: Store, rec: dict) -> None:
             lifecycle.delete(runtime_store(), rec["id"], force=True)
     except MiniRunError:
         pass
-    if network.private(rec["options"].get("network")):
-        network.teardown(store, rec["id"])
+    if modes.private(rec["options"].get("network")):
+        connect.teardown(store, rec["id"])
 
 
 def _kill(rec: dict, sig: int, all_processes: bool = False) -> None:

@@ -30,7 +30,7 @@ from minirun.engine.containers import external, records as ct
 from minirun.engine.containers.exitfile import keep, prepare_exit, write_exit
 from minirun.engine.containers.log import Log, say
 from minirun.engine.containers.records import runtime_store
-from minirun.engine.network import networks as network
+from minirun.engine.network import connect, modes
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
@@ -87,7 +87,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         if rec["options"].get("lazy"):            # its layers in the registry: mounted
             from minirun.engine.lazy import mount
             mount.ensure_for(store, rec["image_id"], d)
-        links = network.connect(store, rec, d)      # its network, made first
+        links = connect.connect(store, rec, d)      # its network, made first
         if not foreground:
             from minirun.engine.containers.attach import Server
             server = Server(d)
@@ -302,8 +302,8 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
     figures = {} if ext else lifecycle.usage(rs, rec["id"])
     _delete(ext, rs, rec["id"], ct.container_dir(store, rec["id"]))
     try:
-        if network.private(rec["options"].get("network")):
-            network.teardown(store, rec["id"])
+        if modes.private(rec["options"].get("network")):
+            connect.teardown(store, rec["id"])
         ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now(),
                   usage=json.dumps(figures))
         if rec["options"].get("rm"):

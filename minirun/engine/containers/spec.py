@@ -96,7 +96,7 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         elif isinstance(default, tuple):
             kw[word] = tuple(kw[word] or ())
     from minirun.engine.containers.limits import number, resources
-    from minirun.engine.network.networks import check_mode, default_mode
+    from minirun.engine.network.modes import check_mode, default_mode
     network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
     seccomp, nnp = _security(kw["security_opt"])
     return ContainerSpec(
@@ -203,7 +203,7 @@ def _dns(servers) -> tuple:
 def _bandwidth(text: str | None, network: str) -> int:
     if not text:
         return 0
-    from minirun.engine.network.networks import NetworkError, bridged, parse_rate
+    from minirun.engine.network.modes import NetworkError, bridged, parse_rate
     if not bridged(network):
         raise NetworkError("--network-bandwidth: shaping is done on a bridge network's veth "
                            "(--network bridge or a named network)")
