@@ -420,12 +420,16 @@ THROTTLES = (("throttleReadBpsDevice", "throttle_read_bps_device"),
 def _plain(res: dict, key: str, w: str, make, fields: tuple):
     """One controller's object whose fields are plain values, as a record."""
     obj, w = _get(res, key, dict, w, {}), f"{w}{key}."
+    if not obj:
+        return make()
     return make(**{field: value for name, field, kind in fields
                    if (value := _get(obj, name, kind, w)) is not None})
 
 
 def _block_io(res: dict, w: str) -> BlockIO:
     blk, w = _get(res, "blockIO", dict, w, {}), w + "blockIO."
+    if not blk:
+        return BlockIO()
     weights = tuple(WeightDevice(major=_need(d, "major", int, dw), minor=_need(d, "minor", int, dw),
                                  weight=_get(d, "weight", int, dw),
                                  leaf_weight=_get(d, "leafWeight", int, dw))
