@@ -60,7 +60,7 @@ The lazy room:
         LazyMountError          the lazy mount could not be made
 
 The network room:
-    engine/network/networks.py
+    engine/network/modes.py
         NetworkError            a network cannot be made, found or joined
     engine/network/usernet.py
         UserNetError            slirp4netns or pasta did not connect the namespace

@@ -34,7 +34,8 @@ Reading order, one concern per module:
 :class:`Store` is those parts together; ``from minirun.engine.store import
 ...`` gives every name callers use.  The containers' and networks' rows
 are read and written by their rooms (``containers/``,
-``network/networks.py``) through :meth:`Store.transaction`.
+``network/bridge.py`` and ``network/connect.py``) through
+:meth:`Store.transaction`.
 """
 from minirun.engine.store.blobs import Blobs
 from minirun.engine.store.collect import Collector
