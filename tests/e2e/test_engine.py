@@ -166,6 +166,20 @@ def test_dry_run_prints_exactly_what_create_writes(mr, img):
     mr("rm", "-v", cid, check=True)
 
 
+def test_a_failed_create_leaves_no_volume_it_made(mr, img):
+    """The name is in use: the create fails after its volumes were made, and
+    takes away those it made (a volume that was there before stays)."""
+    mr("volume", "create", "kept", check=True)
+    mr("create", "--name", "dup", "--network", "none", img, "true", check=True)
+    r = mr("create", "--name", "dup", "--network", "none", "-v", "fresh:/a", "-v", "kept:/b",
+           "--mount", "type=volume,target=/anon", img, "true")
+    assert r.returncode == 125 and "in use" in r.stderr, r.stderr
+    assert mr("volume", "ls", "-q", check=True).stdout.split() == ["kept"]
+    assert len(mr("ps", "-aq", check=True).stdout.split()) == 1
+    mr("rm", "dup", check=True)
+    mr("volume", "rm", "kept", check=True)
+
+
 def test_run_pulls_a_missing_image(mr, registry):
     r = mr("run", "--rm", f"{registry.addr}/test/multi", "cat", "/etc/motd")
     assert r.returncode == 0 and r.stdout == "second layer\n", r.stderr

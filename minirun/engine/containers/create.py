@@ -24,6 +24,7 @@ def create(store: Store, spec: ContainerSpec) -> str:
     made = bundle.build(spec, image, layers, cid=cid, directory=d,
                         volume_dir=volumes.volume_dir(store))
     ports = _claim_ports(store, spec, image)
+    new_volumes = {v for v, _ in made.volumes if not volumes.exists(store, v)}
     os.makedirs(d, mode=0o700)
     try:
         for sub in ("rootfs", "upper", "work"):
@@ -48,7 +49,7 @@ def create(store: Store, spec: ContainerSpec) -> str:
     except BaseException:
         from minirun.engine.store import remove_tree
         remove_tree(d)
-        _drop_anonymous(store, made.anonymous)
+        _drop_volumes(store, new_volumes)
         raise
     return cid
 
@@ -119,9 +120,10 @@ def _write_etc(store: Store, d: str, spec: ContainerSpec, hostname: str, name: s
         f.write(resolv)
 
 
-def _drop_anonymous(store: Store, anonymous: dict) -> None:
-    """The anonymous volumes a failed create made: nothing else knows them."""
-    for name in anonymous.values():
+def _drop_volumes(store: Store, names: set[str]) -> None:
+    """The volumes a failed create made (anonymous, or named here first):
+    they were not there before it."""
+    for name in sorted(names):
         try:
             volumes.remove(store, name, force=True)
         except MiniRunError:

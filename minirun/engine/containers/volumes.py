@@ -69,6 +69,11 @@ def listing(store: Store) -> list[dict]:
                 "SELECT name, created, labels FROM volumes ORDER BY name")]
 
 
+def exists(store: Store, name: str) -> bool:
+    return _ensure_table(store) and store.db.execute(
+        "SELECT 1 FROM volumes WHERE name=?", (name,)).fetchone() is not None
+
+
 def inspect(store: Store, name: str) -> dict:
     for v in listing(store):
         if v["Name"] == name:
