@@ -34,6 +34,11 @@ format write many.
 On disk (docs/lazy-index.md): ``toc.json`` and ``windows`` per layer, in
 the store under ``lazy/v2/<algorithm>/<hex>/``.
 
+The module is one piece (about 480 lines, over the project's guide of
+400): the format is written here (``build``, ``save``) and read here
+(``check``, ``load``, :class:`Layer`), side by side, so that a change to
+one is made against the other; docs/lazy-index.md describes the same.
+
 See: RFC 1951 (deflate), RFC 1952 (gzip), zlib's examples/zran.c, SOCI's
 zTOC (the same two parts).
 """
