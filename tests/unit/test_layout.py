@@ -87,7 +87,8 @@ ROOMS = {
     "images": set(),
     "lazy": {"images"},
     "network": set(),
-    "containers": {"images", "lazy", "network"},
+    "cdi": set(),
+    "containers": {"images", "lazy", "network", "cdi"},
 }
 
 

@@ -1,0 +1,13 @@
+"""The CDI room: devices given to containers by the Container Device
+Interface (https://github.com/cncf-tags/container-device-interface).
+
+A vendor's spec (YAML or JSON, under /etc/cdi, /var/run/cdi, or a plain
+user's $XDG_CONFIG_HOME/cdi) names devices (``nvidia.com/gpu=0``) and the
+edits that give a container each one: device nodes, mounts, environment,
+hooks, additional groups.  This room reads and checks those specs, resolves
+names to edits, applies the edits to a config.json, and writes a spec for
+this host's NVIDIA driver where none exists (`minirun cdi generate`).
+
+It stands on the engine's base only; the containers room applies it when a
+container asks for ``--device vendor/class=name`` or ``--gpus``.
+"""
