@@ -9,7 +9,8 @@
 ``create`` runs ``intermediate`` then ``init``; ``exec`` runs ``intermediate``
 (joining the container's namespaces) then ``init`` without the rootfs steps.
 Every step runs under ``step(...)`` so that a failure reaches the parent as
-``error STEP:ERRNO:DETAIL`` (sync.py).  The child never prints its errors.
+``error STEP:ERRNO:DETAIL``: both children run in kernel/fork's ``serve``, which
+sends what a step raises (sync.py lists the words).  They never print their errors.
 
 Nothing here may start a thread: ``unshare(CLONE_NEWUSER)`` refuses a
 multi-threaded caller, and a fork with threads copies their locks.
@@ -17,10 +18,10 @@ multi-threaded caller, and a fork with threads copies their locks.
 import os
 
 from minirun import explain
+from minirun.kernel.fork import Channel, Step, serve
 from minirun.runtime import process as proc_steps
 from minirun.runtime import rootfs
 from minirun.runtime.spec import Process, Spec
-from minirun.runtime.sync import Channel, Step, child_exit, report
 
 
 class Plan:
@@ -48,90 +49,84 @@ class Plan:
         self.chroot = chroot                # exec without a mount namespace: its root
 
 
-def intermediate(k, plan: Plan, chan: Channel) -> None:
-    """CHILD: enter the namespaces, then fork the process that will be pid 1."""
-    step = Step()
+def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
+    """CHILD: enter the namespaces, then fork the process that will be pid 1.
+    Runs in kernel/fork's ``serve``: a step that raises reaches the parent
+    as its error line."""
     explain.set_actor("child")
-    try:
-        k.process.set_name("minirun:[1:CHILD]")
-        step("join namespaces")
-        # Open them all first: once in the container's mount namespace, the
-        # host's /proc/PID/ns paths no longer resolve.
-        fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), path, nstype)
-               for path, nstype in plan.join]
-        for fd, path, nstype in fds:
-            k.namespaces.setns(fd, nstype, path)
-            os.close(fd)
-        if plan.new_userns:
-            step("unshare user namespace")
-            k.namespaces.unshare(k.namespaces.CLONE_NEWUSER)
-            chan.send("userns")
-            # Maps written: now we may act.  The parent says whether they
-            # left setgroups(2) allowed.
-            plan.setgroups_allowed = chan.expect("go") != "setgroups-denied"
-        if any(t == k.namespaces.CLONE_NEWUSER for _, t in plan.join):
-            # a joined user namespace may deny setgroups(2) (its maps were
-            # written by a plain user): /proc/self/setgroups now shows its
-            plan.setgroups_allowed = k.idmap.setgroups_allowed("self")
-        if plan.new_userns or any(t == k.namespaces.CLONE_NEWUSER for _, t in plan.join):
-            step("become root in the user namespace")
-            k.credentials.setresgid(0, 0, 0)
-            k.credentials.setresuid(0, 0, 0)
-            if plan.setgroups_allowed:
-                k.credentials.setgroups([])
-        # oom_score_adj is inherited by INIT; once we are not dumpable,
-        # /proc/self is root's and a rootless container could not write it.
-        step("oom_score_adj")
-        proc_steps.set_oom_score_adj(plan.process)
-        # Before anything of the container can see us (CVE-2019-5736).
-        k.process.set_dumpable(False)
-        # All but the cgroup namespace: INIT unshares that one once the
-        # parent has moved it into its cgroup, so that the group is its root.
-        flags = plan.new_flags & ~k.namespaces.CLONE_NEWCGROUP
-        if flags:
-            step("unshare namespaces")
-            k.namespaces.unshare(flags)
-        step("fork init")
-        explain.say("fork(): the child is the first process of the new PID namespace")
-        # INIT speaks on the same pipe as we do: it waits for our `pid`
-        # message to be out first, on a pipe of its own.
-        after_r, after_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            os.close(after_w)
-            os.read(after_r, 1)
-            os.close(after_r)
-            container_init(k, plan, chan)
-        chan.send(f"pid {pid}")
-        os.write(after_w, b"1")
-        child_exit(0)
-    except BaseException as e:  # noqa: BLE001 (every failure goes to the parent)
-        child_exit(report(chan, step, e))
+    k.process.set_name("minirun:[1:CHILD]")
+    step("join namespaces")
+    # Open them all first: once in the container's mount namespace, the
+    # host's /proc/PID/ns paths no longer resolve.
+    fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), path, nstype)
+           for path, nstype in plan.join]
+    for fd, path, nstype in fds:
+        k.namespaces.setns(fd, nstype, path)
+        os.close(fd)
+    if plan.new_userns:
+        step("unshare user namespace")
+        k.namespaces.unshare(k.namespaces.CLONE_NEWUSER)
+        chan.send("userns")
+        # Maps written: now we may act.  The parent says whether they
+        # left setgroups(2) allowed.
+        plan.setgroups_allowed = chan.expect("go") != "setgroups-denied"
+    joined_userns = any(t == k.namespaces.CLONE_NEWUSER for _, t in plan.join)
+    if joined_userns:
+        # a joined user namespace may deny setgroups(2) (its maps were
+        # written by a plain user): /proc/self/setgroups now shows its
+        plan.setgroups_allowed = k.idmap.setgroups_allowed("self")
+    if plan.new_userns or joined_userns:
+        step("become root in the user namespace")
+        k.credentials.setresgid(0, 0, 0)
+        k.credentials.setresuid(0, 0, 0)
+        if plan.setgroups_allowed:
+            k.credentials.setgroups([])
+    # oom_score_adj is inherited by INIT; once we are not dumpable,
+    # /proc/self is root's and a rootless container could not write it.
+    step("oom_score_adj")
+    proc_steps.set_oom_score_adj(plan.process)
+    # Before anything of the container can see us (CVE-2019-5736).
+    k.process.set_dumpable(False)
+    # All but the cgroup namespace: INIT unshares that one once the
+    # parent has moved it into its cgroup, so that the group is its root.
+    flags = plan.new_flags & ~k.namespaces.CLONE_NEWCGROUP
+    if flags:
+        step("unshare namespaces")
+        k.namespaces.unshare(flags)
+    step("fork init")
+    explain.say("fork(): the child is the first process of the new PID namespace")
+    # INIT speaks on the same channel as we do: it waits for our `pid`
+    # message to be out first, on a pipe of its own.
+    after_r, after_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(after_w)
+        os.read(after_r, 1)
+        os.close(after_r)
+        serve(chan, container_init, k, plan)
+    chan.send(f"pid {pid}")
+    os.write(after_w, b"1")
 
 
-def container_init(k, plan: Plan, chan: Channel) -> None:
-    """INIT: the table of contents of a container's start.  Never returns."""
-    step = Step()
+def container_init(chan: Channel, step: Step, k, plan: Plan) -> None:
+    """INIT: the table of contents of a container's start.  Never returns
+    (it execs); runs in kernel/fork's ``serve``, like CHILD."""
     explain.set_actor("init")
     proc = plan.process
-    try:
-        k.process.set_name("minirun:[2:INIT]")
-        # The parent moves us into the cgroup meanwhile (the first move into
-        # a cgroup costs the kernel ~10 ms, so we do not wait for it yet).
-        if plan.build_rootfs:
-            prepare_rootfs(k, plan, chan, step)
-        else:
-            chan.expect("placed")
-            enter_root(k, plan, step)
-        if proc.terminal:
-            step("console")
-            from minirun.runtime import console
-            console.setup_in_container(k, plan.console_fd, proc, plan.build_rootfs)
-            plan.console_fd = -1
-        finalize(k, plan, chan, step)
-    except BaseException as e:  # noqa: BLE001
-        child_exit(report(chan, step, e))
-
+    k.process.set_name("minirun:[2:INIT]")
+    # The parent moves us into the cgroup meanwhile (the first move into
+    # a cgroup costs the kernel ~10 ms, so we do not wait for it yet).
+    if plan.build_rootfs:
+        prepare_rootfs(k, plan, chan, step)
+    else:
+        chan.expect("placed")
+        enter_root(k, plan, step)
+    if proc.terminal:
+        step("console")
+        from minirun.runtime import console
+        console.setup_in_container(k, plan.console_fd, proc, plan.build_rootfs)
+        plan.console_fd = -1
+    finalize(k, plan, chan, step)
 
 
 def prepare_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:

@@ -20,10 +20,11 @@ import sys
 
 from minirun import explain
 from minirun.errors import ConfigError, MiniRunError
+from minirun.kernel import fork
 from minirun.runtime import process as proc_steps, spec as spec_mod
 from minirun.runtime.init import Plan, intermediate
 from minirun.runtime.state import State, Store, now, proc_start_time
-from minirun.runtime.sync import Channel
+from minirun.runtime.sync import WHO, launch_error
 
 
 def kernel():
@@ -245,45 +246,37 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
 # --- the fork -------------------------------------------------------------
 
 class Launch:
-    """One fork of CHILD and INIT; undoes itself if anything fails."""
+    """One fork of CHILD and INIT (kernel/fork); undoes itself if anything fails."""
 
     def __init__(self, k, plan: Plan):
         self.k, self.plan = k, plan
         preload(plan)
-        self.chan, child_end = Channel.pair()
         k.process.set_child_subreaper()   # INIT becomes our child when CHILD exits
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self.child_pid = os.fork()
-        if self.child_pid == 0:
-            self.chan.close()
-            intermediate(k, plan, child_end)
-        child_end.close()
+        self.child = fork.fork(intermediate, k, plan, error=launch_error, who=WHO)
+        self.chan = self.child.chan
         self.init_pid = 0
 
     def enter(self, spec: spec_mod.Spec, cgroup_dirs: list[str]) -> None:
         """Steps 4 and 5: map ids, then move INIT into its cgroup."""
         if self.plan.new_userns:
             self.chan.expect("userns")
-            allowed = write_maps(self.k, self.child_pid, spec)
+            allowed = write_maps(self.k, self.child.pid, spec)
             self.chan.send("go" if allowed else "go setgroups-denied")
         self.init_pid = int(self.chan.expect("pid"))
-        os.waitpid(self.child_pid, 0)
-        self.child_pid = 0
+        self.child.wait()
         if cgroup_dirs:
             self.k.cgroups.add_process(cgroup_dirs, self.init_pid)
         if not self.plan.build_rootfs or self.plan.cgroup_view.unified:
             self.chan.send("placed")
 
     def abort(self) -> None:
-        for pid in (self.child_pid, self.init_pid):
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                except (ProcessLookupError, ChildProcessError):
-                    pass
-        self.chan.close()
+        if self.init_pid:
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)
+                os.waitpid(self.init_pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self.child.kill()
 
 
 def preload(plan: Plan) -> None:
@@ -304,31 +297,20 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
     spec = spec_mod.load(bundle)
     check_spec(k, spec)
     new_flags, new_userns, joins = namespace_plan(k, spec)
-    # In a user namespace (the container's own, or the one rootless podman
-    # runs us in) device nodes cannot be made: they are bound from the host.
-    in_userns = spec.linux.namespace("user") is not None or k.idmap.in_user_namespace()
-    process = clamp_rlimits(k, spec.process, can_raise_rlimits(k, new_userns))
-    process = clamp_capabilities(k, process)
-    if process.terminal and console_socket is None and console_fd < 0:
-        raise ConfigError("process.terminal: a terminal needs --console-socket with create "
-                          "(or use run, which handles the terminal itself)")
+    process = decide_process(k, spec, new_userns, console_socket, console_fd)
     explain.say(f"parsed {bundle}/config.json; making the state directory")
     directory = store.make(cid)
     cgroup_dirs, cgroup_made, launch, dir_fd = [], [], None, -1
     shared_mounts = None if spec.linux.namespace("mount") else \
         [mid for mid, _ in k.mounts.mounts_below(spec.root_path)]
     try:
-        with open(os.path.join(bundle, "config.json"), "rb") as src, \
-                open(os.path.join(directory, "config.json"), "wb") as dst:
-            dst.write(src.read())
-        fifo = os.path.join(directory, "exec.fifo")
-        explain.say(f"mkfifo {fifo}: INIT will wait on it until `start`")
-        os.mkfifo(fifo, 0o622)
-        os.chmod(fifo, 0o622)
-        dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = make_state_files(bundle, directory)
         cgroup_dirs, cgroup_made = make_cgroup(k, spec, cid)
         if console_socket:
             console_fd = _connect_console(console_socket)
+        # In a user namespace (the container's own, or the one rootless podman
+        # runs us in) device nodes cannot be made: they are bound from the host.
+        in_userns = spec.linux.namespace("user") is not None or k.idmap.in_user_namespace()
         plan = Plan(spec=spec, process=process, new_flags=new_flags, new_userns=new_userns,
                     join=joins, state_dir_fd=dir_fd, console_fd=console_fd,
                     preserve_fds=preserve_fds, in_userns=in_userns, bundle=bundle,
@@ -343,36 +325,75 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         launch.enter(spec, cgroup_dirs)
         state.pid = launch.init_pid
         state.pid_start = proc_start_time(launch.init_pid) or 0
-        launch.chan.expect("hooks")
-        state_json = json.dumps(state.oci(directory) | {"status": "creating"})
-        for phase, hook_list in (("prestart", spec.hooks.prestart),
-                                 ("createRuntime", spec.hooks.create_runtime),
-                                 ("createContainer", spec.hooks.create_container)):
-            if hook_list:
-                from minirun.runtime import hooks
-                hooks.run_all(hook_list, state_json, phase)
-        launch.chan.send("hooks-done " + json.dumps(state.oci(directory)))
-        launch.chan.expect("ready")
+        run_create_hooks(launch, spec, state, directory)
         store.save(state)
         if pid_file:
             write_pid_file(pid_file, state.pid)
         explain.say(f"container {cid} created: INIT {state.pid} waits on exec.fifo")
         return state, launch
     except BaseException:
-        if launch:
-            launch.abort()
-        if cgroup_made:
-            k.cgroups.remove(cgroup_made)
-        if shared_mounts is not None:
-            from minirun.runtime import rootfs
-            rootfs.unmount_added(k, spec.root_path, shared_mounts)
-        store.remove(cid)
+        undo_create(k, store, cid, spec, launch, cgroup_made, shared_mounts)
         raise
     finally:
         if dir_fd >= 0:
             os.close(dir_fd)
         if console_socket and console_fd >= 0:
             os.close(console_fd)
+
+
+def decide_process(k, spec: spec_mod.Spec, new_userns: bool, console_socket: str | None,
+                   console_fd: int) -> spec_mod.Process:
+    """The config's process with the rlimits and capabilities this host
+    grants; a terminal needs somewhere to go."""
+    process = clamp_rlimits(k, spec.process, can_raise_rlimits(k, new_userns))
+    process = clamp_capabilities(k, process)
+    if process.terminal and console_socket is None and console_fd < 0:
+        raise ConfigError("process.terminal: a terminal needs --console-socket with create "
+                          "(or use run, which handles the terminal itself)")
+    return process
+
+
+def make_state_files(bundle: str, directory: str) -> int:
+    """The state directory's config.json and exec.fifo; an O_PATH descriptor
+    of the directory, which INIT keeps to reach the fifo after pivot_root."""
+    with open(os.path.join(bundle, "config.json"), "rb") as src, \
+            open(os.path.join(directory, "config.json"), "wb") as dst:
+        dst.write(src.read())
+    fifo = os.path.join(directory, "exec.fifo")
+    explain.say(f"mkfifo {fifo}: INIT will wait on it until `start`")
+    os.mkfifo(fifo, 0o622)
+    os.chmod(fifo, 0o622)
+    return os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def run_create_hooks(launch: Launch, spec: spec_mod.Spec, state: State,
+                     directory: str) -> None:
+    """Step 6 and 7: when INIT asks (its mounts made, before pivot_root), the
+    prestart, createRuntime and createContainer hooks; then INIT's `ready`."""
+    launch.chan.expect("hooks")
+    state_json = json.dumps(state.oci(directory) | {"status": "creating"})
+    for phase, hook_list in (("prestart", spec.hooks.prestart),
+                             ("createRuntime", spec.hooks.create_runtime),
+                             ("createContainer", spec.hooks.create_container)):
+        if hook_list:
+            from minirun.runtime import hooks
+            hooks.run_all(hook_list, state_json, phase)
+    launch.chan.send("hooks-done " + json.dumps(state.oci(directory)))
+    launch.chan.expect("ready")
+
+
+def undo_create(k, store: Store, cid: str, spec: spec_mod.Spec, launch: Launch | None,
+                cgroup_made: list[str], shared_mounts: list | None) -> None:
+    """A failed create leaves nothing: its processes killed, its cgroups,
+    the mounts it added to a shared namespace and its state directory removed."""
+    if launch:
+        launch.abort()
+    if cgroup_made:
+        k.cgroups.remove(cgroup_made)
+    if shared_mounts is not None:
+        from minirun.runtime import rootfs
+        rootfs.unmount_added(k, spec.root_path, shared_mounts)
+    store.remove(cid)
 
 
 def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
