@@ -10,26 +10,40 @@ unpacked layer looks right from inside one.
 ``fn`` there and hands its result (or its error) back.  It forks before any
 thread exists: unshare(CLONE_NEWUSER) refuses a threaded caller.
 """
-import json
+import functools
 import os
-import sys
 
-from minirun.errors import MiniRunError
+from minirun.errors import LaunchError, MiniRunError
 
 
-def _rebuild(result: dict) -> MiniRunError:
-    """The child's exception, as the same class where it is one of ours."""
-    cls = MiniRunError
-    if "class" in result:
-        import importlib
-        module, name = result["class"]
-        found = getattr(importlib.import_module(module), name, None)
-        if isinstance(found, type) and issubclass(found, MiniRunError):
-            cls = found
-    err = Exception.__new__(cls)
-    Exception.__init__(err, result["error"])
-    err.exit_code = result["code"]
-    return err
+def _error_class(name: str) -> type | None:
+    """The subclass of MiniRunError named ``module.Qualname``, or None."""
+    module, _, qualname = name.rpartition(".")
+    if not module or " " in name:
+        return None
+    import importlib
+    try:
+        found = getattr(importlib.import_module(module), qualname, None)
+    except Exception:  # noqa: BLE001 (not a class name: a step's)
+        return None
+    return found if isinstance(found, type) and issubclass(found, MiniRunError) else None
+
+
+def _rebuild(what: str, step: str, errno: int, detail: str) -> MiniRunError:
+    """The store child's error line as an exception: the same class where
+    ``fn`` raised one of minirun's (its step names the class, its errno
+    field carries the exit code), else a MiniRunError naming the step, after
+    ``what`` failed if the namespace did."""
+    cls = _error_class(step)
+    if cls is not None:
+        err = Exception.__new__(cls)        # its own __init__ may want other arguments
+        Exception.__init__(err, detail)
+        err.exit_code = errno
+        return err
+    reason = os.strerror(errno) if errno else ""
+    extra = f": {reason}" if reason and reason.lower() not in detail.lower() else ""
+    prefix = f"{what}: " if step in _SETUP_STEPS else ""
+    return MiniRunError(f"{prefix}{step}: {detail}{extra}")
 
 
 def maps_for(uid: int, gid: int) -> tuple[list, list]:
@@ -127,49 +141,44 @@ def hold(keep_id: bool = False, join: int = 0) -> tuple[int, int]:
 
     The holder must stay dumpable, so that the user may open its
     /proc/PID/ns files; a container's own pid 1 is not, before it starts."""
-    from minirun.kernel import namespaces
+    from minirun.kernel import fork
     uids, gids = (keep_id_maps if keep_id else maps_for)(os.getuid(), os.getgid())
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    stop_r, stop_w = os.pipe2(os.O_CLOEXEC)
     user = os.open(f"/proc/{join}/ns/user", os.O_RDONLY | os.O_CLOEXEC) if join else -1
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            # only what it needs: a pipe end of the container's stdio kept here would
-            # keep its input open, and its output, after the monitor closed them
-            keep = sorted({ready_w, stop_r, user} - {-1})
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            for low, high in zip([2] + keep, keep + [65536]):
-                os.closerange(low + 1, high)
-            if join:
-                namespaces.setns(user, namespaces.CLONE_NEWUSER, f"/proc/{join}/ns/user")
-                namespaces.unshare(namespaces.CLONE_NEWNET)
-            else:
-                namespaces.unshare(namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNET)
-            os.write(ready_w, b"1")
-            os.close(ready_w)
-            os.read(stop_r, 1)          # until the monitor closes its end, or dies
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(ready_w), os.close(stop_r)
-    if user >= 0:
-        os.close(user)
+    error = functools.partial(_rebuild, "could not create the container's user and "
+                              "network namespace")
     try:
-        if os.read(ready_r, 1) != b"1":
-            raise MiniRunError("could not create the container's user and network namespace")
-        if not join:
-            write_maps(pid, uids, gids)
-    except BaseException:
-        os.close(stop_w)
-        os.waitpid(pid, 0)
-        raise
+        # only what it needs: a pipe end of the container's stdio kept here would
+        # keep its input open, and its output, after the monitor closed them
+        child = fork.fork(_holder, user, join, error=error, who="the namespace holder",
+                          keep_fds={user} - {-1}, narrate=False)
     finally:
-        os.close(ready_r)
-    return pid, stop_w
+        if user >= 0:
+            os.close(user)
+    try:
+        child.expect("ready")
+        if not join:
+            write_maps(child.pid, uids, gids)
+    except BaseException:
+        child.kill()
+        raise
+    child.chan.close(write=False)       # the holder's stop fd: our write end
+    return child.pid, child.chan.write_fd
+
+
+def _holder(chan, step, user: int, join: int) -> None:
+    """The holder's side: make the namespaces, say `ready`, and hold them
+    until the monitor closes its end of the channel (or dies)."""
+    from minirun.kernel import namespaces
+    if join:
+        step("join the user namespace")
+        namespaces.setns(user, namespaces.CLONE_NEWUSER, f"/proc/{join}/ns/user")
+        step("unshare network namespace")
+        namespaces.unshare(namespaces.CLONE_NEWNET)
+    else:
+        step("unshare user and network namespaces")
+        namespaces.unshare(namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNET)
+    chan.send("ready")
+    chan.recv("stop")
 
 
 def write_maps(pid: int, uids: list, gids: list) -> None:
@@ -231,71 +240,68 @@ def in_child(fn, *args, **kwargs):
     return _in_child(needed(), fn, args, kwargs)
 
 
+# The store child's steps before ``fn``: an error in one of these means the
+# namespace could not be made or entered.
+_SETUP_STEPS = ("join namespaces", "unshare user namespace", "become root")
+
+
 def _in_child(userns: bool, fn, args, kwargs, join: int = 0):
-    from minirun.kernel import namespaces
-    uid, gid = os.getuid(), os.getgid()
-    me = host_user()      # (once the maps are written, the child's uid reads 0)
-    uids, gids = maps_for(uid, gid) if userns and not join else ([], [])
+    """Fork; the child makes (or joins) the namespace and says `userns`; the
+    parent writes its maps and says `go`; the child becomes root, runs
+    ``fn`` and sends back its `result` (or its error, rebuilt here)."""
+    from minirun.kernel import fork
+    uids, gids = maps_for(os.getuid(), os.getgid()) if userns and not join else ([], [])
     held = [os.open(f"/proc/{join}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
             for ns in ("user", "net")] if join else []
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(ready_r), os.close(go_w), os.close(out_r)
-            if join:
-                namespaces.setns(held[0], namespaces.CLONE_NEWUSER, f"/proc/{join}/ns/user")
-                namespaces.setns(held[1], namespaces.CLONE_NEWNET, f"/proc/{join}/ns/net")
-            elif userns:
-                namespaces.unshare(namespaces.CLONE_NEWUSER)
-            os.write(ready_w, b"1")
-            if os.read(go_r, 1) != b"1":
-                os._exit(1)
-            if userns:
-                global _host_user
-                _host_user = me
-                os.setresgid(0, 0, 0)
-                os.setresuid(0, 0, 0)
-            result = {"ok": fn(*args, **kwargs)}
-            code = 0
-        except MiniRunError as e:
-            result = {"error": str(e), "code": e.exit_code,
-                      "class": [type(e).__module__, type(e).__qualname__]}
-        except BaseException as e:  # noqa: BLE001 (the parent reports it)
-            result = {"error": f"{type(e).__name__}: {e}", "code": 125}
-        try:
-            os.write(out_w, json.dumps(result).encode())
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(ready_w), os.close(go_r), os.close(out_w)
-    for fd in held:
-        os.close(fd)
+    what = "could not enter a user namespace" if join else \
+        "could not create a user namespace for the store"
     try:
-        if os.read(ready_r, 1) != b"1":
-            raise MiniRunError("could not enter a user namespace" if join else
-                               "could not create a user namespace for the store")
-        if userns and not join:
-            write_maps(pid, uids, gids)
-        os.write(go_w, b"1")
-        data = b""
-        while chunk := os.read(out_r, 65536):
-            data += chunk
+        child = fork.fork(_store_child, userns, join, held, host_user(), fn, args, kwargs,
+                          error=functools.partial(_rebuild, what), who="the store process",
+                          returns=True, narrate=False)
     finally:
-        os.close(ready_r), os.close(go_w), os.close(out_r)
-        _, status = os.waitpid(pid, 0)
-    if not data:
-        raise MiniRunError(f"the store process died (status {status})")
-    result = json.loads(data)
-    if "error" in result:
-        raise _rebuild(result)
-    return result["ok"]
+        for fd in held:
+            os.close(fd)
+    try:
+        child.expect("userns")
+        if userns and not join:
+            write_maps(child.pid, uids, gids)
+        child.send("go")
+        value = child.result()
+    except BaseException:
+        child.kill()
+        raise
+    child.chan.close()
+    child.wait()
+    return value
+
+
+def _store_child(chan, step, userns: bool, join: int, held: list, me: tuple, fn, args,
+                 kwargs):
+    """The store child's side (see _in_child)."""
+    from minirun.kernel import namespaces
+    if join:
+        step("join namespaces")
+        namespaces.setns(held[0], namespaces.CLONE_NEWUSER, f"/proc/{join}/ns/user")
+        namespaces.setns(held[1], namespaces.CLONE_NEWNET, f"/proc/{join}/ns/net")
+    elif userns:
+        step("unshare user namespace")
+        namespaces.unshare(namespaces.CLONE_NEWUSER)
+    chan.send("userns")
+    chan.expect("go")
+    if userns:
+        step("become root")
+        global _host_user
+        _host_user = me       # (once the maps are written, our uid reads 0)
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    step(getattr(fn, "__name__", "fn"))
+    try:
+        return fn(*args, **kwargs)
+    except MiniRunError as e:   # its class travels as the step, its code as errno (_rebuild)
+        cls = type(e)
+        raise LaunchError(f"{cls.__module__}.{cls.__qualname__}", e.exit_code, str(e)) \
+            from None
 
 
 def remove_tree(path: str) -> None:

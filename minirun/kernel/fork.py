@@ -93,24 +93,28 @@ class Channel:
         return arg
 
     def fds(self) -> set[int]:
-        return {self.read_fd, self.write_fd}
+        return {fd for fd in (self.read_fd, self.write_fd) if fd >= 0}
 
-    def close(self) -> None:
-        for fd in self.fds():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    def close(self, read: bool = True, write: bool = True) -> None:
+        """Close this end (or one direction of it); closing twice is harmless
+        (a descriptor number closed twice may by then be someone else's)."""
+        if read and self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1
+        if write and self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
 
 
 class Step:
     """Names the step a child is in, for the error it reports if it fails."""
 
-    def __init__(self):
+    def __init__(self, narrate: bool = True):
         self.name = "start"
+        self.narrate = narrate      # say each new step under --explain (the launch's)
 
     def __call__(self, name: str) -> "Step":
-        if name != self.name:
+        if name != self.name and self.narrate:
             explain.say(f"-- {name}")
         self.name = name
         return self
@@ -150,20 +154,23 @@ class Child:
 
 
 def fork(body, *args, error=LaunchError, who: str = "the child process",
-         returns: bool = False, detach: bool = False, keep_fds=None) -> Child:
+         returns: bool = False, detach: bool = False, keep_fds=None,
+         narrate: bool = True) -> Child:
     """Fork a child that runs ``body(chan, step, *args)`` (see :func:`serve`);
     the parent's :class:`Child`.  ``returns``: the child sends what ``body``
     returns as ``result JSON``.  ``detach``: fork twice with a new session
     in between (the holder is nobody's child of ours; its pid is read from
     its ``pid N``).  ``keep_fds``: stdio to /dev/null and every descriptor
-    closed but the channel's and these."""
+    closed but the channel's and these.  ``narrate``: --explain says each
+    step the child enters (the launch's do; the engine's helpers keep quiet)."""
     parent_end, child_end = Channel.pair(error, who)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         parent_end.close()
-        serve(child_end, body, *args, returns=returns, detach=detach, keep_fds=keep_fds)
+        serve(child_end, body, *args, returns=returns, detach=detach, keep_fds=keep_fds,
+              narrate=narrate)
     child_end.close()
     child = Child(pid, parent_end)
     if detach:
@@ -178,12 +185,12 @@ def fork(body, *args, error=LaunchError, who: str = "the child process",
 
 
 def serve(chan: Channel, body, *args, returns: bool = False, detach: bool = False,
-          keep_fds=None) -> None:
+          keep_fds=None, narrate: bool = True) -> None:
     """The child's side; never returns.  Runs ``body(chan, step, *args)``;
     an exception goes to the parent as one error line naming ``step``'s
     step; then ``os._exit``, 0 after success (1, or the error's own
     exit code where it has one other than 125: 127, 126 for exec)."""
-    code, step = 0, Step()
+    code, step = 0, Step(narrate)
     try:
         if detach:
             os.setsid()
@@ -194,15 +201,22 @@ def serve(chan: Channel, body, *args, returns: bool = False, detach: bool = Fals
             close_all_but(chan.fds() | set(keep_fds))
         value = body(chan, step, *args)
         if returns:
+            _flush()        # what it printed is out before the parent may go on
             chan.send("result " + json.dumps(value))
     except BaseException as e:  # noqa: BLE001 (every failure goes to the parent)
+        _flush()
         code = report(chan, step, e)
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        _flush()
+        os._exit(code)
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass            # a closed or broken stdio: nothing more can be said there
 
 
 def close_all_but(keep: set[int]) -> None:

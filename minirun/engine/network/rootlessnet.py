@@ -60,61 +60,62 @@ def ensure(store) -> int:
 
 
 def _start(store) -> int:
-    """Fork the holder (twice, so it is nobody's child of ours), map its ids,
-    connect it with slirp4netns and turn on forwarding inside."""
+    """Fork the holder (twice, so it is nobody's child of ours: kernel/fork's
+    ``detach``), map its ids, connect it with slirp4netns and turn on
+    forwarding inside."""
     from minirun.engine import userns
-    from minirun.kernel import namespaces, process
+    from minirun.kernel import fork
     from minirun.runtime.state import write_pid
     exit_r, exit_w = os.pipe()              # slirp4netns's exit fd: the holder keeps it open
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    first = os.fork()
-    if first == 0:
-        try:
-            os.close(ready_r), os.close(exit_r)
-            os.setsid()
-            if os.fork():
-                os._exit(0)
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            low, high = sorted((ready_w, exit_w))
-            for a, b in ((3, low), (low + 1, high), (high + 1, 65536)):
-                os.closerange(a, b)            # the monitor's files are not ours to keep
-            process.set_name("minirun-netns")
-            namespaces.unshare(namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNET)
-            os.write(ready_w, str(os.getpid()).encode())
-            os.close(ready_w)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            while True:
-                signal.pause()
-        finally:
-            os._exit(1)
-    os.close(ready_w), os.close(exit_w)
-    os.waitpid(first, 0)
     try:
-        answer = os.read(ready_r, 32)
-    finally:
-        os.close(ready_r)
-    if not answer:
+        # the monitor's files are not the holder's to keep: only exit_w
+        child = fork.fork(_holder, error=_refused, who="the network namespace holder",
+                          detach=True, keep_fds={exit_w}, narrate=False)
+    except BaseException:
         os.close(exit_r)
-        raise MiniRunError("could not create the user's network namespace (unshare refused?)")
-    pid = int(answer)
+        raise
+    finally:
+        os.close(exit_w)
     try:
+        child.expect("ready")
+        child.chan.close()
         uids, gids = userns.maps_for(os.getuid(), os.getgid())
-        userns.write_maps(pid, uids, gids)
+        userns.write_maps(child.pid, uids, gids)
         sock = api_socket(store)
         if os.path.exists(sock):
             os.unlink(sock)
         os.set_inheritable(exit_r, True)
-        usernet.start_slirp(pid, api=sock, exit_fd=exit_r)
-        userns.in_namespaces_of(pid, _inside)
-        write_pid(os.path.join(_dir(store), "pid"), pid)
+        usernet.start_slirp(child.pid, api=sock, exit_fd=exit_r)
+        userns.in_namespaces_of(child.pid, _inside)
+        write_pid(os.path.join(_dir(store), "pid"), child.pid)
     except BaseException:
-        os.kill(pid, signal.SIGKILL)
+        child.kill()                        # (not our child: killed, not reaped)
         raise
     finally:
         os.close(exit_r)
-    return pid
+    return child.pid
+
+
+def _holder(chan, step) -> None:
+    """The holder's side: a new user and network namespace, held until it
+    is killed (stop_if_idle)."""
+    from minirun.kernel import namespaces, process
+    process.set_name("minirun-netns")
+    step("unshare user and network namespaces")
+    namespaces.unshare(namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNET)
+    chan.send("ready")
+    chan.close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:
+        signal.pause()
+
+
+def _refused(step: str, errno: int, detail: str) -> MiniRunError:
+    """The holder's error line, as the user reads it."""
+    reason = os.strerror(errno) if errno else ""
+    extra = f": {reason}" if reason and reason.lower() not in detail.lower() else ""
+    return MiniRunError(f"could not create the user's network namespace: {step}: "
+                        f"{detail}{extra}")
 
 
 def _inside() -> None:
