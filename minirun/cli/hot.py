@@ -52,6 +52,10 @@ CREATE_FLAGS = [
     _f("-p", "--publish", kind="many", help="[IP:][HOST-PORT:]CONTAINER-PORT[/udp]"),
     _f("-P", "--publish-all", kind="bool", help="the image's exposed ports, on free ones"),
     _f("--userns", help="host (the default) or keep-id (rootless: your uid inside)"),
+    _f("--device", kind="many",
+       help="a host device /dev/HOST[:/dev/CONTAINER][:rwm], or a CDI device "
+            "vendor.com/class=name (minirun cdi list)"),
+    _f("--gpus", help="NVIDIA GPUs: all, a number, or device=0,1 (indexes or GPU-UUIDs)"),
     _f("--runtime", help="an OCI runtime to hand the bundle to (runc, crun, a path)"),
     _f("--pull", default="missing", choices=("always", "missing", "never")),
     _f("--lazy", kind="bool", help="start before the image is downloaded: indexed layers are "

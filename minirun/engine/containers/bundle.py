@@ -10,6 +10,7 @@ the runtime (runtime/resources.py): down, never back up.
 """
 import json
 import os
+import stat
 
 from minirun.engine.containers.records import ContainerError
 from minirun.engine.containers.spec import ContainerSpec
@@ -150,6 +151,7 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
     config["mounts"] += mounts.all(image)
     linux = config["linux"]
     linux["resources"].update(spec.resources)
+    _host_devices(config, spec, rootless)
     if spec.privileged:       # every device, as podman's --privileged
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     if spec.oom_score_adj is not None:
@@ -259,6 +261,36 @@ def _confine(config: dict, spec: ContainerSpec, caps: list[str]) -> None:
         except ConfigError as e:
             raise ContainerError(f"--security-opt seccomp={spec.seccomp}: {e}") from None
         linux["seccomp"] = profile
+
+
+def _host_devices(config: dict, spec: ContainerSpec, rootless: bool) -> None:
+    """--device /dev/HOST[:/dev/CONTAINER][:rwm]: as root, a node made in the
+    container (linux.devices) and allowed in its device cgroup; for a plain
+    user, who may make no node, the host's bound in (as podman does)."""
+    from minirun.engine.containers import devices
+    for text in spec.devices:
+        if devices.is_cdi(text):
+            continue
+        host, path, perms = devices.node(text)
+        try:
+            st = os.stat(host)
+        except OSError as e:
+            raise ContainerError(f"--device {text}: {host}: {e.strerror}") from None
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
+        if kind is None:
+            raise ContainerError(f"--device {text}: {host} is not a device node")
+        if rootless:
+            config["mounts"].append({"destination": path, "type": "bind", "source": host,
+                                     "options": ["rbind"] + ([] if "w" in perms else ["ro"])})
+            continue
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        linux = config["linux"]
+        linux.setdefault("devices", [])
+        linux["devices"] = [d for d in linux["devices"] if d["path"] != path] + [
+            {"path": path, "type": kind, "major": major, "minor": minor,
+             "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}]
+        linux["resources"].setdefault("devices", []).append(
+            {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
 
 
 class Mounts:

@@ -57,6 +57,8 @@ class ContainerSpec:
     resources: dict = {}            # linux.resources
     oom_score_adj: int | None = None
     lazy: bool = False
+    devices: tuple = ()             # --device: host nodes and CDI names, checked
+    gpus: tuple = ()                # --gpus: CDI names, or ("count", N)
 
     def __new__(cls, **fields):
         """By keyword only: forty fields in a row are read by name."""
@@ -72,7 +74,7 @@ OPTIONS = {
     "privileged": False, "cap_add": (), "cap_drop": (), "volume": (), "mount": (),
     "network": "private", "security_opt": (), "network_alias": (), "dns": (),
     "network_bandwidth": None, "publish": (), "publish_all": False, "userns": None,
-    "runtime": None, "lazy": False,
+    "runtime": None, "lazy": False, "device": (), "gpus": None,
     "memory": None, "memory_reservation": None, "memory_swap": None, "cpus": None,
     "cpu_shares": None, "cpu_quota": None, "cpu_period": None, "cpuset_cpus": None,
     "cpuset_mems": None, "pids_limit": None, "blkio_weight": None, "device_read_bps": (),
@@ -95,6 +97,7 @@ def make(image: str, command=(), **options) -> ContainerSpec:
             kw[word] = bool(kw[word])
         elif isinstance(default, tuple):
             kw[word] = tuple(kw[word] or ())
+    from minirun.engine.containers import devices
     from minirun.engine.containers.limits import number, resources
     from minirun.engine.network.modes import check_mode, default_mode
     network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
@@ -113,7 +116,8 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         publish_all=kw["publish_all"], aliases=tuple(kw["network_alias"]),
         dns=_dns(kw["dns"]), bandwidth=_bandwidth(kw["network_bandwidth"], network),
         resources=resources(kw), oom_score_adj=number(kw, "oom_score_adj"),
-        lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1")
+        lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1",
+        devices=tuple(devices.check(d) for d in kw["device"]), gpus=devices.gpus(kw["gpus"]))
 
 
 def _security(options) -> tuple[str, bool]:

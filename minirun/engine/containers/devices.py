@@ -1,0 +1,75 @@
+"""--device and --gpus, as podman spells them, checked when the spec is made.
+
+    --device /dev/fuse                      a host node, at the same path, rwm
+    --device /dev/sdb:/dev/xvdb:r           at another path, with permissions
+    --device nvidia.com/gpu=0               a CDI device (engine/cdi), by name
+    --gpus all | 2 | device=0,1 | device=GPU-<uuid>
+                                            NVIDIA GPUs, as CDI's nvidia.com/gpu
+
+A CDI name is only checked for its form here; whether a spec defines it is
+known when the bundle is built, before anything is made.  ``--gpus N``
+asks for the first N GPUs the CDI specs name by index.
+"""
+import re
+
+from minirun.errors import MiniRunError
+
+GPU_KIND = "nvidia.com/gpu"
+# vendor/class=name (the CDI spec's rules for each part)
+_QUALIFIED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]?)/"
+                        r"([A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?)="
+                        r"([A-Za-z0-9]([A-Za-z0-9_.:-]*[A-Za-z0-9])?)$")
+
+
+def is_cdi(text: str) -> bool:
+    """A CDI name (vendor/class=name) rather than a path."""
+    return not text.startswith("/") and "=" in text
+
+
+def check(text: str) -> str:
+    """One --device value: a CDI name, or HOST[:CONTAINER][:PERMISSIONS]."""
+    if is_cdi(text):
+        if not _QUALIFIED.match(text):
+            raise MiniRunError(f"--device {text}: a CDI device is vendor.com/class=name "
+                               "(letters, digits, and . _ - inside)")
+        return text
+    node(text)
+    return text
+
+
+def node(text: str) -> tuple[str, str, str]:
+    """--device HOST[:CONTAINER][:PERMISSIONS] -> (host path, container path,
+    permissions), as podman reads it."""
+    parts = text.split(":")
+    if len(parts) > 3 or not parts[0].startswith("/"):
+        raise MiniRunError(f"--device {text}: use /dev/HOST[:/dev/CONTAINER][:rwm], or a CDI "
+                           "name vendor.com/class=name")
+    host = parts[0]
+    container, perms = host, "rwm"
+    for part in parts[1:]:
+        if part.startswith("/"):
+            container = part
+        elif part and set(part) <= set("rwm"):
+            perms = part
+        else:
+            raise MiniRunError(f"--device {text}: {part!r} is neither a path nor permissions "
+                               "(r, w, m)")
+    return host, container, perms
+
+
+def gpus(text: str | None) -> tuple:
+    """--gpus: the CDI names it means, or ("count", N) for a number of them."""
+    if not text:
+        return ()
+    if text == "all":
+        return (f"{GPU_KIND}=all",)
+    if text.isdigit():
+        if int(text) < 1:
+            raise MiniRunError(f"--gpus {text}: ask for one GPU or more, or all")
+        return ("count", int(text))
+    if text.startswith("device="):
+        names = [n.strip() for n in text[len("device="):].split(",") if n.strip()]
+        if names:
+            return tuple(check(f"{GPU_KIND}={n}") for n in names)
+    raise MiniRunError(f"--gpus {text}: use all, a number, or device=0,1 (indexes or "
+                       "GPU-UUIDs)")
