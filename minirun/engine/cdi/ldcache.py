@@ -23,6 +23,7 @@ See: ldconfig(8), ld.so(8); glibc's sysdeps/generic/dl-cache.h
 import platform
 import struct
 
+from minirun.errors import MiniRunError
 from minirun.records import record
 
 OLD_MAGIC = b"ld.so-1.7.0"
@@ -50,8 +51,9 @@ class Entry:
         return NATIVE_ABI is None or (self.flags & FLAG_REQUIRED_MASK) == NATIVE_ABI
 
 
-class LdCacheError(ValueError):
-    """The file is not an ld.so.cache minirun can read (says why)."""
+class LdCacheError(MiniRunError):
+    """The file is not an ld.so.cache minirun can read (says why): run
+    `ldconfig` (or `ldconfig -r ROOT`) to write it again."""
 
 
 def read(path: str) -> list[Entry]:
