@@ -65,6 +65,12 @@ The network room:
     engine/network/usernet.py
         UserNetError            slirp4netns or pasta did not connect the namespace
 
+The CDI room:
+    engine/cdi/ldcache.py
+        LdCacheError            an ld.so.cache minirun cannot read: run ldconfig to rewrite it
+    engine/cdi/generate.py
+        NoDriver                no NVIDIA driver (or no GPU) under the driver root: no spec
+
 The containers room:
     engine/containers/records.py
         ContainerError          a container verb was refused (no such one, name taken)
