@@ -71,6 +71,10 @@ The CDI room:
     engine/cdi/generate.py
         NoDriver                no NVIDIA driver (or no GPU) under the driver root: no spec
 
+The CDI room:
+    engine/cdi/names.py
+        CDIError                a CDI spec is unreadable or wrong, or cannot give the device asked for
+
 The containers room:
     engine/containers/records.py
         ContainerError          a container verb was refused (no such one, name taken)

@@ -8,6 +8,11 @@ hooks, additional groups.  This room reads and checks those specs, resolves
 names to edits, applies the edits to a config.json, and writes a spec for
 this host's NVIDIA driver where none exists (`minirun cdi generate`).
 
+Reading order: ``names`` (the name grammar and CDIError), ``spec`` (a file
+read into records and checked), ``versions`` (the cdiVersion each field
+needs), ``edits`` (applying edits to a config.json), ``registry`` (the
+spec directories, their priorities, resolving names to edits).
+
 It stands on the engine's base only; the containers room applies it when a
 container asks for ``--device vendor/class=name`` or ``--gpus``.
 """
