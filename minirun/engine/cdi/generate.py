@@ -22,8 +22,8 @@ its node (``/dev/nvidia0``).  The edits every device shares:
 A node's ``hostPath`` and a mount's ``hostPath`` are where the file lies
 under the driver root; ``path`` and ``containerPath`` are the same path
 without the root.  The ``cdiVersion`` is the lowest the spec's features
-need: device names that start with a digit and nodes with a hostPath came
-in 0.5.0.  MIG's capability nodes (/dev/nvidia-caps) are not given: a
+need (versions.py): device names that start with a digit and nodes with a
+hostPath came in 0.5.0.  MIG's capability nodes (/dev/nvidia-caps) are not given: a
 whole GPU does not need them.
 """
 import os
@@ -62,8 +62,10 @@ def spec(driver: Driver, hook_path: str = HOOK_PATH) -> dict:
                 "deviceNodes": [_node(driver.root, gpu.node)]}})
     devices.append({"name": "all", "containerEdits": {
         "deviceNodes": [_node(driver.root, g.node) for g in driver.gpus]}})
-    return {"cdiVersion": cdi_version(devices), "kind": KIND, "devices": devices,
-            "containerEdits": common_edits(driver, hook_path)}
+    document = {"cdiVersion": "", "kind": KIND, "devices": devices,
+                "containerEdits": common_edits(driver, hook_path)}
+    document["cdiVersion"] = cdi_version(document)
+    return document
 
 
 def common_edits(driver: Driver, hook_path: str = HOOK_PATH) -> dict:
@@ -111,14 +113,12 @@ def symlinks(driver: Driver) -> list[tuple[str, str]]:
     return links
 
 
-def cdi_version(devices: list[dict]) -> str:
-    """The lowest cdiVersion that allows these devices: 0.5.0 lets a name
-    start with a digit and a node carry a hostPath; 0.3.0 otherwise."""
-    if any(not d["name"][:1].isalpha() or any(
-            "hostPath" in n for n in d["containerEdits"].get("deviceNodes", ()))
-           for d in devices):
-        return "0.5.0"
-    return "0.3.0"
+def cdi_version(document: dict) -> str:
+    """The lowest cdiVersion that has every field ``document`` uses (the
+    room's own version table, versions.py; the spec is checked on the way)."""
+    from minirun.engine.cdi import spec as cdi_spec, versions
+    latest = dict(document, cdiVersion=versions.KNOWN[-1])
+    return versions.needed(cdi_spec.parse(latest, "the generated NVIDIA spec"))[0]
 
 
 def _node(root: str, path: str) -> dict:
