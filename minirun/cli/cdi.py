@@ -3,7 +3,9 @@ driver (what `nvidia-ctk cdi generate` does, without the toolkit); `list`
 prints the devices the host's CDI specs name.
 
 The driver is read under "/", or under $MINIRUN_DRIVER_ROOT (the tests'
-fake driver root: see engine/cdi/discover.py).
+fake driver root: see engine/cdi/discover.py); the specs in /etc/cdi,
+/var/run/cdi and a plain user's $XDG_CONFIG_HOME/cdi, or the directories
+$MINIRUN_CDI_DIRS lists (engine/cdi/registry.py).
 """
 import os
 import tempfile
@@ -54,6 +56,19 @@ def _write(path: str, text: str) -> None:
     except BaseException:  # noqa: BLE001 - any failure, even ^C: the temporary file goes
         os.unlink(tmp)
         raise
+
+
+@cdi.command("list")
+@engine_errors
+def cdi_list() -> None:
+    """The devices the host's CDI specs define (vendor/class=name), one a line.
+    A spec file that cannot be read is named on stderr; its devices are not listed."""
+    from minirun.engine.cdi import registry
+    found = registry.Registry()
+    for name in found.names():
+        click.echo(name)
+    for error in found.errors.values():
+        click.echo(f"Warning: {error} (its devices are not listed)", err=True)
 
 
 COMMANDS = (cdi,)
