@@ -94,7 +94,7 @@ class Edits:
 @record
 class Device:
     name: str
-    edits: Edits
+    edits: Edits = Edits()
     annotations: tuple = ()
 
 
@@ -306,7 +306,9 @@ def decode(text: str, path: str):
     except ValueError as e:
         raise CDIError(f"CDI spec `{path}`: not valid JSON: {e}") from None
     except Exception as e:      # yaml.YAMLError, which needs yaml imported to name
-        detail = " ".join(str(e).split())
+        mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+        detail = (f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+                  if mark and problem else " ".join(str(e).split()))
         raise CDIError(f"CDI spec `{path}`: not valid YAML: {detail}") from None
 
 
