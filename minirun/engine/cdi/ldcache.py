@@ -95,6 +95,8 @@ def _old_entries(data: bytes, count: int, strings_at: int, name: str) -> list[En
 
 def _new_entries(data: bytes, base: int, name: str) -> list[Entry]:
     count = _u32(data, base + 20, name)
+    if len(data) < base + 48:
+        raise LdCacheError(f"{name}: truncated in its header")
     if data[base + 32] == 3:      # written big-endian by another machine
         raise LdCacheError(f"{name}: a big-endian cache, not this machine's")
     entries = []
