@@ -9,6 +9,14 @@ unpacked layer looks right from inside one.
 ``as_root(fn, ...)`` forks, moves the child into such a namespace, runs
 ``fn`` there and hands its result (or its error) back.  It forks before any
 thread exists: unshare(CLONE_NEWUSER) refuses a threaded caller.
+
+Every fork here goes through kernel/fork, with the launch's protocol and
+words: the child says ``userns`` once its namespace exists, the parent
+writes the maps and says ``go``, the child sends ``result JSON`` (a holder
+says ``ready`` and waits for end-of-file instead).  A failure comes back
+as ``error STEP:ERRNO:DETAIL``; where ``fn`` raised one of minirun's
+errors, STEP names its class and ERRNO carries its exit code, so the
+caller gets the same class back (``_rebuild``).
 """
 import functools
 import os

@@ -166,7 +166,12 @@ def fork(body, *args, error=LaunchError, who: str = "the child process",
     parent_end, child_end = Channel.pair(error, who)
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BaseException:
+        parent_end.close()
+        child_end.close()
+        raise
     if pid == 0:
         parent_end.close()
         serve(child_end, body, *args, returns=returns, detach=detach, keep_fds=keep_fds,

@@ -10,8 +10,10 @@
     6. run the create hooks when INIT asks   INIT mounts, then pivots
     7. INIT says `ready`                     it waits on exec.fifo for `start`
 
-A failure anywhere arrives as one exception naming the step; before it
-propagates, every process is killed and every directory made is removed.
+CHILD is forked by kernel/fork (the one fork-and-handshake helper) and
+speaks sync.py's words.  A failure anywhere arrives as one exception naming
+the step; before it propagates, every process is killed and every directory
+made is removed (``undo_create``).
 """
 import json
 import os

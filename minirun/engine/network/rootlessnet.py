@@ -18,7 +18,10 @@ Each container's own network namespace is made by a holder in that same
 user namespace (engine/userns.hold with ``join``), so that the user's
 namespace may move a veth end into it; the container joins both.  The
 holder starts with the first container on a bridge and is stopped when
-the last one leaves; its pid (and start time) is kept in a file.
+the last one leaves; its pid (and start time) is kept in a file.  It is
+forked by kernel/fork with ``detach`` (twice, in a new session, keeping
+nothing of its maker's but slirp4netns's exit pipe) and says ``ready``
+once its namespaces exist.
 """
 import os
 import signal
