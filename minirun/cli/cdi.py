@@ -8,7 +8,6 @@ fake driver root: see engine/cdi/discover.py); the specs in /etc/cdi,
 $MINIRUN_CDI_DIRS lists (engine/cdi/registry.py).
 """
 import os
-import tempfile
 
 import click
 
@@ -47,6 +46,7 @@ def _write(path: str, text: str) -> None:
         from minirun.errors import MiniRunError
         raise MiniRunError(f"cannot write the spec to `{path}`: `{folder}` is not a directory "
                            f"(make it first: mkdir -p {folder})")
+    import tempfile
     fd, tmp = tempfile.mkstemp(prefix=".cdi-", dir=folder)
     try:
         with os.fdopen(fd, "w") as f:

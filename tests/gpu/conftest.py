@@ -7,6 +7,9 @@ import tempfile
 import pytest
 
 from tests.conftest import is_root
+# the image tests' fixtures (a registry holding test/busybox, `minirun` as
+# root or as the test user), for the real-card tests
+from tests.e2e.conftest import images_dir, mr, registries_conf, registry  # noqa: F401
 from tests.gpu import fakedriver
 
 
