@@ -198,3 +198,12 @@ def test_info_shows_the_gpus_and_cdi_devices(user, fake_driver):
     assert facts["gpus"]["driver"] == "NVIDIA 550.54.15"
     assert fake_driver.gpus[1].uuid in facts["gpus"]["gpu 1"]
     assert "nvidia.com/gpu=all" in facts["cdiDevices"]["devices"]
+
+
+def test_the_spec_in_memory_serves_a_registry(fake_driver, tmp_path):
+    from minirun.engine.cdi import registry
+    found = registry.Registry(dirs=[str(tmp_path)], specs=[generate.in_memory(fake_driver.root)])
+    assert "nvidia.com/gpu=all" in found.names()
+    edits = found.resolve(["nvidia.com/gpu=1"], native_hooks=("nvidia-cdi-hook",))
+    assert "/dev/nvidia1" in [n.path for n in edits.device_nodes]
+    assert generate.in_memory(str(tmp_path)) is None

@@ -139,3 +139,15 @@ def dump(spec_: dict, fmt: str = "yaml") -> str:
         return json.dumps(spec_, indent=2) + "\n"
     import yaml
     return "---\n" + yaml.safe_dump(spec_, sort_keys=False, default_flow_style=False)
+
+
+def in_memory(root: str | None = None):
+    """The host's NVIDIA spec as the room's Spec record (spec.parse), for a
+    Registry's ``specs`` where no spec file exists; None where there is no
+    driver or no GPU.  ``root``: the driver root (discover.driver_root)."""
+    from minirun.engine.cdi import spec as cdi_spec
+    from minirun.engine.cdi.discover import discover
+    driver = discover(root)
+    if not driver.found or not driver.gpus:
+        return None
+    return cdi_spec.parse(spec(driver), f"generated for the NVIDIA driver under {driver.root}")
