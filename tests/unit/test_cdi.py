@@ -54,7 +54,8 @@ def test_yaml_and_json_give_the_same_spec(tmp_path):
     b = spec.load(write(tmp_path, "b.yaml", yaml.safe_dump(doc)))
     assert a._replace(source="") == b._replace(source="")
     node = a.devices[0].edits.device_nodes[0]
-    assert (node.path, node.host_path, node.file_mode, node.major) == ("/dev/x", "/dev/null", 438, 0)
+    assert (node.path, node.host_path, node.file_mode, node.major) == \
+        ("/dev/x", "/dev/null", 438, 0)
 
 
 @pytest.mark.parametrize("name, words", [

@@ -89,7 +89,8 @@ def test_a_broken_override_is_not_bypassed(tmp_path):
 def test_unknown_devices(tmp_path):
     put(tmp_path, "a.json", {"x": ["A=1"]})
     r = Registry([str(tmp_path), str(tmp_path / "none")])
-    with pytest.raises(CDIError, match=r"dev=y: the vendor.example/dev devices are vendor.example/dev=x$"):
+    known = r"dev=y: the vendor.example/dev devices are vendor.example/dev=x$"
+    with pytest.raises(CDIError, match=known):
         r.resolve(["vendor.example/dev=y"])
     with pytest.raises(CDIError, match="no CDI spec in .* defines the kind nvidia.com/gpu"):
         r.resolve(["nvidia.com/gpu=all"])

@@ -298,14 +298,15 @@ def parse(raw, source: str) -> Spec:
 
 def decode(text: str, path: str):
     """A spec file's text -> its document (JSON for ``.json``, else YAML)."""
-    try:
-        if path.endswith(".json"):
+    if path.endswith(".json"):
+        try:
             return json.loads(text)
-        import yaml     # only here: see the docstring
+        except ValueError as e:
+            raise CDIError(f"CDI spec `{path}`: not valid JSON: {e}") from None
+    import yaml     # only here: see the docstring
+    try:
         return yaml.safe_load(text)
-    except ValueError as e:
-        raise CDIError(f"CDI spec `{path}`: not valid JSON: {e}") from None
-    except Exception as e:      # yaml.YAMLError, which needs yaml imported to name
+    except yaml.YAMLError as e:
         mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
         detail = (f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
                   if mark and problem else " ".join(str(e).split()))
