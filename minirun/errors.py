@@ -73,7 +73,8 @@ The CDI room:
 
 The CDI room:
     engine/cdi/names.py
-        CDIError                a CDI spec is unreadable or wrong, or cannot give the device asked for
+        CDIError                a CDI spec is unreadable or wrong, or cannot give the
+                                device asked for
 
 The containers room:
     engine/containers/records.py

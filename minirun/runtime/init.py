@@ -198,6 +198,12 @@ def mount_and_run_hooks(k, plan: Plan, chan: Channel, step: Step, root_fd: int,
     rootfs.make_devices(k, spec, root_fd, plan.in_userns)
     chan.send("hooks")      # createRuntime, createContainer, prestart run now
     plan.state_json = chan.expect("hooks-done")
+    if spec.hooks.create_container:
+        from minirun.runtime import cdihooks
+        done_here = cdihooks.split(spec.hooks.create_container)[0]
+        if done_here:
+            step("NVIDIA's CDI hooks")
+            cdihooks.perform(k, root_fd, done_here)
     if not early:
         enter_cgroup_namespace(k, plan, chan, step, placed=True)
 

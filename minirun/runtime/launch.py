@@ -374,9 +374,13 @@ def run_create_hooks(launch: Launch, spec: spec_mod.Spec, state: State,
     prestart, createRuntime and createContainer hooks; then INIT's `ready`."""
     launch.chan.expect("hooks")
     state_json = json.dumps(state.oci(directory) | {"status": "creating"})
+    create_container = spec.hooks.create_container
+    if create_container:        # NVIDIA's CDI hooks: INIT does them itself (cdihooks.py)
+        from minirun.runtime import cdihooks
+        create_container = cdihooks.split(create_container)[1]
     for phase, hook_list in (("prestart", spec.hooks.prestart),
                              ("createRuntime", spec.hooks.create_runtime),
-                             ("createContainer", spec.hooks.create_container)):
+                             ("createContainer", create_container)):
         if hook_list:
             from minirun.runtime import hooks
             hooks.run_all(hook_list, state_json, phase)

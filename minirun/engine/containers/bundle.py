@@ -152,6 +152,7 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
     linux = config["linux"]
     linux["resources"].update(spec.resources)
     _host_devices(config, spec, rootless)
+    _cdi_devices(config, spec, rootless)
     if spec.privileged:       # every device, as podman's --privileged
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     if spec.oom_score_adj is not None:
@@ -291,6 +292,38 @@ def _host_devices(config: dict, spec: ContainerSpec, rootless: bool) -> None:
              "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}]
         linux["resources"].setdefault("devices", []).append(
             {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
+
+
+def _cdi_devices(config: dict, spec: ContainerSpec, rootless: bool) -> None:
+    """--device vendor/class=name and --gpus: the CDI specs' edits (engine/cdi),
+    with NVIDIA's hooks left for the runtime to do itself.  GPUs asked for
+    where no spec file names nvidia.com/gpu come from a spec generated for
+    this host's driver, in memory.  A plain user's device nodes are the
+    host's, bound in."""
+    from minirun.engine.containers import devices
+    wanted = [d for d in spec.devices if devices.is_cdi(d)]
+    if not wanted and not spec.gpus:
+        return
+    from minirun.engine.cdi import edits as cdi_edits
+    from minirun.engine.cdi.registry import Registry
+    registry = Registry()
+    asks_gpu = spec.gpus or any(d.startswith(devices.GPU_KIND + "=") for d in wanted)
+    if asks_gpu and not _gpu_names(registry):
+        from minirun.engine.cdi import generate
+        made = generate.in_memory()
+        if made is not None:
+            registry = Registry(specs=(made,))
+    if spec.gpus:
+        wanted += devices.gpu_names(spec.gpus, _gpu_names(registry))
+    edits = registry.resolve(wanted, native_hooks=devices.NATIVE_HOOKS)
+    if rootless:
+        edits = devices.bound(edits)
+    cdi_edits.apply(config, edits)
+
+
+def _gpu_names(registry) -> list[str]:
+    from minirun.engine.containers.devices import GPU_KIND
+    return [n for n in registry.names() if n.startswith(GPU_KIND + "=")]
 
 
 class Mounts:

@@ -15,6 +15,9 @@ import re
 from minirun.errors import MiniRunError
 
 GPU_KIND = "nvidia.com/gpu"
+# NVIDIA's hook binaries: the runtime does what their hooks ask itself
+# (runtime/cdihooks.py), so they need not be installed
+NATIVE_HOOKS = ("nvidia-cdi-hook", "nvidia-ctk")
 # vendor/class=name (the CDI spec's rules for each part)
 _QUALIFIED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]?)/"
                         r"([A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?)="
@@ -73,3 +76,30 @@ def gpus(text: str | None) -> tuple:
             return tuple(check(f"{GPU_KIND}={n}") for n in names)
     raise MiniRunError(f"--gpus {text}: use all, a number, or device=0,1 (indexes or "
                        "GPU-UUIDs)")
+
+
+def gpu_names(gpus: tuple, known: list[str]) -> list[str]:
+    """The CDI names --gpus means, given the GPU names the specs define."""
+    if not known:
+        raise MiniRunError("--gpus: no NVIDIA GPU here: no CDI spec names nvidia.com/gpu "
+                           "devices and no driver was found (minirun cdi generate, "
+                           "minirun cdi list)")
+    if gpus[:1] != ("count",):
+        return list(gpus)
+    indexes = sorted(int(n.split("=", 1)[1]) for n in known if n.split("=", 1)[1].isdigit())
+    if len(indexes) < gpus[1]:
+        raise MiniRunError(f"--gpus {gpus[1]}: this host has {len(indexes)} GPU(s) "
+                           "(minirun cdi list)")
+    return [f"{GPU_KIND}={i}" for i in indexes[:gpus[1]]]
+
+
+def bound(edits):
+    """A plain user's edits: each device node the host's, bound in (no node
+    can be made, and no device cgroup is ours), read-only where the spec
+    gives no write permission."""
+    from minirun.engine.cdi.spec import Mount
+    binds = tuple(Mount(host_path=n.host_path or n.path, container_path=n.path,
+                        options=("rbind",) + (() if not n.permissions or "w" in n.permissions
+                                              else ("ro",)), type="bind")
+                  for n in edits.device_nodes)
+    return edits._replace(device_nodes=(), mounts=tuple(edits.mounts) + binds)
