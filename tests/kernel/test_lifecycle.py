@@ -133,7 +133,14 @@ def test_hooks_run_in_order_with_state(rt, busybox_rootfs, cid):
                                                 "poststart", "poststop")}
     b.config["hooks"]["startContainer"] = [
         {"path": "/bin/sh", "args": ["sh", "-c", "echo started > /dev/shm/started"]}]
-    b.config["process"]["args"] = ["cat", "/dev/shm/started"]
+    # the process waits for poststart, which tells it through its root: so
+    # poststart sees it running, however fast it would have ended
+    b.config["hooks"]["poststart"] = [{"path": "/bin/sh", "args": [
+        "sh", "-c", f"read s; echo poststart $s >> {log}; "
+                    "p=$(echo \"$s\" | sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); "
+                    "touch /proc/$p/root/dev/shm/go"]}]
+    b.config["process"]["args"] = ["sh", "-c", "cat /dev/shm/started; "
+                                   "while [ ! -e /dev/shm/go ]; do sleep 0.02; done"]
     b.write()
     r = rt.oci("run", "--bundle", b.path, cid)
     assert r.returncode == 0, r.stderr
