@@ -7,7 +7,8 @@ alike.  Failures are ``OSError(errno, strerror, path)``, made in exactly one
 place (``_native.check``).
 
 Reading order: namespaces, idmap, mounts, devices, uts, sysctl, cgroups,
-rlimits, credentials, capabilities, process, seccomp, bpf.
+rlimits, credentials, capabilities, process, fork (the one fork-and-handshake
+helper), seccomp, bpf.
 
 The runtime never calls these modules by name from its launch steps: it is
 handed a seam (:data:`LINUX` here, a recording fake in the unit tests), so

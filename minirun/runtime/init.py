@@ -214,7 +214,7 @@ def prepare_shared_rootfs(k, plan: Plan, chan: Channel, step: Step) -> None:
     shared namespace (delete removes them: runtime/lifecycle.py), and the
     root changes with chroot(2), as runc does it: pivot_root would move the
     root of everyone in the namespace.  Nothing outside the rootfs changes
-    (launch.check_shared_mounts refused what would)."""
+    (checks.check_shared_mounts refused what would)."""
     spec = plan.spec
     early = plan.cgroup_view is not None and plan.cgroup_view.unified
     if early:
