@@ -10,8 +10,8 @@ the runtime (runtime/resources.py): down, never back up.
 """
 import json
 import os
-import stat
 
+from minirun.engine.containers import devices
 from minirun.engine.containers.records import ContainerError
 from minirun.engine.containers.spec import ContainerSpec
 from minirun.engine.store import Store, check_name
@@ -20,7 +20,6 @@ from minirun.records import record
 PODMAN_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
                "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
                "CAP_SETUID", "CAP_SYS_CHROOT"]
-
 
 
 def bounding_caps() -> list[str]:
@@ -151,8 +150,7 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
     config["mounts"] += mounts.all(image)
     linux = config["linux"]
     linux["resources"].update(spec.resources)
-    _host_devices(config, spec, rootless)
-    _cdi_devices(config, spec, rootless)
+    devices.apply(config, spec, rootless)
     if spec.privileged:       # every device, as podman's --privileged
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     if spec.oom_score_adj is not None:
@@ -262,68 +260,6 @@ def _confine(config: dict, spec: ContainerSpec, caps: list[str]) -> None:
         except ConfigError as e:
             raise ContainerError(f"--security-opt seccomp={spec.seccomp}: {e}") from None
         linux["seccomp"] = profile
-
-
-def _host_devices(config: dict, spec: ContainerSpec, rootless: bool) -> None:
-    """--device /dev/HOST[:/dev/CONTAINER][:rwm]: as root, a node made in the
-    container (linux.devices) and allowed in its device cgroup; for a plain
-    user, who may make no node, the host's bound in (as podman does)."""
-    from minirun.engine.containers import devices
-    for text in spec.devices:
-        if devices.is_cdi(text):
-            continue
-        host, path, perms = devices.node(text)
-        try:
-            st = os.stat(host)
-        except OSError as e:
-            raise ContainerError(f"--device {text}: {host}: {e.strerror}") from None
-        kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
-        if kind is None:
-            raise ContainerError(f"--device {text}: {host} is not a device node")
-        if rootless:
-            config["mounts"].append({"destination": path, "type": "bind", "source": host,
-                                     "options": ["rbind"] + ([] if "w" in perms else ["ro"])})
-            continue
-        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        linux = config["linux"]
-        linux.setdefault("devices", [])
-        linux["devices"] = [d for d in linux["devices"] if d["path"] != path] + [
-            {"path": path, "type": kind, "major": major, "minor": minor,
-             "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}]
-        linux["resources"].setdefault("devices", []).append(
-            {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
-
-
-def _cdi_devices(config: dict, spec: ContainerSpec, rootless: bool) -> None:
-    """--device vendor/class=name and --gpus: the CDI specs' edits (engine/cdi),
-    with NVIDIA's hooks left for the runtime to do itself.  GPUs asked for
-    where no spec file names nvidia.com/gpu come from a spec generated for
-    this host's driver, in memory.  A plain user's device nodes are the
-    host's, bound in."""
-    from minirun.engine.containers import devices
-    wanted = [d for d in spec.devices if devices.is_cdi(d)]
-    if not wanted and not spec.gpus:
-        return
-    from minirun.engine.cdi import edits as cdi_edits
-    from minirun.engine.cdi.registry import Registry
-    registry = Registry()
-    asks_gpu = spec.gpus or any(d.startswith(devices.GPU_KIND + "=") for d in wanted)
-    if asks_gpu and not _gpu_names(registry):
-        from minirun.engine.cdi import generate
-        made = generate.in_memory()
-        if made is not None:
-            registry = Registry(specs=(made,))
-    if spec.gpus:
-        wanted += devices.gpu_names(spec.gpus, _gpu_names(registry))
-    edits = registry.resolve(wanted, native_hooks=devices.NATIVE_HOOKS)
-    if rootless:
-        edits = devices.bound(edits)
-    cdi_edits.apply(config, edits)
-
-
-def _gpu_names(registry) -> list[str]:
-    from minirun.engine.containers.devices import GPU_KIND
-    return [n for n in registry.names() if n.startswith(GPU_KIND + "=")]
 
 
 class Mounts:

@@ -6,11 +6,14 @@
     --gpus all | 2 | device=0,1 | device=GPU-<uuid>
                                             NVIDIA GPUs, as CDI's nvidia.com/gpu
 
-A CDI name is only checked for its form here; whether a spec defines it is
-known when the bundle is built, before anything is made.  ``--gpus N``
-asks for the first N GPUs the CDI specs name by index.
+A CDI name is only checked for its form when the spec is made; whether a
+spec defines it is known when the bundle is built (:func:`apply`), before
+anything is made.  ``--gpus N`` asks for the first N GPUs the CDI specs
+name by index.
 """
+import os
 import re
+import stat
 
 from minirun.errors import MiniRunError
 
@@ -103,3 +106,69 @@ def bound(edits):
                                               else ("ro",)), type="bind")
                   for n in edits.device_nodes)
     return edits._replace(device_nodes=(), mounts=tuple(edits.mounts) + binds)
+
+
+def apply(config: dict, spec, rootless: bool) -> None:
+    """The spec's --device and --gpus, into the config being built
+    (bundle.build): host nodes, then CDI devices."""
+    _host_nodes(config, spec, rootless)
+    _cdi(config, spec, rootless)
+
+
+def _host_nodes(config: dict, spec, rootless: bool) -> None:
+    """--device /dev/HOST[:/dev/CONTAINER][:rwm]: as root, a node made in the
+    container (linux.devices) and allowed in its device cgroup; for a plain
+    user, who may make no node, the host's bound in (as podman does)."""
+    for text in spec.devices:
+        if is_cdi(text):
+            continue
+        host, path, perms = node(text)
+        try:
+            st = os.stat(host)
+        except OSError as e:
+            raise MiniRunError(f"--device {text}: {host}: {e.strerror}") from None
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
+        if kind is None:
+            raise MiniRunError(f"--device {text}: {host} is not a device node")
+        if rootless:
+            config["mounts"].append({"destination": path, "type": "bind", "source": host,
+                                     "options": ["rbind"] + ([] if "w" in perms else ["ro"])})
+            continue
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        linux = config["linux"]
+        linux.setdefault("devices", [])
+        linux["devices"] = [d for d in linux["devices"] if d["path"] != path] + [
+            {"path": path, "type": kind, "major": major, "minor": minor,
+             "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}]
+        linux["resources"].setdefault("devices", []).append(
+            {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
+
+
+def _cdi(config: dict, spec, rootless: bool) -> None:
+    """--device vendor/class=name and --gpus: the CDI specs' edits (engine/cdi),
+    with NVIDIA's hooks left for the runtime to do itself.  GPUs asked for
+    where no spec file names nvidia.com/gpu come from a spec generated for
+    this host's driver, in memory.  A plain user's device nodes are the
+    host's, bound in."""
+    wanted = [d for d in spec.devices if is_cdi(d)]
+    if not wanted and not spec.gpus:
+        return
+    from minirun.engine.cdi import edits as cdi_edits
+    from minirun.engine.cdi.registry import Registry
+    registry = Registry()
+    asks_gpu = spec.gpus or any(d.startswith(GPU_KIND + "=") for d in wanted)
+    if asks_gpu and not _gpu_names(registry):
+        from minirun.engine.cdi import generate
+        made = generate.in_memory()
+        if made is not None:
+            registry = Registry(specs=(made,))
+    if spec.gpus:
+        wanted += gpu_names(spec.gpus, _gpu_names(registry))
+    edits = registry.resolve(wanted, native_hooks=NATIVE_HOOKS)
+    if rootless:
+        edits = bound(edits)
+    cdi_edits.apply(config, edits)
+
+
+def _gpu_names(registry) -> list[str]:
+    return [n for n in registry.names() if n.startswith(GPU_KIND + "=")]
