@@ -17,18 +17,30 @@ See: collections.namedtuple in the Python library reference.
 """
 import collections
 
-_SKIP = ("__dict__", "__weakref__", "__annotations__")
+_SKIP = ("__dict__", "__weakref__", "__annotations__", "__module__", "__qualname__",
+         "__slots__")
 
 
 def record(cls: type) -> type:
     """A namedtuple class with ``cls``'s annotated fields (in order), their
-    defaults, and everything else ``cls`` defines."""
-    fields = list(cls.__dict__.get("__annotations__", {}))
+    defaults, and everything else ``cls`` defines, set on the namedtuple
+    itself (a subclass would cost another class per record, and a start
+    parses some thirty of them).  ``_keywords_only = True`` in ``cls``: the
+    record is built by keyword only."""
+    annotations = cls.__dict__.get("__annotations__", {})
+    fields = list(annotations)
     defaults = [cls.__dict__[name] for name in fields if name in cls.__dict__]
-    base = collections.namedtuple(cls.__name__, fields, defaults=defaults,
+    made = collections.namedtuple(cls.__name__, fields, defaults=defaults,
                                   module=cls.__module__)
-    body = {key: value for key, value in cls.__dict__.items()
-            if key not in fields and key not in _SKIP}
-    body["__slots__"] = ()
-    body["__annotations__"] = cls.__dict__.get("__annotations__", {})
-    return type(cls.__name__, (base,), body)
+    for key, value in cls.__dict__.items():
+        if key not in fields and key not in _SKIP and key != "_keywords_only":
+            setattr(made, key, value)
+    made.__annotations__ = annotations
+    made.__qualname__ = cls.__qualname__
+    if cls.__dict__.get("_keywords_only"):
+        positional = made.__new__
+
+        def __new__(cls, **fields):
+            return positional(cls, **fields)
+        made.__new__ = staticmethod(__new__)
+    return made

@@ -236,23 +236,23 @@ def main(argv: list[str]) -> bool:
 # --- what the verbs do ------------------------------------------------------------
 
 def ensure_image(obj, image: str, policy: str, lazy: bool = False) -> None:
-    from minirun.engine.images import service as img
+    """--pull: always, missing (the default) or never; --lazy pulls lazily.
+    The images room is imported only when something is to be pulled."""
     from minirun.engine.store import ImageNotFound
-    if policy == "always":
-        img.pull(obj["root"], image, quiet=True)
-        return
-    try:
-        image_id = store(obj).lookup(image)
-    except ImageNotFound:
-        if policy == "never":
-            raise
-        if lazy:
-            from minirun.engine.lazy import pull as lazy_pull
-            lazy_pull.pull(obj["root"], image)
-        else:
-            img.pull(obj["root"], image, quiet=not sys.stderr.isatty())
-        return
-    if not lazy and os.path.exists(store(obj).lazy_record(image_id)):
+    image_id = None
+    if policy != "always":
+        try:
+            image_id = store(obj).lookup(image)
+        except ImageNotFound:
+            if policy == "never":
+                raise
+    if image_id is None and lazy and policy != "always":
+        from minirun.engine.lazy import pull as lazy_pull
+        lazy_pull.pull(obj["root"], image)
+    elif image_id is None:
+        from minirun.engine.images import service as img
+        img.pull(obj["root"], image, quiet=policy == "always" or not sys.stderr.isatty())
+    elif not lazy and os.path.exists(store(obj).lazy_record(image_id)):
         from minirun.engine.lazy import pull as lazy_pull
         lazy_pull.complete(obj["root"], image_id)     # started lazily before: fetch the rest
 

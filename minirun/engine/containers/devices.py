@@ -12,7 +12,6 @@ anything is made.  ``--gpus N`` asks for the first N GPUs the CDI specs
 name by index.
 """
 import os
-import re
 import stat
 
 from minirun.errors import MiniRunError
@@ -21,12 +20,6 @@ GPU_KIND = "nvidia.com/gpu"
 # NVIDIA's hook binaries: the runtime does what their hooks ask itself
 # (runtime/cdihooks.py), so they need not be installed
 NATIVE_HOOKS = ("nvidia-cdi-hook", "nvidia-ctk")
-# vendor/class=name (the CDI spec's rules for each part)
-_QUALIFIED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]?)/"
-                        r"([A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?)="
-                        r"([A-Za-z0-9]([A-Za-z0-9_.:-]*[A-Za-z0-9])?)$")
-
-
 def is_cdi(text: str) -> bool:
     """A CDI name (vendor/class=name) rather than a path."""
     return not text.startswith("/") and "=" in text
@@ -35,9 +28,11 @@ def is_cdi(text: str) -> bool:
 def check(text: str) -> str:
     """One --device value: a CDI name, or HOST[:CONTAINER][:PERMISSIONS]."""
     if is_cdi(text):
-        if not _QUALIFIED.match(text):
-            raise MiniRunError(f"--device {text}: a CDI device is vendor.com/class=name "
-                               "(letters, digits, and . _ - inside)")
+        from minirun.engine.cdi.names import CDIError, parse_qualified
+        try:
+            parse_qualified(text)
+        except CDIError as e:
+            raise MiniRunError(f"--device {text}: {e}") from None
         return text
     node(text)
     return text

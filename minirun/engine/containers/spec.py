@@ -60,9 +60,7 @@ class ContainerSpec:
     devices: tuple = ()             # --device: host nodes and CDI names, checked
     gpus: tuple = ()                # --gpus: CDI names, or ("count", N)
 
-    def __new__(cls, **fields):
-        """By keyword only: forty fields in a row are read by name."""
-        return cls.__bases__[0].__new__(cls, **fields)
+    _keywords_only = True       # forty fields in a row are read by name
 
 
 # The words make() takes, and what each is when not given: the flags of

@@ -19,7 +19,6 @@ room calls :func:`teardown` when the container is gone.
 import json
 import os
 
-from minirun.engine.network import bridge, claims, hosts, nat
 from minirun.engine.network.modes import bridged, host_interface, link_exists, netns_path, private
 from minirun.engine.store import Store
 
@@ -95,6 +94,7 @@ def setup(store: Store, rec: dict, bundle: str, links: Links) -> str:
     its name in its own /etc/hosts and in its neighbours'.  Its address.
     As root the namespace is a file; a plain user's is held by a process in
     the user's network namespace (its stop fd goes to ``links``)."""
+    from minirun.engine.network import bridge, hosts, nat   # (bridges only: not on every start)
     from minirun.kernel import netlink
     cid = rec["id"]
     net = bridge.find(store, rec["options"]["network"])
@@ -152,6 +152,8 @@ def teardown(store: Store, cid: str, last: bool = True) -> None:
                           "ON n.name = l.network WHERE l.container=?", (cid,)).fetchall()
         db.execute("DELETE FROM leases WHERE container=?", (cid,))
         options = db.execute("SELECT options FROM containers WHERE id=?", (cid,)).fetchone()
+    if rows:
+        from minirun.engine.network import claims, hosts, nat
     for name, address, bridge_name in rows:
         claims.unclaim("leases", f"{bridge_name}/{address}")
         hosts.leave(store, cid, name)
