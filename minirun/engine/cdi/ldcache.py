@@ -20,7 +20,7 @@ copy can be told from the native one.
 
 See: ldconfig(8), ld.so(8); glibc's sysdeps/generic/dl-cache.h
 """
-import platform
+import os
 import struct
 
 from minirun.errors import MiniRunError
@@ -36,7 +36,7 @@ FLAG_REQUIRED_MASK = 0xff00
 ABI_NAMES = {0x0000: "", 0x0300: "x86-64", 0x0800: "x32", 0x0a00: "AArch64",
              0x0500: "64bit", 0x0900: "hard-float"}
 # the ABI this machine's own programs use (None: take every entry)
-NATIVE_ABI = {"x86_64": 0x0300, "aarch64": 0x0a00}.get(platform.machine())
+NATIVE_ABI = {"x86_64": 0x0300, "aarch64": 0x0a00}.get(os.uname().machine)  # (platform: 3 ms)
 
 
 @record
