@@ -167,7 +167,12 @@ def make_devices(k, spec: Spec, root_fd: int, in_userns: bool) -> None:
                                     gid=dev.gid)
     for dev in wanted.values():
         if in_userns:
-            d.bind_in_root(root_fd, dev)
+            try:
+                d.bind_in_root(root_fd, dev)
+            except (FileNotFoundError, PermissionError) as e:
+                raise OSError(e.errno, f"{dev.path}: in a user namespace the host's node at "
+                                       "the same path is bound in (no node can be made), "
+                                       "and the host has none the user may open") from None
         else:
             d.mknod_in_root(root_fd, dev)
     for target, path in d.LINKS:
