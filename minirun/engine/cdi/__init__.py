@@ -11,7 +11,13 @@ this host's NVIDIA driver where none exists (`minirun cdi generate`).
 Reading order: ``names`` (the name grammar and CDIError), ``spec`` (a file
 read into records and checked), ``versions`` (the cdiVersion each field
 needs), ``edits`` (applying edits to a config.json), ``registry`` (the
-spec directories, their priorities, resolving names to edits).
+spec directories, their priorities, resolving names to edits); then the
+NVIDIA side: ``ldcache`` (glibc's ld.so.cache read in Python),
+``discover`` (the driver under a driver root), ``generate`` (a spec for it,
+as nvidia-ctk writes one).
+
+NVIDIA's hooks in a spec (create-symlinks, update-ldcache, chmod) are not
+run: the runtime does their work itself (runtime/cdihooks.py).
 
 It stands on the engine's base only; the containers room applies it when a
 container asks for ``--device vendor/class=name`` or ``--gpus``.
