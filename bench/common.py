@@ -19,6 +19,23 @@ def workdir(prefix: str) -> str:
     return tempfile.mkdtemp(prefix=prefix, dir=base)
 
 
+def busybox_layout(directory: str) -> str:
+    """The embedded busybox as an OCI layout tagged localhost/busybox, in
+    ``directory``; its path."""
+    layout = os.path.join(directory, "busybox")
+    subprocess.run([sys.executable, os.path.join(REPO, "rootfs-tools", "build-image"), layout,
+                    "--layer", os.path.join(REPO, ".build", "busybox", "rootfs"),
+                    "--tag", "localhost/busybox:latest"], check=True, capture_output=True)
+    return layout
+
+
+def minirun_with_busybox(work: str, env: dict | None = None) -> list[str]:
+    """`minirun --root WORK/store` holding localhost/busybox: its argv."""
+    mr = [os.path.join(BIN, "minirun"), "--root", os.path.join(work, "store")]
+    subprocess.run(mr + ["load", "-q", "-i", busybox_layout(work)], check=True, env=env)
+    return mr
+
+
 def timed(argv: list[str], **kw) -> float:
     """Wall seconds of one whole command, which must succeed."""
     t0 = time.perf_counter()
@@ -65,10 +82,7 @@ class Side:
         self.work = workdir(name + "-")
         # podman names an oci: image after its path, and `.build` is no valid name
         self.layout_dir = tempfile.mkdtemp(prefix="minirun-bench-layout-")
-        layout = os.path.join(self.layout_dir, "busybox")
-        subprocess.run([sys.executable, os.path.join(REPO, "rootfs-tools", "build-image"),
-                        layout, "--layer", os.path.join(REPO, ".build", "busybox", "rootfs"),
-                        "--tag", "localhost/busybox:latest"], check=True, capture_output=True)
+        layout = busybox_layout(self.layout_dir)
         conf = os.path.join(self.work, "containers.conf")
         with open(conf, "w") as f:
             f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'

@@ -9,10 +9,9 @@ On a machine with a real card, set MINIRUN_DRIVER_ROOT=/ to measure it.
 Last line: ratio gpu/plain = R (the target is 1.15 or less)."""
 import os
 import shutil
-import subprocess
 import sys
 
-from bench.common import BIN, REPO, alternate, report, timed, workdir
+from bench.common import REPO, alternate, minirun_with_busybox, report, timed, workdir
 
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 
@@ -21,18 +20,13 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("bench gpu: run as root (the fake driver's device nodes are made with mknod)")
     work = workdir("gpu-")
-    layout = os.path.join(work, "busybox")
-    subprocess.run([sys.executable, os.path.join(REPO, "rootfs-tools", "build-image"), layout,
-                    "--layer", os.path.join(REPO, ".build", "busybox", "rootfs"),
-                    "--tag", "localhost/busybox:latest"], check=True, capture_output=True)
     env = dict(os.environ)
     if "MINIRUN_DRIVER_ROOT" not in env:
         sys.path.insert(0, REPO)
         from tests.gpu import fakedriver
         env["MINIRUN_DRIVER_ROOT"] = fakedriver.build(os.path.join(work, "driver")).root
     env["MINIRUN_CDI_DIRS"] = os.path.join(work, "cdi")       # no spec file: generated
-    mr = [os.path.join(BIN, "minirun"), "--root", os.path.join(work, "store")]
-    subprocess.run(mr + ["load", "-q", "-i", layout], check=True)
+    mr = minirun_with_busybox(work)
     base = mr + ["run", "--rm", "--network", "none"]
     try:
         times = alternate(RUNS, {

@@ -3,10 +3,9 @@ true` with and without `--memory 256m --cpus 1 --pids-limit 100` (root, a
 cached image), alternating in one run.  Last line: ratio limits/none = R."""
 import os
 import shutil
-import subprocess
 import sys
 
-from bench.common import BIN, REPO, alternate, report, timed, workdir
+from bench.common import alternate, minirun_with_busybox, report, timed, workdir
 
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 LIMITS = ["--memory", "256m", "--cpus", "1", "--pids-limit", "100"]
@@ -16,12 +15,7 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("bench limits: run as root (a plain user here has no cgroup to limit)")
     work = workdir("limits-")
-    layout = os.path.join(work, "busybox")
-    subprocess.run([sys.executable, os.path.join(REPO, "rootfs-tools", "build-image"), layout,
-                    "--layer", os.path.join(REPO, ".build", "busybox", "rootfs"),
-                    "--tag", "localhost/busybox:latest"], check=True, capture_output=True)
-    mr = [os.path.join(BIN, "minirun"), "--root", os.path.join(work, "store")]
-    subprocess.run(mr + ["load", "-q", "-i", layout], check=True)
+    mr = minirun_with_busybox(work)
     try:
         times = alternate(RUNS, {
             "none": lambda i: timed(mr + ["run", "--rm", "busybox", "true"]),

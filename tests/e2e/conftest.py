@@ -136,3 +136,11 @@ def small_store(mr):
     finally:
         mr("rm", "-fa", timeout=60)
         subprocess.run(["umount", "-l", mr.store], check=True)
+
+
+@pytest.fixture
+def img(mr, registry):
+    """test/busybox from the registry, pulled into `mr`'s store: its name."""
+    name = f"{registry.addr}/test/busybox:latest"
+    mr("pull", "-q", name, check=True)
+    return name

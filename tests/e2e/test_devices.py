@@ -4,13 +4,6 @@ asked); a plain user, who may make no node, gets the host's bound in."""
 import pytest
 
 
-@pytest.fixture
-def img(mr, registry):
-    name = f"{registry.addr}/test/busybox:latest"
-    mr("pull", "-q", name, check=True)
-    return name
-
-
 def test_a_host_device_at_another_path(mr, img):
     r = mr("run", "--rm", "--network", "none", "--device", "/dev/null:/dev/mynull", img,
            "sh", "-c", "ls -l /dev/mynull; echo x > /dev/mynull && echo write-ok")

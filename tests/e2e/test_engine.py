@@ -10,13 +10,6 @@ import time
 import pytest
 
 
-@pytest.fixture
-def img(mr, registry):
-    name = f"{registry.addr}/test/busybox:latest"
-    mr("pull", "-q", name, check=True)
-    return name
-
-
 def test_run_output_and_exit_code(mr, img):
     r = mr("run", "--rm", img, "sh", "-c", "echo out; echo err >&2; exit 3")
     assert r.returncode == 3 and r.stdout == "out\n" and r.stderr == "err\n"

@@ -19,13 +19,6 @@ import uuid
 import pytest
 
 
-@pytest.fixture
-def img(mr, registry):
-    name = f"{registry.addr}/test/busybox:latest"
-    mr("pull", "-q", name, check=True)
-    return name
-
-
 # --- helpers -----------------------------------------------------------------------
 
 def _until(what, timeout: float = 20.0, step: float = 0.001):

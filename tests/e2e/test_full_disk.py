@@ -13,13 +13,6 @@ import pytest
 from tests.e2e.test_faults import _leftovers
 
 
-@pytest.fixture
-def img(mr, registry):
-    name = f"{registry.addr}/test/busybox:latest"
-    mr("pull", "-q", name, check=True)
-    return name
-
-
 def _filled(path: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while os.statvfs(path).f_bavail > 0:

@@ -6,13 +6,6 @@ import json
 import pytest
 
 
-@pytest.fixture
-def img(mr, registry):
-    name = f"{registry.addr}/test/busybox:latest"
-    mr("pull", "-q", name, check=True)
-    return name
-
-
 # 100 MB through a shell variable: well past 32 MiB
 ALLOCATE = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"
 
