@@ -111,9 +111,15 @@ def check_like_podman(d: str, spec_path: str, doc: dict, devices: list[str]) -> 
     ours = json.loads(json.dumps(plain))
     apply(ours, Registry([], specs=[spec]).resolve(devices))
     got, want = cdi_parts(ours), cdi_parts(theirs)
+    base = len(cdi_parts(plain)["env"])
     for field in want:
         if field == "mounts":
             assert_same_mounts(got[field], want[field])
+        elif field == "env":
+            # podman's own variables come in no fixed order (a Go map); what
+            # CDI appends comes after them, in order
+            assert sorted(got["env"][:base]) == sorted(want["env"][:base]), "env"
+            assert got["env"][base:] == want["env"][base:], "env"
         else:
             assert got[field] == want[field], field
     return theirs
