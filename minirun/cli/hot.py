@@ -235,28 +235,6 @@ def main(argv: list[str]) -> bool:
 
 # --- what the verbs do ------------------------------------------------------------
 
-def ensure_image(obj, image: str, policy: str, lazy: bool = False) -> None:
-    """--pull: always, missing (the default) or never; --lazy pulls lazily.
-    The images room is imported only when something is to be pulled."""
-    from minirun.engine.store import ImageNotFound
-    image_id = None
-    if policy != "always":
-        try:
-            image_id = store(obj).lookup(image)
-        except ImageNotFound:
-            if policy == "never":
-                raise
-    if image_id is None and lazy and policy != "always":
-        from minirun.engine.lazy import pull as lazy_pull
-        lazy_pull.pull(obj["root"], image)
-    elif image_id is None:
-        from minirun.engine.images import service as img
-        img.pull(obj["root"], image, quiet=policy == "always" or not sys.stderr.isatty())
-    elif not lazy and os.path.exists(store(obj).lazy_record(image_id)):
-        from minirun.engine.lazy import pull as lazy_pull
-        lazy_pull.complete(obj["root"], image_id)     # started lazily before: fetch the rest
-
-
 def create(obj, kw) -> str:
     """create/run: the spec from the flags (checked before anything is
     pulled or made), the image, then the container; --dry-run prints the
@@ -264,7 +242,8 @@ def create(obj, kw) -> str:
     from minirun.engine.containers import spec as specs
     spec = specs.make(kw["image"], kw["command"],
                       **{k: v for k, v in kw.items() if k in specs.OPTIONS})
-    ensure_image(obj, spec.image, kw["pull"], lazy=spec.lazy)
+    from minirun.engine.containers.create import ensure_image
+    ensure_image(obj["root"], spec.image, kw["pull"], lazy=spec.lazy, store=store(obj))
     if kw["dry_run"]:
         import json
         from minirun.engine.containers import bundle, volumes

@@ -3,6 +3,7 @@ hostname, resolv.conf) and what it claims (volumes, ports, a name), in
 that order; if one step fails, what the earlier ones made goes again."""
 import json
 import os
+import sys
 
 from minirun.engine.containers import bundle, volumes
 from minirun.engine.containers.records import ContainerError, container_dir, now, random_name
@@ -165,3 +166,29 @@ def _default_route() -> tuple[str | None, str | None]:
             return s.getsockname()[0], gateway
         except OSError:
             return None, gateway
+
+
+def ensure_image(root: str | None, image: str, policy: str = "missing", *, lazy: bool = False,
+           store: Store | None = None) -> None:
+    """The image a container needs, made present: --pull always, missing (the
+    default) or never; ``lazy`` pulls lazily (engine/lazy).  An image left
+    lazy by an earlier pull is completed for a container that does not ask
+    for lazy layers."""
+    from minirun.engine.store import ImageNotFound
+    store = store or Store(root)
+    image_id = None
+    if policy != "always":
+        try:
+            image_id = store.lookup(image)
+        except ImageNotFound:
+            if policy == "never":
+                raise
+    if image_id is None and lazy and policy != "always":
+        from minirun.engine.lazy import pull as lazy_pull
+        lazy_pull.pull(root, image)
+    elif image_id is None:
+        from minirun.engine.images import service
+        service.pull(root, image, quiet=policy == "always" or not sys.stderr.isatty())
+    elif not lazy and os.path.exists(store.lazy_record(image_id)):
+        from minirun.engine.lazy import pull as lazy_pull
+        lazy_pull.complete(root, image_id)     # started lazily before: fetch the rest
