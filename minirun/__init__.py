@@ -27,3 +27,18 @@ runtime/launch.py, runtime/init.py, runtime/rootfs.py, runtime/process.py,
 kernel/credentials.py, then engine/__init__.py and the rooms it names.
 """
 __version__ = "0.1.0"
+
+# The Python API (api.py), loaded on first use: every command line imports
+# this package, and none of them needs the API.
+_API = ("run", "Container", "Result", "Image", "images", "containers", "JobTimeout")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from minirun import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'minirun' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_API))

@@ -23,6 +23,10 @@ Shared by the runtime and the engine:
           CommandNotFound       args[0] does not exist in the container (exit 127)
           CommandNotExecutable  args[0] exists but cannot be executed (exit 126)
 
+The Python API:
+    api.py
+        JobTimeout              a job ran past run()'s timeout: it was killed and removed
+
 The engine's base:
     engine/digest.py
         DigestError             a digest is malformed, or content does not match it

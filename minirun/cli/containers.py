@@ -3,7 +3,6 @@ start, attach, stop, rm, exec, update, kill, restart, cp, and the
 `container` group (prune, and the same verbs again, with those of
 container_status.py: ps, logs, port, wait, inspect, stats, top).  run, create, exec and
 update take their flags from hot.py's tables, which its fast parser reads."""
-import json
 import os
 import sys
 
@@ -191,9 +190,8 @@ def container_prune(obj, force: bool) -> None:
 @engine_errors
 def cp(obj, source: str, destination: str) -> None:
     """Copy files between a container and the host (CONTAINER:PATH)."""
-    from minirun.engine.containers import records as ct, copy, lifecycle
+    from minirun.engine.containers import copy
     from minirun.errors import MiniRunError
-    store = hot.store(obj)
 
     def split(arg):
         name, sep, path = arg.partition(":")
@@ -201,18 +199,10 @@ def cp(obj, source: str, destination: str) -> None:
     (sname, spath), (dname, dpath) = split(source), split(destination)
     if bool(sname) == bool(dname):
         raise MiniRunError("cp: name the container on exactly one side (NAME:PATH)")
-    rec = lifecycle.refresh(store, ct.find(store, sname or dname))
-    direction, src, dest = ("out" if sname else "in"), spath, dpath
-    if rec["state"] == "running":
-        (copy.out_of if sname else copy.into)(f"/proc/{rec['pid']}/root", src, dest)
+    if sname:
+        copy.copy(hot.store(obj), sname, "out", spath, os.path.abspath(dpath))
     else:
-        from minirun.engine import userns
-        d = ct.container_dir(store, rec["id"])
-        with open(os.path.join(d, "config.json")) as f:
-            overlay = json.load(f)["annotations"]["org.minirun.rootfs.overlay"]
-        userns.in_child(copy.with_stopped, overlay, os.path.join(d, "rootfs"), direction,
-                        os.path.abspath(src) if direction == "in" else src,
-                        dest if direction == "in" else os.path.abspath(dest))
+        copy.copy(hot.store(obj), dname, "in", os.path.abspath(spath), dpath)
 
 
 # `container VERB`: the same commands under the group, as podman has them

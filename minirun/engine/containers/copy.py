@@ -150,3 +150,24 @@ def with_stopped(overlay: str, rootfs: str, direction: str, src: str, dest: str)
     mounts.mount(None, "/", None, mounts.MS_REC | mounts.MS_SLAVE)
     mounts.mount("overlay", rootfs, "overlay", 0, overlay)
     (out_of if direction == "out" else into)(rootfs, src, dest)
+
+
+def copy(store, name: str, direction: str, source: str, destination: str) -> None:
+    """`cp`: ``direction`` "in" copies the host's ``source`` to the
+    container's ``destination``, "out" the container's ``source`` to the
+    host's ``destination`` (host paths absolute).  A running container is
+    reached through its root; a stopped one has its overlay mounted for the
+    copy, in a child (a plain user's: in the store's user namespace)."""
+    import json
+    from minirun.engine.containers import lifecycle, records as ct
+    rec = lifecycle.refresh(store, ct.find(store, name))
+    if rec["state"] == "running":
+        (into if direction == "in" else out_of)(f"/proc/{rec['pid']}/root", source,
+                                                destination)
+        return
+    from minirun.engine import userns
+    d = ct.container_dir(store, rec["id"])
+    with open(os.path.join(d, "config.json")) as f:
+        overlay = json.load(f)["annotations"]["org.minirun.rootfs.overlay"]
+    userns.in_child(with_stopped, overlay, os.path.join(d, "rootfs"), direction, source,
+                    destination)

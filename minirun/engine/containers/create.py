@@ -12,9 +12,11 @@ from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
 
-def create(store: Store, spec: ContainerSpec) -> str:
+def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
     """Record a container made from ``spec`` and write its bundle; its id.
-    The config is built (and so checked) before anything is made."""
+    The config is built (and so checked) before anything is made.
+    ``owner``: the pid of a process (the Python API's caller) whose death
+    ends and removes the container (monitor.py watches it)."""
     image_id = store.lookup(spec.image)
     cid = os.urandom(32).hex()       # (the secrets module costs 4 ms to import)
     name = spec.name or random_name(store)
@@ -40,6 +42,9 @@ def create(store: Store, spec: ContainerSpec) -> str:
             json.dump(made.config, f, indent=2)
         options = {**spec._asdict(), "ports": ports, "anonymous_volumes": made.anonymous,
                    "stop_signal": made.stop_signal}
+        if owner:
+            from minirun.runtime.state import proc_start_time
+            options["owner"] = f"{owner}:{proc_start_time(owner)}"
         with store.transaction() as db:
             if db.execute("SELECT 1 FROM containers WHERE name=?", (name,)).fetchone():
                 raise ContainerError(f"the name `{name}` is in use by another container: "

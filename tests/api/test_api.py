@@ -1,0 +1,94 @@
+"""minirun's Python API on real containers, as root and rootless: a job's
+output, exit code and cost; a container used through its methods; bad
+options as one minirun error with nothing made."""
+
+
+def test_a_job_output_exit_code_and_nothing_left(api):
+    out = api.json("""
+        r = minirun.run(IMAGE, ["sh", "-c", "echo hi; echo oops >&2; exit 3"], root=STORE,
+                        network="none", env={"A": "1"})
+        print(json.dumps([r.exit_code, r.stdout, r.stderr, minirun.containers(root=STORE)]))
+    """)
+    assert out == [3, "hi\n", "oops\n", []]
+
+
+def test_a_jobs_cost(api):
+    """100 MB allocated: a peak of at least that; half a second of CPU burnt:
+    about that much CPU time.  A plain user without a cgroup of their own
+    gets no figures (None), as inspect shows none."""
+    out = api.json("""
+        r = minirun.run(IMAGE, ["sh", "-c",
+                                "x=$(head -c 100000000 /dev/zero | tr '\\\\0' a); "
+                                "yes > /dev/null & sleep 0.5; kill $!"],
+                        root=STORE, network="none")
+        print(json.dumps(r._asdict()))
+    """)
+    assert out["exit_code"] == 0 and out["duration"] >= 0.5, out
+    if api.mr.rt.rootless:
+        assert out["peak_memory"] is None and out["cpu_seconds"] is None, out
+    else:
+        assert out["peak_memory"] >= 100_000_000, out
+        assert 0.3 <= out["cpu_seconds"] <= 3.0, out
+
+
+def test_oom_through_the_api(api):
+    if api.mr.rt.rootless:
+        import pytest
+        pytest.skip("no cgroup is delegated to a plain user on this host: no memory limit")
+    out = api.json("""
+        r = minirun.run(IMAGE, ["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\\\0' a)"],
+                        root=STORE, network="none", memory="32m", memory_swap="32m")
+        print(json.dumps([r.exit_code, r.oom_killed]))
+    """)
+    assert out == [137, True]
+
+
+def test_a_container_through_its_methods(api):
+    import pathlib
+    tmp_path = pathlib.Path(api.mr.rt.scratch) / "copies"      # the mode's user's
+    tmp_path.mkdir()
+    src = tmp_path / "in.txt"
+    src.write_text("from the host\n")
+    api.mr.rt.chown(str(tmp_path))
+    out = api.json(f"""
+        with minirun.Container(IMAGE, ["sh", "-c", "echo started; sleep 60"], root=STORE,
+                               network="none", workdir="/tmp", labels={{"job": "x"}}) as c:
+            c.copy_to({str(src)!r}, "/tmp/in.txt")
+            e = c.exec(["sh", "-c", "cat /tmp/in.txt; pwd; echo $B"], env={{"B": "2"}})
+            c.copy_from("/etc/hostname", {str(tmp_path / "hostname")!r})
+            cid = c.id
+            c.stop(timeout=1)
+            code = c.wait(5)
+            logs = c.logs()
+        print(json.dumps([e.exit_code, e.stdout, code, logs[0], cid[:12],
+                          [x["id"] for x in minirun.containers(root=STORE)]]))
+    """)
+    exit_code, stdout, code, logs, short, left = out
+    assert exit_code == 0 and stdout == "from the host\n/tmp\n2\n", stdout
+    assert code == 137 and logs == "started\n"
+    assert (tmp_path / "hostname").read_text().strip() == short
+    assert left == []
+
+
+def test_bad_options_are_one_minirun_error_and_nothing_made(api):
+    out = api.json("""
+        from minirun.errors import MiniRunError
+        said = []
+        for options in ({"memmory": "1g"}, {"memory": "lots"}, {"ports": {80: None}},
+                        {"volumes": {"rel": "dir"}}):
+            try:
+                minirun.run(IMAGE, ["true"], root=STORE, network="none", **options)
+            except MiniRunError as e:
+                said.append(str(e))
+        try:
+            minirun.run("localhost:1/nothing/here", ["true"], root=STORE, pull="never")
+        except MiniRunError as e:
+            said.append(type(e).__name__)
+        print(json.dumps([said, minirun.containers(root=STORE)]))
+    """)
+    said, left = out
+    assert len(said) == 5 and left == [], said
+    assert "unknown container option(s) memmory" in said[0]
+    assert "--memory lots" in said[1]
+    assert "-p/-P" in said[2]
+    assert said[4] == "ImageNotFound"
