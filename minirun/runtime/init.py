@@ -15,6 +15,7 @@ sends what a step raises (sync.py lists the words).  They never print their erro
 Nothing here may start a thread: ``unshare(CLONE_NEWUSER)`` refuses a
 multi-threaded caller, and a fork with threads copies their locks.
 """
+import fcntl
 import os
 
 from minirun import explain
@@ -31,7 +32,8 @@ class Plan:
                  new_userns: bool = False, join: list | None = None, build_rootfs: bool = True,
                  state_dir_fd: int = -1, console_fd: int = -1, setgroups_allowed: bool = True,
                  preserve_fds: int = 0, in_userns: bool = False, bundle: str = "",
-                 cgroup_view=None, seccomp: bytes | None = None, chroot: str | None = None):
+                 cgroup_view=None, seccomp: bytes | None = None, chroot: str | None = None,
+                 stdio: tuple | None = None):
         self.spec, self.process = spec, process
         self.new_flags = new_flags          # namespaces to unshare (not CLONE_NEWUSER)
         self.new_userns = new_userns
@@ -47,6 +49,7 @@ class Plan:
         self.state_json = ""                # the OCI state, for startContainer hooks
         self.seccomp = seccomp              # the compiled linux.seccomp filter, or None
         self.chroot = chroot                # exec without a mount namespace: its root
+        self.stdio = stdio                  # exec: (in, out, err) fds for 0/1/2, None: ours
 
 
 def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
@@ -55,6 +58,9 @@ def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
     as its error line."""
     explain.set_actor("child")
     k.process.set_name("minirun:[1:CHILD]")
+    if plan.stdio:
+        step("stdio")
+        redirect_stdio(plan.stdio)
     step("join namespaces")
     # Open them all first: once in the container's mount namespace, the
     # host's /proc/PID/ns paths no longer resolve.
@@ -106,6 +112,20 @@ def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
         serve(chan, container_init, k, plan)
     chan.send(f"pid {pid}")
     os.write(after_w, b"1")
+
+
+def redirect_stdio(stdio: tuple) -> None:
+    """exec's ``stdio=(in, out, err)``: those descriptors become 0, 1 and 2
+    (None keeps ours).  Done here, in the forked child, never in the caller,
+    whose other threads share its descriptor table.  Each source is first
+    copied above 2, so that moving one cannot overwrite another (an ``out``
+    that is our fd 0, as subprocess guards against too)."""
+    high = [None if fd is None else os.dup(fd) if fd > 2 else
+            fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
+    for target, fd in enumerate(high):
+        if fd is not None:
+            os.dup2(fd, target)         # dup2 clears close-on-exec on the target
+            os.close(fd)
 
 
 def container_init(chan: Channel, step: Step, k, plan: Plan) -> None:

@@ -259,8 +259,12 @@ def undo_create(k, store: Store, cid: str, spec: spec_mod.Spec, launch: Launch |
 
 def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
                  console_socket: str | None = None, console_fd: int = -1,
-                 pid_file: str | None = None, preserve_fds: int = 0, k=None) -> "Launch":
-    """Start one more process in a running container's namespaces and cgroup."""
+                 pid_file: str | None = None, preserve_fds: int = 0,
+                 stdio: tuple | None = None, k=None) -> "Launch":
+    """Start one more process in a running container's namespaces and cgroup.
+    ``stdio=(in, out, err)``: descriptors the process gets as 0, 1 and 2
+    (None: the caller's), made so in the forked child, so that a caller
+    with threads keeps its own stdio (the pool's jobs: pipes per job)."""
     k = k or kernel()
     state = store.load(cid)
     directory = store.dir(cid)
@@ -284,7 +288,8 @@ def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
                 in_userns=spec.linux.namespace("user") is not None,
                 setgroups_allowed=setgroups_allowed,
                 seccomp=proc_steps.seccomp_program(k, spec.linux.seccomp, store.root),
-                chroot=None if spec.linux.namespace("mount") else f"/proc/{state.pid}/root")
+                chroot=None if spec.linux.namespace("mount") else f"/proc/{state.pid}/root",
+                stdio=stdio)
     launch = None
     try:
         launch = Launch(k, plan)
