@@ -42,9 +42,10 @@ def _matches(rec: dict, filters: list[str]) -> bool:
 @engine_errors
 def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
     """List containers (running ones; all with -a)."""
-    from minirun.engine.containers import records as ct, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle, owner
     template = None if fmt in ("table", "json") else _template(fmt, "ps", _PS_FIELDS)
     store = hot.store(obj)
+    owner.sweep(store)         # what dead owners of the Python API left
     rows = []
     for rec in ct.all_records(store):
         try:

@@ -48,6 +48,8 @@ def run(obj, **kw) -> None:
 @engine_errors
 def create(obj, **kw) -> None:
     """Create a container without starting it."""
+    from minirun.engine.containers import owner
+    owner.sweep(hot.store(obj))      # what dead owners of the Python API left
     click.echo(hot.create(obj, kw))
 
 
@@ -110,13 +112,16 @@ def stop(obj, timeout: float, names) -> None:
 @engine_errors
 def rm(obj, force: bool, all_: bool, volumes: bool, names) -> None:
     """Remove containers."""
-    from minirun.engine.containers import records as ct, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle, owner
     if all_:
         names = [rec["id"] for rec in ct.all_records(hot.store(obj))]
     elif not names:
         raise click.UsageError("name a container, or use --all")
-    for name in names:
-        click.echo(lifecycle.remove(hot.store(obj), name, force, volumes))
+    try:
+        for name in names:
+            click.echo(lifecycle.remove(hot.store(obj), name, force, volumes))
+    finally:          # after: a container named here is removed by name, as asked
+        owner.sweep(hot.store(obj))     # what dead owners of the Python API left
 
 
 @click.command("exec", context_settings=_CMDLINE)
@@ -176,8 +181,9 @@ def container() -> None:
 @engine_errors
 def container_prune(obj, force: bool) -> None:
     """Remove every container that is not running."""
-    from minirun.engine.containers import records as ct, lifecycle
+    from minirun.engine.containers import records as ct, lifecycle, owner
     store = hot.store(obj)
+    owner.sweep(store)               # what dead owners of the Python API left
     for rec in ct.all_records(store):
         if lifecycle.refresh(store, rec)["state"] != "running":
             click.echo(lifecycle.remove(store, rec["id"]))

@@ -13,7 +13,11 @@ started it, and tells that command through a pipe that the container runs
 
 Whatever happens to the command that started it, the monitor goes on: a
 starter killed while it waits (SIGINT, SIGKILL) only closes the pipe, and
-a monitor in a session of its own gets no terminal's signals.  Whatever
+a monitor in a session of its own gets no terminal's signals.  Unless the
+container has an *owner* (a process of the Python API: owner.py): then the
+monitor holds a pidfd of it, and the owner's death, whenever it comes
+(before the start, while the starter waits, while the container runs),
+ends the container and removes it.  Whatever
 happens to the monitor, the exit code is kept: its parent, the *keeper*
 (``minirun:[EXIT]``, a child subreaper and nothing else), adopts the
 container if the monitor dies, waits for it and writes its exit code to
@@ -26,7 +30,7 @@ import os
 import select
 import sys
 
-from minirun.engine.containers import external, records as ct
+from minirun.engine.containers import external, owner as owners, records as ct
 from minirun.engine.containers.exitfile import keep, prepare_exit, write_exit
 from minirun.engine.containers.log import Log, say
 from minirun.engine.containers.records import runtime_store
@@ -52,14 +56,16 @@ def _tell(fd: int, line: str) -> None:
 
 def run_container(root: str | None, cid: str, *, foreground: bool, interactive: bool = False,
                   ready_fd: int = -1, store: Store | None = None,
-                  wait_attach: bool = False, keeper_fd: int = -1) -> int:
+                  wait_attach: bool = False, keeper_fd: int = -1,
+                  owner: owners.Owner | None = None) -> int:
     """Run a created container to its end; return its exit code.
 
     In the foreground our own stdio is the container's (a terminal through
     the runtime's proxy); detached, the container's stdio is ours to serve:
     its output goes to the log and to every attached client, and (with -i)
     the clients' input goes to it (engine/containers/attach.py).  ``ready_fd`` hears
-    "ok PID" or "error CODE MESSAGE"; ``keeper_fd``, the container's pid."""
+    "ok PID" or "error CODE MESSAGE"; ``keeper_fd``, the container's pid.
+    ``owner`` (watched): if it dies, the container is killed (main removes it)."""
     from minirun.runtime import lifecycle
     from minirun.runtime.state import proc_start_time
     store = store or Store(root)
@@ -69,6 +75,9 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     except ct.ContainerError:
         _tell(ready_fd, f"error 125 {_removed(cid[:12])}\n")
         raise _removed(cid[:12]) from None
+    if owner and owner.died():          # before anything is made for it
+        _tell(ready_fd, f"error 125 {owner.gone_error(rec['name'])}\n")
+        raise owner.gone_error(rec["name"])
     d = ct.container_dir(store, cid)
     rs = runtime_store()
     ext = external.for_record(rec)           # --runtime: another OCI runtime
@@ -114,6 +123,8 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 for kind, payload in server.wait_for_client():
                     _client_frame(kind, payload, master if master >= 0 else in_w,
                                   {master: b"stdout"})
+            if owner and owner.died():   # while it was made, or the starter waited
+                raise owner.gone_error(rec["name"])
             if ext:
                 ext.start(cid)
             else:
@@ -135,7 +146,8 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                 os.close(fd)
         out_w = err_w = in_r = -1
         try:
-            code = _watch(d, pid, foreground, master, (out_r, err_r), server, in_w)
+            code = _watch(d, pid, foreground, master, (out_r, err_r), server, in_w,
+                          owner and (owner, lambda: _kill_container(ext, cid, pid)))
         finally:
             lifecycle.restore(forward)
     except Exception as e:
@@ -194,9 +206,10 @@ def _create(ext, rs, cid: str, directory: str, terminal, saved: list[int],
 
 
 def _watch(directory: str, pid: int, foreground: bool, master: int,
-           outputs: tuple[int, int], server, in_w: int) -> int:
+           outputs: tuple[int, int], server, in_w: int, owner=None) -> int:
     """Copy the container's output to the log (and to the clients) until it
-    ends; its exit code, kept in the exit file at once."""
+    ends; its exit code, kept in the exit file at once.  ``owner``: (the
+    owner watched, what kills the container when it dies)."""
     from minirun.runtime import lifecycle
     log = Log(os.path.join(directory, "ctr.log"), echo=foreground)
     try:
@@ -205,7 +218,7 @@ def _watch(directory: str, pid: int, foreground: bool, master: int,
         else:
             streams = {master: b"stdout"} if master >= 0 else \
                 {outputs[0]: b"stdout", outputs[1]: b"stderr"}
-            _pump(log, streams, server, master if master >= 0 else in_w, pid)
+            _pump(log, streams, server, master if master >= 0 else in_w, pid, owner)
             code = lifecycle.reap(pid)
         write_exit(directory, pid, code)
     finally:
@@ -232,12 +245,19 @@ def _failure(store: Store, rec: dict, e: Exception) -> MiniRunError | None:
 
 
 def _pump(log: Log, streams: dict[int, bytes], server=None, input_fd: int = -1,
-          pid: int = 0) -> None:
+          pid: int = 0, owner=None) -> None:
     """Copy the container's output to the log (and attached clients) until
-    it closes; pass the clients' input, terminal size and end-of-input on."""
+    it closes; pass the clients' input, terminal size and end-of-input on.
+    ``owner``: (its owner watched, a kill): the owner's exit kills the
+    container, whose output then closes as at any end."""
     from minirun.runtime.lifecycle import alive_child
+    watcher, kill = owner or (None, None)
     while streams:
-        watched = list(streams) + (server.fds() if server else [])
+        if watcher and watcher.died():
+            kill()
+            watcher = None
+        watched = list(streams) + (server.fds() if server else []) + \
+            (watcher.fds() if watcher else [])
         try:
             ready, _, _ = select.select(watched, [], [], 0.5)
         except InterruptedError:
@@ -258,7 +278,7 @@ def _pump(log: Log, streams: dict[int, bytes], server=None, input_fd: int = -1,
                         server.broadcast(b"o" if streams[fd] == b"stdout" else b"e", data)
                 else:
                     del streams[fd]
-            elif server:
+            elif server and fd in server.fds():
                 for kind, payload in server.handle(fd):
                     input_fd = _client_frame(kind, payload, input_fd, streams)
 
@@ -277,6 +297,20 @@ def _client_frame(kind: bytes, payload: bytes, input_fd: int, streams: dict) -> 
         os.close(input_fd)          # end of input on the stdin pipe
         return -1
     return input_fd
+
+
+def _kill_container(ext, cid: str, pid: int) -> None:
+    """SIGKILL to the container's pid 1 (our child, not yet reaped: the pid
+    cannot be another's); its PID namespace takes the rest with it.  Another
+    runtime's container, through that runtime's kill."""
+    import signal
+    try:
+        if ext:
+            ext.kill(cid, signal.SIGKILL, True)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, MiniRunError):
+        pass                            # ended already
 
 
 def _delete(ext, rs, cid: str, directory: str) -> None:
@@ -379,11 +413,22 @@ def main(argv: list[str]) -> int:
         return keep(monitor, pid_r, directory)
     os.close(pid_r)
     process.set_name("minirun:[MON]")
+    return _monitor(root or None, cid, int(ready), argv[3:] == ["attach"], pid_w)
+
+
+def _monitor(root: str | None, cid: str, ready: int, wait_attach: bool, keeper_fd: int) -> int:
+    """The monitor's life: run the container; if its owner has died, remove
+    it after, as `rm -f -v` would (owner.py)."""
+    store = Store(root)
+    owner = owners.watch(store, cid)
     try:
-        run_container(root or None, cid, foreground=False, ready_fd=int(ready),
-                      wait_attach=argv[3:] == ["attach"], keeper_fd=pid_w)
+        run_container(root, cid, foreground=False, ready_fd=ready, store=store,
+                      wait_attach=wait_attach, keeper_fd=keeper_fd, owner=owner)
     except MiniRunError:
         return 1          # already told the starter through the pipe
+    finally:
+        if owner and owner.died():
+            owners.discard(store, cid)
     return 0
 
 
