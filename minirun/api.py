@@ -137,12 +137,67 @@ class Container:
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Its exit code, once it has ended; None if ``timeout`` seconds
-        pass first."""
+        pass first.  It sleeps on a pidfd of the container's process, which
+        wakes at its exit, then reads the code its monitor records."""
         from minirun.engine.containers import lifecycle
-        if not lifecycle.wait_exit(self._store(), self._id(), timeout):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.pid and not _wait_pid(self.pid, timeout):
+            return None
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not lifecycle.wait_exit(self._store(), self._id(), left):
             return None
         self._ended = self._ended or time.monotonic()
         return self._record()["exit_code"]
+
+    def wait_for_log(self, text: str, timeout: float = 30.0) -> str:
+        """The first line of its output (stdout or stderr) that contains
+        ``text``, as soon as the container writes it: its output is read as
+        the monitor sends it to attached clients, not polled."""
+        import select
+        from minirun.engine.containers import attach
+        deadline = time.monotonic() + timeout
+        sock = attach.connect(os.path.join(self._store().root, "containers", self._id()))
+        try:
+            sock.sendall(attach.frame(b"h", b""))       # hello: send what comes from now
+            for line in "".join(self.logs()).splitlines():   # what came before
+                if text in line:
+                    return line
+            frames, partial = attach.Frames(), ""
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([sock], [], [], left)[0]:
+                    break
+                data = sock.recv(65536)
+                if not data:
+                    break                       # it ended
+                for kind, payload in frames.feed(data):
+                    if kind in (b"o", b"e"):
+                        partial += payload.decode(errors="replace")
+                        *lines, partial = partial.split("\n")
+                        found = next((ln for ln in lines if text in ln), None)
+                        if found is not None:
+                            return found
+        finally:
+            sock.close()
+        raise JobTimeout(f"container {self._id()[:12]} wrote no line with {text!r} "
+                         f"in {timeout} s")
+
+    def wait_for_port(self, port: int, timeout: float = 30.0) -> tuple[str, int]:
+        """(host address, host port) of a published ``port`` once it accepts
+        a connection: tried at once, then after 1, 2, 4... ms (at most 50)."""
+        import socket
+        host, host_port = self.port(port)
+        address = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        deadline, pause = time.monotonic() + timeout, 0.001
+        while True:
+            try:
+                socket.create_connection((address, host_port), timeout=1).close()
+                return address, host_port
+            except OSError:
+                if time.monotonic() + pause > deadline:
+                    raise JobTimeout(f"port {port} of {self._id()[:12]} did not accept a "
+                                     f"connection in {timeout} s") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
 
     def result(self) -> Result:
         """The ended job: exit code, output and cost."""
@@ -281,3 +336,17 @@ def _minirun() -> str:
     import sys
     here = os.path.join(os.path.dirname(sys.executable), "minirun")
     return here if os.path.exists(here) else shutil.which("minirun") or "minirun"
+
+
+def _wait_pid(pid: int, timeout: float | None) -> bool:
+    """Until process ``pid`` has exited (a pidfd, readable at its exit);
+    False if ``timeout`` seconds pass first."""
+    import select
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True                          # gone already
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)

@@ -92,3 +92,28 @@ def test_bad_options_are_one_minirun_error_and_nothing_made(api):
     assert "--memory lots" in said[1]
     assert "-p/-P" in said[2]
     assert said[4] == "ImageNotFound"
+
+
+def test_waits_wake_on_the_event(api):
+    """A log line, a port that accepts, an exit: each wait returns when it
+    happens (a log line written after 0.5 s is seen well before a 1 s poll
+    would), on the mode's default network for the port."""
+    out = api.json("""
+        import time
+        with minirun.Container(IMAGE, ["sh", "-c", "sleep 0.5; echo ready now; "
+                                       "nc -ll -p 8080 -e echo hello"],
+                               root=STORE, ports={8080: None}) as c:
+            t = time.monotonic()
+            line = c.wait_for_log("ready")
+            seen = time.monotonic() - t
+            host, port = c.wait_for_port(8080)
+            import socket
+            with socket.create_connection((host, port)) as s:
+                got = s.recv(100).decode()
+            c.stop(timeout=0)
+            code = c.wait(10)
+        print(json.dumps([line, seen, got, code]))
+    """)
+    line, seen, got, code = out
+    assert line == "ready now" and 0.45 <= seen < 0.9, out
+    assert got == "hello\n" and code == 137, out
