@@ -155,3 +155,21 @@ def test_with_the_monitor_killed_too_the_next_command_sweeps(volumed):
     for rec in (running, created):
         assert _left(api, rec) == [], rec["id"]
     assert processes(api.mr.rt.scratch) == []
+
+
+def test_a_container_whose_owner_died_does_not_start(volumed):
+    """`minirun start` of a created container whose owner has died: one
+    line saying why (podman's 125), and the container is removed (its
+    monitor removes it before the starter hears, so no sweep is needed)."""
+    api = volumed
+    p, out = _start_owner(api)
+    created = out["created"]
+    os.kill(out["owner"], signal.SIGKILL)
+    p.wait(10)
+    r = api.mr("start", created["id"])
+    assert r.returncode == 125, r
+    assert r.stderr.strip().splitlines() == [
+        f"Error: the owner of container {created['name']} (pid {out['owner']}) has exited: "
+        "the container is removed with it"], r.stderr
+    assert api.mr("inspect", created["id"]).returncode != 0     # before any sweep
+    assert _left(api, created) == []

@@ -75,9 +75,6 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     except ct.ContainerError:
         _tell(ready_fd, f"error 125 {_removed(cid[:12])}\n")
         raise _removed(cid[:12]) from None
-    if owner and owner.died():          # before anything is made for it
-        _tell(ready_fd, f"error 125 {owner.gone_error(rec['name'])}\n")
-        raise owner.gone_error(rec["name"])
     d = ct.container_dir(store, cid)
     rs = runtime_store()
     ext = external.for_record(rec)           # --runtime: another OCI runtime
@@ -124,7 +121,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
                     _client_frame(kind, payload, master if master >= 0 else in_w,
                                   {master: b"stdout"})
             if owner and owner.died():   # while it was made, or the starter waited
-                raise owner.gone_error(rec["name"])
+                raise owner.gone_error()
             if ext:
                 ext.start(cid)
             else:
@@ -421,6 +418,10 @@ def _monitor(root: str | None, cid: str, ready: int, wait_attach: bool, keeper_f
     it after, as `rm -f -v` would (owner.py)."""
     store = Store(root)
     owner = owners.watch(store, cid)
+    if owner and owner.died():          # before anything is made for it
+        owners.discard(store, cid)      # (gone before the starter hears why)
+        _tell(ready, f"error 125 {owner.gone_error()}\n")
+        return 1
     try:
         run_container(root, cid, foreground=False, ready_fd=ready, store=store,
                       wait_attach=wait_attach, keeper_fd=keeper_fd, owner=owner)

@@ -44,8 +44,8 @@ class Owner:
     """The owner of one container, watched through a pidfd (close-on-exec,
     as pidfd_open makes it: the container never inherits it)."""
 
-    def __init__(self, owner: str):
-        self.name = owner
+    def __init__(self, owner: str, container: str = ""):
+        self.name, self.container = owner, container
         self.fd = -1
         self.dead = False
         pid = int(owner.partition(":")[0])
@@ -75,8 +75,9 @@ class Owner:
             os.close(self.fd)
             self.fd = -1
 
-    def gone_error(self, name: str) -> MiniRunError:
-        return ct.ContainerError(f"the owner of container {name} (pid "
+    def gone_error(self) -> MiniRunError:
+        """What the starter hears when the owner died before the start."""
+        return ct.ContainerError(f"the owner of container {self.container} (pid "
                                  f"{self.name.partition(':')[0]}) has exited: the container "
                                  "is removed with it")
 
@@ -85,10 +86,11 @@ def watch(store: Store, cid: str) -> Owner | None:
     """The owner of container ``cid``, watched; None if it has none (made by
     the command line) or its record is gone."""
     try:
-        owner = ct.record(store, cid)["options"].get("owner")
+        rec = ct.record(store, cid)
     except ct.ContainerError:
         return None
-    return Owner(owner) if owner else None
+    owner = rec["options"].get("owner")
+    return Owner(owner, rec["name"]) if owner else None
 
 
 def discard(store: Store, cid: str) -> None:
