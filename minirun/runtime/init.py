@@ -16,6 +16,7 @@ Nothing here may start a thread: ``unshare(CLONE_NEWUSER)`` refuses a
 multi-threaded caller, and a fork with threads copies their locks.
 """
 import fcntl
+import gc
 import os
 
 from minirun import explain
@@ -56,6 +57,10 @@ def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
     """CHILD: enter the namespaces, then fork the process that will be pid 1.
     Runs in kernel/fork's ``serve``: a step that raises reaches the parent
     as its error line."""
+    # A collection here would write to every object's header, copying the
+    # caller's whole heap page by page (a fork shares it until written): the
+    # children live for milliseconds and need none.
+    gc.disable()
     explain.set_actor("child")
     k.process.set_name("minirun:[1:CHILD]")
     if plan.stdio:
