@@ -20,11 +20,9 @@ from minirun.errors import MiniRunError
 
 
 def monitor_alive(rec: dict) -> bool:
-    from minirun.runtime.state import proc_start_time
-    if not rec.get("monitor"):
-        return False
-    pid, _, start = rec["monitor"].partition(":")
-    return proc_start_time(int(pid)) == int(start or 0)
+    """Is the record's monitor (``PID:STARTTIME``, as an owner is kept) alive?"""
+    from minirun.engine.containers.owner import alive
+    return alive(rec.get("monitor"))
 
 
 def refresh(store: Store, rec: dict) -> dict:

@@ -32,7 +32,7 @@ from minirun.errors import MiniRunError
 
 def alive(owner: str | None) -> bool:
     """Is the process ``PID:STARTTIME`` still alive (the same one, not a
-    later process given the same pid)?"""
+    later process given the same pid)?  An owner, or a monitor."""
     from minirun.runtime.state import proc_start_time
     pid, _, start = (owner or "").partition(":")
     if not pid.isdigit() or not start.isdigit():
