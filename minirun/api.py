@@ -124,6 +124,8 @@ class Container:
             store = self._store()
             create.ensure_image(self.root, self.spec.image, self.pull, lazy=self.spec.lazy,
                                 store=store)
+            from minirun.engine.containers import owner as owners
+            owners.sweep(store)             # what dead owners left (see owner.py)
             with space_errors(store.root):
                 self.id = create.create(store, self.spec, owner=os.getpid())
         return self
@@ -327,7 +329,9 @@ def containers(*, root: str | None = None) -> list[dict]:
     """Every container's record (id, name, image, state, exit code, ...)."""
     from minirun.engine.containers import lifecycle, records
     from minirun.engine.store import Store
+    from minirun.engine.containers import owner as owners
     store = Store(root)
+    owners.sweep(store)
     return [lifecycle.refresh(store, rec) for rec in records.all_records(store)]
 
 
