@@ -85,6 +85,7 @@ def test_nothing_of_a_job_reaches_the_next(api):
             first = pool.run(["sh", "-c",
                 "echo x > /tmp/mark && echo y > /etc/mark && "
                 "(setsid sleep 300 </dev/null >/dev/null 2>&1 &) && "
+                "while [ " + SLEEPING + " = 0 ]; do sleep 0.05; done && "      # it has exec'd
                 "hostname changed && sysctl -w kernel.shmmni=1000 >/dev/null && "
                 "echo $(hostname) $(sysctl -n kernel.shmmni) " + SLEEPING])
             second = pool.run(["sh", "-c",
