@@ -30,10 +30,13 @@ __version__ = "0.1.0"
 
 # The Python API (api.py), loaded on first use: every command line imports
 # this package, and none of them needs the API.
-_API = ("run", "Container", "Result", "Image", "images", "containers", "JobTimeout")
+_API = ("run", "Container", "Result", "Image", "images", "containers", "JobTimeout", "Pool")
 
 
 def __getattr__(name: str):
+    if name == "Pool":
+        from minirun.pool import Pool
+        return Pool
     if name in _API:
         from minirun import api
         return getattr(api, name)

@@ -75,7 +75,10 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     if all_processes and st.cgroup_dirs:
         from minirun.kernel import cgroups
         cgroups.kill_all(st.cgroup_dirs, sig)
-    os.kill(st.pid, sig)
+    try:
+        os.kill(st.pid, sig)
+    except ProcessLookupError:
+        pass        # it ended between the status read and the kill: nothing to signal
 
 
 def update(store: Store, cid: str, resources: dict) -> None:

@@ -17,6 +17,7 @@ from minirun.engine.containers.spec import ContainerSpec
 from minirun.engine.store import Store, check_name
 from minirun.records import record
 
+INIT = "/run/minirun-init"        # where --init binds catatonit
 PODMAN_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
                "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP",
                "CAP_SETUID", "CAP_SYS_CHROOT"]
@@ -172,8 +173,8 @@ def args(spec: ContainerSpec, image: dict) -> list[str]:
     argv = list(entrypoint) + cmd
     if not argv:
         raise ContainerError("no command: the image has no Entrypoint or Cmd; name one")
-    if spec.init:       # podman's --init: catatonit as pid 1, reaping and passing signals
-        argv = ["/run/minirun-init", "--"] + argv
+    if spec.init and argv[0] != INIT:  # podman's --init: catatonit as pid 1, reaping
+        argv = [INIT, "--"] + argv      # and passing signals (unless it is named itself)
     return argv
 
 
@@ -286,7 +287,7 @@ class Mounts:
             for name in ("passwd", "group"):
                 out.append(self._bind(os.path.join(self.directory, name), f"/etc/{name}", "ro"))
         if spec.init:
-            out.append({"destination": "/run/minirun-init", "type": "bind",
+            out.append({"destination": INIT, "type": "bind",
                         "source": catatonit(), "options": ["bind", "ro"]})
         for text in spec.tmpfs:
             dest, _, options = text.partition(":")

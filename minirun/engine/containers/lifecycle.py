@@ -21,7 +21,7 @@ from minirun.errors import MiniRunError
 
 def monitor_alive(rec: dict) -> bool:
     """Is the record's monitor (``PID:STARTTIME``, as an owner is kept) alive?"""
-    from minirun.engine.containers.owner import alive
+    from minirun.engine.containers.records import alive
     return alive(rec.get("monitor"))
 
 

@@ -26,18 +26,9 @@ import os
 import select
 
 from minirun.engine.containers import records as ct
+from minirun.engine.containers.records import alive
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
-
-
-def alive(owner: str | None) -> bool:
-    """Is the process ``PID:STARTTIME`` still alive (the same one, not a
-    later process given the same pid)?  An owner, or a monitor."""
-    from minirun.runtime.state import proc_start_time
-    pid, _, start = (owner or "").partition(":")
-    if not pid.isdigit() or not start.isdigit():
-        return False
-    return proc_start_time(int(pid)) == int(start)
 
 
 class Owner:

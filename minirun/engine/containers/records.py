@@ -105,3 +105,13 @@ def image_name(store: Store, image_id: str) -> str:
 def runtime_store():
     from minirun.runtime.state import Store as RuntimeStore, default_root
     return RuntimeStore(os.path.join(default_root(), "engine"))
+
+
+def alive(owner: str | None) -> bool:
+    """Is the process ``PID:STARTTIME`` still alive (the same one, not a
+    later process given the same pid)?  An owner, or a monitor."""
+    from minirun.runtime.state import proc_start_time
+    pid, _, start = (owner or "").partition(":")
+    if not pid.isdigit() or not start.isdigit():
+        return False
+    return proc_start_time(int(pid)) == int(start)
