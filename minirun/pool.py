@@ -170,6 +170,10 @@ class Pool:
                 if made is not None:
                     self.ready.append(made)
                 self.cond.notify_all()
+        self._remove_all()
+
+    def _remove_all(self) -> None:
+        """Every container the pool still holds, ready or used, removed."""
         with self.cond:
             left = list(self.ready) + list(self.used)
             self.ready.clear()
@@ -228,12 +232,7 @@ class Pool:
             self.cond.notify_all()
         if self.worker.is_alive():
             self.worker.join()
-        with self.cond:
-            left = list(self.ready) + list(self.used)
-            self.ready.clear()
-            self.used.clear()
-        for warm in left:
-            self._remove(warm)
+        self._remove_all()
 
     def __enter__(self) -> "Pool":
         return self
