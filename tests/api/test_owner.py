@@ -173,3 +173,58 @@ def test_a_container_whose_owner_died_does_not_start(volumed):
         "the container is removed with it"], r.stderr
     assert api.mr("inspect", created["id"]).returncode != 0     # before any sweep
     assert _left(api, created) == []
+
+
+PYTEST_JOB = '''
+import pytest
+
+@pytest.mark.minirun(image=IMAGE)
+def test_job(minirun_job):
+    minirun_job(["sh", "-c", "touch /dev/shm/started; sleep 300"])
+'''
+
+
+def test_a_pytest_run_killed_mid_job_leaves_nothing(volumed):
+    """The issue's own case: a pytest run using the plugin's pool, killed
+    with SIGKILL while its job runs; after the next commands, nothing of its
+    containers (the job's and the pool's spare ones) is left."""
+    import time
+    api = volumed
+    tmp = os.path.join(api.mr.rt.scratch, "killed-run")
+    os.makedirs(tmp)
+    with open(os.path.join(tmp, "test_user.py"), "w") as f:
+        f.write(f"IMAGE = {api.image!r}\n" + PYTEST_JOB)
+    api.mr.rt.chown(tmp)
+    argv = api.mr.rt.prefix() + [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                 "--minirun-root", api.mr.store, "test_user.py"]
+    run = subprocess.Popen(argv, cwd=tmp, env=api.mr.env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    records, deadline = {}, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = json.loads(api.mr("ps", "-a", "--format", "json", check=True).stdout)
+        records.update({c["Id"]: c for c in listed})
+        if any(c["State"] == "running" and os.path.exists(
+                f"/proc/{c['Pid']}/root/dev/shm/started") for c in listed):
+            break
+        time.sleep(0.05)
+    else:
+        run.kill()
+        pytest.fail("the job never started")
+    # the pytest run, as the user would kill it (its runuser wrapper too, as root)
+    pids = subprocess.run(["pgrep", "-f", "--", f"--minirun-root {api.mr.store} test_user.py"],
+                          capture_output=True, text=True).stdout.split()
+    assert pids, "the pytest run is not found"
+    for pid in pids:
+        os.kill(int(pid), signal.SIGKILL)
+    run.wait(10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        left = {c["Id"] for c in json.loads(
+            api.mr("ps", "-a", "--format", "json", check=True).stdout)}
+        if not left & set(records):
+            break
+        time.sleep(0.1)
+    recs = [dict(id=cid, pid=c["Pid"], monitor=None,
+                 options={"anonymous_volumes": {}}) for cid, c in records.items()]
+    assert [x for rec in recs for x in _left(api, rec)] == []
+    assert api.mr("volume", "ls", "-q", check=True).stdout.split() == []   # the store is ours
