@@ -11,7 +11,6 @@ the runtime (runtime/resources.py): down, never back up.
 import json
 import os
 
-from minirun.engine.containers import devices
 from minirun.engine.containers.records import ContainerError
 from minirun.engine.containers.spec import ContainerSpec
 from minirun.engine.store import Store, check_name
@@ -151,7 +150,9 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
     config["mounts"] += mounts.all(image)
     linux = config["linux"]
     linux["resources"].update(spec.resources)
-    devices.apply(config, spec, rootless)
+    if spec.devices or spec.gpus:
+        from minirun.engine.containers import devices
+        devices.apply(config, spec, rootless)
     if spec.privileged:       # every device, as podman's --privileged
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     if spec.oom_score_adj is not None:

@@ -30,13 +30,22 @@ import os
 import select
 import sys
 
-from minirun.engine.containers import external, owner as owners, records as ct
+from minirun.engine.containers import records as ct
 from minirun.engine.containers.exitfile import keep, prepare_exit, write_exit
 from minirun.engine.containers.log import Log, say
 from minirun.engine.containers.records import runtime_store
 from minirun.engine.network import connect, modes
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
+
+
+def _external(rec: dict):
+    """Another OCI runtime (--runtime), if the container has one; the module
+    is loaded only then (it costs every start otherwise)."""
+    if not rec["options"].get("runtime"):
+        return None
+    from minirun.engine.containers import external
+    return external.for_record(rec)
 
 
 def _tell(fd: int, line: str) -> None:
@@ -57,7 +66,7 @@ def _tell(fd: int, line: str) -> None:
 def run_container(root: str | None, cid: str, *, foreground: bool, interactive: bool = False,
                   ready_fd: int = -1, store: Store | None = None,
                   wait_attach: bool = False, keeper_fd: int = -1,
-                  owner: owners.Owner | None = None) -> int:
+                  owner=None) -> int:
     """Run a created container to its end; return its exit code.
 
     In the foreground our own stdio is the container's (a terminal through
@@ -77,7 +86,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
         raise _removed(cid[:12]) from None
     d = ct.container_dir(store, cid)
     rs = runtime_store()
-    ext = external.for_record(rec)           # --runtime: another OCI runtime
+    ext = _external(rec)                     # --runtime: another OCI runtime
     handle = None
     links = None                             # what keeps its network up: helpers, holders
     tty = bool(rec["options"].get("tty"))
@@ -99,7 +108,8 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
             server = Server(d)
         # The runtime gives the container its own stdio: make ours theirs.
         if tty and ext:
-            terminal = external.ConsoleSocket()
+            from minirun.engine.containers.external import ConsoleSocket
+            terminal = ConsoleSocket()
         elif tty:
             from minirun.runtime.console import OwnTerminal
             terminal = OwnTerminal()
@@ -329,7 +339,7 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
     before they go.  A store that cannot be written (a full disk) leaves
     the record to the next command, which finds the exit file."""
     from minirun.runtime import lifecycle
-    ext = external.for_record(rec)
+    ext = _external(rec)
     figures = {} if ext else lifecycle.usage(rs, rec["id"])
     _delete(ext, rs, rec["id"], ct.container_dir(store, rec["id"]))
     try:
@@ -417,6 +427,7 @@ def _monitor(root: str | None, cid: str, ready: int, wait_attach: bool, keeper_f
     """The monitor's life: run the container; if its owner has died, remove
     it after, as `rm -f -v` would (owner.py)."""
     store = Store(root)
+    from minirun.engine.containers import owner as owners
     owner = owners.watch(store, cid)
     if owner and owner.died():          # before anything is made for it
         owners.discard(store, cid)      # (gone before the starter hears why)

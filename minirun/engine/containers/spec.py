@@ -95,7 +95,6 @@ def make(image: str, command=(), **options) -> ContainerSpec:
             kw[word] = bool(kw[word])
         elif isinstance(default, tuple):
             kw[word] = tuple(kw[word] or ())
-    from minirun.engine.containers import devices
     from minirun.engine.containers.limits import number, resources
     from minirun.engine.network.modes import check_mode, default_mode
     network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
@@ -115,7 +114,21 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         dns=_dns(kw["dns"]), bandwidth=_bandwidth(kw["network_bandwidth"], network),
         resources=resources(kw), oom_score_adj=number(kw, "oom_score_adj"),
         lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1",
-        devices=tuple(devices.check(d) for d in kw["device"]), gpus=devices.gpus(kw["gpus"]))
+        devices=_devices(kw["device"]), gpus=_gpus(kw["gpus"]))
+
+
+def _devices(given) -> tuple:
+    if not given:
+        return ()
+    from minirun.engine.containers import devices
+    return tuple(devices.check(d) for d in given)
+
+
+def _gpus(text: str | None) -> tuple:
+    if not text:
+        return ()
+    from minirun.engine.containers import devices
+    return devices.gpus(text)
 
 
 def _security(options) -> tuple[str, bool]:
