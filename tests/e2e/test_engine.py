@@ -159,6 +159,19 @@ def test_dry_run_prints_exactly_what_create_writes(mr, img):
     mr("rm", "-v", cid, check=True)
 
 
+def test_a_container_path_alone_is_an_anonymous_volume(mr, img):
+    """`-v /data`, as podman reads it: a volume of the container's own,
+    filled from the image, kept by `rm` and removed by `rm -v`."""
+    cid = mr("create", "--network", "none", "-v", "/data", "-v", "/etc/skel2", img, "sh", "-c",
+             "echo kept > /data/f; ls /data", check=True).stdout.strip()
+    names = mr("volume", "ls", "-q", check=True).stdout.split()
+    assert len(names) == 2, names
+    r = mr("start", "-a", cid)
+    assert r.returncode == 0 and r.stdout.split() == ["f"], (r.stdout, r.stderr)
+    mr("rm", "-v", cid, check=True)
+    assert mr("volume", "ls", "-q", check=True).stdout.split() == []
+
+
 def test_a_failed_create_leaves_no_volume_it_made(mr, img):
     """The name is in use: the create fails after its volumes were made, and
     takes away those it made (a volume that was there before stays)."""

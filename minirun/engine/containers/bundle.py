@@ -297,8 +297,8 @@ class Mounts:
         for text in spec.volumes:
             from minirun.engine.containers import volumes
             src, dest, ro = volumes.parse_spec(text)
-            if not src.startswith("/"):          # a named volume, made and filled on first use
-                src = self._volume(src, dest)
+            if not src.startswith("/"):  # a named volume (anonymous: -v /DEST), made and
+                src = self._volume(src or None, dest)       # filled on first use
             out.append(self._bind(src, dest, "ro" if ro else None))
         out += [self._mount_flag(text) for text in spec.mounts]
         taken = {m["destination"] for m in out}

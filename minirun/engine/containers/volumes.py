@@ -118,7 +118,10 @@ def prune(store: Store) -> list[str]:
 def parse_spec(spec: str) -> tuple[str, str, bool]:
     """``-v SOURCE:DEST[:OPTIONS]`` -> (source, dest, read-only), refused
     with podman's words where any part is wrong; a source that is not a path
-    is a volume's name, checked as one."""
+    is a volume's name, checked as one.  ``-v /DEST`` alone is an anonymous
+    volume (source ""), as podman makes one."""
+    if spec.startswith("/") and ":" not in spec:
+        return "", spec, False
     parts = spec.split(":")
     src, dest = parts[0], parts[1] if len(parts) > 1 else ""
     options = parts[2].split(",") if len(parts) > 2 else []
