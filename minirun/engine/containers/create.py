@@ -62,8 +62,9 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
 
 def _check_network(store: Store, spec: ContainerSpec) -> None:
     """What the spec asks of the network is there, and fits its mode."""
-    from minirun.engine.network import bridge, modes
+    from minirun.engine.network import modes
     if modes.bridged(spec.network):
+        from minirun.engine.network import bridge
         bridge.require(store, spec.network)
         if spec.userns == "keep-id" and os.geteuid() != 0:
             raise ContainerError("--userns keep-id: a plain user's bridge networks live in "
@@ -141,8 +142,9 @@ def _host_for(store: Store, network: str | None) -> str | None:
     own address, which slirp4netns's NAT reaches (also from a plain user's
     bridges, which go out through it); pasta's gateway, which it maps to the
     host."""
-    from minirun.engine.network import bridge, modes
+    from minirun.engine.network import modes
     if modes.bridged(network) and os.geteuid() == 0:
+        from minirun.engine.network import bridge
         return bridge.inspect(store, network)["gateway"]
     if network == "pasta":
         return _default_route()[1]

@@ -45,8 +45,6 @@ def connect(store: Store, rec: dict, bundle: str) -> Links:
     slirp4netns/pasta in its namespace.  As root the namespace is a file
     (config.json names it); a plain user's is held by a process, and the
     bundle is pointed at it."""
-    from minirun.engine import userns
-    from minirun.engine.network import usernet
     mode = rec["options"].get("network")
     links = Links()
     if not private(mode):
@@ -57,7 +55,9 @@ def connect(store: Store, rec: dict, bundle: str) -> Links:
         if bridged(mode):
             setup(store, rec, bundle, links)
         else:
+            from minirun.engine.network import usernet
             if rootless:
+                from minirun.engine import userns
                 pid, fd = userns.hold(rec["options"].get("userns") == "keep-id")
                 links.fds.append(fd)
                 _join(bundle, f"/proc/{pid}/ns/user", f"/proc/{pid}/ns/net")
