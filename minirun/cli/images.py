@@ -95,8 +95,8 @@ def rmi(obj, names, force: bool) -> None:
     """Remove images from the store."""
     from minirun.engine.containers import lifecycle
     from minirun.engine.images import service as img
-    def remove_container(store, cid):
-        lifecycle.remove(store, cid, force=True)
+    import functools
+    remove_container = functools.partial(lifecycle.remove, force=True)   # rmi -f's
     for line in img.remove(obj["root"], list(names), force, remove_container):
         click.echo(line)
 

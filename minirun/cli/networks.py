@@ -60,8 +60,8 @@ def network_rm(obj, force: bool, names) -> None:
     """Remove networks."""
     from minirun.engine.containers import lifecycle
     from minirun.engine.network import bridge
-    def remove_container(store, cid):
-        lifecycle.remove(store, cid, force=True)
+    import functools
+    remove_container = functools.partial(lifecycle.remove, force=True)   # network rm -f's
     each(names, lambda name: bridge.remove(hot.store(obj), name, force, remove_container))
 
 
