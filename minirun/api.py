@@ -141,12 +141,17 @@ class Container:
         """Its exit code, once it has ended; None if ``timeout`` seconds
         pass first.  It sleeps on a pidfd of the container's process, which
         wakes at its exit, then reads the code its monitor records."""
-        from minirun.engine.containers import lifecycle
+        from minirun.engine.containers import lifecycle, records
         deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
         if self.pid and not _wait_pid(self.pid, timeout):
             return None
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not lifecycle.wait_exit(self._store(), self._id(), left):
+        monitor = records.record(self._store(), self._id())["monitor"]
+        if records.alive(monitor):       # it records the exit, then ends: wait for that
+            _wait_pid(int(monitor.partition(":")[0]), left())
+        if not lifecycle.wait_exit(self._store(), self._id(), left()):
             return None
         self._ended = self._ended or time.monotonic()
         return self._record()["exit_code"]
