@@ -44,6 +44,28 @@ class Result:
     io_write: int | None = None         # bytes
 
 
+def job_result(exit_code: int, stdout: str, stderr: str, usage: dict | None,
+           duration: float) -> Result:
+    """A Result from what the runtime counted in the job's cgroup
+    (runtime/usage.py's figures: cpu_ns, memory_peak, oom_kills, io_*)."""
+    usage = usage or {}
+    cpu = usage.get("cpu_ns")
+    return Result(exit_code=exit_code, stdout=stdout, stderr=stderr,
+                  oom_killed=bool(usage.get("oom_kills")), duration=duration,
+                  cpu_seconds=None if cpu is None else cpu / 1e9,
+                  peak_memory=usage.get("memory_peak"), io_read=usage.get("io_read"),
+                  io_write=usage.get("io_write"))
+
+
+def argv(command, who: str, empty: bool = False) -> list[str]:
+    """A command as a list of words; a string (which Python would split into
+    letters) or, unless ``empty``, nothing is one clear error."""
+    if isinstance(command, (str, bytes)) or (not command and not empty):
+        raise MiniRunError(f"{who}: the command is a list of words, "
+                           "e.g. [\"sh\", \"-c\", \"echo hi\"]")
+    return [str(word) for word in command or ()]
+
+
 class JobTimeout(MiniRunError):
     """A job ran longer than the ``timeout`` given to :func:`run`; it was
     killed and removed."""
@@ -94,7 +116,7 @@ class Container:
         from minirun.engine.containers import spec as specs
         self.root = os.path.abspath(root) if root else None
         self.pull = pull
-        self.spec = specs.make(image, list(command or ()), **words(options))
+        self.spec = specs.make(image, argv(command, "Container", empty=True), **words(options))
         self.id: str | None = None
         self.pid = 0
         self._started = self._ended = 0.0
@@ -163,7 +185,8 @@ class Container:
         import select
         from minirun.engine.containers import attach
         deadline = time.monotonic() + timeout
-        sock = attach.connect(os.path.join(self._store().root, "containers", self._id()))
+        from minirun.engine.store import container_dir
+        sock = attach.connect(container_dir(self._store(), self._id()))
         try:
             sock.sendall(attach.frame(b"h", b""))       # hello: send what comes from now
             for line in "".join(self.logs()).splitlines():   # what came before
@@ -211,26 +234,20 @@ class Container:
         rec = self._record()
         if rec["state"] != "exited":
             raise MiniRunError(f"container {self._id()[:12]} has not ended: wait() for it")
-        usage = rec["usage"] or {}
         out, err = self.logs()
-        cpu = usage.get("cpu_ns")
-        return Result(exit_code=rec["exit_code"], stdout=out, stderr=err,
-                      oom_killed=bool(usage.get("oom_kills")),
-                      duration=max(0.0, (self._ended or time.monotonic()) - self._started),
-                      cpu_seconds=None if cpu is None else cpu / 1e9,
-                      peak_memory=usage.get("memory_peak"), io_read=usage.get("io_read"),
-                      io_write=usage.get("io_write"))
+        return job_result(rec["exit_code"], out, err, rec["usage"],
+                      max(0.0, (self._ended or time.monotonic()) - self._started))
 
     def logs(self) -> tuple[str, str]:
         """(stdout, stderr) so far, from its log."""
-        path = os.path.join(self._store().root, "containers", self._id(), "ctr.log")
+        from minirun.engine.containers.log import parse
+        from minirun.engine.store import container_dir
+        path = os.path.join(container_dir(self._store(), self._id()), "ctr.log")
         streams = {b"stdout": [], b"stderr": []}
         try:
             with open(path, "rb") as f:
-                for line in f:
-                    _, stream, kind, text = (line.rstrip(b"\n").split(b" ", 3) + [b""])[:4]
-                    if stream in streams:
-                        streams[stream].append(text + (b"\n" if kind == b"F" else b""))
+                for record in filter(None, map(parse, f)):
+                    streams.get(record[1], []).append(record[2])
         except FileNotFoundError:
             pass
         return tuple(b"".join(streams[s]).decode(errors="replace")
@@ -241,15 +258,16 @@ class Container:
         """Run one more process in the running container; its Result (exit
         code and output; the cost is the container's, not counted here)."""
         import subprocess
+        command = argv(command, "Container.exec")
         rec = self._record()
         if rec["state"] != "running":
             raise MiniRunError(f"container {self._id()[:12]} is {rec['state']}, not running")
-        argv = [_minirun()] + (["--root", self.root] if self.root else []) + ["exec"]
+        cli = [_minirun()] + (["--root", self.root] if self.root else []) + ["exec"]
         for k, v in (env or {}).items():
-            argv += ["-e", f"{k}={v}"]
-        argv += (["-u", user] if user else []) + (["-w", workdir] if workdir else [])
+            cli += ["-e", f"{k}={v}"]
+        cli += (["-u", user] if user else []) + (["-w", workdir] if workdir else [])
         started = time.monotonic()
-        p = subprocess.run(argv + [self._id(), *command], capture_output=True,
+        p = subprocess.run(cli + [self._id(), *command], capture_output=True,
                            stdin=subprocess.DEVNULL)
         if p.returncode == 125:
             raise MiniRunError(p.stderr.decode(errors="replace").strip().removeprefix("Error: "))

@@ -105,13 +105,12 @@ class Pool:
         """Run ``command`` in a ready container to its end; its Result.  The
         container is thrown away after; a job past ``timeout`` seconds is
         killed and api.JobTimeout raised."""
-        if isinstance(command, str) or not command:
-            raise MiniRunError("Pool.run: the command is a list of words, "
-                               "e.g. [\"sh\", \"-c\", \"...\"]")
+        from minirun import api
+        command = api.argv(command, "Pool.run")
         for attempt in range(self.size + 1):
             warm = self._take()
             try:
-                return job(warm, list(command), env or {}, timeout, workdir)
+                return job(warm, command, env or {}, timeout, workdir)
             except MiniRunError:
                 if warm.running() or attempt == self.size:
                     raise
@@ -275,14 +274,10 @@ def job(warm: Warm, command: list[str], env: dict, timeout: float | None,
     if not in_time:
         raise api.JobTimeout(f"the job in {warm.id[:12]} ran past {timeout} s: killed")
     figures = usage.usage(warm.cgroup_dirs) if warm.cgroup_dirs else {}
-    cpu = figures.get("cpu_ns")
-    return api.Result(exit_code=os.waitstatus_to_exitcode(status) if os.WIFEXITED(status)
-                      else 128 + os.WTERMSIG(status),
-                      stdout=out.decode(errors="replace"), stderr=err.decode(errors="replace"),
-                      oom_killed=bool(figures.get("oom_kills")), duration=ended - started,
-                      cpu_seconds=None if cpu is None else cpu / 1e9,
-                      peak_memory=figures.get("memory_peak"), io_read=figures.get("io_read"),
-                      io_write=figures.get("io_write"))
+    code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) \
+        else 128 + os.WTERMSIG(status)
+    return api.job_result(code, out.decode(errors="replace"), err.decode(errors="replace"),
+                      figures, ended - started)
 
 
 def collect(pid: int, out_r: int, err_r: int, timeout: float | None) -> tuple:

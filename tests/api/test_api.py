@@ -84,10 +84,21 @@ def test_bad_options_are_one_minirun_error_and_nothing_made(api):
             minirun.run("localhost:1/nothing/here", ["true"], root=STORE, pull="never")
         except MiniRunError as e:
             said.append(type(e).__name__)
+        try:
+            minirun.run(IMAGE, "echo hi", root=STORE)
+        except MiniRunError as e:
+            said.append(str(e))
+        with minirun.Pool(IMAGE, size=1, root=STORE, network="none") as pool:
+            try:
+                pool.run("echo hi")
+            except MiniRunError as e:
+                said.append(str(e))
         print(json.dumps([said, minirun.containers(root=STORE)]))
     """)
     said, left = out
-    assert len(said) == 5 and left == [], said
+    assert len(said) == 7 and left == [], said
+    assert "Container: the command is a list of words" in said[5], said
+    assert "Pool.run: the command is a list of words" in said[6], said
     assert "unknown container option(s) memmory" in said[0]
     assert "--memory lots" in said[1]
     assert "-p/-P" in said[2]
@@ -117,3 +128,13 @@ def test_waits_wake_on_the_event(api):
     line, seen, got, code = out
     assert line == "ready now" and 0.45 <= seen < 0.9, out
     assert got == "hello\n" and code == 137, out
+
+
+def test_images_through_the_api(api):
+    out = api.json("""
+        image_id = minirun.Image.pull(IMAGE, root=STORE)
+        names = [n for i in minirun.images(root=STORE) for n in i["Names"]]
+        print(json.dumps([image_id, names]))
+    """)
+    image_id, names = out
+    assert image_id.startswith("sha256:") and api.image in names, out

@@ -17,9 +17,6 @@ import stat
 from minirun.errors import MiniRunError
 
 GPU_KIND = "nvidia.com/gpu"
-# NVIDIA's hook binaries: the runtime does what their hooks ask itself
-# (runtime/cdihooks.py), so they need not be installed
-NATIVE_HOOKS = ("nvidia-cdi-hook", "nvidia-ctk")
 def is_cdi(text: str) -> bool:
     """A CDI name (vendor/class=name) rather than a path."""
     return not text.startswith("/") and "=" in text
@@ -159,7 +156,8 @@ def _cdi(config: dict, spec, rootless: bool) -> None:
             registry = Registry(specs=(made,))
     if spec.gpus:
         wanted += gpu_names(spec.gpus, _gpu_names(registry))
-    edits = registry.resolve(wanted, native_hooks=NATIVE_HOOKS)
+    from minirun.runtime.cdihooks import BINARIES      # their hooks: the runtime's work
+    edits = registry.resolve(wanted, native_hooks=BINARIES)
     if rootless:
         edits = bound(edits)
     cdi_edits.apply(config, edits)

@@ -209,11 +209,12 @@ def logs(store: Store, name: str, follow: bool = False, tail: int | None = None,
 
 def _emit(line: bytes, timestamps: bool, out, err) -> None:
     """A k8s-file record: TIMESTAMP STREAM F|P MESSAGE (P: partial line)."""
-    parts = line.rstrip(b"\n").split(b" ", 3)
-    if len(parts) < 4:
+    from minirun.engine.containers.log import parse
+    record = parse(line)
+    if record is None:
         return
-    stamp, stream, flag, message = parts
-    text = (stamp + b" " if timestamps else b"") + message + (b"\n" if flag == b"F" else b"")
+    stamp, stream, text = record
+    text = (stamp + b" " if timestamps else b"") + text
     target = err if stream == b"stderr" else out
     target.write(text)
     target.flush()

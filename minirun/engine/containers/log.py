@@ -96,3 +96,13 @@ class Log:
         if self.dropped:
             self._note()
         os.close(self.fd)
+
+
+def parse(line: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """One record of the log: (time stamp, stream, text with its newline if
+    the record is a full line), or None for a line that is not one."""
+    parts = line.rstrip(b"\n").split(b" ", 3)
+    if len(parts) < 4:
+        return None
+    stamp, stream, flag, text = parts
+    return stamp, stream, text + (b"\n" if flag == b"F" else b"")
