@@ -1,0 +1,75 @@
+#!/bin/bash
+# The real-card tests (tests/gpu/test_real_card.py) on a machine with an
+# NVIDIA GPU that has neither this project's packages nor a network: its
+# own Python (3.12), no Debian packages, root.
+#
+#   tests/gpu/on-a-card.sh prepare   here: wheels for Python 3.12 (minirun's
+#                                    own, built with its C half, and what it
+#                                    needs), newuidmap/newgidmap and their
+#                                    libraries, into .devgpu/ (git-ignored)
+#   tests/gpu/on-a-card.sh run       there, as root, with .devgpu/ and
+#                                    .build/busybox carried: installs them
+#                                    into a venv beside the machine's own
+#                                    packages, makes the test user, prints
+#                                    what the driver looks like, and runs
+#                                    the real-card tests as root and rootless
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DEV=.devgpu
+PY=3.12
+
+prepare() {
+    rm -rf "$DEV" && mkdir -p "$DEV/whl" "$DEV/lib"
+    grep -qx "/$DEV/" .git/info/exclude 2>/dev/null || echo "/$DEV/" >> .git/info/exclude
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version $PY \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d "$DEV/whl" \
+        cffi pycparser zstandard indexed_gzip "pyroute2<1" pexpect ptyprocess
+    local src; src=$(mktemp -d)
+    git clone -q . "$src"
+    "$(pyenv root)/versions/$(pyenv versions --bare | grep "^$PY" | tail -1)/bin/python" \
+        -m pip wheel -q --no-deps -w "$DEV/whl" "$src"
+    rm -rf "$src"
+    cp /usr/bin/newuidmap /usr/bin/newgidmap "$DEV/"
+    for lib in $(ldd /usr/bin/newuidmap minirun/_native*.so | awk '/=> \//{print $3}' | sort -u); do
+        case $(basename "$lib") in libc.so*|libz.so*) ;; *) cp -L "$lib" "$DEV/lib/" ;; esac
+    done
+    [ -x .build/busybox/rootfs/bin/busybox ] || rootfs-tools/busybox-rootfs .build/busybox/rootfs
+    du -sh "$DEV" .build/busybox
+}
+
+run() {
+    set -x
+    uname -r; nvidia-smi -L; ls -la /dev/nvidia* || true
+    cat /proc/driver/nvidia/version || true; ls /sys/module/nvidia 2>&1 | head -3 || true
+    ldconfig -p | grep -E 'libcuda\.|libnvidia-ml\.' || echo "the driver's libraries are not in ld.so.cache"
+    which nvidia-smi nvidia-ctk gcc runuser useradd newuidmap || true
+    grep -E 'overlay|fuse' /proc/filesystems || true
+    mount | grep -E ' /sys/fs/cgroup' || true
+    set +x
+    # C libraries the machine lacks (never replace one it has)
+    mkdir -p /usr/local/lib/minirun-devgpu
+    for lib in "$DEV"/lib/*; do
+        ldconfig -p | grep -q "$(basename "$lib")" || cp "$lib" /usr/local/lib/minirun-devgpu/
+    done
+    echo /usr/local/lib/minirun-devgpu > /etc/ld.so.conf.d/minirun-devgpu.conf && ldconfig
+    for tool in newuidmap newgidmap; do
+        command -v $tool >/dev/null || install -m 4755 "$DEV/$tool" /usr/bin/$tool
+    done
+    id minirun-test >/dev/null 2>&1 || useradd -m minirun-test
+    grep -q '^minirun-test:' /etc/subuid 2>/dev/null || echo minirun-test:200000:65536 >> /etc/subuid
+    grep -q '^minirun-test:' /etc/subgid 2>/dev/null || echo minirun-test:200000:65536 >> /etc/subgid
+    python3 -m venv --system-site-packages /tmp/v
+    /tmp/v/bin/pip install -q --no-index --no-deps "$DEV"/whl/*.whl
+    python3 -c 'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [open("minirun/"+n.split("/")[-1],"wb").write(z.read(n)) for n in z.namelist() if "_native" in n and n.endswith(".so")]' "$DEV"/whl/minirun-*.whl
+    chmod 755 /tmp/v /tmp/v/bin
+    set -x
+    /tmp/v/bin/minirun info | grep -iA6 gpu || true
+    /tmp/v/bin/minirun cdi generate | head -60
+    /tmp/v/bin/minirun cdi list || true
+    set +x
+    export PYTHONUNBUFFERED=1
+    /tmp/v/bin/python -m pytest -p no:cacheprovider -v -rs tests/gpu/test_real_card.py "$@"
+}
+
+"${1:?prepare or run}" "${@:2}"
