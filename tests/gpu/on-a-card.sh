@@ -12,7 +12,8 @@
 #                                    into a venv beside the machine's own
 #                                    packages, makes the test user, prints
 #                                    what the driver looks like, and runs
-#                                    the real-card tests as root and rootless
+#                                    the real-card tests as root and rootless,
+#                                    then bench/gpu.py on the real driver
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DEV=.devgpu
@@ -24,7 +25,8 @@ prepare() {
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version $PY \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 -d "$DEV/whl" \
-        cffi pycparser zstandard indexed_gzip "pyroute2<1" pexpect ptyprocess
+        cffi pycparser zstandard indexed_gzip "pyroute2<1" pexpect ptyprocess \
+        click urllib3 tqdm PyYAML pytest pluggy iniconfig packaging
     local src; src=$(mktemp -d)
     git clone -q . "$src"
     "$(pyenv root)/versions/$(pyenv versions --bare | grep "^$PY" | tail -1)/bin/python" \
@@ -39,14 +41,14 @@ prepare() {
 }
 
 run() {
-    set -x
-    uname -r; nvidia-smi -L; ls -la /dev/nvidia* || true
+    set -x +e
+    command -v python3; python3 -V; uname -r; nvidia-smi -L; ls -la /dev/nvidia* || true
     cat /proc/driver/nvidia/version || true; ls /sys/module/nvidia 2>&1 | head -3 || true
     ldconfig -p | grep -E 'libcuda\.|libnvidia-ml\.' || echo "the driver's libraries are not in ld.so.cache"
     which nvidia-smi nvidia-ctk gcc runuser useradd newuidmap || true
     grep -E 'overlay|fuse' /proc/filesystems || true
     mount | grep -E ' /sys/fs/cgroup' || true
-    set +x
+    set +x -e
     # C libraries the machine lacks (never replace one it has)
     mkdir -p /usr/local/lib/minirun-devgpu
     for lib in "$DEV"/lib/*; do
@@ -63,13 +65,17 @@ run() {
     /tmp/v/bin/pip install -q --no-index --no-deps "$DEV"/whl/*.whl
     python3 -c 'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [open("minirun/"+n.split("/")[-1],"wb").write(z.read(n)) for n in z.namelist() if "_native" in n and n.endswith(".so")]' "$DEV"/whl/minirun-*.whl
     chmod 755 /tmp/v /tmp/v/bin
-    set -x
-    /tmp/v/bin/minirun info | grep -iA6 gpu || true
+    set -x +e
+    /tmp/v/bin/minirun info | grep -iA6 gpu
     /tmp/v/bin/minirun cdi generate | head -60
-    /tmp/v/bin/minirun cdi list || true
-    set +x
+    /tmp/v/bin/minirun cdi list
+    set +x -e
     export PYTHONUNBUFFERED=1
-    /tmp/v/bin/python -m pytest -p no:cacheprovider -v -rs tests/gpu/test_real_card.py "$@"
+    local rc=0
+    /tmp/v/bin/python -m pytest -p no:cacheprovider -v -rs tests/gpu/test_real_card.py "$@" || rc=$?
+    # what the real driver adds to a start (bench/gpu.py, the driver root "/")
+    MINIRUN_DRIVER_ROOT=/ BENCH_RUNS=${BENCH_RUNS:-10} /tmp/v/bin/python -m bench.gpu || rc=$?
+    return $rc
 }
 
 "${1:?prepare or run}" "${@:2}"

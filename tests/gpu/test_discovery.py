@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from minirun.engine.cdi import discover, generate, ldcache
+from tests.gpu import fakedriver
 from tests.conftest import Runtime, is_root, unprivileged_user
 
 MINIRUN = os.path.join(os.path.dirname(sys.executable), "minirun")
@@ -63,6 +64,19 @@ def test_discovery_finds_the_fake_driver(fake_driver):
     assert d.sockets == ("/run/nvidia-persistenced/socket",)
     assert d.firmware == tuple(f"/lib/firmware/nvidia/550.54.15/{n}"
                                for n in ("gsp_ga10x.bin", "gsp_tu10x.bin"))
+
+
+def test_tools_are_found_on_path_as_a_cloud_image_lays_them_out(fake_driver, tmp_path,
+                                                              monkeypatch):
+    """nvidia-smi in /usr/local/nvidia/bin (as on the lent H200 machines and
+    GKE's nodes), a directory that is on $PATH but no standard one."""
+    root = fakedriver.build(str(tmp_path / "root"), gpus=1).root
+    os.makedirs(f"{root}/usr/local/nvidia/bin")
+    os.rename(f"{root}/usr/bin/nvidia-smi", f"{root}/usr/local/nvidia/bin/nvidia-smi")
+    monkeypatch.setenv("PATH", "/usr/local/nvidia/bin:/usr/bin:relative/bin")
+    assert discover.discover(root).binaries == ("/usr/local/nvidia/bin/nvidia-smi",)
+    monkeypatch.setenv("PATH", "/usr/bin")
+    assert discover.discover(root).binaries == ()
 
 
 def test_the_environment_names_the_driver_root(fake_driver, monkeypatch):

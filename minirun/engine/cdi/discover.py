@@ -25,7 +25,11 @@ Where each fact comes from:
   left by another driver (``libcuda.so.535.0.0``) is never mounted over a
   550 kernel module;
 - the tools: nvidia-smi, nvidia-debugdump, nvidia-persistenced,
-  nvidia-cuda-mps-control and -server, on the root's standard PATH;
+  nvidia-cuda-mps-control and -server, in the directories of $PATH, then
+  the standard ones (as NVIDIA's toolkit looks), under the root: a driver
+  laid out as a cloud's GPU images lay it (``/usr/local/nvidia/bin`` and
+  ``lib64``, in the loader cache and on PATH but in no standard
+  directory) is found as on the machines whose driver is in ``/usr``;
 - nvidia-persistenced's socket and the GSP firmware of this version.
 
 No driver is not an error: the result is empty (``found`` is false), and
@@ -171,11 +175,13 @@ def resolve(root: str, path: str) -> str:
 
 
 def binaries(root: str) -> tuple:
-    """The driver's tools on the root's PATH, each from the first directory
-    holding it (a /bin that links to /usr/bin counts once)."""
+    """The driver's tools, each from the first directory holding it: those
+    of $PATH (absolute ones), then the standard ones."""
+    dirs = [d.rstrip("/") for d in os.environ.get("PATH", "").split(":") if d.startswith("/")]
+    dirs = list(dict.fromkeys(dirs + list(PATH_DIRS)))
     found = []
     for name in BINARIES:
-        for d in PATH_DIRS:
+        for d in dirs:
             if os.path.isfile(host_path(root, f"{d}/{name}")) and os.access(
                     host_path(root, f"{d}/{name}"), os.X_OK):
                 found.append(f"{d}/{name}")
