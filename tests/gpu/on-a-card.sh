@@ -26,7 +26,7 @@ prepare() {
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 -d "$DEV/whl" \
         cffi pycparser zstandard indexed_gzip "pyroute2<1" pexpect ptyprocess \
-        click urllib3 tqdm PyYAML pytest pluggy iniconfig packaging
+        click urllib3 tqdm PyYAML
     local src; src=$(mktemp -d)
     git clone -q . "$src"
     "$(pyenv root)/versions/$(pyenv versions --bare | grep "^$PY" | tail -1)/bin/python" \
@@ -61,7 +61,11 @@ run() {
     id minirun-test >/dev/null 2>&1 || useradd -m minirun-test
     grep -q '^minirun-test:' /etc/subuid 2>/dev/null || echo minirun-test:200000:65536 >> /etc/subuid
     grep -q '^minirun-test:' /etc/subgid 2>/dev/null || echo minirun-test:200000:65536 >> /etc/subgid
-    python3 -m venv --system-site-packages /tmp/v
+    # a venv of the machine's python3, which may itself be a venv's (whose
+    # packages, pytest among them, --system-site-packages would not see)
+    python3 -m venv /tmp/v
+    python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+        > "$(/tmp/v/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz-machine.pth"
     /tmp/v/bin/pip install -q --no-index --no-deps "$DEV"/whl/*.whl
     python3 -c 'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [open("minirun/"+n.split("/")[-1],"wb").write(z.read(n)) for n in z.namelist() if "_native" in n and n.endswith(".so")]' "$DEV"/whl/minirun-*.whl
     chmod 755 /tmp/v /tmp/v/bin
