@@ -33,6 +33,7 @@ prepare() {
         -m pip wheel -q --no-deps -w "$DEV/whl" "$src"
     rm -rf "$src"
     cp /usr/bin/newuidmap /usr/bin/newgidmap "$DEV/"
+    cp "$(command -v catatonit)" "$DEV/"      # static: the pool's idle pid 1
     for lib in $(ldd /usr/bin/newuidmap minirun/_native*.so | awk '/=> \//{print $3}' | sort -u); do
         case $(basename "$lib") in libc.so*|libz.so*) ;; *) cp -L "$lib" "$DEV/lib/" ;; esac
     done
@@ -58,6 +59,7 @@ run() {
     for tool in newuidmap newgidmap; do
         command -v $tool >/dev/null || install -m 4755 "$DEV/$tool" /usr/bin/$tool
     done
+    command -v catatonit >/dev/null || install -m 755 "$DEV/catatonit" /usr/local/bin/catatonit
     id minirun-test >/dev/null 2>&1 || useradd -m minirun-test
     grep -q '^minirun-test:' /etc/subuid 2>/dev/null || echo minirun-test:200000:65536 >> /etc/subuid
     grep -q '^minirun-test:' /etc/subgid 2>/dev/null || echo minirun-test:200000:65536 >> /etc/subgid
@@ -66,7 +68,7 @@ run() {
     python3 -m venv /tmp/v
     python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
         > "$(/tmp/v/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz-machine.pth"
-    /tmp/v/bin/pip install -q --no-index --no-deps "$DEV"/whl/*.whl
+    /tmp/v/bin/pip install -q --no-index --no-deps --force-reinstall "$DEV"/whl/*.whl
     python3 -c 'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [open("minirun/"+n.split("/")[-1],"wb").write(z.read(n)) for n in z.namelist() if "_native" in n and n.endswith(".so")]' "$DEV"/whl/minirun-*.whl
     chmod 755 /tmp/v /tmp/v/bin
     set -x +e
@@ -78,7 +80,7 @@ run() {
     local rc=0
     /tmp/v/bin/python -m pytest -p no:cacheprovider -v -rs tests/gpu/test_real_card.py "$@" || rc=$?
     # what the real driver adds to a start (bench/gpu.py, the driver root "/")
-    MINIRUN_DRIVER_ROOT=/ BENCH_RUNS=${BENCH_RUNS:-10} /tmp/v/bin/python -m bench.gpu || rc=$?
+    MINIRUN_DRIVER_ROOT=/ BENCH_RUNS=${BENCH_RUNS:-10} /tmp/v/bin/python bench/run.py gpu || rc=$?
     return $rc
 }
 
