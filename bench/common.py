@@ -6,7 +6,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(REPO, ".venv", "bin")
+# the venv whose python runs the benchmark (make bench: the project's .venv)
+BIN = os.path.dirname(os.path.abspath(sys.executable))
 
 
 def workdir(prefix: str) -> str:
