@@ -7,11 +7,16 @@ A pooled container is an ordinary one (api.Container: a record ``ps``
 lists, a monitor of its own, its owner this process) whose pid 1 is
 catatonit pausing (podman's ``--init`` binary, bound at /run/minirun-init,
 run as ``catatonit -P``), so any image will do: its namespaces are made,
-its cgroup made and limited, its root filesystem mounted.  A job is then
-what ``minirun exec`` does, from this process and with no new interpreter
-(runtime/launch.exec_process): fork, join the namespaces and the cgroup,
-execve; its stdout and stderr come back through pipes, its exit through
-waitpid, its cost from the container's cgroup (runtime/usage.py).
+its cgroup made and limited, its root filesystem mounted.  Its job's process is made
+ahead too, as ``minirun exec`` makes one, from this process and with no new
+interpreter (runtime/launch.exec_process, primed): forked, in the
+namespaces and the cgroup, its user, capabilities and rlimits set, its
+stdout and stderr pipes of ours, and then it waits (SOCK's zygote, one per
+container).  A job only sends it the argv, environment and working
+directory: it enters the directory, finds the program, sets no_new_privs
+and the seccomp filter, and execs.  Its exit comes back through waitpid,
+its cost from the container's cgroup (runtime/usage.py), less what the
+priming had counted (CPU time and IO; the peak memory is the group's).
 
 Each container serves one job and is thrown away: nothing a job leaves
 (files, processes, a hostname, a sysctl) can reach the next one.  A worker
@@ -39,7 +44,11 @@ PAUSE = ("/run/minirun-init", "-P")         # catatonit in pause mode, under --i
 
 
 class Warm:
-    """One ready container and what a job in it needs, read once."""
+    """One ready container and its job's process, primed: forked ahead into
+    the container's namespaces and cgroup, its user, capabilities and
+    rlimits set, its stdout and stderr pipes ours, waiting for the job's
+    argv, environment and working directory (SOCK's zygote, one per
+    container)."""
 
     def __init__(self, container, gpus: tuple):
         from minirun.engine.containers.records import runtime_store
@@ -50,6 +59,51 @@ class Warm:
         state = self.store.load(self.id)
         self.cgroup_dirs = state.cgroup_dirs
         self.process = spec_mod.load_saved(self.store.dir(self.id), state.bundle).process
+        self.launch = None                  # the primed process (prime)
+        self.out_r = self.err_r = -1        # its stdout and stderr, our ends
+        self.baseline: dict = {}            # the cgroup's figures before the job
+        self.pidfd = -1                     # the primed process's, for the watcher
+
+    def prime(self) -> None:
+        """Fork the job's process now, so that a job only says what to run."""
+        from minirun.runtime import launch, usage
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            self.launch = launch.exec_process(self.store, self.id, self.process,
+                                              stdio=(null, out_w, err_w), primed=True)
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            for fd in (null, out_w, err_w):
+                os.close(fd)
+        self.out_r, self.err_r = out_r, err_r
+        self.pidfd = os.pidfd_open(self.launch.init_pid)
+        # what the pause process and the priming cost, not the job's
+        self.baseline = usage.usage(self.cgroup_dirs) if self.cgroup_dirs else {}
+
+    def discard(self) -> None:
+        """The primed process killed and reaped (if no job took it), our
+        ends of its pipes closed; before the container is removed."""
+        if self.launch is not None:
+            self.launch.abort()
+            self.launch.chan.close()
+            self.launch = None
+        for fd in (self.out_r, self.err_r, self.pidfd):
+            if fd >= 0:
+                os.close(fd)
+        self.out_r = self.err_r = self.pidfd = -1
+
+    def reap(self) -> None:
+        """The primed process died before any job (its container removed by
+        `rm` or prune, or killed): reap it now.  Until it is reaped, the
+        container's pid 1 cannot finish exiting (the kernel waits for every
+        process of a PID namespace to be released), and `rm` waits."""
+        os.waitpid(self.launch.init_pid, 0)
+        self.launch.init_pid = 0            # abort() must not kill a reused pid
 
     def running(self) -> bool:
         """Whether the container still runs (no one removed it)."""
@@ -86,6 +140,7 @@ class Pool:
         self.making = 0
         self.closed = False
         self.cond = threading.Condition()
+        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)  # for the watcher
         first = size if not self.gpus_each else min(size, len(self.free_gpus) // self.gpus_each)
         try:
             for _ in range(first):
@@ -93,10 +148,15 @@ class Pool:
         except BaseException:
             for warm in self.ready:
                 self._remove(warm)
+            for fd in (self.wake_r, self.wake_w):
+                os.close(fd)
             raise
         self.pull = "never"                 # present now: the refills need not ask
         self.worker = threading.Thread(target=self._refill, name="minirun-pool", daemon=True)
         self.worker.start()
+        self.watcher = threading.Thread(target=self._watch, name="minirun-pool-watch",
+                                        daemon=True)
+        self.watcher.start()
 
     # --- the jobs --------------------------------------------------------------
 
@@ -168,6 +228,7 @@ class Pool:
                 self.making -= 1
                 if made is not None:
                     self.ready.append(made)
+                    self._wake()
                 self.cond.notify_all()
         self._remove_all()
 
@@ -194,10 +255,15 @@ class Pool:
         if gpus:
             options["devices"] = list(options.get("devices") or ()) + list(gpus)
         c = api.Container(self.image, PAUSE[1:], root=self.root, pull=self.pull, **options)
+        warm = None
         try:
             c.start()
-            return Warm(c, gpus)
+            warm = Warm(c, gpus)
+            warm.prime()
+            return warm
         except BaseException:
+            if warm is not None:
+                warm.discard()
             c.remove()
             self._give_back(gpus)
             raise
@@ -205,6 +271,7 @@ class Pool:
     def _remove(self, warm: Warm) -> None:
         """Remove a container (a second try if its end raced the first: the
         runtime's kill may find pid 1 gone between its check and its kill)."""
+        warm.discard()
         for attempt in (1, 2):
             try:
                 warm.container.remove()
@@ -221,6 +288,45 @@ class Pool:
             self.free_gpus.extend(gpus)
             self.cond.notify_all()
 
+    # --- the watcher ----------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Sleep on the ready containers' primed processes (their pidfds) and
+        a wake-up pipe; one that dies before its job is reaped at once and
+        its container handed to the worker to remove and replace."""
+        while True:
+            with self.cond:
+                if self.closed:
+                    return
+                watched = {w.pidfd: w for w in self.ready if w.pidfd >= 0}
+            poller = select.poll()
+            poller.register(self.wake_r, select.POLLIN)
+            for fd in watched:
+                poller.register(fd, select.POLLIN)
+            events = poller.poll()
+            try:
+                while os.read(self.wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+            for fd, _ in events:
+                warm = watched.get(fd)
+                with self.cond:
+                    # taken meanwhile: the job's go() meets its end instead
+                    if warm is not None and warm in self.ready:
+                        self.ready.remove(warm)
+                        warm.reap()
+                        self.used.append(warm)
+                        self.cond.notify_all()
+
+    def _wake(self) -> None:
+        if self.wake_w < 0:                 # closed
+            return
+        try:
+            os.write(self.wake_w, b"1")
+        except BlockingIOError:
+            pass                            # full: a wake-up is already waiting
+
     # --- the end ------------------------------------------------------------------
 
     def close(self) -> None:
@@ -229,9 +335,15 @@ class Pool:
         with self.cond:
             self.closed = True
             self.cond.notify_all()
-        if self.worker.is_alive():
-            self.worker.join()
+        self._wake()
+        for thread in (self.worker, self.watcher):
+            if thread.is_alive():
+                thread.join()
         self._remove_all()
+        if self.wake_w >= 0:
+            for fd in (self.wake_r, self.wake_w):
+                os.close(fd)
+            self.wake_r = self.wake_w = -1
 
     def __enter__(self) -> "Pool":
         return self
@@ -244,40 +356,38 @@ class Pool:
 
 def job(warm: Warm, command: list[str], env: dict, timeout: float | None,
         workdir: str | None):
-    """exec ``command`` in ``warm``'s container with pipes for its stdio;
-    wait for it; its Result with the container's cgroup figures."""
+    """Give ``warm``'s primed process its job; wait for it; its Result with
+    what the container's cgroup counted since the priming."""
     from minirun import api
-    from minirun.runtime import launch, usage
+    from minirun.runtime import usage
     names = set(env)
-    process = warm.process._replace(
-        args=tuple(command), terminal=False, console_size=None, cwd=workdir or warm.process.cwd,
-        env=tuple(e for e in warm.process.env if e.partition("=")[0] not in names)
-        + tuple(f"{k}={v}" for k, v in env.items()))
-    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    environ = [e for e in warm.process.env if e.partition("=")[0] not in names] + \
+        [f"{k}={v}" for k, v in env.items()]
+    launch, out_r, err_r = warm.launch, warm.out_r, warm.err_r
     started = time.monotonic()
     try:
-        handle = launch.exec_process(warm.store, warm.id, process, stdio=(null, out_w, err_w))
+        launch.go(command, environ, workdir or warm.process.cwd)
     except BaseException:
-        for fd in (out_r, err_r):
-            os.close(fd)
+        warm.discard()
         raise
-    finally:
-        for fd in (null, out_w, err_w):
-            os.close(fd)
-    handle.chan.close()
-    pid = handle.init_pid
+    warm.launch, warm.out_r, warm.err_r = None, -1, -1      # the job's now
+    os.close(warm.pidfd)        # the watcher no longer looks at a taken container
+    warm.pidfd = -1
+    launch.chan.close()
+    pid = launch.init_pid
     out, err, in_time = collect(pid, out_r, err_r, timeout)
     status = os.waitpid(pid, 0)[1]
     ended = time.monotonic()
     if not in_time:
         raise api.JobTimeout(f"the job in {warm.id[:12]} ran past {timeout} s: killed")
     figures = usage.usage(warm.cgroup_dirs) if warm.cgroup_dirs else {}
+    for key in ("cpu_ns", "io_read", "io_write"):
+        if key in figures and key in warm.baseline:
+            figures[key] -= warm.baseline[key]
     code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) \
         else 128 + os.WTERMSIG(status)
     return api.job_result(code, out.decode(errors="replace"), err.decode(errors="replace"),
-                      figures, ended - started)
+                          figures, ended - started)
 
 
 def collect(pid: int, out_r: int, err_r: int, timeout: float | None) -> tuple:

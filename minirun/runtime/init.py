@@ -34,7 +34,7 @@ class Plan:
                  state_dir_fd: int = -1, console_fd: int = -1, setgroups_allowed: bool = True,
                  preserve_fds: int = 0, in_userns: bool = False, bundle: str = "",
                  cgroup_view=None, seccomp: bytes | None = None, chroot: str | None = None,
-                 stdio: tuple | None = None):
+                 stdio: tuple | None = None, primed: bool = False):
         self.spec, self.process = spec, process
         self.new_flags = new_flags          # namespaces to unshare (not CLONE_NEWUSER)
         self.new_userns = new_userns
@@ -51,6 +51,7 @@ class Plan:
         self.seccomp = seccomp              # the compiled linux.seccomp filter, or None
         self.chroot = chroot                # exec without a mount namespace: its root
         self.stdio = stdio                  # exec: (in, out, err) fds for 0/1/2, None: ours
+        self.primed = primed                # exec: wait, ready, for the job's `job` line
 
 
 def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
@@ -296,12 +297,15 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     step("close host file descriptors")
     keep = {0, 1, 2, plan.state_dir_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds))
     proc_steps.close_host_fds(k, keep)
+    if plan.primed:
+        proc = _await_job(chan, proc, step)
     step("enter cwd")
     proc_steps.enter_cwd(k, proc)
     step("find the executable")
     path = proc_steps.find_executable(proc)
     env = proc_steps.env_dict(proc)
-    chan.send("ready")
+    if not plan.primed:
+        chan.send("ready")
     if plan.state_dir_fd >= 0:
         step("wait for start")
         _wait_for_start(plan.state_dir_fd)
@@ -322,6 +326,18 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
     k.process.default_signals()
     step("exec")
     k.process.execve(path, list(proc.args), env)
+
+
+def _await_job(chan: Channel, proc: Process, step: Step) -> Process:
+    """A primed exec (the pool's): everything the job does not decide is
+    done; say `ready` and wait for its ``job {args, env, cwd}`` line.  What
+    follows (cwd, the executable, no_new_privs, seccomp, execve) is the
+    job's own."""
+    import json
+    chan.send("ready")
+    step("wait for the job")
+    job = json.loads(chan.expect("job"))
+    return proc._replace(args=tuple(job["args"]), env=tuple(job["env"]), cwd=job["cwd"])
 
 
 def _wait_for_start(state_dir_fd: int) -> None:

@@ -126,6 +126,18 @@ class Launch:
         if not self.plan.build_rootfs or self.plan.cgroup_view.unified:
             self.chan.send("placed")
 
+    def go(self, args: list[str], env: list[str], cwd: str) -> None:
+        """A primed exec's job: its argv, environment and working directory;
+        returns once it has exec'd, raises what it could not do (a missing
+        program: CommandNotFound)."""
+        self.chan.send("job " + json.dumps({"args": args, "env": env, "cwd": cwd}))
+        self.wait_exec()
+
+    def wait_exec(self) -> None:
+        """Until execve closes the channel (an error line raises)."""
+        if self.chan.recv("exec") is not None:
+            raise MiniRunError("protocol error after ready")
+
     def abort(self) -> None:
         if self.init_pid:
             try:
@@ -260,11 +272,14 @@ def undo_create(k, store: Store, cid: str, spec: spec_mod.Spec, launch: Launch |
 def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
                  console_socket: str | None = None, console_fd: int = -1,
                  pid_file: str | None = None, preserve_fds: int = 0,
-                 stdio: tuple | None = None, k=None) -> "Launch":
+                 stdio: tuple | None = None, primed: bool = False, k=None) -> "Launch":
     """Start one more process in a running container's namespaces and cgroup.
     ``stdio=(in, out, err)``: descriptors the process gets as 0, 1 and 2
     (None: the caller's), made so in the forked child, so that a caller
-    with threads keeps its own stdio (the pool's jobs: pipes per job)."""
+    with threads keeps its own stdio (the pool's jobs: pipes per job).
+    ``primed``: stop before the steps a job decides (its cwd, executable,
+    no_new_privs and seccomp, execve) and return; ``Launch.go`` gives it
+    the job later (the pool's warm jobs: SOCK's zygote, one per container)."""
     k = k or kernel()
     state = store.load(cid)
     directory = store.dir(cid)
@@ -289,14 +304,15 @@ def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
                 setgroups_allowed=setgroups_allowed,
                 seccomp=proc_steps.seccomp_program(k, spec.linux.seccomp, store.root),
                 chroot=None if spec.linux.namespace("mount") else f"/proc/{state.pid}/root",
-                stdio=stdio)
+                stdio=stdio, primed=primed)
     launch = None
     try:
         launch = Launch(k, plan)
         launch.enter(spec, [d for d in state.cgroup_dirs if os.path.isdir(d)])
         launch.chan.expect("ready")
-        if launch.chan.recv("exec") is not None:
-            raise MiniRunError("protocol error after ready")
+        if primed:
+            return launch
+        launch.wait_exec()
         if pid_file:
             write_pid_file(pid_file, launch.init_pid)
         return launch

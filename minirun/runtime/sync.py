@@ -11,6 +11,7 @@ per message, in this order::
     INIT -> parent    hooks                run the create hooks now
     parent -> INIT    hooks-done STATE     the OCI state, for startContainer
     INIT -> parent    ready                waiting on exec.fifo (create)
+    parent -> INIT    job {args,env,cwd}   a primed exec's job (the pool's)
                       end-of-file          execve succeeded (exec)
 
 A failure is always ``error STEP:ERRNO:DETAIL``; the parent raises it as one
