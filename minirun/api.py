@@ -319,11 +319,26 @@ def run(image: str, command=(), *, root: str | None = None, pull: str = "missing
         timeout: float | None = None, **options) -> Result:
     """Run ``command`` in a new container of ``image`` to its end; its Result.
     The container is removed after; a job past ``timeout`` seconds is
-    killed and :class:`JobTimeout` raised."""
-    with Container(image, command, root=root, pull=pull, **options) as c:
-        if c.wait(timeout) is None:
+    killed and :class:`JobTimeout` raised.
+
+    This process is its monitor (no second interpreter): its pid 1 is our
+    child, tied to us (killed if we die, even by SIGKILL; the next minirun
+    command sweeps what is left, owner.py), its output read through pipes
+    into its log, its exit and cost recorded as a monitor's are."""
+    from minirun.engine.containers import monitor
+    c = Container(image, command, root=root, pull=pull, **options)
+    try:
+        c.create()
+        c._started = time.monotonic()
+        deadline = None if timeout is None else c._started + timeout
+        monitor.run_container(c.root, c.id, foreground=False, serve=False, tied=True,
+                              deadline=deadline, store=c._store())
+        c._ended = time.monotonic()
+        if deadline is not None and c._ended >= deadline:
             raise JobTimeout(f"the job in {c.id[:12]} ran past {timeout} s: killed")
         return c.result()
+    finally:
+        c.remove()
 
 
 class Image:

@@ -18,6 +18,7 @@ multi-threaded caller, and a fork with threads copies their locks.
 import fcntl
 import gc
 import os
+import signal
 
 from minirun import explain
 from minirun.kernel.fork import Channel, Step, serve
@@ -34,7 +35,8 @@ class Plan:
                  state_dir_fd: int = -1, console_fd: int = -1, setgroups_allowed: bool = True,
                  preserve_fds: int = 0, in_userns: bool = False, bundle: str = "",
                  cgroup_view=None, seccomp: bytes | None = None, chroot: str | None = None,
-                 stdio: tuple | None = None, primed: bool = False):
+                 stdio: tuple | None = None, primed: bool = False,
+                 die_with_parent: bool = False):
         self.spec, self.process = spec, process
         self.new_flags = new_flags          # namespaces to unshare (not CLONE_NEWUSER)
         self.new_userns = new_userns
@@ -52,6 +54,7 @@ class Plan:
         self.chroot = chroot                # exec without a mount namespace: its root
         self.stdio = stdio                  # exec: (in, out, err) fds for 0/1/2, None: ours
         self.primed = primed                # exec: wait, ready, for the job's `job` line
+        self.die_with_parent = die_with_parent  # SIGKILL when the runtime's process dies
 
 
 def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
@@ -294,6 +297,12 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
         k.seccomp.install(plan.seccomp)
     step("user and capabilities")
     proc_steps.switch_user(k, proc, plan.setgroups_allowed)
+    if plan.die_with_parent:
+        # After the user switch, which clears it; our parent is the runtime's
+        # process now (CHILD has gone).  Had it died already, `ready` below
+        # meets a closed channel and we end.
+        step("parent-death signal")
+        k.process.die_with_parent(signal.SIGKILL)
     step("close host file descriptors")
     keep = {0, 1, 2, plan.state_dir_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds))
     proc_steps.close_host_fds(k, keep)

@@ -159,8 +159,11 @@ def preload(plan: Plan) -> None:
 
 def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = None,
            console_fd: int = -1, pid_file: str | None = None, preserve_fds: int = 0,
+           stdio: tuple | None = None, die_with_parent: bool = False,
            k=None) -> tuple[State, "Launch"]:
-    """Steps 1-7 for a new container; INIT is left waiting for `start`."""
+    """Steps 1-7 for a new container; INIT is left waiting for `start`.
+    ``stdio``: as exec_process's.  ``die_with_parent``: INIT, our child once
+    CHILD has gone, is killed when we die (the API's in-process runs)."""
     k = k or kernel()
     bundle = os.path.abspath(bundle)
     spec = spec_mod.load(bundle)
@@ -183,7 +186,8 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         plan = Plan(spec=spec, process=process, new_flags=new_flags, new_userns=new_userns,
                     join=joins, state_dir_fd=dir_fd, console_fd=console_fd,
                     preserve_fds=preserve_fds, in_userns=in_userns, bundle=bundle,
-                    cgroup_view=k.cgroups.view(cgroup_dirs),
+                    cgroup_view=k.cgroups.view(cgroup_dirs), stdio=stdio,
+                    die_with_parent=die_with_parent,
                     seccomp=proc_steps.seccomp_program(k, spec.linux.seccomp, store.root))
         state = State(id=cid, bundle=bundle, rootfs=spec.root_path, created=now(),
                       annotations=spec.annotations or {}, cgroup_dirs=cgroup_dirs,

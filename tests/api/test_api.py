@@ -12,6 +12,37 @@ def test_a_job_output_exit_code_and_nothing_left(api):
     assert out == [3, "hi\n", "oops\n", []]
 
 
+def test_run_timeout_a_missing_program_and_a_shell_pipeline(api):
+    """minirun.run past its timeout: JobTimeout, the job killed and removed;
+    a program that is not there: CommandNotFound (127); a job whose
+    background child keeps its output open ends with the job."""
+    out = api.json("""
+        import time
+        from minirun.api import JobTimeout
+        from minirun.errors import CommandNotFound
+        t = time.monotonic()
+        try:
+            minirun.run(IMAGE, ["sleep", "30"], root=STORE, network="none", timeout=0.3)
+            late = "not raised"
+        except JobTimeout as e:
+            late = str(e)
+        waited = time.monotonic() - t
+        try:
+            minirun.run(IMAGE, ["no-such-program"], root=STORE, network="none")
+            missing = "not raised"
+        except CommandNotFound as e:
+            missing = [e.exit_code, str(e)]
+        r = minirun.run(IMAGE, ["sh", "-c", "(sleep 30 &); echo done"], root=STORE,
+                        network="none")
+        print(json.dumps([late, waited, missing, r.exit_code, r.stdout,
+                          minirun.containers(root=STORE)]))
+    """)
+    late, waited, missing, code, stdout, left = out
+    assert "ran past 0.3 s" in late and waited < 10, out
+    assert missing[0] == 127 and "no-such-program" in missing[1], out
+    assert code == 0 and stdout == "done\n" and left == [], out
+
+
 def test_a_jobs_cost(api):
     """100 MB allocated: a peak of at least that; half a second of CPU burnt:
     about that much CPU time.  A plain user without a cgroup of their own

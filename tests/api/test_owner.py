@@ -228,3 +228,35 @@ def test_a_pytest_run_killed_mid_job_leaves_nothing(volumed):
                  options={"anonymous_volumes": {}}) for cid, c in records.items()]
     assert [x for rec in recs for x in _left(api, rec)] == []
     assert api.mr("volume", "ls", "-q", check=True).stdout.split() == []   # the store is ours
+
+
+RUNNER = """
+    import os, signal, threading, time
+    threading.Thread(target=minirun.run, args=(IMAGE, ["sleep", "300"]),
+                     kwargs={"root": STORE}, daemon=True).start()
+    while not [r for r in minirun.containers(root=STORE) if r["state"] == "running"]:
+        time.sleep(0.02)
+    rec = [r for r in minirun.containers(root=STORE) if r["state"] == "running"][0]
+    print(json.dumps({"owner": os.getpid(), "running": rec}), flush=True)
+    signal.pause()
+"""
+
+
+def test_minirun_run_killed_mid_job_leaves_nothing(volumed, monkeypatch):
+    """minirun.run is its container's monitor, in the caller's process: its
+    pid 1 is tied to the caller (a parent-death signal), so a SIGKILL of the
+    caller ends the container at once, before any command; the next command
+    sweeps the rest (its mounts, cgroup, network, volume, record)."""
+    api = volumed
+    monkeypatch.setattr(sys.modules[__name__], "OWNER", RUNNER)
+    p, out = _start_owner(api)
+    running = out["running"]
+    assert running["monitor"].split(":")[0] == str(out["owner"]), running
+    fds = _pidfds(running["pid"])
+    assert fds, "the container ended before its owner was killed"
+    os.kill(out["owner"], signal.SIGKILL)
+    p.wait(10)
+    _wait_exited(fds)           # no minirun command has run since: the tie ended it
+    api.mr("ps", "-a", check=True)      # sweeps what is left
+    assert _left(api, running) == [], running["id"]
+    assert processes(api.mr.rt.scratch) == []

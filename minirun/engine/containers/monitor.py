@@ -66,16 +66,19 @@ def _tell(fd: int, line: str) -> None:
 def run_container(root: str | None, cid: str, *, foreground: bool, interactive: bool = False,
                   ready_fd: int = -1, store: Store | None = None,
                   wait_attach: bool = False, keeper_fd: int = -1,
-                  owner=None) -> int:
+                  owner=None, serve: bool | None = None, tied: bool = False,
+                  deadline: float | None = None) -> int:
     """Run a created container to its end; return its exit code.
 
     In the foreground our own stdio is the container's (a terminal through
     the runtime's proxy); detached, the container's stdio is ours to serve:
-    its output goes to the log and to every attached client, and (with -i)
-    the clients' input goes to it (engine/containers/attach.py).  ``ready_fd`` hears
-    "ok PID" or "error CODE MESSAGE"; ``keeper_fd``, the container's pid.
-    ``owner`` (watched): if it dies, the container is killed (main removes it)."""
-    from minirun.runtime import lifecycle
+    its output goes to the log and (``serve``, detached's default) to every
+    attached client, and (with -i) the clients' input goes to it
+    (engine/containers/attach.py).  ``ready_fd`` hears "ok PID" or "error
+    CODE MESSAGE"; ``keeper_fd``, the container's pid.  ``owner`` (watched):
+    if it dies, the container is killed (main removes it).  ``tied``: its
+    pid 1 dies with this process (the API's in-process run).  Past
+    ``deadline`` (time.monotonic), the container is killed."""
     from minirun.runtime.state import proc_start_time
     store = store or Store(root)
     ct.update(store, cid, monitor=f"{os.getpid()}:{proc_start_time(os.getpid())}")
@@ -84,139 +87,192 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     except ct.ContainerError:
         _tell(ready_fd, f"error 125 {_removed(cid[:12])}\n")
         raise _removed(cid[:12]) from None
-    d = ct.container_dir(store, cid)
-    rs = runtime_store()
-    ext = _external(rec)                     # --runtime: another OCI runtime
-    handle = None
-    links = None                             # what keeps its network up: helpers, holders
-    tty = bool(rec["options"].get("tty"))
-    keep_stdin = not foreground and bool(rec["options"].get("interactive"))
-    terminal = server = None
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    in_r, in_w = os.pipe2(os.O_CLOEXEC) if keep_stdin and not tty else (-1, -1)
-    saved = [os.dup(fd) for fd in (0, 1, 2)]
-    devnull = os.open(os.devnull, os.O_RDWR)
+    run = Run(store, rec, foreground=foreground, interactive=interactive,
+              serve=not foreground if serve is None else serve, ready_fd=ready_fd,
+              keeper_fd=keeper_fd)
     try:
-        prepare_exit(d)
-        if rec["options"].get("lazy"):            # its layers in the registry: mounted
-            from minirun.engine.lazy import mount
-            mount.ensure_for(store, rec["image_id"], d)
-        links = connect.connect(store, rec, d)      # its network, made first
-        if not foreground:
-            from minirun.engine.containers.attach import Server
-            server = Server(d)
-        # The runtime gives the container its own stdio: make ours theirs.
-        if tty and ext:
-            from minirun.engine.containers.external import ConsoleSocket
-            terminal = ConsoleSocket()
-        elif tty:
-            from minirun.runtime.console import OwnTerminal
-            terminal = OwnTerminal()
-        stdin = saved[0] if (interactive and foreground) else in_r if in_r >= 0 else devnull
-        pid, handle = _create(ext, rs, cid, d, terminal, saved, None if tty and foreground
-                              else (stdin, out_w, err_w))
-        _tell(keeper_fd, f"{pid}\n")        # ours to wait for, or the keeper's if we die
-        keeper_fd = -1
-        master = terminal.receive_master() if terminal else -1
-        # forwarding from before the start: a signal sent to us as soon as the
-        # container speaks must reach it, not kill us and leave it running
-        forward = lifecycle.forward_signals(pid) if foreground and master < 0 else {}
-        try:
-            if wait_attach:
-                if ready_fd >= 0:     # the caller attaches now; we start when it has
-                    _tell(ready_fd, "attach\n")
-                    ready_fd = -1
-                for kind, payload in server.wait_for_client():
-                    _client_frame(kind, payload, master if master >= 0 else in_w,
-                                  {master: b"stdout"})
-            if owner and owner.died():   # while it was made, or the starter waited
-                raise owner.gone_error()
-            if ext:
-                ext.start(cid)
-            else:
-                lifecycle.start(rs, cid)
-                handle.chan.recv("exec")     # an execve failure arrives here
-        except BaseException:
-            lifecycle.restore(forward)
-            _delete(ext, rs, cid, d)
-            raise
-        finally:
-            if handle:
-                handle.chan.close()
-        ct.update(store, cid, state="running", pid=pid, started=ct.now(),
-                  exit_code=None, finished=None)
-        _tell(ready_fd, f"ok {pid}\n")
-        ready_fd = -1
-        for fd in (out_w, err_w, in_r):
-            if fd >= 0:
-                os.close(fd)
-        out_w = err_w = in_r = -1
-        try:
-            code = _watch(d, pid, foreground, master, (out_r, err_r), server, in_w,
-                          owner and (owner, lambda: _kill_container(ext, cid, pid)))
-        finally:
-            lifecycle.restore(forward)
+        run.prepare()
+        run.start(wait_attach, owner, tied)
+        code = run.watch(owner, deadline)
     except Exception as e:
         err = _failure(store, rec, e)
         if err is None:
             raise                 # not a refusal we know: a bug, to be seen whole
-        _tell(ready_fd, f"error {err.exit_code} {err}\n")
-        if server:
-            server.broadcast(b"e", f"Error: {err}\n".encode())
-            server.close(err.exit_code)
-        _finish(store, rs, rec, err.exit_code)
+        run.refuse(err)
+        _finish(store, run.rs, rec, err.exit_code)
         if err is e:
             raise
         raise err from None
     finally:
-        if links:
-            links.close()
-        for fd in (out_r, err_r, out_w, err_w, in_r, in_w, devnull, keeper_fd, *saved):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-    _finish(store, rs, rec, code)
-    if server:
-        server.close(code)   # after the exit is recorded: the client may read it
+        run.close()
+    _finish(store, run.rs, rec, code)
+    if run.server:
+        run.server.close(code)   # after the exit is recorded: the client may read it
     return code
 
 
+class Run:
+    """One run of a created container: what it needs made in order (its
+    exit file, lazy layers, network, attach server, terminal, stdio pipes),
+    and closed whatever happens."""
+
+    def __init__(self, store: Store, rec: dict, *, foreground: bool, interactive: bool,
+                 serve: bool, ready_fd: int, keeper_fd: int):
+        self.store, self.rec, self.cid = store, rec, rec["id"]
+        self.directory = ct.container_dir(store, self.cid)
+        self.rs = runtime_store()
+        self.ext = _external(rec)                # --runtime: another OCI runtime
+        self.foreground, self.interactive, self.serve = foreground, interactive, serve
+        self.ready_fd, self.keeper_fd = ready_fd, keeper_fd
+        self.tty = bool(rec["options"].get("tty"))
+        self.links = None                        # what keeps its network up
+        self.terminal = self.server = None
+        self.pid, self.master, self.forward = 0, -1, {}
+        keep_stdin = not foreground and bool(rec["options"].get("interactive"))
+        self.out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
+        self.err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+        self.in_r, self.in_w = os.pipe2(os.O_CLOEXEC) if keep_stdin and not self.tty \
+            else (-1, -1)
+        self.saved = [os.dup(fd) for fd in (0, 1, 2)]
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+
+    def tell(self, line: str) -> None:
+        """The starter hears once."""
+        _tell(self.ready_fd, line)
+        self.ready_fd = -1
+
+    def prepare(self) -> None:
+        """Its exit file, lazy layers, network (made first), attach server
+        and terminal."""
+        prepare_exit(self.directory)
+        if self.rec["options"].get("lazy"):            # its layers in the registry: mounted
+            from minirun.engine.lazy import mount
+            mount.ensure_for(self.store, self.rec["image_id"], self.directory)
+        self.links = connect.connect(self.store, self.rec, self.directory)
+        if self.serve:
+            from minirun.engine.containers.attach import Server
+            self.server = Server(self.directory)
+        if self.tty and self.ext:
+            from minirun.engine.containers.external import ConsoleSocket
+            self.terminal = ConsoleSocket()
+        elif self.tty:
+            from minirun.runtime.console import OwnTerminal
+            self.terminal = OwnTerminal()
+
+    def start(self, wait_attach: bool, owner, tied: bool) -> None:
+        """Create it in its runtime, then start it (after the attaching
+        client, if asked); record it running and tell the starter."""
+        from minirun.runtime import lifecycle
+        stdin = self.saved[0] if (self.interactive and self.foreground) else \
+            self.in_r if self.in_r >= 0 else self.devnull
+        self.pid, handle = _create(self.ext, self.rs, self.cid, self.directory, self.terminal,
+                                   self.saved, None if self.tty and self.foreground
+                                   else (stdin, self.out_w, self.err_w), tied)
+        _tell(self.keeper_fd, f"{self.pid}\n")    # ours to wait for, or the keeper's
+        self.keeper_fd = -1
+        self.master = self.terminal.receive_master() if self.terminal else -1
+        # forwarding from before the start: a signal sent to us as soon as the
+        # container speaks must reach it, not kill us and leave it running
+        if self.foreground and self.master < 0:
+            self.forward = lifecycle.forward_signals(self.pid)
+        try:
+            if wait_attach:
+                self.tell("attach\n")      # the caller attaches now; we start when it has
+                for kind, payload in self.server.wait_for_client():
+                    _client_frame(kind, payload, self.master if self.master >= 0
+                                  else self.in_w, {self.master: b"stdout"})
+            if owner and owner.died():   # while it was made, or the starter waited
+                raise owner.gone_error()
+            if self.ext:
+                self.ext.start(self.cid)
+            else:
+                lifecycle.start(self.rs, self.cid)
+                handle.chan.recv("exec")     # an execve failure arrives here
+        except BaseException:
+            lifecycle.restore(self.forward)
+            _delete(self.ext, self.rs, self.cid, self.directory)
+            raise
+        finally:
+            if handle:
+                handle.chan.close()
+        ct.update(self.store, self.cid, state="running", pid=self.pid, started=ct.now(),
+                  exit_code=None, finished=None)
+        self.tell(f"ok {self.pid}\n")
+        for name in ("out_w", "err_w", "in_r"):     # the container's ends
+            _close(getattr(self, name))
+            setattr(self, name, -1)
+
+    def watch(self, owner, deadline: float | None) -> int:
+        """Serve it until it ends; its exit code."""
+        from minirun.runtime import lifecycle
+        try:
+            return _watch(self.directory, self.pid, self.foreground, self.master,
+                          (self.out_r, self.err_r), self.server, self.in_w,
+                          owner and (owner, self.kill), deadline and (deadline, self.kill))
+        finally:
+            lifecycle.restore(self.forward)
+
+    def kill(self) -> None:
+        _kill_container(self.ext, self.cid, self.pid)
+
+    def refuse(self, err: MiniRunError) -> None:
+        """It could not run: the starter and any client hear why."""
+        self.tell(f"error {err.exit_code} {err}\n")
+        if self.server:
+            self.server.broadcast(b"e", f"Error: {err}\n".encode())
+            self.server.close(err.exit_code)
+            self.server = None
+
+    def close(self) -> None:
+        if self.links:
+            self.links.close()
+        for fd in (self.out_r, self.err_r, self.out_w, self.err_w, self.in_r, self.in_w,
+                   self.devnull, self.keeper_fd, *self.saved):
+            _close(fd)
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def _create(ext, rs, cid: str, directory: str, terminal, saved: list[int],
-            stdio: tuple[int, int, int] | None) -> tuple[int, object]:
+            stdio: tuple[int, int, int] | None, tied: bool = False) -> tuple[int, object]:
     """Create the container in its runtime: (its pid, the launch's handle, or
-    None from another runtime).  The runtime gives the container its own
-    stdio, so ``stdio`` (None: a terminal's) is ours for the moment; then
-    ``saved`` is ours again."""
+    None from another runtime).  minirun's runtime gives the container
+    ``stdio`` (None: ours, or a terminal's) in the child it forks; another
+    runtime gives it its own stdio, so ``stdio`` is ours for the moment,
+    then ``saved`` is ours again."""
     from minirun.runtime import launch
+    if not ext:
+        state, handle = launch.create(rs, cid, directory, stdio=stdio, die_with_parent=tied,
+                                      console_fd=terminal.child_fd() if terminal else -1)
+        return state.pid, handle
     if stdio:
         for fd, source in zip((0, 1, 2), stdio):
             os.dup2(source, fd, inheritable=True)
+    from minirun.kernel import process
+    process.set_child_subreaper()   # its pid 1 becomes our child to wait for
     try:
-        if not ext:
-            state, handle = launch.create(rs, cid, directory, console_fd=terminal.child_fd()
-                                          if terminal else -1)
-            return state.pid, handle
-        from minirun.kernel import process
-        process.set_child_subreaper()   # its pid 1 becomes our child to wait for
-        try:
-            return ext.create(cid, directory, terminal.path if terminal else None), None
-        except BaseException:
-            if terminal:
-                terminal.close()
-            raise
+        return ext.create(cid, directory, terminal.path if terminal else None), None
+    except BaseException:
+        if terminal:
+            terminal.close()
+        raise
     finally:
         for fd, copy in zip((0, 1, 2), saved):
             os.dup2(copy, fd, inheritable=True)
 
 
 def _watch(directory: str, pid: int, foreground: bool, master: int,
-           outputs: tuple[int, int], server, in_w: int, owner=None) -> int:
+           outputs: tuple[int, int], server, in_w: int, owner=None, deadline=None) -> int:
     """Copy the container's output to the log (and to the clients) until it
     ends; its exit code, kept in the exit file at once.  ``owner``: (the
-    owner watched, what kills the container when it dies)."""
+    owner watched, what kills the container when it dies); ``deadline``:
+    (a time.monotonic, what kills it then)."""
     from minirun.runtime import lifecycle
     log = Log(os.path.join(directory, "ctr.log"), echo=foreground)
     try:
@@ -225,7 +281,7 @@ def _watch(directory: str, pid: int, foreground: bool, master: int,
         else:
             streams = {master: b"stdout"} if master >= 0 else \
                 {outputs[0]: b"stdout", outputs[1]: b"stderr"}
-            _pump(log, streams, server, master if master >= 0 else in_w, pid, owner)
+            _pump(log, streams, server, master if master >= 0 else in_w, pid, owner, deadline)
             code = lifecycle.reap(pid)
         write_exit(directory, pid, code)
     finally:
@@ -252,21 +308,30 @@ def _failure(store: Store, rec: dict, e: Exception) -> MiniRunError | None:
 
 
 def _pump(log: Log, streams: dict[int, bytes], server=None, input_fd: int = -1,
-          pid: int = 0, owner=None) -> None:
+          pid: int = 0, owner=None, deadline=None) -> None:
     """Copy the container's output to the log (and attached clients) until
     it closes; pass the clients' input, terminal size and end-of-input on.
     ``owner``: (its owner watched, a kill): the owner's exit kills the
-    container, whose output then closes as at any end."""
+    container, whose output then closes as at any end; so does ``deadline``
+    (a time.monotonic, a kill)."""
+    import time
     from minirun.runtime.lifecycle import alive_child
     watcher, kill = owner or (None, None)
+    until, stop = deadline or (None, None)
     while streams:
         if watcher and watcher.died():
             kill()
             watcher = None
+        wait = 0.5
+        if until is not None:
+            wait = min(wait, until - time.monotonic())
+            if wait <= 0:
+                stop()
+                until, wait = None, 0.5
         watched = list(streams) + (server.fds() if server else []) + \
             (watcher.fds() if watcher else [])
         try:
-            ready, _, _ = select.select(watched, [], [], 0.5)
+            ready, _, _ = select.select(watched, [], [], wait)
         except InterruptedError:
             continue
         if not ready and pid and not alive_child(pid):
