@@ -229,6 +229,54 @@ class Container:
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
 
+    def wait_for_file(self, path: str, timeout: float = 30.0) -> None:
+        """Until ``path`` exists in the container (a job's marker, a socket).
+        It wakes when the file is made: inotify watches the nearest directory
+        of the path that exists, seen through /proc/PID/root; a pidfd wakes
+        it if the container ends first (ContainerError)."""
+        import select
+        from minirun.engine.containers.records import ContainerError
+        from minirun.kernel import inotify
+        path = "/" + path.lstrip("/")
+        pid = self._record().get("pid") or 0
+        root = f"/proc/{pid}/root"
+        try:
+            pidfd = os.pidfd_open(pid) if pid else -1
+        except ProcessLookupError:
+            pidfd = -1
+        if pidfd < 0:
+            raise ContainerError(f"container {self._id()[:12]} is not running")
+        ino = inotify.inotify_init1()
+        deadline = time.monotonic() + timeout
+        mask = (inotify.IN_CREATE | inotify.IN_MOVED_TO | inotify.IN_DELETE_SELF
+                | inotify.IN_MOVE_SELF | inotify.IN_ONLYDIR)
+        try:
+            while not os.path.lexists(root + path):
+                directory = os.path.dirname(path)
+                while directory != "/" and not os.path.isdir(root + directory):
+                    directory = os.path.dirname(directory)
+                try:
+                    inotify.inotify_add_watch(ino, root + directory, mask)
+                except FileNotFoundError:
+                    pass        # it ended (the pidfd says so below), or the directory went
+                if os.path.lexists(root + path):        # made before the watch was
+                    return
+                left = deadline - time.monotonic()
+                ready = select.select([ino, pidfd], [], [], max(0.0, left))[0] if left > 0 \
+                    else []
+                if not ready:
+                    raise JobTimeout(f"{path} did not appear in container "
+                                     f"{self._id()[:12]} in {timeout} s")
+                if pidfd in ready:
+                    if os.path.lexists(root + path):
+                        return
+                    raise ContainerError(f"container {self._id()[:12]} ended before {path} "
+                                         "appeared in it")
+                inotify.read_events(ino)
+        finally:
+            os.close(ino)
+            os.close(pidfd)
+
     def result(self) -> Result:
         """The ended job: exit code, output and cost."""
         rec = self._record()

@@ -2,6 +2,7 @@
 
 Only what Python 3.11's standard library lacks lives here: unshare, setns,
 mount, umount2, pivot_root, setdomainname, prctl, capget/capset, openat2,
+inotify (the API's wait for a file),
 and libseccomp (compiling a filter, and installing a compiled one); bpf
 (a cgroup v2 device program); and sethostname, which the socket module has, but importing
 socket costs about 2 ms on every start.  Every function is a short pass-through that returns -1 and
@@ -33,6 +34,8 @@ int mount(const char *source, const char *target, const char *filesystemtype,
 int umount2(const char *target, int flags);
 int setdomainname(const char *name, size_t len);
 int sethostname(const char *name, size_t len);
+int inotify_init1(int flags);
+int inotify_add_watch(int fd, const char *pathname, uint32_t mask);
 
 int mr_pivot_root(const char *new_root, const char *put_old);
 int mr_prctl(int option, unsigned long arg2, unsigned long arg3,
@@ -69,6 +72,7 @@ ffibuilder.set_source("minirun._native", r"""
 #include <stdint.h>
 #include <unistd.h>
 #include <sys/mount.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>

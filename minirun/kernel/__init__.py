@@ -8,7 +8,7 @@ place (``_native.check``).
 
 Reading order: namespaces, idmap, mounts, devices, uts, sysctl, cgroups,
 rlimits, credentials, capabilities, process, fork (the one fork-and-handshake
-helper), seccomp, bpf.
+helper), seccomp, bpf, inotify (the API's wait for a file).
 
 The runtime never calls these modules by name from its launch steps: it is
 handed a seam (:data:`LINUX` here, a recording fake in the unit tests), so

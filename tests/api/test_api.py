@@ -161,6 +161,40 @@ def test_waits_wake_on_the_event(api):
     assert got == "hello\n" and code == 137, out
 
 
+def test_a_wait_for_a_file_wakes_when_it_is_made(api):
+    """wait_for_file: a file made 0.5 s in, two directories down from one
+    that exists, is seen then (inotify through /proc/PID/root, not a poll);
+    one never made ends in JobTimeout; a container that ends first, in
+    ContainerError."""
+    out = api.json("""
+        import time
+        from minirun.api import JobTimeout
+        from minirun.engine.containers.records import ContainerError
+        with minirun.Container(IMAGE, ["sh", "-c", "sleep 0.5; mkdir -p /tmp/a/b; "
+                                       "touch /tmp/a/b/ready; sleep 30"],
+                               root=STORE, network="none") as c:
+            t = time.monotonic()
+            c.wait_for_file("/tmp/a/b/ready")
+            seen = time.monotonic() - t
+            try:
+                c.wait_for_file("/never", timeout=0.3)
+                never = "not raised"
+            except JobTimeout as e:
+                never = str(e)
+        with minirun.Container(IMAGE, ["sh", "-c", "sleep 0.3"], root=STORE,
+                               network="none") as c:
+            try:
+                c.wait_for_file("/never", timeout=20)
+                ended = "not raised"
+            except ContainerError as e:
+                ended = str(e)
+        print(json.dumps([seen, never, ended]))
+    """)
+    seen, never, ended = out
+    assert 0.45 <= seen < 0.9, out
+    assert "/never did not appear" in never and "ended before /never" in ended, out
+
+
 def test_images_through_the_api(api):
     out = api.json("""
         image_id = minirun.Image.pull(IMAGE, root=STORE)
