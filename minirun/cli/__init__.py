@@ -38,5 +38,24 @@ def main() -> None:
 def _dispatch(hot, argv: list[str]) -> None:
     if hot.main(argv):
         return
+    import click
     from minirun.cli.commands import cli
-    cli(prog_name="minirun")
+    try:
+        code = cli.main(args=argv, prog_name="minirun", standalone_mode=False)
+    except click.UsageError as e:
+        # podman's: one line, then where to look; exit 125 (click's own is 2)
+        where = e.ctx.command_path if e.ctx else "minirun"
+        print(f"Error: {_lower_first(e.format_message())}\nSee '{where} --help'",
+              file=sys.stderr)
+        sys.exit(125)
+    except click.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        print(f"Error: {e.format_message()}", file=sys.stderr)
+        sys.exit(125)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _lower_first(message: str) -> str:
+    """click's "No such option: --x" as podman words its errors."""
+    return message[:1].lower() + message[1:] if message[1:2].islower() else message

@@ -28,3 +28,20 @@ def test_a_reader_that_went_away_ends_us_quietly(rt):
     p.stdout.close()                # before minirun writes its header
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) in (0, 141) and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run", "--no-such-flag", "busybox"], "Error: no such option '--no-such-flag'"),
+    (["frobnicate"], "Error: no such command 'frobnicate'"),
+    (["ps", "--last", "many"], "Error: invalid value for '--last'"),
+])
+def test_a_usage_error_is_125_as_podman(rt, argv, says):
+    """podman answers an unknown flag or command 125 (click's own code is
+    2): one line saying what, one saying where to look."""
+    store = os.path.join(rt.scratch, "store")
+    r = subprocess.run(rt.prefix() + [MINIRUN, "--root", store, *argv],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 125, r
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(says) and lines[1].startswith("See 'minirun"), r.stderr
+    assert len(lines) == 2, r.stderr
