@@ -33,7 +33,7 @@ def test_a_reader_that_went_away_ends_us_quietly(rt):
 @pytest.mark.parametrize("argv, says", [
     (["run", "--no-such-flag", "busybox"], "Error: no such option '--no-such-flag'"),
     (["frobnicate"], "Error: no such command 'frobnicate'"),
-    (["ps", "--last", "many"], "Error: invalid value for '--last'"),
+    (["stop", "--time", "soon", "x"], "Error: invalid value for '-t' / '--time'"),
 ])
 def test_a_usage_error_is_125_as_podman(rt, argv, says):
     """podman answers an unknown flag or command 125 (click's own code is
