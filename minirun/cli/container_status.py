@@ -168,7 +168,7 @@ def wait(obj, names) -> None:
 @engine_errors
 def inspect(obj, names) -> None:
     """A container's (or an image's) details as JSON."""
-    from minirun.engine.containers import records as ct, lifecycle
+    from minirun.engine.containers import inspect as inspection, records as ct, lifecycle
     from minirun.engine.images import service as img
     store = hot.store(obj)
     out = []
@@ -183,19 +183,7 @@ def inspect(obj, names) -> None:
                 raise ct.ContainerError(f"no container with name or id `{name}`, and no "
                                         "image by that name either") from None
             continue
-        out.append({"Id": r["id"], "Name": r["name"], "Image": r["image_id"],
-                    "ImageName": ct.image_name(store, r["image_id"]), "Created": r["created"],
-                    "State": {"Status": r["state"], "Running": r["state"] == "running",
-                              "Pid": r["pid"] or 0, "ExitCode": r["exit_code"] or 0,
-                              "OOMKilled": bool(r["usage"].get("oom_kills")),
-                              "StartedAt": r["started"], "FinishedAt": r["finished"]},
-                    # what its cgroups counted over its run (recorded when it exits)
-                    "Usage": {"CPUTimeNs": r["usage"].get("cpu_ns"),
-                              "MemoryPeakBytes": r["usage"].get("memory_peak"),
-                              "BlockReadBytes": r["usage"].get("io_read"),
-                              "BlockWriteBytes": r["usage"].get("io_write")},
-                    "Config": r["options"],
-                    "Bundle": ct.container_dir(store, r["id"])})
+        out.append(inspection.container(store, r))
     click.echo(json.dumps(out, indent=2))
 
 

@@ -81,3 +81,58 @@ def test_the_same_exit_codes(mr, registry, podman):
         theirs = podman("run", "--rm", "--network", "none", image, *cmd)
         ours = mr("run", "--rm", "--network", "none", image, *cmd)
         assert theirs.returncode == ours.returncode, (cmd, theirs.stderr, ours.stderr)
+
+
+# podman's keys minirun has no value for (conmon's files, SELinux and AppArmor
+# labels, checkpoints): written down, not faked
+NOT_OURS = {
+    None: {"ImageDigest", "ConmonPidFile", "PidFile", "MountLabel", "ProcessLabel",
+           "AppArmorProfile"},
+    "State": {"ConmonPid", "Health", "CheckpointedAt", "RestoredAt", "CgroupPath",
+              "CheckpointPath", "CheckpointLog", "RestoreLog"},
+    "Config": {"HealthcheckOnFailureAction", "Passwd", "sdNotifyMode", "Healthcheck",
+               "ChrootDirs", "Systemd", "SystemdMode"},
+    "HostConfig": {"BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+                   "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod",
+                   "CpuRealtimeRuntime", "DiskQuota", "KernelMemory", "MemorySwappiness",
+                   "OomKillDisable", "CpuCount", "CpuPercent", "IOMaximumIOps",
+                   "IOMaximumBandwidth", "CgroupConf", "VolumeDriver", "VolumesFrom",
+                   "Cgroup", "Cgroups", "CgroupParent", "Links", "ConsoleSize", "Isolation"},
+    "NetworkSettings": set(),
+}
+
+
+def _at(obj: dict, path: str):
+    for key in path.split("."):
+        obj = obj[key]
+    return obj
+
+
+def test_inspect_in_podmans_shape(mr, registry, podman):
+    """The same container made by both (created, not started): every key
+    podman's inspect has, minirun's has (but those written down above), and
+    the values scripts read are the same."""
+    import json
+    image = f"{registry.addr}/test/busybox:latest"
+    flags = ["--name", "shape", "-e", "A=1", "-p", "18080:80", "-w", "/tmp", "--label", "k=v"]
+    if not mr.rt.rootless:
+        flags += ["--memory", "64m"]
+    r = podman("create", *flags, image, "sleep", "30")
+    assert r.returncode == 0, r.stderr
+    mr("create", *flags, image, "sleep", "30", check=True)
+    theirs = json.loads(podman("inspect", "shape").stdout)[0]
+    ours = json.loads(mr("inspect", "shape", check=True).stdout)[0]
+    for section, allowed in NOT_OURS.items():
+        keys = set(theirs if section is None else theirs[section])
+        have = set(ours if section is None else ours[section])
+        assert keys - have - allowed == set(), (section, sorted(keys - have - allowed))
+    for path in ("Name", "Path", "Args", "State.Status", "State.Running", "State.ExitCode",
+                 "State.Pid", "State.StartedAt", "Config.Cmd", "Config.WorkingDir",
+                 "Config.Entrypoint", "Config.StopSignal", "Config.Labels", "Config.User",
+                 "Config.Tty", "Config.Image", "HostConfig.PortBindings",
+                 "HostConfig.Memory", "HostConfig.AutoRemove", "HostConfig.Privileged",
+                 "HostConfig.RestartPolicy", "NetworkSettings.Ports",
+                 "NetworkSettings.IPAddress"):
+        assert _at(ours, path) == _at(theirs, path), (path, _at(ours, path),
+                                                       _at(theirs, path))
+    assert "A=1" in ours["Config"]["Env"] and "A=1" in theirs["Config"]["Env"]

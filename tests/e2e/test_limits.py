@@ -89,8 +89,8 @@ def test_update_raises_a_limit_on_a_running_container(mr, img):
     assert (r.returncode, r.stdout) == (0, "grow\n"), r.stderr
     r = mr("exec", "grow", "sh", "-c", ALLOCATE)
     assert (r.returncode, r.stdout) == (0, "survived\n"), r.stderr
-    limits = _inspect(mr, "grow")["Config"]["resources"]["memory"]
-    assert limits["limit"] == 256 << 20
+    host = _inspect(mr, "grow")["HostConfig"]
+    assert host["Memory"] == 256 << 20 and host["MemorySwap"] == 256 << 20, host
     r = mr("update", "--memory", "lots", "grow")
     assert r.returncode == 125 and "not a size" in r.stderr
     mr("rm", "-f", "grow", check=True)
