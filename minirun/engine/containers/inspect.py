@@ -161,10 +161,11 @@ def port_bindings(opts: dict) -> dict:
 
 def network_settings(store: Store, rec: dict) -> dict:
     """Its addresses on the networks it joined (their leases)."""
+    from minirun.engine.network import bridge
     opts = rec["options"]
     networks = {}
     if rec["state"] == "running":
-        for name, address, subnet, gateway in _leases(store, rec["id"]):
+        for name, address, subnet, gateway in bridge.leases_of(store, rec["id"]):
             networks[name] = {"EndpointID": "", "Gateway": gateway, "IPAddress": address,
                               "IPPrefixLen": int(subnet.partition("/")[2] or 0),
                               "IPv6Gateway": "", "GlobalIPv6Address": "",
@@ -200,14 +201,6 @@ def mounts(config: dict, opts: dict) -> list[dict]:
                     "Propagation": next((o for o in options if o.endswith("private")
                                          or o.endswith("shared") or o.endswith("slave")), "")})
     return out
-
-
-def _leases(store: Store, cid: str) -> list[tuple]:
-    rows = store.db.execute(
-        "SELECT l.network, l.address, n.subnet, n.gateway FROM leases l "
-        "JOIN networks n ON n.name = l.network WHERE l.container=? ORDER BY l.network",
-        (cid,)).fetchall()
-    return [tuple(r) for r in rows]
 
 
 def _network_mode(network: str | None) -> str:

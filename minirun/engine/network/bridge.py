@@ -167,6 +167,16 @@ def prune(store: Store) -> list[str]:
     return gone
 
 
+def leases_of(store: Store, cid: str) -> list[tuple[str, str, str, str]]:
+    """(network, address, subnet, gateway) of each network ``cid`` holds an
+    address on, by network name."""
+    rows = store.db.execute(
+        "SELECT l.network, l.address, n.subnet, n.gateway FROM leases l "
+        "JOIN networks n ON n.name = l.network WHERE l.container=? ORDER BY l.network",
+        (cid,)).fetchall()
+    return [tuple(r) for r in rows]
+
+
 def lease(store: Store, net: dict, cid: str) -> str:
     """The lowest free address of the subnet, recorded for ``cid``."""
     import ipaddress
