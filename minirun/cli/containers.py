@@ -93,7 +93,8 @@ def attach_(obj, detach_keys: str, no_stdin: bool, name: str) -> None:
 
 
 @click.command()
-@click.option("-t", "--time", "timeout", type=float, default=10.0)
+@click.option("-t", "--time", "timeout", type=float, default=None,
+              help="seconds to wait before SIGKILL (default: the container's, else 10)")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
@@ -159,7 +160,8 @@ def kill(obj, sig: str, names) -> None:
 
 
 @click.command()
-@click.option("-t", "--time", "timeout", type=float, default=10.0)
+@click.option("-t", "--time", "timeout", type=float, default=None,
+              help="seconds to wait before SIGKILL (default: the container's, else 10)")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors

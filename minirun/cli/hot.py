@@ -58,6 +58,21 @@ CREATE_FLAGS = [
     _f("--gpus", help="NVIDIA GPUs: all, a number, or device=0,1 (indexes or GPU-UUIDs)"),
     _f("--runtime", help="an OCI runtime to hand the bundle to (runc, crun, a path)"),
     _f("--pull", default="missing", choices=("always", "missing", "never")),
+    _f("--stop-signal", help="the signal stop sends (default: the image's, else SIGTERM)"),
+    _f("--stop-timeout", help="seconds stop waits before SIGKILL (default 10)"),
+    _f("--add-host", kind="many", help="HOST:IP, a line of /etc/hosts"),
+    _f("--sysctl", kind="many", help="a namespaced kernel parameter, NAME=VALUE"),
+    _f("--shm-size", help="the size of /dev/shm (default 64m)"),
+    _f("--ulimit", kind="many", help="TYPE=SOFT[:HARD], e.g. nofile=1024:4096"),
+    _f("--group-add", kind="many", help="a supplementary group, by name or gid"),
+    _f("--expose", kind="many", help="PORT[/PROTO] to expose (-P publishes it)"),
+    _f("--platform", help="OS/ARCH: only this host's runs here"),
+    _f("--read-only-tmpfs", default="true", choices=("true", "false"),
+       help="with --read-only, tmpfs on /tmp, /var/tmp and /run (default true)"),
+    _f("--log-driver", default="k8s-file", choices=("k8s-file", "none", "passthrough"),
+       help="k8s-file (the log, for `logs`), none, or passthrough (our own stdio)"),
+    _f("--cidfile", help="write the container's id to this file (which must not exist)"),
+    _f("--replace", kind="bool", help="remove a container of the same --name first"),
     _f("--lazy", kind="bool", help="start before the image is downloaded: indexed layers are "
                                    "read from the registry as they are used (minirun lazy "
                                    "index; MINIRUN_LAZY=1 makes it the default)"),
@@ -268,6 +283,9 @@ def run(obj, detach: bool, detach_keys: str, **kw) -> None:
     if detach_keys != "ctrl-p,ctrl-q":      # checked before anything is made
         from minirun.engine.containers.attach import parse_keys
         parse_keys(detach_keys)
+    if detach and kw.get("log_driver") == "passthrough":
+        from minirun.engine.containers.monitor import passthrough_detached
+        raise passthrough_detached()
     cid = create(obj, kw)
     if detach:
         monitor.start_detached(obj["root"], cid)

@@ -31,7 +31,7 @@ def bounding_caps() -> list[str]:
     return [name for bit, name in enumerate(NAMES) if mask >> bit & 1]
 
 
-def _entries(layers: list[str], filename: str) -> list[list[str]]:
+def etc_entries(layers: list[str], filename: str) -> list[list[str]]:
     """The lines of /etc/FILENAME in the image (its top-most copy), split."""
     for layer in layers:
         path = os.path.join(layer, "etc", filename)
@@ -45,7 +45,7 @@ def resolve_user(layers: list[str], spec: str) -> tuple[int, int, list[int]]:
     """uid, gid and groups for `-u user[:group]`, names resolved from the
     image's /etc/passwd and /etc/group, as podman does."""
     name, _, group = spec.partition(":")
-    passwd = _entries(layers, "passwd")
+    passwd = etc_entries(layers, "passwd")
     if name.isdigit():
         uid = int(name)
         gid = next((int(p[3]) for p in passwd if len(p) > 3 and p[2] == name), 0)
@@ -55,7 +55,7 @@ def resolve_user(layers: list[str], spec: str) -> tuple[int, int, list[int]]:
             raise ContainerError(f"user `{name}` is not in the image's /etc/passwd: "
                                  "give a numeric uid instead")
         uid, gid = int(entry[2]), int(entry[3])
-    groups_file = _entries(layers, "group")
+    groups_file = etc_entries(layers, "group")
     if group:
         if group.isdigit():
             gid = int(group)
@@ -148,6 +148,8 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
     _confine(config, spec, caps)
     mounts = Mounts(spec, layers, directory, volume_dir, cid)
     config["mounts"] += mounts.all(image)
+    from minirun.engine.containers import tuning
+    tuning.apply(config, spec, layers)
     linux = config["linux"]
     linux["resources"].update(spec.resources)
     if spec.devices or spec.gpus:
@@ -159,7 +161,8 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
         config["process"]["oomScoreAdj"] = spec.oom_score_adj
     files = _keep_id_entries(layers) if spec.userns == "keep-id" else {}
     return Bundle(config=config, files=files, volumes=tuple(mounts.volumes),
-                  anonymous=mounts.anonymous, stop_signal=image.get("StopSignal"))
+                  anonymous=mounts.anonymous,
+                  stop_signal=spec.stop_signal or image.get("StopSignal"))
 
 
 def args(spec: ContainerSpec, image: dict) -> list[str]:
@@ -202,7 +205,7 @@ def _process(spec: ContainerSpec, image: dict, layers: list[str], hostname: str,
     else:
         uid, gid, groups = resolve_user(layers, spec.user or image.get("User") or "0")
     if not any(e.startswith("HOME=") for e in env):   # podman sets it from /etc/passwd
-        entries = _entries(layers, "passwd")
+        entries = etc_entries(layers, "passwd")
         if keep_id:
             import pwd
             entries.append(["", "", str(os.getuid()), "", "", pwd.getpwuid(os.getuid()).pw_dir])
@@ -366,8 +369,8 @@ def _keep_id_entries(layers: list[str]) -> dict[str, str]:
         group = grp.getgrgid(gid).gr_name
     except KeyError:
         group = me.pw_name
-    passwd = [":".join(p) for p in _entries(layers, "passwd") if p[2:3] != [str(uid)]]
-    groups = [":".join(g) for g in _entries(layers, "group") if g[2:3] != [str(gid)]]
+    passwd = [":".join(p) for p in etc_entries(layers, "passwd") if p[2:3] != [str(uid)]]
+    groups = [":".join(g) for g in etc_entries(layers, "group") if g[2:3] != [str(gid)]]
     passwd.append(f"{me.pw_name}:x:{uid}:{gid}:{me.pw_gecos}:{me.pw_dir}:/bin/sh")
     groups.append(f"{group}:x:{gid}:")
     return {"passwd": "\n".join(passwd) + "\n", "group": "\n".join(groups) + "\n"}

@@ -21,6 +21,9 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
     cid = os.urandom(32).hex()       # (the secrets module costs 4 ms to import)
     name = spec.name or random_name(store)
     _check_network(store, spec)
+    if spec.cidfile and os.path.lexists(spec.cidfile):
+        raise ContainerError(f"--cidfile {spec.cidfile}: the file exists; another container "
+                             "may be using it: remove it or name another")
     d = container_dir(store, cid)
     layers = bundle.layer_paths(store, image_id, spec)
     image = bundle.image_config(store, image_id)
@@ -45,6 +48,8 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
         if owner:
             from minirun.runtime.state import proc_start_time
             options["owner"] = f"{owner}:{proc_start_time(owner)}"
+        if spec.replace and spec.name:
+            _replace(store, spec.name)
         with store.transaction() as db:
             if db.execute("SELECT 1 FROM containers WHERE name=?", (name,)).fetchone():
                 raise ContainerError(f"the name `{name}` is in use by another container: "
@@ -52,12 +57,39 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
             db.execute("INSERT INTO containers (id, name, image_id, created, state, options) "
                        "VALUES (?, ?, ?, ?, 'created', ?)",
                        (cid, name, image_id, now(), json.dumps(options)))
+        if spec.cidfile:
+            _write_cidfile(spec.cidfile, cid)
     except BaseException:
         from minirun.engine.store import remove_tree
         remove_tree(d)
         _drop_volumes(store, new_volumes)
+        _forget(store, cid)
         raise
     return cid
+
+
+def _replace(store: Store, name: str) -> None:
+    """--replace: the container of that name (running or not) removed first."""
+    from minirun.engine.containers import lifecycle
+    try:
+        lifecycle.remove(store, name, force=True)
+    except ContainerError:
+        pass                            # none by that name: nothing to replace
+
+
+def _write_cidfile(path: str, cid: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise ContainerError(f"--cidfile {path}: {e.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(cid)
+
+
+def _forget(store: Store, cid: str) -> None:
+    """A record made before a later step failed (the cidfile) goes again."""
+    with store.transaction() as db:
+        db.execute("DELETE FROM containers WHERE id=?", (cid,))
 
 
 def _check_network(store: Store, spec: ContainerSpec) -> None:
@@ -83,7 +115,8 @@ def _claim_ports(store: Store, spec: ContainerSpec, image: dict) -> list[dict]:
     if not (spec.publish or spec.publish_all):
         return []
     from minirun.engine.network import ports
-    exposed = sorted(image.get("ExposedPorts") or {}) if spec.publish_all else []
+    exposed = sorted(set(image.get("ExposedPorts") or {}) | set(spec.expose)) \
+        if spec.publish_all else []
     return ports.claim_ports(store, ports.parse_publish(list(spec.publish), exposed))
 
 
@@ -112,6 +145,8 @@ def _write_etc(store: Store, d: str, spec: ContainerSpec, hostname: str, name: s
     host = _host_for(store, spec.network)
     if host:                     # podman's name for the host, as the container reaches it
         hosts.append(f"{host}\thost.containers.internal\n")
+    from minirun.engine.containers.tuning import hosts_lines
+    hosts += hosts_lines(spec)
     with open(os.path.join(d, "hosts"), "w") as f:
         f.write("".join(hosts))
     if spec.network == "none":

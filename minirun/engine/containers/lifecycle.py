@@ -103,10 +103,15 @@ def _kill(rec: dict, sig: int, all_processes: bool = False) -> None:
         lifecycle.kill(runtime_store(), rec["id"], sig, all_processes=all_processes)
 
 
-def stop(store: Store, name: str, timeout: float = 10.0) -> str:
+def stop(store: Store, name: str, timeout: float | None = None) -> str:
+    """Its stop signal, then SIGKILL after ``timeout`` seconds (None: its
+    --stop-timeout, else 10)."""
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
         return rec["id"]
+    if timeout is None:
+        timeout = rec["options"].get("stop_timeout")
+        timeout = 10.0 if timeout is None else timeout
     from minirun.runtime import lifecycle
     sig = signal.SIGTERM
     stop_signal = rec["options"].get("stop_signal")
@@ -181,6 +186,10 @@ def logs(store: Store, name: str, follow: bool = False, tail: int | None = None,
     import sys
     out, err = out or sys.stdout.buffer, err or sys.stderr.buffer
     rec = ct.find(store, name)
+    driver = rec["options"].get("log_driver") or "k8s-file"
+    if driver != "k8s-file":
+        raise ct.ContainerError(f"container {rec['name']} uses the `{driver}` log driver: its "
+                                "output is not kept (k8s-file keeps it)")
     path = os.path.join(ct.container_dir(store, rec["id"]), "ctr.log")
     try:
         f = open(path, "rb")

@@ -30,15 +30,18 @@ class Log:
     counted and said once on our stderr (monitor.log); when space returns,
     or at the end, a record in the log says how much is missing."""
 
-    def __init__(self, path: str, echo: bool):
+    def __init__(self, path: str, echo: bool, keep: bool = True):
+        """``keep``: False for --log-driver none (the output is only echoed)."""
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        self.path, self.echo = path, echo
+        self.path, self.echo, self.keep = path, echo, keep
         self.partial = {b"stdout": b"", b"stderr": b""}
         self.dropped = 0            # bytes of output not in the log since the last note
 
     def write(self, stream: bytes, data: bytes) -> None:
         if self.echo:
             os.write(1 if stream == b"stdout" else 2, data)
+        if not self.keep:
+            return
         data = self.partial[stream] + data
         *lines, rest = data.split(b"\n")
         out = [now().encode() + b" " + stream + b" F " + line + b"\n" for line in lines]

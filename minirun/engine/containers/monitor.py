@@ -63,6 +63,11 @@ def _tell(fd: int, line: str) -> None:
 # --- the exit file: the exit code, kept whatever happens to the monitor ------------
 
 
+def passthrough_detached() -> MiniRunError:
+    return ct.ContainerError("--log-driver passthrough gives the container this command's "
+                             "own stdio: run it in the foreground, not detached")
+
+
 def run_container(root: str | None, cid: str, *, foreground: bool, interactive: bool = False,
                   ready_fd: int = -1, store: Store | None = None,
                   wait_attach: bool = False, keeper_fd: int = -1,
@@ -125,6 +130,7 @@ class Run:
         self.foreground, self.interactive, self.serve = foreground, interactive, serve
         self.ready_fd, self.keeper_fd = ready_fd, keeper_fd
         self.tty = bool(rec["options"].get("tty"))
+        self.log_driver = rec["options"].get("log_driver") or "k8s-file"
         self.links = None                        # what keeps its network up
         self.terminal = self.server = None
         self.pid, self.master, self.forward = 0, -1, {}
@@ -144,6 +150,8 @@ class Run:
     def prepare(self) -> None:
         """Its exit file, lazy layers, network (made first), attach server
         and terminal."""
+        if self.log_driver == "passthrough" and self.serve:
+            raise passthrough_detached()
         prepare_exit(self.directory)
         if self.rec["options"].get("lazy"):            # its layers in the registry: mounted
             from minirun.engine.lazy import mount
@@ -165,9 +173,11 @@ class Run:
         from minirun.runtime import lifecycle
         stdin = self.saved[0] if (self.interactive and self.foreground) else \
             self.in_r if self.in_r >= 0 else self.devnull
+        stdio = None if self.tty and self.foreground else \
+            (stdin, self.saved[1], self.saved[2]) if self.log_driver == "passthrough" else \
+            (stdin, self.out_w, self.err_w)
         self.pid, handle = _create(self.ext, self.rs, self.cid, self.directory, self.terminal,
-                                   self.saved, None if self.tty and self.foreground
-                                   else (stdin, self.out_w, self.err_w), tied)
+                                   self.saved, stdio, tied)
         _tell(self.keeper_fd, f"{self.pid}\n")    # ours to wait for, or the keeper's
         self.keeper_fd = -1
         self.master = self.terminal.receive_master() if self.terminal else -1
@@ -208,7 +218,8 @@ class Run:
         try:
             return _watch(self.directory, self.pid, self.foreground, self.master,
                           (self.out_r, self.err_r), self.server, self.in_w,
-                          owner and (owner, self.kill), deadline and (deadline, self.kill))
+                          owner and (owner, self.kill), deadline and (deadline, self.kill),
+                          keep=self.log_driver == "k8s-file")
         finally:
             lifecycle.restore(self.forward)
 
@@ -268,13 +279,14 @@ def _create(ext, rs, cid: str, directory: str, terminal, saved: list[int],
 
 
 def _watch(directory: str, pid: int, foreground: bool, master: int,
-           outputs: tuple[int, int], server, in_w: int, owner=None, deadline=None) -> int:
+           outputs: tuple[int, int], server, in_w: int, owner=None, deadline=None,
+           keep: bool = True) -> int:
     """Copy the container's output to the log (and to the clients) until it
     ends; its exit code, kept in the exit file at once.  ``owner``: (the
     owner watched, what kills the container when it dies); ``deadline``:
     (a time.monotonic, what kills it then)."""
     from minirun.runtime import lifecycle
-    log = Log(os.path.join(directory, "ctr.log"), echo=foreground)
+    log = Log(os.path.join(directory, "ctr.log"), echo=foreground, keep=keep)
     try:
         if master >= 0 and foreground:   # our terminal: proxied, forwarded, waited for
             code = lifecycle.wait_forwarding(pid, master)

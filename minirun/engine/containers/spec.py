@@ -59,6 +59,19 @@ class ContainerSpec:
     lazy: bool = False
     devices: tuple = ()             # --device: host nodes and CDI names, checked
     gpus: tuple = ()                # --gpus: CDI names, or ("count", N)
+    stop_signal: str | None = None  # "SIGINT"; None: the image's, else SIGTERM
+    stop_timeout: int | None = None  # seconds; None: 10
+    add_host: tuple = ()            # (host, address)
+    sysctl: dict = {}
+    shm_size: int | None = None     # bytes of /dev/shm
+    ulimit: tuple = ()              # (RLIMIT_NAME, soft, hard)
+    group_add: tuple = ()           # names or gids
+    expose: tuple = ()              # "8080/tcp"
+    platform: str | None = None     # this host's, checked
+    read_only_tmpfs: bool = True    # with read_only: tmpfs on /tmp, /var/tmp, /run
+    log_driver: str = "k8s-file"    # or "none", "passthrough"
+    cidfile: str | None = None      # the id written there once made
+    replace: bool = False           # a container of the same name removed first
 
     _keywords_only = True       # forty fields in a row are read by name
 
@@ -78,6 +91,9 @@ OPTIONS = {
     "cpuset_mems": None, "pids_limit": None, "blkio_weight": None, "device_read_bps": (),
     "device_write_bps": (), "device_read_iops": (), "device_write_iops": (),
     "oom_score_adj": None,
+    "stop_signal": None, "stop_timeout": None, "add_host": (), "sysctl": (), "shm_size": None,
+    "ulimit": (), "group_add": (), "expose": (), "platform": None, "read_only_tmpfs": "true",
+    "log_driver": "k8s-file", "cidfile": None, "replace": False,
 }
 
 
@@ -91,13 +107,17 @@ def make(image: str, command=(), **options) -> ContainerSpec:
                            "are the flags of `minirun run`, with _ for -")
     kw = {**OPTIONS, **options}
     for word, default in OPTIONS.items():     # (click gives None for a flag not given)
+        if isinstance(kw[word], dict):      # the API's sysctl={...}, label={...}
+            kw[word] = tuple(f"{k}={v}" for k, v in kw[word].items())
         if isinstance(default, bool):
             kw[word] = bool(kw[word])
         elif isinstance(default, tuple):
             kw[word] = tuple(kw[word] or ())
+    from minirun.engine.containers import tuning
     from minirun.engine.containers.limits import number, resources
     from minirun.engine.network.modes import check_mode, default_mode
     network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
+    kw["network"] = network
     seccomp, nnp = _security(kw["security_opt"])
     return ContainerSpec(
         image=image, command=tuple(command), entrypoint=kw["entrypoint"],
@@ -114,7 +134,15 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         dns=_dns(kw["dns"]), bandwidth=_bandwidth(kw["network_bandwidth"], network),
         resources=resources(kw), oom_score_adj=number(kw, "oom_score_adj"),
         lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1",
-        devices=_devices(kw["device"]), gpus=_gpus(kw["gpus"]))
+        devices=_devices(kw["device"]), gpus=_gpus(kw["gpus"]),
+        log_driver=_log_driver(kw["log_driver"]), cidfile=kw["cidfile"] or None,
+        replace=kw["replace"], **tuning.check(kw))
+
+
+def _log_driver(name: str) -> str:
+    if name not in ("k8s-file", "none", "passthrough"):
+        raise MiniRunError(f"--log-driver {name}: k8s-file, none or passthrough")
+    return name
 
 
 def _devices(given) -> tuple:
