@@ -91,8 +91,14 @@ The containers room:
 
 
 class MiniRunError(Exception):
-    """Anything minirun refuses or fails to do; the message says what to do."""
+    """Anything minirun refuses or fails to do; the message says what to do.
+    ``exit_code`` is podman's for the case (125 unless given)."""
     exit_code = 125
+
+    def __init__(self, *args, exit_code: int | None = None):
+        super().__init__(*args)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ConfigError(MiniRunError):

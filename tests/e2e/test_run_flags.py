@@ -122,3 +122,12 @@ def _wait_log(mr, name: str, text: str) -> None:
     while text not in mr("logs", name).stdout:
         assert time.monotonic() < deadline, f"{name} never said {text!r}"
         time.sleep(0.05)
+
+
+def test_podmans_exit_codes_for_a_user_and_a_stopped_container(mr, img):
+    """An unknown user: 126 (podman's); exec into a stopped container: 255."""
+    r = mr("run", "--rm", *NONE, "-u", "nosuchuser", img, "true")
+    assert r.returncode == 126 and "nosuchuser" in r.stderr, r
+    mr("run", "--name", "ended", *NONE, img, "true", check=True)
+    r = mr("exec", "ended", "true")
+    assert r.returncode == 255 and "not running" in r.stderr, r

@@ -52,8 +52,8 @@ def resolve_user(layers: list[str], spec: str) -> tuple[int, int, list[int]]:
     else:
         entry = next((p for p in passwd if p[0] == name and len(p) > 3), None)
         if entry is None:
-            raise ContainerError(f"user `{name}` is not in the image's /etc/passwd: "
-                                 "give a numeric uid instead")
+            raise ContainerError(f"user `{name}` is not in the image's /etc/passwd: give "
+                                 "a numeric uid instead", exit_code=126)   # podman's 126
         uid, gid = int(entry[2]), int(entry[3])
     groups_file = etc_entries(layers, "group")
     if group:

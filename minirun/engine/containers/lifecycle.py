@@ -237,7 +237,8 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
     from minirun.runtime import spec as spec_mod
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
-        raise ct.ContainerError(f"container `{rec['name']}` is not running: start it first")
+        raise ct.ContainerError(f"container `{rec['name']}` is not running: start it first",
+                                exit_code=255)      # podman's, for a stopped container
     from minirun.engine.containers import external
     ext = external.for_record(rec)
     rs = runtime_store()
