@@ -65,7 +65,9 @@ The lazy room:
 
 The network room:
     engine/network/modes.py
-        NetworkError            a network cannot be made, found or joined
+        NetworkError            a network cannot be made, found, joined or removed (in use:
+                                network rm gives podman's 2)
+          NoSuchNetwork         no network by that name (network rm gives podman's 1)
     engine/network/usernet.py
         UserNetError            slirp4netns or pasta did not connect the namespace
 
@@ -83,8 +85,10 @@ The CDI room:
 The containers room:
     engine/containers/records.py
         ContainerError          a container verb was refused (no such one, name taken)
+          NoSuchContainer       no container by that name or id (rm gives podman's 1)
     engine/containers/volumes.py
-        VolumeError             a volume is unknown, in use, or badly named
+        VolumeError             a volume is unknown, in use (volume rm: podman's 2), or badly named
+          NoSuchVolume          no volume by that name (volume rm gives podman's 1)
     engine/containers/copy.py
         CopyError               a cp source is missing or its destination unwritable
 """

@@ -5,11 +5,33 @@ import json
 import click
 
 
-def each(names, fn) -> None:
-    """Do ``fn(name)`` for each name and print it, as podman's verbs do."""
+def each(names, fn, missing: int | None = None, echo=None) -> None:
+    """``fn(name)`` for each name, printing ``echo(name, result)`` (the name),
+    as podman's verbs do: a name that fails is said on stderr and the rest
+    go on; the exit code is the last failure's (``missing``: podman's code
+    for a name that does not exist, 1 for the rm verbs)."""
+    import sys
+    from minirun.errors import MiniRunError
+    code = 0
     for name in names:
-        fn(name)
-        click.echo(name)
+        try:
+            result = fn(name)
+        except MiniRunError as e:
+            sys.stdout.flush()
+            print(f"Error: {e}", file=sys.stderr)
+            code = missing if missing is not None and _not_found(e) else e.exit_code
+            continue
+        click.echo(echo(name, result) if echo else name)
+    if code:
+        sys.exit(code)
+
+
+def _not_found(e: Exception) -> bool:
+    from minirun.engine.containers.records import NoSuchContainer
+    from minirun.engine.containers.volumes import NoSuchVolume
+    from minirun.engine.network.modes import NoSuchNetwork
+    from minirun.engine.store import ImageNotFound
+    return isinstance(e, (NoSuchContainer, NoSuchVolume, NoSuchNetwork, ImageNotFound))
 
 
 def listing(rows: list[dict], fmt: str, quiet: bool, header: str, name, line) -> None:

@@ -119,8 +119,8 @@ def rm(obj, force: bool, all_: bool, volumes: bool, names) -> None:
     elif not names:
         raise click.UsageError("name a container, or use --all")
     try:
-        for name in names:
-            click.echo(lifecycle.remove(hot.store(obj), name, force, volumes))
+        each(names, lambda name: lifecycle.remove(hot.store(obj), name, force, volumes),
+             missing=1, echo=lambda name, cid: cid if all_ else name)
     finally:          # after: a container named here is removed by name, as asked
         owner.sweep(hot.store(obj))     # what dead owners of the Python API left
 
@@ -191,6 +191,30 @@ def container_prune(obj, force: bool) -> None:
             click.echo(lifecycle.remove(store, rec["id"]))
 
 
+@container.command("exists")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def container_exists(obj, name: str) -> None:
+    """Exit 0 if the container exists, 1 if it does not (podman's)."""
+    from minirun.engine.containers import records as ct
+    try:
+        ct.find(hot.store(obj), name)
+    except ct.NoSuchContainer:
+        raise SystemExit(1) from None
+
+
+@container.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@click.pass_obj
+@engine_errors
+def rename(obj, name: str, new_name: str) -> None:
+    """Give a container another name."""
+    from minirun.engine.containers import records as ct
+    ct.rename(hot.store(obj), name, new_name)
+
+
 @click.command()
 @click.argument("source")
 @click.argument("destination")
@@ -217,9 +241,10 @@ def cp(obj, source: str, destination: str) -> None:
 for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop", stop),
                     ("rm", rm), ("ls", ps), ("ps", ps), ("logs", logs), ("exec", exec_),
                     ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect),
-                    ("attach", attach_), ("update", update), ("top", top), ("cp", cp)):
+                    ("attach", attach_), ("update", update), ("top", top), ("cp", cp),
+                    ("port", port), ("stats", stats)):
     container.add_command(_cmd, _name)
 
 # what commands.py puts at the top: `minirun VERB`
 COMMANDS = (run, create, start, attach_, stop, rm, ps, logs, port, wait, inspect, exec_, stats,
-            update, kill, restart, top, cp, container)
+            update, kill, restart, top, cp, rename, container)

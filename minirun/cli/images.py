@@ -96,8 +96,13 @@ def rmi(obj, names, force: bool) -> None:
     from minirun.engine.containers import lifecycle
     from minirun.engine.images import service as img
     import functools
+    from minirun.engine.store import ImageNotFound
     remove_container = functools.partial(lifecycle.remove, force=True)   # rmi -f's
-    for line in img.remove(obj["root"], list(names), force, remove_container):
+    try:
+        lines = img.remove(obj["root"], list(names), force, remove_container)
+    except ImageNotFound as e:
+        raise ImageNotFound(str(e), exit_code=1) from None      # podman's 1
+    for line in lines:
         click.echo(line)
 
 
@@ -125,6 +130,19 @@ def image_inspect(obj, names) -> None:
     """Show an image's details as JSON."""
     from minirun.engine.images import service as img
     click.echo(json.dumps([img.inspect(obj["root"], n) for n in names], indent=2))
+
+
+@image.command("exists")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def image_exists(obj, name: str) -> None:
+    """Exit 0 if the image is in the store, 1 if it is not (podman's)."""
+    from minirun.engine.store import ImageNotFound
+    try:
+        hot.store(obj).lookup(name)
+    except ImageNotFound:
+        raise SystemExit(1) from None
 
 
 @image.command("prune")

@@ -51,6 +51,19 @@ def network_inspect(obj, names) -> None:
     click.echo(json.dumps([bridge.inspect(hot.store(obj), n) for n in names], indent=2))
 
 
+@network.command("exists")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def network_exists(obj, name: str) -> None:
+    """Exit 0 if the network exists, 1 if it does not (podman's)."""
+    from minirun.engine.network import bridge, modes
+    try:
+        bridge.find(hot.store(obj), name)
+    except modes.NoSuchNetwork:
+        raise SystemExit(1) from None
+
+
 @network.command("rm")
 @click.option("-f", "--force", is_flag=True, help="and the containers on it")
 @click.argument("names", nargs=-1, required=True)
@@ -62,7 +75,8 @@ def network_rm(obj, force: bool, names) -> None:
     from minirun.engine.network import bridge
     import functools
     remove_container = functools.partial(lifecycle.remove, force=True)   # network rm -f's
-    each(names, lambda name: bridge.remove(hot.store(obj), name, force, remove_container))
+    each(names, lambda name: bridge.remove(hot.store(obj), name, force, remove_container),
+         missing=1)
 
 
 @network.command("prune")

@@ -4,7 +4,7 @@ import json
 import click
 
 from minirun.cli import hot
-from minirun.cli.common import listing
+from minirun.cli.common import each, listing
 from minirun.cli.hot import engine_errors
 
 
@@ -47,6 +47,17 @@ def volume_inspect(obj, names) -> None:
     click.echo(json.dumps([volumes.inspect(hot.store(obj), n) for n in names], indent=2))
 
 
+@volume.command("exists")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def volume_exists(obj, name: str) -> None:
+    """Exit 0 if the volume exists, 1 if it does not (podman's)."""
+    from minirun.engine.containers import volumes
+    if not volumes.exists(hot.store(obj), name):
+        raise SystemExit(1)
+
+
 @volume.command("rm")
 @click.option("-f", "--force", is_flag=True)
 @click.argument("names", nargs=-1, required=True)
@@ -55,9 +66,7 @@ def volume_inspect(obj, names) -> None:
 def volume_rm(obj, force: bool, names) -> None:
     """Remove volumes."""
     from minirun.engine.containers import volumes
-    for name in names:
-        volumes.remove(hot.store(obj), name, force)
-        click.echo(name)
+    each(names, lambda name: volumes.remove(hot.store(obj), name, force), missing=1)
 
 
 @volume.command("prune")

@@ -150,7 +150,7 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
     if rec["state"] == "running":
         if not force:
             raise ct.ContainerError(f"container `{rec['name']}` is running: stop it first "
-                                    "or use rm -f")
+                                    "or use rm -f", exit_code=2)      # podman's 2
         stop(store, rec["id"], timeout=0)
     if store.short_of_space():
         # Its writable layer first: on a disk the container filled, that is

@@ -14,7 +14,8 @@ mount of a container ever exists on the host to be leaked.
 import json
 import os
 
-from minirun.engine.store import Store, container_dir, hex_of, now  # noqa: F401 (the records' own)
+from minirun.engine.store import (Store, check_name, container_dir, hex_of,  # noqa: F401
+                                  now)                     # (the records' own)
 from minirun.errors import MiniRunError
 
 _ADJ = ["brave", "calm", "eager", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
@@ -28,6 +29,10 @@ class ContainerError(MiniRunError):
     a running container removed without -f, ..."""
 
 
+class NoSuchContainer(ContainerError):
+    """No container by that name or id: `minirun ps -a` lists them."""
+
+
 def find(store: Store, text: str) -> dict:
     """A container by name, full id or id prefix."""
     rows = store.db.execute("SELECT id FROM containers WHERE name=? OR id=?",
@@ -38,8 +43,22 @@ def find(store: Store, text: str) -> dict:
         if len(rows) > 1:
             raise ContainerError(f"container id prefix `{text}` is ambiguous")
     if not rows:
-        raise ContainerError(f"no container with name or id `{text}` (minirun ps -a lists them)")
+        raise NoSuchContainer(f"no container with name or id `{text}` (minirun ps -a lists "
+                              "them)")
     return record(store, rows[0][0])
+
+
+def rename(store: Store, name: str, new_name: str) -> None:
+    """Container ``name`` is called ``new_name`` from now on (a name in use,
+    or not a name, is refused)."""
+    check_name(new_name, "container")
+    rec = find(store, name)
+    with store.transaction() as db:
+        if db.execute("SELECT 1 FROM containers WHERE name=? AND id<>?",
+                      (new_name, rec["id"])).fetchone():
+            raise ContainerError(f"the name `{new_name}` is in use by another container: "
+                                 "choose another name")
+        db.execute("UPDATE containers SET name=? WHERE id=?", (new_name, rec["id"]))
 
 
 def record(store: Store, cid: str) -> dict:

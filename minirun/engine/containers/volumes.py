@@ -23,6 +23,10 @@ class VolumeError(MiniRunError):
     """A volume is unknown, in use, or badly named."""
 
 
+class NoSuchVolume(VolumeError):
+    """No volume by that name: `minirun volume ls` lists them."""
+
+
 def volume_dir(store: Store) -> str:
     """Where the store keeps volumes: NAME/_data is what a container sees."""
     return os.path.join(store.root, "volumes")
@@ -78,7 +82,7 @@ def inspect(store: Store, name: str) -> dict:
     for v in listing(store):
         if v["Name"] == name:
             return v
-    raise VolumeError(f"no volume `{name}` (minirun volume ls lists them)")
+    raise NoSuchVolume(f"no volume `{name}` (minirun volume ls lists them)")
 
 
 def users(store: Store, name: str) -> list[str]:
@@ -99,7 +103,7 @@ def remove(store: Store, name: str, force: bool = False) -> None:
     used = users(store, name)
     if used and not force:
         raise VolumeError(f"volume `{name}` is used by container(s) {', '.join(used)}: "
-                          "remove them first or use -f")
+                          "remove them first or use -f", exit_code=2)     # podman's 2
     with store.transaction() as db:
         db.execute("DELETE FROM volumes WHERE name=?", (name,))
     from minirun.engine import userns

@@ -19,7 +19,7 @@ import json
 import os
 
 from minirun.engine.network import claims, hosts, nat
-from minirun.engine.network.modes import (BUILTIN, DEFAULT, DEFAULT_SUBNET, NAME,
+from minirun.engine.network.modes import (BUILTIN, DEFAULT, DEFAULT_SUBNET, NAME, NoSuchNetwork,
                                           NetworkError, link_exists)
 from minirun.engine.store import Store, now
 
@@ -30,7 +30,7 @@ def find(store: Store, name: str) -> dict:
                            (name,)).fetchone()
     if row is None:
         if name != DEFAULT:
-            raise NetworkError(f"no network `{name}`")
+            raise NoSuchNetwork(f"no network `{name}` (minirun network ls lists them)")
         with store.transaction() as db:
             db.execute("INSERT OR IGNORE INTO networks (name, subnet, gateway, bridge, created) "
                        "VALUES (?, ?, ?, ?, ?)", (DEFAULT, DEFAULT_SUBNET, "10.89.0.1",
@@ -135,7 +135,7 @@ def remove(store: Store, name: str, force: bool = False, remove_container=None) 
              if json.loads(r[1] or "{}").get("network") == name]
     if users and not force:
         raise NetworkError(f"network `{name}` is used by {len(users)} container(s): remove "
-                           "them first, or use network rm -f")
+                           "them first, or use network rm -f", exit_code=2)   # podman's 2
     for cid in users:
         remove_container(store, cid)
     if os.geteuid() != 0:

@@ -27,6 +27,10 @@ class NetworkError(MiniRunError):
     """A network cannot be made, found or joined."""
 
 
+class NoSuchNetwork(NetworkError):
+    """No network by that name: `minirun network ls` lists them."""
+
+
 def netns_path(cid: str) -> str:
     """Where root keeps a container's network namespace: beside `ip netns`'s
     (so `ip netns list` shows them), in a directory pasta, which drops to
