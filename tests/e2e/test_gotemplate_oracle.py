@@ -139,6 +139,82 @@ CORPUS = [
     ('{{printf "a\\nb"}}', "podman's retry of the format as given"),
 ]
 
+# Corners of Go's language, each checked against podman the same way:
+# printf's verbs, flags and error forms, number literals, json's encoding,
+# nil, comparisons, and the parse and execution errors of Go's own wording.
+EDGES = [
+    '{{printf "%5t|%-7v|%x|%X|%o|%b|%c|%U|%e|%G" true "ab" -42 255 8 5 9731 9731 123456.789 1e-7}}',
+    '{{printf "%08.3f|%+.2e|% d|%#o|%#x|%q|%q" -3.14159 12345.678 5 8 "hi" 10 39}}',
+    '{{printf "%6.2v|%.1s|%-4d|%4s|" "abcdef" "xyz" 7 "é"}}',
+    '{{printf "%d" .Config.Env}}',
+    '{{printf "%s" 1.5}}',
+    '{{printf "%t" 1}}',
+    '{{printf "%z" "a"}}',
+    '{{printf "100%%"}}',
+    '{{printf "x%"}}',
+    '{{printf "%v %v" nil .Labels.foo}}',
+    '{{print nil 1}}',
+    '{{print .Labels.foo "a"}}',
+    '{{index "abc" 1}} {{slice "abcdef" 1}} {{slice .Config.Env 1 2}} {{slice "abc" 1 1}}',
+    '{{println 1 "a" 2}}',
+    '{{print 1 "a" 2 3}}',
+    '{{html "<a href=\'x\'>&\\"" }} {{urlquery "a b&c/d~"}}',
+    '{{json 1.0}} {{json 1e21}} {{json 1e-7}}',
+    '{{json 0.000001}} {{json 1.5e300}} {{json "a\\u00e9<>&\\t\\u2028\\x01\\b"}}',
+    '{{title "ǆabc ßx élan a.b a_b 1st"}}',
+    '{{split "abc" ""}} {{split "" ","}} {{len (split "" ",")}}',
+    '{{pad "" 2 2}}|',
+    '{{range $e := .Config.Env}}{{$e}},{{end}}',
+    '{{if and 1 0}}y{{else}}n{{end}} {{and 1 2}} {{or 0 ""}}',
+    '{{or 0 "" nil}}',
+    '{{not 0}} {{not "x"}} {{not .Labels}}',
+    '{{eq .Os nil}}',
+    '{{eq .Labels.foo .Labels.bar}}',
+    '{{range 3}}x{{end}}',
+    '{{range .Os}}x{{end}}',
+    '{{/* unclosed',
+    '{{/* c */ .Os}}',
+    '{{-3}} {{- 3}}',
+    '{{"\\u00e9\\x41\\101\\t"}}',
+    '{{`raw\\n`}}',
+    '{{\'\\n\' | printf "%q"}}',
+    '{{eq .Config.Env .Config.Env}}',
+    '{{eq 1 1.0}}',
+    '{{lt true false}}',
+    '{{len 3}}',
+    '{{index .Config.Env "a"}}',
+    '{{index .Labels 1}}',
+    '{{index .GraphDriver.Data "UpperDir" 0}}',
+    '{{.Os | .Architecture}}',
+    '{{.Labels.foo 1}}',
+    '{{$x := .Os}}{{$x.Foo}}',
+    '{{$x 1}}',
+    '{{else}}',
+    '{{end}}',
+    '{{range .Config.Env}}{{else}}{{else}}{{end}}',
+    '{{with .Os}}{{else if .Os}}{{end}}',
+    '{{break}}',
+    '{{if .Os}}{{break}}{{end}}',
+    '{{define "x"}}{{end}}',
+    '{{.Os |}}',
+    '{{| .Os}}',
+    '{{(.Os}}',
+    '{{.Os)}}',
+    '{{1 | printf "%d"}} {{.Os | 3}}',
+    '{{printf "%*d|%-*d|" 5 1 4 2}}',
+    '{{printf "%.3g|%g|%g|%v|%v" 1234.5678 0.00001234 123456789.0 -0.0 1e100}}',
+    '{{1e100}} {{-1.5}} {{+2}} {{0o17}} {{0b101}} {{017}} {{1_000}}',
+    '{{printf "%x|%X|% x|%#x" "héllo" "hi" "hi" "hi"}}',
+    '{{printf "%c|%q|%U" 128512 128512 128512}}',
+    '{{printf "%q" "a\\x00b\\u00ad\\U0001F600"}}',
+    '{{printf "%#q" "abc"}}',
+    '{{printf "%5.1f|%-8.3e|%+v" 3.14159 1234.5 -7}}',
+    '{{printf "%s" .GraphDriver.Data}}',
+    '{{printf "%v" (slice .Config.Env 0 1)}} {{printf "%5v" (slice .Config.Cmd 0 1)}}',
+    '{{printf "%d %s" 1}}',
+    '{{printf "%d" 1 2 "x"}}',
+]
+
 
 class PodmanStore:
     """podman with a store of its own under a temp dir."""
@@ -239,6 +315,11 @@ def test_inspect_format_like_podman(podman, data, template):
     want = (r.stdout, r.returncode != 0)
     got = podman_way(template, data)
     assert got == want, f"podman's stderr: {r.stderr.strip()}"
+
+
+@pytest.mark.parametrize("template", EDGES)
+def test_corners_like_podman(podman, data, template):
+    test_inspect_format_like_podman(podman, data, template)
 
 
 def test_error_messages_name_what_podman_names(podman, data):
