@@ -52,7 +52,8 @@ def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
             rec = lifecycle.refresh(store, rec)
         except ct.ContainerError:
             continue   # removed meanwhile (--rm)
-        if (rec["state"] == "running" or all_ or filters) and _matches(rec, list(filters)):
+        if (rec["state"] in ("running", "paused") or all_ or filters) and \
+                _matches(rec, list(filters)):
             rows.append(rec)
     if quiet:
         for r in rows:
@@ -68,7 +69,7 @@ def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
     if template is None:
         click.echo(f"{'CONTAINER ID':<14}{'IMAGE':<40}{'STATUS':<22}NAMES")
     for r in rows:
-        status = {"running": "Up", "created": "Created"}.get(
+        status = {"running": "Up", "created": "Created", "paused": "Paused"}.get(
             r["state"], f"Exited ({r['exit_code']})")
         fields = {"ID": r["id"][:12], "Image": ct.image_name(store, r["image_id"]),
                   "Status": status, "Names": r["name"], "State": r["state"],

@@ -191,6 +191,37 @@ def container_prune(obj, force: bool) -> None:
             click.echo(lifecycle.remove(store, rec["id"]))
 
 
+@click.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="every running container")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+@engine_errors
+def pause(obj, all_: bool, names) -> None:
+    """Freeze the processes of running containers."""
+    _freeze(obj, all_, names, True)
+
+
+@click.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="every paused container")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+@engine_errors
+def unpause(obj, all_: bool, names) -> None:
+    """Thaw paused containers."""
+    _freeze(obj, all_, names, False)
+
+
+def _freeze(obj, all_: bool, names, on: bool) -> None:
+    from minirun.engine.containers import records as ct, lifecycle
+    store = hot.store(obj)
+    if all_:
+        names = [r["name"] for r in ct.all_records(store)
+                 if lifecycle.refresh(store, r)["state"] == ("running" if on else "paused")]
+    elif not names:
+        raise click.UsageError("name a container, or use --all")
+    each(names, lambda name: lifecycle.freeze(store, name, on))
+
+
 @container.command("exists")
 @click.argument("name")
 @click.pass_obj
@@ -242,9 +273,10 @@ for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop",
                     ("rm", rm), ("ls", ps), ("ps", ps), ("logs", logs), ("exec", exec_),
                     ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect),
                     ("attach", attach_), ("update", update), ("top", top), ("cp", cp),
-                    ("port", port), ("stats", stats)):
+                    ("port", port), ("stats", stats), ("pause", pause),
+                    ("unpause", unpause)):
     container.add_command(_cmd, _name)
 
 # what commands.py puts at the top: `minirun VERB`
 COMMANDS = (run, create, start, attach_, stop, rm, ps, logs, port, wait, inspect, exec_, stats,
-            update, kill, restart, top, cp, rename, container)
+            update, kill, restart, top, cp, rename, pause, unpause, container)

@@ -69,6 +69,8 @@ FAST = {
     "state": ([], ("id",)),
     "kill": ([_flag("-a", "--all", kind="bool")], ("id", "signal=TERM")),
     "delete": ([_flag("-f", "--force", kind="bool")], ("id",)),
+    "pause": ([], ("id",)),
+    "resume": ([], ("id",)),
     "run": ([_flag("-d", "--detach", kind="bool"), _flag("--keep", kind="bool")] + BUNDLE,
             ("id",)),
 }
@@ -195,8 +197,10 @@ VERBS = {
     "spec": ("write a default config.json", _spec_args),
     "features": ("print what this runtime supports, as JSON", lambda sp: None),
     "update": ("change a running container's resource limits", _update_args),
+    "pause": ("freeze every process of a running container", _fast_args("pause")),
+    "resume": ("thaw a paused container", _fast_args("resume")),
     **{name: (f"({name} is not supported)", _rest)
-       for name in ("pause", "resume", "checkpoint", "restore", "events", "ps")},
+       for name in ("checkpoint", "restore", "events", "ps")},
 }
 GLOBAL_WITH_VALUE = {n for f in GLOBAL if f.kind == "value" for n in f.names}
 
@@ -315,6 +319,9 @@ def _run_verb(args) -> int:
         return 0
     if v == "delete":
         lifecycle.delete(store, args.id, args.force)
+        return 0
+    if v in ("pause", "resume"):
+        getattr(lifecycle, v)(store, args.id)
         return 0
     if v == "run":
         return lifecycle.run(store, args.id, args.bundle, detach=args.detach, keep=args.keep,

@@ -200,6 +200,50 @@ def remove(dirs: list[str], timeout: float = 2.0) -> None:
                 raise
 
 
+def freezer(dirs: list[str]) -> tuple[str, str] | None:
+    """(the directory, "v2" or "v1") that can freeze the group: cgroup v2's
+    cgroup.freeze, else the v1 freezer controller's freezer.state."""
+    for d in dirs:
+        if os.path.exists(os.path.join(d, "cgroup.freeze")):
+            return d, "v2"
+    for d in dirs:
+        if os.path.exists(os.path.join(d, "freezer.state")):
+            return d, "v1"
+    return None
+
+
+def freeze(dirs: list[str], on: bool, timeout: float = 5.0) -> None:
+    """Freeze (or thaw) every process of the group, and wait until the
+    kernel says it is done: cgroup.events' ``frozen`` (v2), or freezer.state
+    reading FROZEN rather than FREEZING (v1)."""
+    found = freezer(dirs)
+    if found is None:
+        raise OSError(2, "no freezer for the container's cgroup", dirs[0] if dirs else "")
+    d, version = found
+    if version == "v2":
+        write(d, "cgroup.freeze", "1" if on else "0")
+    else:
+        write(d, "freezer.state", "FROZEN" if on else "THAWED")
+    deadline = time.monotonic() + timeout
+    while _frozen_state(d, version) != ("frozen" if on else "thawed"):
+        if time.monotonic() > deadline:
+            raise OSError(16, "the group did not freeze in time", d)     # EBUSY
+        time.sleep(0.002)
+
+
+def frozen(dirs: list[str]) -> bool:
+    """Frozen, or being frozen (a paused container)."""
+    found = freezer(dirs)
+    return found is not None and _frozen_state(*found) != "thawed"
+
+
+def _frozen_state(d: str, version: str) -> str:
+    """"frozen", "freezing" (v1, on the way) or "thawed"."""
+    if version == "v2":
+        return "frozen" if "frozen 1" in (read(d, "cgroup.events") or "") else "thawed"
+    return (read(d, "freezer.state") or "THAWED").strip().lower()
+
+
 def holders(dirs: list[str]) -> dict[str, str]:
     """Which of a container's directories holds each controller: v1
     controller names, and ``"v2"`` for its cgroup v2 directory."""

@@ -68,7 +68,7 @@ def start(store: Store, cid: str) -> State:
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     st = store.load(cid)
     status = st.status(store.dir(cid))
-    if status not in ("created", "running"):
+    if status not in ("created", "running", "paused"):
         raise StateError(f"container `{cid}` is {status}: there is no process to signal")
     name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
     explain.say(f"kill({st.pid}, {name})")
@@ -79,6 +79,33 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
         os.kill(st.pid, sig)
     except ProcessLookupError:
         pass        # it ended between the status read and the kill: nothing to signal
+    if status == "paused" and sig == signal.SIGKILL:
+        from minirun.kernel import cgroups    # a v1 freezer holds even SIGKILL: thaw
+        cgroups.freeze(st.cgroup_dirs, False)
+
+
+def pause(store: Store, cid: str) -> None:
+    """Freeze every process of a running container (cgroup v2's
+    cgroup.freeze, else the v1 freezer), as runc pause does."""
+    _freeze(store, cid, True, "running", "pause")
+
+
+def resume(store: Store, cid: str) -> None:
+    """Thaw a paused container."""
+    _freeze(store, cid, False, "paused", "resume")
+
+
+def _freeze(store: Store, cid: str, on: bool, needs: str, verb: str) -> None:
+    from minirun.kernel import cgroups
+    st = store.load(cid)
+    status = st.status(store.dir(cid))
+    if status != needs:
+        raise StateError(f"container `{cid}` is {status}: {verb} needs a {needs} one")
+    if not st.cgroup_dirs or cgroups.freezer(st.cgroup_dirs) is None:
+        raise MiniRunError(f"container `{cid}` has no cgroup of its own with a freezer "
+                           "(rootless without a delegated cgroup): it cannot be paused")
+    explain.say(f"{'freeze' if on else 'thaw'} the cgroup of {cid}")
+    cgroups.freeze(st.cgroup_dirs, on)
 
 
 def update(store: Store, cid: str, resources: dict) -> None:

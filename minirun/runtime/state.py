@@ -136,6 +136,10 @@ class State:
             return "stopped"
         if os.path.exists(os.path.join(directory, "exec.fifo")):
             return "created"
+        if self.cgroup_dirs:
+            from minirun.kernel import cgroups
+            if cgroups.frozen(self.cgroup_dirs):
+                return "paused"
         return "running"
 
 

@@ -3,6 +3,8 @@ rootless: `exists` for containers, images, volumes and networks (0 or 1);
 `rename`; the rm verbs going on past a name that fails, with podman's
 codes (1: no such thing, 2: in use or running)."""
 import json
+import os
+import time
 
 NONE = ["--network", "none"]
 
@@ -54,3 +56,44 @@ def test_the_rm_verbs_go_on_and_exit_as_podman(mr, img):
     assert mr("network", "rm", "nonet").returncode == 1
     r = mr("rmi", "localhost/nothing:1")
     assert r.returncode == 1 and "not in the store" in r.stderr, r
+
+
+def test_pause_and_unpause(mr, img):
+    """Paused, a container's processes stop (a counter does not move) and
+    ps and inspect say so; exec is refused (255); unpause lets it go on;
+    stop and rm -f of a paused container work.  A plain user has no cgroup
+    here to freeze: one line says so."""
+    mr("run", "-d", "--name", "counter", *NONE, img, "sh", "-c",
+       "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.02; done", check=True)
+    [info] = json.loads(mr("inspect", "counter", check=True).stdout)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(f"/proc/{info['State']['Pid']}/root/tmp/n"):
+        assert time.monotonic() < deadline, "the counter never started"
+        time.sleep(0.02)
+    r = mr("pause", "counter")
+    if mr.rt.rootless and r.returncode != 0:
+        assert r.returncode == 125 and "cannot be paused" in r.stderr, r
+        assert r.stderr.count("\n") == 1
+        return
+    assert r.returncode == 0 and r.stdout == "counter\n", r
+    [info] = json.loads(mr("inspect", "counter", check=True).stdout)
+    assert info["State"]["Status"] == "paused" and info["State"]["Paused"] is True
+    assert "Paused" in mr("ps", check=True).stdout
+    before = _counter(info["State"]["Pid"])
+    time.sleep(0.3)
+    assert _counter(info["State"]["Pid"]) == before
+    r = mr("exec", "counter", "true")
+    assert r.returncode == 255 and "unpause it first" in r.stderr, r
+    assert mr("pause", "counter").returncode == 125        # paused already
+    mr("unpause", "counter", check=True)
+    time.sleep(0.3)
+    assert _counter(info["State"]["Pid"]) > before
+    mr("pause", "counter", check=True)
+    mr("stop", "-t", "1", "counter", check=True)
+    [info] = json.loads(mr("inspect", "counter", check=True).stdout)
+    assert info["State"]["Status"] == "exited", info["State"]
+
+
+def _counter(pid: int) -> int:
+    with open(f"/proc/{pid}/root/tmp/n") as f:
+        return int(f.read() or 0)

@@ -145,3 +145,37 @@ def test_detach_stop_rm(podman):
     while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_pause_and_unpause(podman):
+    """podman pause/unpause through minirun-oci pause/resume: the container's
+    processes stop counting while paused, and go on after.  Rootless podman
+    on this cgroup v1 host refuses by itself, before it calls the runtime
+    (minirun's own refusal, rootless: tests/e2e/test_everyday.py)."""
+    r = podman("run", "-d", "--network", "none", "--rootfs", podman.rootfs, "sh", "-c",
+               "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.02; done")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    r = podman("pause", cid)
+    if podman.user:
+        assert r.returncode != 0 and "does not have a cgroup" in r.stderr, r
+        return
+    assert r.returncode == 0, r.stderr
+    assert podman("inspect", "--format", "{{.State.Status}}", cid).stdout.strip() == "paused"
+    before = _count(cid)
+    time.sleep(0.3)
+    assert _count(cid) == before, "the counter moved while paused"
+    r = podman("unpause", cid)
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.3)
+    assert _count(cid) > before
+    assert podman("rm", "-f", cid).returncode == 0
+
+
+def _count(cid: str) -> int:
+    """The counter, read through the container's pid 1's root (a paused
+    container cannot be exec'd into)."""
+    pid = subprocess.run(["pgrep", "-f", "i=0; while"], capture_output=True,
+                         text=True).stdout.split()[0]
+    with open(f"/proc/{pid}/root/tmp/n") as f:
+        return int(f.read() or 0)

@@ -97,6 +97,12 @@ class Runtime:
         if r.returncode != 0:
             raise self._error("start", r)
 
+    def freeze(self, cid: str, on: bool) -> None:
+        verb = "pause" if on else "resume"
+        r = self._run(verb, cid, capture_output=True)
+        if r.returncode != 0:
+            raise self._error(verb, r)
+
     def kill(self, cid: str, sig: int, all_processes: bool = False) -> None:
         r = self._run("kill", *(["--all"] if all_processes else []), cid, str(sig),
                       capture_output=True)

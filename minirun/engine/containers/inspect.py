@@ -67,7 +67,7 @@ def state(rec: dict) -> dict:
     return {"OciVersion": "1.0.2", "Status": status, "Running": status == "running",
             "Paused": status == "paused", "Restarting": False,
             "OOMKilled": bool(rec["usage"].get("oom_kills")), "Dead": False,
-            "Pid": rec["pid"] or 0 if status == "running" else 0,
+            "Pid": rec["pid"] or 0 if status in ("running", "paused") else 0,
             "ExitCode": rec["exit_code"] or 0, "Error": "",
             "StartedAt": rec["started"] or NEVER, "FinishedAt": rec["finished"] or NEVER}
 

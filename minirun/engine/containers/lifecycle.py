@@ -31,7 +31,8 @@ def refresh(store: Store, rec: dict) -> dict:
     running over a container that is gone.  While the monitor lives, the
     record is its to write.  On a full disk the exit is shown, not
     recorded: ps, inspect and wait still answer, and rm frees the space."""
-    if rec["state"] != "running" or monitor_alive(rec) or _status(rec) != "stopped":
+    if rec["state"] not in ("running", "paused") or monitor_alive(rec) or \
+            _status(rec) != "stopped":
         return rec
     ended = dict(rec, state="exited", finished=ct.now(), exit_code=_exit_code(store, rec))
     try:
@@ -105,8 +106,12 @@ def _kill(rec: dict, sig: int, all_processes: bool = False) -> None:
 
 def stop(store: Store, name: str, timeout: float | None = None) -> str:
     """Its stop signal, then SIGKILL after ``timeout`` seconds (None: its
-    --stop-timeout, else 10)."""
+    --stop-timeout, else 10).  A paused container is thawed first, so that
+    it can hear the signal."""
     rec = refresh(store, ct.find(store, name))
+    if rec["state"] == "paused":
+        freeze(store, rec["id"], False)
+        rec = dict(rec, state="running")
     if rec["state"] != "running":
         return rec["id"]
     if timeout is None:
@@ -127,6 +132,25 @@ def stop(store: Store, name: str, timeout: float | None = None) -> str:
         except MiniRunError:
             pass
         wait_exit(store, rec["id"], 10)
+    return rec["id"]
+
+
+def freeze(store: Store, name: str, on: bool) -> str:
+    """pause (``on``) or unpause a container: its processes frozen in their
+    cgroup (the runtime's pause and resume, as podman's)."""
+    rec = refresh(store, ct.find(store, name))
+    needs = "running" if on else "paused"
+    if rec["state"] != needs:
+        raise ct.ContainerError(f"container `{rec['name']}` is {rec['state']}: "
+                                f"{'pause' if on else 'unpause'} needs a {needs} one")
+    from minirun.engine.containers import external
+    ext = external.for_record(rec)
+    if ext:
+        ext.freeze(rec["id"], on)
+    else:
+        from minirun.runtime import lifecycle
+        (lifecycle.pause if on else lifecycle.resume)(runtime_store(), rec["id"])
+    ct.update(store, rec["id"], state="paused" if on else "running")
     return rec["id"]
 
 
@@ -237,8 +261,9 @@ def exec_in(store: Store, name: str, command: list[str], *, env: list[str], user
     from minirun.runtime import spec as spec_mod
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
-        raise ct.ContainerError(f"container `{rec['name']}` is not running: start it first",
-                                exit_code=255)      # podman's, for a stopped container
+        what = "unpause" if rec["state"] == "paused" else "start"
+        raise ct.ContainerError(f"container `{rec['name']}` is {rec['state']}, not running: "
+                                f"{what} it first", exit_code=255)     # podman's code
     from minirun.engine.containers import external
     ext = external.for_record(rec)
     rs = runtime_store()
