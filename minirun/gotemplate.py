@@ -4,14 +4,27 @@ podman renders ``--format`` with Go's text/template and the functions of
 containers/common's ``pkg/report``; users' scripts depend on both
 (``{{.State.Status}}``, ``{{json .Config}}``, ``{{range .Mounts}}...{{end}}``,
 ``table {{.ID}}\\t{{.Image}}``).  No well-kept pure-Python implementation
-exists, so this module is one: a lexer (``_lex``: text into tokens), a
+exists, so this module is one: a lexer (``_Lexer``: text into tokens), a
 parser (``_Parser``: tokens into a small tree of nodes) and an evaluator
 (``_Exec``: the tree over the data), then Go's value printing (``fmt``'s
-``%v``, ``printf``'s verbs, ``encoding/json``) and podman's tables.
+``%v``, ``printf``'s verbs, ``encoding/json``) and podman's tables.  It
+follows Go 1.19, which podman 4.3 was built with (no ``{{else with}}``, no
+range over an integer), and is checked against podman itself in
+tests/e2e/test_gotemplate_oracle.py.
 
-    render("{{.Name}} {{join .Args \\",\\"}}", data)      # parse + execute
-    t = parse(text); t.execute(row1); t.execute(row2)
-    if is_table(fmt): lines = align([header(fmt, names)] + [rows...])
+    render('{{.Name}} {{join .Args ","}}', data)        # parse + execute
+    t = parse(text); t.execute(row1); t.execute(row2)   # one parse, many rows
+
+What podman does around the template is the caller's: ``normalize`` (the
+characters ``\\t``/``\\n``, and a table's spaces, become tabs and newlines)
+and, for ``table`` formats (``is_table``), a header row and aligned columns:
+
+    body = parse(normalize(fmt))
+    lines = align([header(fmt, names)] + [body.execute(row) for row in rows])
+
+podman also ends each row with a newline, and its ``inspect`` runs the
+format over the list of objects (``{{range .}}FORMAT{{end}}``), so there
+``$`` is that list, not the object.
 
 Supported: text and actions with ``{{-``/``-}}`` trimming and ``{{/* */}}``
 comments; fields ``.A.B``, ``.``, ``$``, variables (``$x := ...``,
@@ -39,12 +52,14 @@ sees typed structs and maps where we see dicts, so:
 - Strings are measured in UTF-8 bytes by ``len``, ``index``, ``slice`` and
   ``truncate``, as in Go.  Numbers are ``int`` or ``float64`` to ``printf``'s
   error forms (``%!s(int=5)``; Go may say ``int64``).
-- Not supported (a parse error says so): ``define``, ``template``,
-  ``block``, the ``js`` and ``call`` functions, ``printf``'s ``%#v``,
-  ``%[n]`` and hex floats; complex numbers.
+- Not supported (an error says so, none is silently different):
+  ``define``, ``template``, ``block``, the ``js`` and ``call`` functions,
+  ``printf``'s ``%#v`` and ``%[n]``, complex numbers.  ``printf``'s ``%x``
+  of a float prints Go's error form ``%!x(float64=...)``.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -142,14 +157,14 @@ class _Lexer:
         return t.startswith("}}", i), False
 
     def close(self, trim: bool) -> None:
-        start = self.i
+        """Past ``}}`` or `` -}}``; the latter trims the text after it."""
         self.i += 4 if trim else 2
-        self.emit("right", "}}", start)
         if trim:
             while self.i < len(self.text) and self.text[self.i] in SPACES:
                 self.i += 1
 
     def comment(self) -> None:
+        """``{{/* ... */}}``: no token; the comment must end the action."""
         end = self.text.find("*/", self.i + 2)
         if end < 0:
             self.error("unclosed comment")
@@ -157,10 +172,7 @@ class _Lexer:
         at, trim = self.at_right()
         if not at:
             self.error("comment ends before closing delimiter")
-        self.i += 4 if trim else 2
-        if trim:
-            while self.i < len(self.text) and self.text[self.i] in SPACES:
-                self.i += 1
+        self.close(trim)
 
     def action(self) -> None:
         """Tokens up to and including the closing ``}}``."""
@@ -169,6 +181,7 @@ class _Lexer:
             if at:
                 if self.depth:
                     self.error("unclosed left paren")
+                self.tokens.append(_Token("right", "}}", self.i, "}}"))
                 self.close(trim)
                 return
             if self.i >= len(self.text):
@@ -845,9 +858,11 @@ class _Exec:
     def and_or(self, name: str, args: list[_Node], dot, final):
         """Go 1.18's short-circuit: the first false (and) or true (or) value,
         else the last."""
+        values = (self.operand(arg, dot) for arg in args)     # evaluated one by one
+        if final is not _MISSING:
+            values = itertools.chain(values, [final])
         value = None
-        for arg in args + ([final] if final is not _MISSING else []):
-            value = arg if arg is final else self.operand(arg, dot)
+        for value in values:
             if _truth(value) == (name == "or"):
                 return value
         return value
@@ -1289,15 +1304,8 @@ def _sprintf(fmt: str, args: tuple) -> str:
 
 
 def _bad_arg(value) -> str:
-    return "<nil>" if value is None else f"{_go_type_fmt(value)}={_print(value)}"
-
-
-def _go_type_fmt(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "[]interface {}"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    return _go_type(value)
+    """An argument in printf's error forms: ``int=5``, ``<nil>``."""
+    return "<nil>" if value is None else f"{_go_type(value)}={_print(value)}"
 
 
 def _format(value, spec: _Spec) -> str:
@@ -1308,10 +1316,7 @@ def _format(value, spec: _Spec) -> str:
         return "map[" + " ".join(f"{_format(k, spec)}:{_format(value[k], spec)}"
                                  for k in sorted(value)) + "]"
     text = _scalar(value, spec)
-    if text is None:
-        inner = "<nil>" if value is None else f"{_go_type_fmt(value)}={_print(value)}"
-        return f"%!{spec.verb}({inner})"
-    return text
+    return f"%!{spec.verb}({_bad_arg(value)})" if text is None else text
 
 
 def _scalar(value, spec: _Spec) -> str | None:
@@ -1371,10 +1376,9 @@ def _float(x: float, spec: _Spec) -> str | None:
     verb = "g" if spec.verb == "v" else spec.verb
     if verb not in "eEfFgG":
         return None
-    if math.isinf(x) or math.isnan(x):
-        text = _shortest(x, "g")
-        text = text if "+" in spec.flags or text != "+Inf" else "+Inf"
-        return _pad_to(text, _Spec(spec.flags.replace("0", ""), spec.width, None, verb))
+    if math.isinf(x) or math.isnan(x):          # +Inf, -Inf, NaN: never zero-padded
+        return _pad_to(_shortest(x, "g"), _Spec(spec.flags.replace("0", ""), spec.width,
+                                                None, verb))
     if verb in "gG" and spec.prec is None:
         text = _shortest(x, "g")
         text = text.upper() if verb == "G" else text
