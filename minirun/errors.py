@@ -91,6 +91,10 @@ The containers room:
           NoSuchVolume          no volume by that name (volume rm gives podman's 1)
     engine/containers/copy.py
         CopyError               a cp source is missing or its destination unwritable
+
+The output room:
+    gotemplate.py
+        TemplateError           a --format template does not parse, or fails on the data
 """
 
 

@@ -122,28 +122,52 @@ def _template(fmt: str, verb: str, known: tuple[str, ...]):
 @click.option("-f", "--follow", is_flag=True)
 @click.option("--tail", type=int, default=None)
 @click.option("-t", "--timestamps", is_flag=True)
-@click.option("--since", help="an RFC 3339 time, or a duration such as 10s, 5m, 1h")
+@click.option("--since", help="from this time: a duration (10m, 1h30m), a Unix time or an "
+                              "RFC 3339 time")
+@click.option("--until", help="up to this time (the same forms)")
 @click.argument("name")
 @click.pass_obj
 @engine_errors
 def logs(obj, follow: bool, tail: int | None, timestamps: bool, since: str | None,
-         name: str) -> None:
+         until: str | None, name: str) -> None:
     """Show a container's output."""
     from minirun.engine.containers import lifecycle
     lifecycle.logs(hot.store(obj), name, follow, tail, timestamps,
-                   since=lifecycle.parse_since(since) if since else None)
+                   since=lifecycle.parse_time(since, "--since") if since else None,
+                   until=lifecycle.parse_time(until, "--until") if until else None)
 
 
 @click.command()
-@click.argument("name")
+@click.option("-a", "--all", "all_", is_flag=True, help="every container's")
+@click.argument("name", required=False)
+@click.argument("private", required=False)
 @click.pass_obj
 @engine_errors
-def port(obj, name: str) -> None:
-    """A container's published ports, as podman prints them."""
+def port(obj, all_: bool, name: str | None, private: str | None) -> None:
+    """A container's published ports, as podman prints them (PRIVATE: the
+    host address of that one only)."""
     from minirun.engine.containers import records as ct
-    for p in ct.find(hot.store(obj), name)["options"].get("ports") or []:
-        click.echo(f"{p['container_port']}/{p['protocol']} -> "
-                   f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}")
+    from minirun.errors import MiniRunError
+    store = hot.store(obj)
+    if all_ == bool(name):
+        raise click.UsageError("name a container, or use --all")
+    recs = ct.all_records(store) if all_ else [ct.find(store, name)]
+    for rec in recs:
+        ports = rec["options"].get("ports") or []
+        if private:
+            number, _, proto = private.partition("/")
+            found = [p for p in ports if str(p["container_port"]) == number
+                     and p["protocol"] == (proto or "tcp")]
+            if not found:
+                raise MiniRunError(f"failed to find published port {number}/{proto or 'tcp'}")
+            for p in found:
+                click.echo(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}")
+            continue
+        if all_ and ports:
+            click.echo(rec["id"][:12])
+        for p in ports:
+            click.echo(f"{p['container_port']}/{p['protocol']} -> "
+                       f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}")
 
 
 @click.command()

@@ -97,3 +97,33 @@ def test_pause_and_unpause(mr, img):
 def _counter(pid: int) -> int:
     with open(f"/proc/{pid}/root/tmp/n") as f:
         return int(f.read() or 0)
+
+
+def test_logs_since_and_until_in_podmans_time_forms(mr, img):
+    mr("run", "-d", "--name", "talker", *NONE, img, "sh", "-c",
+       "echo one; sleep 1.5; echo two; sleep 60", check=True)
+    deadline = time.monotonic() + 20
+    while "two" not in mr("logs", "talker").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert mr("logs", "--since", "1s", "talker").stdout == "two\n"
+    assert mr("logs", "--until", "1s", "talker").stdout == "one\n"
+    assert mr("logs", "--since", "2020-01-02T03:04:05Z", "talker").stdout == "one\ntwo\n"
+    assert mr("logs", "--since", "2020-01-02", "--until", "1h0m0.5s",
+              "talker").stdout == ""
+    assert mr("logs", "--since", str(int(time.time()) + 60), "talker").stdout == ""
+    r = mr("logs", "--since", "yesterday", "talker")
+    assert r.returncode == 125 and "a duration" in r.stderr, r
+
+
+def test_port_forms(mr, img):
+    mr("run", "-d", "--name", "web", "-p", "18181:80", img, "sleep", "60", check=True)
+    mr("run", "-d", "--name", "quiet", *NONE, img, "sleep", "60", check=True)
+    assert mr("port", "web", check=True).stdout == "80/tcp -> 0.0.0.0:18181\n"
+    assert mr("port", "web", "80", check=True).stdout == "0.0.0.0:18181\n"
+    assert mr("port", "web", "80/tcp", check=True).stdout == "0.0.0.0:18181\n"
+    r = mr("port", "web", "81")
+    assert r.returncode == 125 and "81/tcp" in r.stderr, r
+    cid = json.loads(mr("inspect", "web", check=True).stdout)[0]["Id"]
+    assert mr("port", "--all", check=True).stdout == f"{cid[:12]}\n80/tcp -> 0.0.0.0:18181\n"
+    assert mr("port").returncode == 125

@@ -149,7 +149,7 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
     mounts = Mounts(spec, layers, directory, volume_dir, cid)
     config["mounts"] += mounts.all(image)
     from minirun.engine.containers import tuning
-    tuning.apply(config, spec, layers)
+    tuning.apply(config, spec, etc_entries(layers, "group") if spec.group_add else [])
     linux = config["linux"]
     linux["resources"].update(spec.resources)
     if spec.devices or spec.gpus:

@@ -171,10 +171,10 @@ def wait_exit(store: Store, cid: str, timeout: float | None) -> bool:
 
 def remove(store: Store, name: str, force: bool = False, volumes: bool = False) -> str:
     rec = refresh(store, ct.find(store, name))
-    if rec["state"] == "running":
+    if rec["state"] in ("running", "paused"):
         if not force:
-            raise ct.ContainerError(f"container `{rec['name']}` is running: stop it first "
-                                    "or use rm -f", exit_code=2)      # podman's 2
+            raise ct.ContainerError(f"container `{rec['name']}` is {rec['state']}: stop it "
+                                    "first or use rm -f", exit_code=2)      # podman's 2
         stop(store, rec["id"], timeout=0)
     if store.short_of_space():
         # Its writable layer first: on a disk the container filled, that is
@@ -193,20 +193,40 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
     return rec["id"]
 
 
-def parse_since(text: str) -> str:
-    """--since as an RFC 3339 UTC stamp comparable with the log's."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        t = time.time() - float(text[:-1]) * units[text[-1]]
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + \
-            f".{int(t % 1 * 1e9):09d}Z"
-    if len(text) >= 19 and text[4] == "-" and text[10] == "T":
-        return text
-    raise MiniRunError(f"--since {text}: give a duration (10s, 5m, 2h) or an RFC 3339 time")
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_time(text: str, flag: str = "--since") -> str:
+    """A time as podman takes it (--since, --until), as a record's stamp
+    (RFC 3339 in UTC with nanoseconds, which compare as strings):
+
+    - a Go duration before now: 10s, 5m, 1h30m, 1.5h, 300ms;
+    - a Unix time: 1700000000, 1700000000.5;
+    - RFC 3339: 2024-01-02T03:04:05Z, ...05.123+02:00; without a zone
+      (2024-01-02T03:04:05) or a time (2024-01-02), the local time."""
+    import datetime
+    import re
+    t = None
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        t = time.time() - sum(float(n) * DURATION_UNITS[u] for n, u in parts)
+    elif re.fullmatch(r"\d+(\.\d+)?", text):
+        t = float(text)
+    else:
+        try:
+            when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise MiniRunError(f"{flag} {text}: give a duration (10s, 5m, 1h30m), a Unix time "
+                               "or an RFC 3339 time (2024-01-02T03:04:05Z)") from None
+        t = when.timestamp()       # naive: local time, as podman reads it
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{round(t % 1 * 1e9):09d}Z"
 
 
 def logs(store: Store, name: str, follow: bool = False, tail: int | None = None,
-         timestamps: bool = False, out=None, err=None, since: str | None = None) -> None:
+         timestamps: bool = False, out=None, err=None, since: str | None = None,
+         until: str | None = None) -> None:
+    """Its output from the log; ``since``/``until``: record stamps
+    (parse_time)."""
     import sys
     out, err = out or sys.stdout.buffer, err or sys.stderr.buffer
     rec = ct.find(store, name)
@@ -223,19 +243,24 @@ def logs(store: Store, name: str, follow: bool = False, tail: int | None = None,
         lines = f.readlines()
         if since:
             lines = [ln for ln in lines if ln.split(b" ", 1)[0].decode() >= since]
+        if until:
+            lines = [ln for ln in lines if ln.split(b" ", 1)[0].decode() <= until]
         if tail is not None:
             lines = lines[-tail:] if tail > 0 else []
         for line in lines:
             _emit(line, timestamps, out, err)
         while follow:
             line = f.readline()
+            if line and until and line.split(b" ", 1)[0].decode() > until:
+                return
             if line:
                 _emit(line, timestamps, out, err)
                 continue
             rec = refresh(store, ct.record(store, rec["id"]))
-            if rec["state"] != "running":
+            if rec["state"] not in ("running", "paused") or (until and ct.now() > until):
                 for line in f.readlines():
-                    _emit(line, timestamps, out, err)
+                    if not until or line.split(b" ", 1)[0].decode() <= until:
+                        _emit(line, timestamps, out, err)
                 return
             time.sleep(0.05)
 

@@ -63,8 +63,9 @@ def platform(text: str) -> str:
     return f"linux/{arch}"
 
 
-def apply(config: dict, spec, layers: list[str]) -> None:
-    """Write the settings into ``config`` (a bundle being built)."""
+def apply(config: dict, spec, groups: list[list[str]]) -> None:
+    """Write the settings into ``config`` (a bundle being built); ``groups``:
+    the image's /etc/group, split."""
     process, linux = config["process"], config["linux"]
     if spec.ulimit:
         given = {name for name, _, _ in spec.ulimit}
@@ -79,7 +80,7 @@ def apply(config: dict, spec, layers: list[str]) -> None:
                     + [f"size={spec.shm_size}"]
     if spec.group_add:
         gids = process["user"].setdefault("additionalGids", [])
-        gids += [g for g in (_group(layers, name) for name in spec.group_add) if g not in gids]
+        gids += [g for g in (_group(groups, name) for name in spec.group_add) if g not in gids]
     if spec.read_only and spec.read_only_tmpfs:
         taken = {m["destination"] for m in config["mounts"]}
         config["mounts"] += [{"destination": d, "type": "tmpfs", "source": "tmpfs",
@@ -175,12 +176,12 @@ def _port(text: str) -> str:
     return f"{int(port)}/{proto or 'tcp'}"
 
 
-def _group(layers: list[str], name: str) -> int:
+def _group(groups: list[list[str]], name: str) -> int:
     """A group's gid: a number, or a name in the image's /etc/group."""
     if name.isdigit():
         return int(name)
-    from minirun.engine.containers.bundle import ContainerError, etc_entries
-    for entry in etc_entries(layers, "group"):
+    from minirun.engine.containers.records import ContainerError
+    for entry in groups:
         if entry[0] == name and len(entry) > 2 and entry[2].isdigit():
             return int(entry[2])
     raise ContainerError(f"--group-add {name}: no such group in the image's /etc/group")
