@@ -349,7 +349,7 @@ def test_a_bandwidth_limit_each_way(mr, img):
     r = mr("run", "--rm", "--network", "pasta", "--network-bandwidth", "8mbit", img, "true")
     assert r.returncode == 125 and "bridge network" in r.stderr
     mr("run", "-d", "--name", "slow", "--network", "bridge", "--network-bandwidth", "8mbit",
-       img, "sleep", "100", check=True)
+       img, "sleep", "600", check=True)      # removed at the end; never the limit here
     # into: the container fetches 4 MiB (about 4.2 s at 8 Mbit/s) from a server here,
     # timed inside (a sender's clock is fooled by buffers on the way: slirp4netns's)
     data = b"x" * (4 << 20)
@@ -375,7 +375,7 @@ def test_a_bandwidth_limit_each_way(mr, img):
     t = threading.Thread(target=receive)
     t.start()
     mr("exec", "slow", "sh", "-c", f"dd if=/dev/zero bs=64k count=64 2>/dev/null | "
-       f"nc host.containers.internal {server.getsockname()[1]}", check=True)
+       f"nc -w 10 host.containers.internal {server.getsockname()[1]}", check=True)
     t.join(30)
     server.close()
     mr("rm", "-f", "slow", check=True)
