@@ -93,7 +93,7 @@ The containers room:
         CopyError               a cp source is missing or its destination unwritable
 
 The output room:
-    gotemplate.py
+    gotemplate/data.py
         TemplateError           a --format template does not parse, or fails on the data
 """
 
