@@ -36,86 +36,120 @@ def _matches(rec: dict, filters: list[str]) -> bool:
 @click.command()
 @click.option("-a", "--all", "all_", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
-@click.option("--format", "fmt", default="table")
+@click.option("--no-trunc", is_flag=True, help="whole ids and commands")
+@click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
 @click.option("-f", "--filter", "filters", multiple=True)
+@click.option("-n", "--last", type=int, default=None, help="the N made last")
+@click.option("-l", "--latest", is_flag=True, help="the one made last")
 @click.pass_obj
 @engine_errors
-def ps(obj, all_: bool, quiet: bool, fmt: str, filters) -> None:
-    """List containers (running ones; all with -a)."""
+def ps(obj, all_: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters, last,
+       latest: bool) -> None:
+    """List containers (running and paused ones; all with -a)."""
+    from minirun.cli import formats
     from minirun.engine.containers import records as ct, lifecycle, owner
-    template = None if fmt in ("table", "json") else _template(fmt, "ps", _PS_FIELDS)
     store = hot.store(obj)
     owner.sweep(store)         # what dead owners of the Python API left
-    rows = []
+    recs = []
     for rec in ct.all_records(store):
         try:
             rec = lifecycle.refresh(store, rec)
         except ct.ContainerError:
             continue   # removed meanwhile (--rm)
-        if (rec["state"] in ("running", "paused") or all_ or filters) and \
-                _matches(rec, list(filters)):
-            rows.append(rec)
+        if (rec["state"] in ("running", "paused") or all_ or filters or last or latest) \
+                and _matches(rec, list(filters)):
+            recs.append(rec)
+    recs.sort(key=lambda r: r["created"], reverse=True)       # podman's: newest first
+    if latest or last:
+        recs = recs[:1 if latest else max(last, 0)]
     if quiet:
-        for r in rows:
-            click.echo(r["id"][:12])
+        for r in recs:
+            click.echo(r["id"] if no_trunc else r["id"][:12])
         return
     if fmt == "json":
-        click.echo(json.dumps([{
-            "Id": r["id"], "Names": [r["name"]], "Image": ct.image_name(store, r["image_id"]),
-            "State": r["state"], "Pid": r["pid"] or 0, "ExitCode": r["exit_code"],
-            "Created": r["created"], "StartedAt": r["started"], "ExitedAt": r["finished"],
-            "Command": r["options"].get("command")} for r in rows], indent=2))
+        formats.rows("json", [ps_json(store, r) for r in recs], "", {})
         return
-    if template is None:
-        click.echo(f"{'CONTAINER ID':<14}{'IMAGE':<40}{'STATUS':<22}NAMES")
-    for r in rows:
-        status = {"running": "Up", "created": "Created", "paused": "Paused"}.get(
-            r["state"], f"Exited ({r['exit_code']})")
-        fields = {"ID": r["id"][:12], "Image": ct.image_name(store, r["image_id"]),
-                  "Status": status, "Names": r["name"], "State": r["state"],
-                  "Pid": r["pid"] or 0, "ExitCode": r["exit_code"], "CreatedAt": r["created"],
-                  "Command": " ".join(r["options"].get("command") or [])}
-        if template is not None:
-            click.echo(template(fields))
-            continue
-        click.echo(f"{fields['ID']:<14}{fields['Image']:<40}{status:<22}{r['name']}")
+    formats.rows(fmt, [ps_row(store, r, no_trunc) for r in recs], PS_TABLE, PS_HEADERS)
 
 
-# the fields `ps --format '{{.Field}}'` knows, as podman names them
+PS_TABLE = ("table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.CreatedHuman}}\\t{{.Status}}\\t"
+            "{{.Ports}}\\t{{.Names}}")
+PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "ExitCode": "EXIT CODE",
+              "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "ImageID": "IMAGE ID",
+              "Cmd": "COMMAND"}
 
 
-# the fields `ps --format '{{.Field}}'` knows, as podman names them
-_PS_FIELDS = ("ID", "Image", "Status", "Names", "State", "Pid", "ExitCode", "CreatedAt",
-              "Command")
+def ps_json(store, r: dict) -> dict:
+    """A container as `ps --format json` prints it (podman's ListContainer)."""
+    from minirun.cli.formats import ago, epoch
+    from minirun.engine.containers import records as ct
+    opts = r["options"]
+    return {
+        "AutoRemove": bool(opts.get("rm")), "Command": _command(store, r),
+        "CreatedAt": ago(r["created"]), "Exited": r["state"] == "exited",
+        "ExitedAt": int(epoch(r["finished"])) if r["finished"] else -62135596800,
+        "ExitCode": r["exit_code"] or 0, "Id": r["id"], "Image": image_as_given(store, r),
+        "ImageID": ct.hex_of(r["image_id"]), "IsInfra": False,
+        "Labels": opts.get("labels") or None,
+        "Mounts": [v.split(":")[1] for v in opts.get("volumes") or [] if ":" in v],
+        "Names": [r["name"]], "Namespaces": {},
+        "Networks": [] if opts.get("network") in ("none", "host") else [opts.get("network")],
+        "Pid": r["pid"] or 0, "Pod": "", "PodName": "",
+        "Ports": [{"host_ip": p.get("host_ip") or "", "container_port": p["container_port"],
+                   "host_port": p["host_port"], "range": 1, "protocol": p["protocol"]}
+                  for p in opts.get("ports") or []] or None,
+        "Size": None, "StartedAt": int(epoch(r["started"])) if r["started"] else -62135596800,
+        "State": r["state"], "Status": "", "Created": int(epoch(r["created"])),
+    }
 
 
-def _template(fmt: str, verb: str, known: tuple[str, ...]):
-    """``--format '{{.ID}} {{.Names}}'``: the fields of a Go template, and
-    nothing more of one (no pipelines, no functions); a field the verb does
-    not have is refused, as podman's template engine refuses it.  Returns
-    fields -> line."""
-    import re
-    from minirun.errors import MiniRunError
-    fmt = fmt[len("table "):] if fmt.startswith("table ") else fmt
-    parts = re.split(r"(\{\{.*?\}\})", fmt)
-    for part in parts:
-        if part.startswith("{{") and part.endswith("}}"):
-            m = re.fullmatch(r"\{\{\s*\.(\w+)\s*\}\}", part)
-            if not m:
-                raise MiniRunError(f"template: {verb}: {part}: minirun knows only "
-                                   f"{{{{.Field}}}}, with fields {', '.join(known)}")
-            if m.group(1) not in known:
-                col = fmt.index(part) + 2
-                raise MiniRunError(f"template: {verb}:1:{col}: executing \"{verb}\" at "
-                                   f"<.{m.group(1)}>: can't evaluate field {m.group(1)} "
-                                   f"(known: {', '.join(known)})")
-        elif "{{" in part or "}}" in part:
-            raise MiniRunError(f"template: {verb}: unbalanced braces in `{fmt}`")
-    fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")     # as podman reads them
+def ps_row(store, r: dict, no_trunc: bool = False) -> dict:
+    """What `ps --format '{{.Field}}'` sees: the JSON's fields, with
+    podman's reporter's over them (a short ID, the status in words, the
+    command and names as text)."""
+    from minirun.cli.formats import ago, go_time
+    row = ps_json(store, r)
+    command = " ".join(row["Command"])
+    state = r["state"]
+    status = {"running": f"Up {ago(r['started'])}", "created": "Created",
+              "paused": "Paused"}.get(state, f"Exited ({row['ExitCode']}) {ago(r['finished'])}")
+    labels = row["Labels"] or {}
+    return dict(row, ID=r["id"] if no_trunc else r["id"][:12],
+                Command=command if no_trunc or len(command) <= 17 else command[:17] + "...",
+                Names=r["name"], Status=status, CreatedHuman=ago(r["created"]),
+                RunningFor=ago(r["created"]), CreatedAt=go_time(r["created"]),
+                Ports=", ".join(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->"
+                                f"{p['container_port']}/{p['protocol']}"
+                                for p in r["options"].get("ports") or []),
+                Labels=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+                Mounts=",".join(row["Mounts"]), Networks=",".join(row["Networks"]),
+                Restarts=r.get("restarts") or 0)
 
-    def line(fields: dict) -> str:
-        return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda m: str(fields[m.group(1)]), fmt)
-    return line
+
+def _command(store, r: dict) -> list[str]:
+    """The command it runs (its config's argv, else what it was given)."""
+    import os
+    from minirun.engine.containers import records as ct
+    try:
+        with open(os.path.join(ct.container_dir(store, r["id"]), "config.json")) as f:
+            args = json.load(f)["process"]["args"]
+        return args[2:] if args[:2] == ["/run/minirun-init", "--"] else args
+    except (OSError, ValueError, KeyError):
+        return list(r["options"].get("command") or [])
+
+
+def image_as_given(store, r: dict) -> str:
+    """The image's name as the user gave it (one of the image's names), not
+    another tag of the same image."""
+    from minirun.engine.containers import records as ct
+    given = r["options"].get("image") or ""
+    names = store.names_of(r["image_id"])
+    for name in names:
+        short = name.rsplit("/", 1)[-1]
+        if given in (name, short, short.removesuffix(":latest")) or \
+                name.endswith("/" + given) or name.endswith("/" + given + ":latest"):
+            return name
+    return ct.image_name(store, r["image_id"])
 
 
 @click.command()

@@ -1,0 +1,137 @@
+"""--format, as podman takes it: ``json``, a Go template, or a ``table``
+template whose header names its columns (minirun/gotemplate.py is the
+template language).  Every listing prints through :func:`rows`, every
+inspect through :func:`objects`, so one rule holds everywhere: the default
+table is itself a template, an unknown field is an error (exit 125), and
+the output is byte for byte what podman's is for the same data.
+"""
+import json
+import time
+
+import click
+
+from minirun import gotemplate
+
+
+class Struct(dict):
+    """A row or object as Go holds it: a struct (an unknown field is an
+    error), whose fields may have a second name (podman's Go field ``ID``
+    of the JSON key ``Id``).  The aliases are not keys: ``{{json .}}``
+    prints the JSON keys alone."""
+
+    aliases: dict = {}
+
+    def __contains__(self, name) -> bool:
+        return super().__contains__(name) or (name in self.aliases and
+                                              super().__contains__(self.aliases[name]))
+
+    def __missing__(self, name):
+        if name in self.aliases:
+            return self[self.aliases[name]]
+        raise KeyError(name)
+
+
+class Inspected(Struct):
+    aliases = {"ID": "Id"}
+
+
+def rows(fmt: str | None, items: list[dict], default: str, names: dict[str, str]) -> None:
+    """Print ``items`` (rows with podman's field names) as ``fmt`` asks:
+    None or "table" (``default``, a table template), "json" (a list of the
+    rows), or a template (``table ...`` gets a header from ``names``)."""
+    if fmt == "json":
+        click.echo(json.dumps(items, indent=4))
+        return
+    text = default if fmt in (None, "", "table") else fmt
+    body = gotemplate.parse(gotemplate.normalize(text))
+    lines = [_line(body, Struct(item)) for item in items]
+    if gotemplate.is_table(text):
+        lines = gotemplate.align([gotemplate.header(text, names)] + lines)
+    for line in lines:
+        click.echo(line)
+
+
+def objects(fmt: str | None, items: list[dict]) -> None:
+    """inspect's output: JSON (podman's indent), or ``fmt`` over each object
+    as podman runs it (``{{range .}}FMT\\n{{end}}``: there ``$`` is the list)."""
+    if fmt in (None, "", "json"):
+        click.echo(json.dumps(items, indent=4))
+        return
+    text = gotemplate.normalize(fmt)
+    if not text.endswith("\n"):
+        text += "\n"
+    template = gotemplate.parse("{{range .}}" + text + "{{end -}}")
+    click.echo(_line(template, [Inspected(i) for i in items]), nl=False)
+
+
+def _line(template, data) -> str:
+    try:
+        return template.execute(data)
+    except gotemplate.TemplateError as e:
+        click.echo(e.output, nl=False)       # podman prints what came before, too
+        raise
+
+
+def ago(stamp: str | None, now: float | None = None) -> str:
+    """podman's "5 minutes ago" (go-units' HumanDuration) of an RFC 3339 stamp."""
+    if not stamp:
+        return ""
+    return human_duration((now or time.time()) - epoch(stamp)) + " ago"
+
+
+def go_time(stamp: str | None) -> str:
+    """An RFC 3339 stamp as Go prints a time.Time: 2024-01-02 03:04:05.123 +0000 UTC."""
+    if not stamp:
+        return "0001-01-01 00:00:00 +0000 UTC"
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    frac = frac.rstrip("0")
+    return head.replace("T", " ") + (f".{frac}" if frac else "") + " +0000 UTC"
+
+
+def epoch(stamp: str) -> float:
+    import datetime
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    t = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    return t + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
+def human_duration(seconds: float) -> str:
+    """go-units' HumanDuration, which podman prints in its CREATED and
+    STATUS columns."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def size(n: int | None) -> str:
+    """go-units' HumanSizeWithPrecision(n, 3), as podman prints sizes (1e3 units)."""
+    if n is None:
+        return ""
+    value, unit = float(n), 0
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    while value >= 1000 and unit < len(units) - 1:
+        value /= 1000
+        unit += 1
+    return f"{value:.3g} {units[unit]}"
