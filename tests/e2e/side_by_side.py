@@ -524,7 +524,7 @@ RUN = [
     Case("run-replace", (WEB, f"run -d --replace --name sbs-web busybox {LONG}",
                          "ps -a --format '{{.Names}}'")),
     Case("run-expose", (f"run -d --name sbs-web --expose 8080 busybox {LONG}",
-                        "inspect --format '{{json .Config.ExposedPorts}}' sbs-web")),
+                        "inspect --format '{{json .NetworkSettings.Ports}}' sbs-web")),
     Case("run-group-add", ("run --rm --group-add 1234 busybox id -G",)),
     Case("run-privileged-sys", ("run --rm --privileged busybox sh -c "
                                 "\"grep ' /sys ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1\"",)),
