@@ -113,17 +113,14 @@ def ps_row(store, r: dict, no_trunc: bool = False) -> dict:
     state = r["state"]
     status = {"running": f"Up {ago(r['started'])}", "created": "Created",
               "paused": "Paused"}.get(state, f"Exited ({row['ExitCode']}) {ago(r['finished'])}")
-    labels = row["Labels"] or {}
     return dict(row, ID=r["id"] if no_trunc else r["id"][:12],
                 Command=command if no_trunc or len(command) <= 17 else command[:17] + "...",
-                Names=r["name"], Status=status, CreatedHuman=ago(r["created"]),
+                Names=r["name"], Status=status, State=status, CreatedHuman=ago(r["created"]),
                 RunningFor=ago(r["created"]), CreatedAt=go_time(r["created"]),
                 Ports=", ".join(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->"
                                 f"{p['container_port']}/{p['protocol']}"
                                 for p in r["options"].get("ports") or []),
-                Labels=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-                Mounts=",".join(row["Mounts"]), Networks=",".join(row["Networks"]),
-                Restarts=r.get("restarts") or 0)
+                Networks=",".join(row["Networks"]), Restarts=r.get("restarts") or 0)
 
 
 def _command(store, r: dict) -> list[str]:
@@ -222,28 +219,39 @@ def wait(obj, names) -> None:
 
 
 @click.command()
+@click.option("-f", "--format", "fmt", default=None, help="json, or a Go template")
+@click.option("-t", "--type", "kind", type=click.Choice(["all", "container", "image"]),
+              default="all", help="what the names are (default: a container, else an image)")
+@click.option("-s", "--size", is_flag=True, help="accepted (sizes are always shown)")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
-def inspect(obj, names) -> None:
-    """A container's (or an image's) details as JSON."""
+def inspect(obj, fmt: str | None, kind: str, size: bool, names) -> None:
+    """Containers' (or images') details: JSON in podman's shape, or --format."""
+    from minirun.cli import formats
     from minirun.engine.containers import inspect as inspection, records as ct, lifecycle
     from minirun.engine.images import service as img
+    from minirun.engine.store import ImageNotFound
     store = hot.store(obj)
-    out = []
+    out, missing = [], None
     for name in names:
         try:
-            r = lifecycle.refresh(store, ct.find(store, name))
-        except ct.ContainerError:
-            from minirun.engine.store import ImageNotFound
-            try:
-                out.append(img.inspect(obj["root"], name))
-            except ImageNotFound:
-                raise ct.ContainerError(f"no container with name or id `{name}`, and no "
-                                        "image by that name either") from None
+            if kind == "image":
+                raise ct.NoSuchContainer(name)
+            out.append(inspection.container(store, lifecycle.refresh(store, ct.find(store, name))))
             continue
-        out.append(inspection.container(store, r))
-    click.echo(json.dumps(out, indent=2))
+        except ct.NoSuchContainer:
+            pass
+        try:
+            if kind == "container":
+                raise ImageNotFound(name)
+            out.append(img.inspect(obj["root"], name))
+        except ImageNotFound:
+            what = {"container": "container", "image": "image"}.get(kind, "container or image")
+            missing = ct.ContainerError(f"no {what} with name or id `{name}`")
+    formats.objects(fmt, out)
+    if missing:
+        raise missing
 
 
 @click.command()

@@ -13,7 +13,7 @@ import click
 from minirun import gotemplate
 
 
-class Struct(dict):
+class Struct(gotemplate.GoStruct):
     """A row or object as Go holds it: a struct (an unknown field is an
     error), whose fields may have a second name (podman's Go field ``ID``
     of the JSON key ``Id``).  The aliases are not keys: ``{{json .}}``
@@ -35,6 +35,25 @@ class Inspected(Struct):
     aliases = {"ID": "Id"}
 
 
+# keys whose values Go holds as maps (podman's map[string]...): a missing
+# key of one is <no value>, not an error, and a nil one prints map[]
+MAPS = {"Labels", "Annotations", "Networks", "Ports", "PortBindings", "Tmpfs", "Volumes",
+        "ExposedPorts", "Options", "Data", "Namespaces", "Health"}
+
+
+def typed(value, key: str | None = None, top=Struct):
+    """JSON data as Go holds it: dicts under MAPS keys become GoMap (None:
+    NilMap), other dicts structs (``top`` for the outermost)."""
+    if key in MAPS and value is None:
+        return gotemplate.NilMap()
+    if isinstance(value, dict):
+        items = {k: typed(v, k) for k, v in value.items()}
+        return gotemplate.GoMap(items) if key in MAPS else top(items)
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    return value
+
+
 def rows(fmt: str | None, items: list[dict], default: str, names: dict[str, str]) -> None:
     """Print ``items`` (rows with podman's field names) as ``fmt`` asks:
     None or "table" (``default``, a table template), "json" (a list of the
@@ -44,7 +63,7 @@ def rows(fmt: str | None, items: list[dict], default: str, names: dict[str, str]
         return
     text = default if fmt in (None, "", "table") else fmt
     body = gotemplate.parse(gotemplate.normalize(text))
-    lines = [_line(body, Struct(item)) for item in items]
+    lines = [_line(body, typed(item)) for item in items]
     if gotemplate.is_table(text):
         lines = gotemplate.align([gotemplate.header(text, names)] + lines)
     for line in lines:
@@ -61,7 +80,7 @@ def objects(fmt: str | None, items: list[dict]) -> None:
     if not text.endswith("\n"):
         text += "\n"
     template = gotemplate.parse("{{range .}}" + text + "{{end -}}")
-    click.echo(_line(template, [Inspected(i) for i in items]), nl=False)
+    click.echo(_line(template, [typed(i, top=Inspected) for i in items]), nl=False)
 
 
 def _line(template, data) -> str:

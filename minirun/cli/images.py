@@ -1,7 +1,6 @@
 """The image commands: pull, push, images, rmi, tag, login, logout, save,
 load, import, and the `image` group (inspect, prune, and the same verbs
 under podman's second names: ls, rm, ...)."""
-import json
 import sys
 
 import click
@@ -52,38 +51,60 @@ def push(obj, image: str, destination: str | None, quiet: bool, tls_verify: bool
                            say=(lambda line: None) if quiet else click.echo)
 
 
-def _human(size: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.3g} {unit}" if unit != "B" else f"{size} B"
-        size /= 1000
-    return str(size)
-
-
 @click.command()
-@click.option("--format", "fmt", default="table", help="table or json")
+@click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
 @click.option("-q", "--quiet", is_flag=True, help="image ids only")
 @click.option("--no-trunc", is_flag=True)
+@click.option("-a", "--all", "all_", is_flag=True, help="accepted: minirun keeps no "
+                                                        "intermediate images")
+@click.option("-n", "--noheading", is_flag=True, help="no header row")
 @click.pass_obj
 @engine_errors
-def images(obj, fmt: str, quiet: bool, no_trunc: bool) -> None:
+def images(obj, fmt: str | None, quiet: bool, no_trunc: bool, all_: bool,
+           noheading: bool) -> None:
     """List the images in the store."""
+    from minirun.cli import formats
     from minirun.engine.images import service as img
-    rows = img.listing(obj["root"])
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
+    summaries = img.summaries(obj["root"])
     if quiet:
-        for r in rows:
+        for r in summaries:
             click.echo(r["Id"] if no_trunc else r["Id"][:12])
         return
-    click.echo(f"{'REPOSITORY':<40} {'TAG':<16} {'IMAGE ID':<14} {'CREATED':<22} SIZE")
-    for r in rows:
-        names = r["Names"] or ["<none>:<none>"]
-        for n in names:
-            repo, _, tag = n.rpartition(":") if "@" not in n else (n.split("@")[0], "", "<none>")
-            click.echo(f"{repo:<40} {tag:<16} {r['Id'][:12]:<14} {r['Created']:<22} "
-                       f"{_human(r['Size'])}")
+    if fmt == "json":
+        formats.rows("json", summaries, "", {})
+        return
+    rows = [dict(row, Repository=repo, Tag=tag)
+            for s in summaries for row in [image_row(s, no_trunc)]
+            for repo, tag in _repo_tags(s)]
+    default = IMAGES_TABLE[len("table "):] if noheading else IMAGES_TABLE
+    formats.rows(fmt, rows, default, {"ID": "IMAGE ID", "CreatedSince": "CREATED",
+                                      "CreatedAt": "CREATED AT"})
+
+
+IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Created}}\t{{.Size}}"
+
+
+def image_row(summary: dict, no_trunc: bool = False) -> dict:
+    """What `images --format '{{.Field}}'` sees: podman's reporter over the
+    summary (a short ID, times and the size in words)."""
+    from minirun.cli.formats import ago, go_time, size
+    created = summary["CreatedAt"]
+    return dict(summary, ID=summary["Id"] if no_trunc else summary["Id"][:12],
+                Created=ago(created), CreatedSince=ago(created), CreatedAt=go_time(created),
+                Size=size(summary["Size"]), ReadOnly=False,
+                Dangling=not summary["Names"], History=", ".join(summary["History"]))
+
+
+def _repo_tags(summary: dict) -> list[tuple[str, str]]:
+    """One row per name, as podman lists them (<none> for a nameless image)."""
+    out = []
+    for name in summary["Names"] or ["<none>:<none>"]:
+        if "@" in name:
+            out.append((name.split("@")[0], "<none>"))
+        else:
+            repo, _, tag = name.rpartition(":")
+            out.append((repo, tag))
+    return out
 
 
 @click.command()
@@ -123,13 +144,15 @@ def image() -> None:
 
 
 @image.command("inspect")
+@click.option("-f", "--format", "fmt", default=None, help="json, or a Go template")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
-def image_inspect(obj, names) -> None:
-    """Show an image's details as JSON."""
+def image_inspect(obj, fmt: str | None, names) -> None:
+    """Show images' details: JSON in podman's shape, or --format."""
+    from minirun.cli import formats
     from minirun.engine.images import service as img
-    click.echo(json.dumps([img.inspect(obj["root"], n) for n in names], indent=2))
+    formats.objects(fmt, [img.inspect(obj["root"], n) for n in names])
 
 
 @image.command("exists")

@@ -66,14 +66,14 @@ sees typed structs and maps where we see dicts, so:
 """
 from __future__ import annotations
 
-from minirun.gotemplate.data import GoMap, NilMap, NilSlice, TemplateError
+from minirun.gotemplate.data import GoMap, GoStruct, NilMap, NilSlice, TemplateError
 from minirun.gotemplate.execute import Template
 from minirun.gotemplate.functions import FUNCTIONS
 from minirun.gotemplate.parser import _Parser
 from minirun.gotemplate.tables import _Header, align, camel_split, is_table, normalize
 
-__all__ = ["parse", "render", "header", "Template", "TemplateError", "GoMap", "NilMap",
-           "NilSlice", "is_table", "normalize", "align", "camel_split"]
+__all__ = ["parse", "render", "header", "Template", "TemplateError", "GoMap", "GoStruct",
+           "NilMap", "NilSlice", "is_table", "normalize", "align", "camel_split"]
 
 
 # ---------------------------------------------------------------- the API

@@ -29,6 +29,12 @@ class GoMap(dict):
     Options): a missing key is ``<no value>``, not an error."""
 
 
+class GoStruct(dict):
+    """A dict that Go holds as a struct whose fields are all there, in
+    order (a caller's whole record, not JSON that may drop fields): it
+    prints as fmt prints a struct, ``{v1 v2 ...}``."""
+
+
 class NilMap(GoMap):
     """Go's nil map (``"Labels": null``): prints ``map[]``, encodes as ``null``."""
 

@@ -13,7 +13,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from minirun.gotemplate.data import GoMap, NilMap, NilSlice, _bytes, _CallError, _go_type
+from minirun.gotemplate.data import (GoMap, GoStruct, NilMap, NilSlice, _bytes, _CallError,
+                                     _go_type)
 
 
 def _print(value, nested: bool = False) -> str:
@@ -30,6 +31,8 @@ def _print(value, nested: bool = False) -> str:
         return value
     if isinstance(value, (list, tuple)):
         return "[" + " ".join(_print(v, True) for v in value) + "]"
+    if isinstance(value, GoStruct):
+        return "{" + " ".join(_print(v, True) for v in value.values()) + "}"
     if isinstance(value, dict):
         return "map[" + " ".join(f"{_print(k, True)}:{_print(value[k], True)}"
                                  for k in sorted(value)) + "]"

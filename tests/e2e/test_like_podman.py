@@ -136,3 +136,42 @@ def test_inspect_in_podmans_shape(mr, registry, podman):
         assert _at(ours, path) == _at(theirs, path), (path, _at(ours, path),
                                                        _at(theirs, path))
     assert "A=1" in ours["Config"]["Env"] and "A=1" in theirs["Config"]["Env"]
+
+
+INSPECT_TEMPLATES = [
+    "{{.State.Status}} {{.State.Running}} {{.State.ExitCode}}", "{{.Name}}",
+    "{{.Config.Cmd}}", "{{json .Config.Cmd}}", "{{.Config.WorkingDir}}",
+    "{{.Config.StopSignal}}", "{{.Config.Labels}}", "{{.Config.Labels.k}}",
+    "{{index .Config.Labels \"k\"}}", "{{.Config.Labels.missing}}", "{{.HostConfig.PortBindings}}",
+    "{{range $p, $b := .HostConfig.PortBindings}}{{$p}}->{{(index $b 0).HostPort}}{{end}}",
+    "{{json .HostConfig.PortBindings}}", "{{.HostConfig.RestartPolicy.Name}}",
+    "{{if .State.Running}}up{{else}}down{{end}}", "{{.Config.Entrypoint}}",
+    "{{.Config.Tty}} {{.HostConfig.AutoRemove}}", "{{.Path}} {{.Args}}",
+]
+PS_TEMPLATES = ["{{.Names}} {{.Status}} {{.State}}", "table {{.Names}}\t{{.Status}}",
+                "{{.Labels}}", "{{.Ports}}", "{{.Command}}", "{{.Image}}", "{{.Mounts}}",
+                "{{.AutoRemove}} {{.Exited}} {{.ExitCode}}", "{{.Pod}}"]
+
+
+def test_templates_read_the_same(mr, registry, podman):
+    """The same container made by both: what a script reads through
+    inspect -f and ps --format, side by side."""
+    image = f"{registry.addr}/test/busybox:latest"
+    flags = ["--name", "tmpl", "-p", "18081:80", "-w", "/tmp", "--label", "k=v"]
+    assert podman("create", *flags, image, "sleep", "30").returncode == 0
+    mr("create", *flags, image, "sleep", "30", check=True)
+    for template in INSPECT_TEMPLATES:
+        theirs, ours = podman("inspect", "-f", template, "tmpl"), mr("inspect", "-f",
+                                                                    template, "tmpl")
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), \
+            (template, ours, theirs)
+    for template in PS_TEMPLATES:
+        theirs, ours = podman("ps", "-a", "--format", template), mr("ps", "-a", "--format",
+                                                                   template)
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), \
+            (template, ours, theirs)
+    # the default network is each one's own: podman's "podman", minirun's "minirun"
+    assert mr("ps", "-a", "--format", "{{.Networks}}").stdout == "minirun\n" or mr.rt.rootless
+    for bad in ("{{.Nope}}", "{{.State.Nope}}", "{{.Name"):
+        theirs, ours = podman("inspect", "-f", bad, "tmpl"), mr("inspect", "-f", bad, "tmpl")
+        assert ours.returncode == theirs.returncode == 125, (bad, ours, theirs)

@@ -50,6 +50,41 @@ def listing(root: str | None) -> list[dict]:
     return Store(root).images()
 
 
+def summaries(root: str | None) -> list[dict]:
+    """Every image as podman's ``images --format json`` prints it (its
+    ImageSummary), newest first."""
+    store = Store(root)
+    out = []
+    for image in store.images():
+        image_id = "sha256:" + image["Id"]
+        repo_digests = [f"{n.rpartition(':')[0] if '@' not in n else n.split('@')[0]}"
+                        f"@{image['Digest']}" for n in image["Names"]] if image["Digest"] else []
+        out.append({
+            "Id": image["Id"], "ParentId": "", "RepoTags": None, "RepoDigests": repo_digests,
+            "Size": image["Size"], "SharedSize": 0, "VirtualSize": image["Size"],
+            "Labels": (_config(store, image_id).get("Labels") or None),
+            "Containers": len(store.users_of(image_id)), "Names": image["Names"],
+            "Digest": image["Digest"], "History": image["Names"],
+            "Created": int(_epoch(image["Created"])), "CreatedAt": image["Created"]})
+    return out
+
+
+def _config(store: Store, image_id: str) -> dict:
+    try:
+        return json.loads(store.read_blob(image_id, verify=False)).get("config") or {}
+    except (StoreError, ValueError, OSError):
+        return {}
+
+
+def _epoch(stamp: str) -> float:
+    import datetime
+    try:
+        when = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return 0.0
+    return when.timestamp()
+
+
 class ImageInUse(StoreError):
     """rmi of an image a container uses: remove the container, or use -f
     (which removes it too).  Exit code 2, as podman's."""
@@ -118,18 +153,28 @@ def tag(root: str | None, source: str, targets: list[str]) -> None:
 
 
 def inspect(root: str | None, name: str) -> dict:
+    """An image as podman's ``image inspect`` shows it."""
     store = Store(root)
     image_id = store.lookup(name)
     config = json.loads(store.read_blob(image_id))
     row = store.db.execute("SELECT manifest_digest, created, size FROM images WHERE id=?",
                            (image_id,)).fetchone()
+    names = sorted(store.names_of(image_id))
+    inner = config.get("config") or {}
     return {
-        "Id": hex_of(image_id), "Digest": row[0], "RepoTags": store.names_of(image_id),
-        "Created": config.get("created", row[1]), "Size": row[2],
+        "Id": hex_of(image_id), "Digest": row[0], "RepoTags": names,
+        "RepoDigests": [f"{n.rpartition(':')[0]}@{row[0]}" for n in names] if row[0] else [],
+        "Parent": "", "Comment": config.get("comment", ""),
+        "Created": config.get("created", row[1]), "Config": inner,
+        "Version": config.get("docker_version", ""), "Author": config.get("author", ""),
         "Architecture": config.get("architecture"), "Os": config.get("os"),
-        "Config": config.get("config", {}),
+        "Size": row[2], "VirtualSize": row[2],
+        "GraphDriver": {"Name": "overlay", "Data": {}},
         "RootFS": {"Type": "layers", "Layers": [d for d, _ in store.image_layers(image_id)]},
-        "History": config.get("history", []),
+        "Labels": inner.get("Labels") or None, "Annotations": {},
+        "ManifestType": "application/vnd.oci.image.manifest.v1+json",
+        "User": inner.get("User", ""), "History": config.get("history", []),
+        "NamesHistory": names,
     }
 
 
