@@ -258,7 +258,8 @@ class Side:
             if rows is None:
                 found.append(f"`{line}` failed")
                 continue
-            names = [n for row in rows for n in _as_list(row.get(key))]
+            # a set: podman lists an image once per name, each row with all its names
+            names = {n for row in rows for n in _as_list(row.get(key))}
             found.append(" ".join(sorted(normalise(n, self) for n in names)))
         return found
 
