@@ -1,6 +1,5 @@
 """What the nouns' commands share: printing each name a verb acted on, and
 the `ls` of volumes and networks (JSON, names only, or a table)."""
-import json
 
 import click
 
@@ -32,14 +31,3 @@ def _not_found(e: Exception) -> bool:
     from minirun.engine.network.modes import NoSuchNetwork
     from minirun.engine.store import ImageNotFound
     return isinstance(e, (NoSuchContainer, NoSuchVolume, NoSuchNetwork, ImageNotFound))
-
-
-def listing(rows: list[dict], fmt: str, quiet: bool, header: str, name, line) -> None:
-    """`ls` as podman prints it: JSON, names only (-q), or a table."""
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not quiet:
-        click.echo(header)
-    for row in rows:
-        click.echo(name(row) if quiet else line(row))

@@ -20,19 +20,32 @@ class Struct(gotemplate.GoStruct):
     prints the JSON keys alone."""
 
     aliases: dict = {}
+    empty: tuple = ()           # Go fields the JSON leaves out when empty (nil maps)
 
     def __contains__(self, name) -> bool:
-        return super().__contains__(name) or (name in self.aliases and
-                                              super().__contains__(self.aliases[name]))
+        return super().__contains__(name) or name in self.empty or (
+            name in self.aliases and super().__contains__(self.aliases[name]))
 
     def __missing__(self, name):
-        if name in self.aliases:
+        if name in self.aliases and super().__contains__(self.aliases[name]):
             return self[self.aliases[name]]
+        if name in self.empty:
+            return gotemplate.NilMap()
         raise KeyError(name)
 
 
 class Inspected(Struct):
     aliases = {"ID": "Id"}
+
+
+class Network(Struct):
+    """A network: netavark's JSON keys, the Go struct's field names."""
+    aliases = {"Name": "name", "ID": "id", "Driver": "driver", "Created": "created",
+               "NetworkInterface": "network_interface", "Subnets": "subnets",
+               "IPv6Enabled": "ipv6_enabled", "Internal": "internal",
+               "DNSEnabled": "dns_enabled", "IPAMOptions": "ipam_options",
+               "Subnet": "subnet", "Gateway": "gateway"}
+    empty = ("Labels", "Options")
 
 
 # keys whose values Go holds as maps (podman's map[string]...): a missing
@@ -41,46 +54,47 @@ MAPS = {"Labels", "Annotations", "Networks", "Ports", "PortBindings", "Tmpfs", "
         "ExposedPorts", "Options", "Data", "Namespaces", "Health"}
 
 
-def typed(value, key: str | None = None, top=Struct):
+def typed(value, key: str | None = None, struct=Struct):
     """JSON data as Go holds it: dicts under MAPS keys become GoMap (None:
-    NilMap), other dicts structs (``top`` for the outermost)."""
+    NilMap), other dicts ``struct``s."""
     if key in MAPS and value is None:
         return gotemplate.NilMap()
     if isinstance(value, dict):
-        items = {k: typed(v, k) for k, v in value.items()}
-        return gotemplate.GoMap(items) if key in MAPS else top(items)
+        items = {k: typed(v, k, struct) for k, v in value.items()}
+        return gotemplate.GoMap(items) if key in MAPS else struct(items)
     if isinstance(value, list):
-        return [typed(v) for v in value]
+        return [typed(v, None, struct) for v in value]
     return value
 
 
-def rows(fmt: str | None, items: list[dict], default: str, names: dict[str, str]) -> None:
+def rows(fmt: str | None, items: list[dict], default: str, names: dict[str, str],
+         struct=Struct) -> None:
     """Print ``items`` (rows with podman's field names) as ``fmt`` asks:
     None or "table" (``default``, a table template), "json" (a list of the
     rows), or a template (``table ...`` gets a header from ``names``)."""
     if fmt == "json":
-        click.echo(json.dumps(items, indent=4))
+        click.echo(json.dumps(items, indent=2))       # podman's listing indent
         return
     text = default if fmt in (None, "", "table") else fmt
     body = gotemplate.parse(gotemplate.normalize(text))
-    lines = [_line(body, typed(item)) for item in items]
+    lines = [_line(body, typed(item, None, struct)) for item in items]
     if gotemplate.is_table(text):
         lines = gotemplate.align([gotemplate.header(text, names)] + lines)
     for line in lines:
         click.echo(line)
 
 
-def objects(fmt: str | None, items: list[dict]) -> None:
+def objects(fmt: str | None, items: list[dict], struct=Inspected) -> None:
     """inspect's output: JSON (podman's indent), or ``fmt`` over each object
     as podman runs it (``{{range .}}FMT\\n{{end}}``: there ``$`` is the list)."""
     if fmt in (None, "", "json"):
-        click.echo(json.dumps(items, indent=4))
+        click.echo(json.dumps(items, indent=5))       # podman's inspect indent
         return
     text = gotemplate.normalize(fmt)
     if not text.endswith("\n"):
         text += "\n"
     template = gotemplate.parse("{{range .}}" + text + "{{end -}}")
-    click.echo(_line(template, [typed(i, top=Inspected) for i in items]), nl=False)
+    click.echo(_line(template, [typed(i, None, struct) for i in items]), nl=False)
 
 
 def _line(template, data) -> str:

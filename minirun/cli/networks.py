@@ -1,10 +1,9 @@
 """The `network` group: create, ls, inspect, rm, prune."""
-import json
 
 import click
 
 from minirun.cli import hot
-from minirun.cli.common import each, listing
+from minirun.cli.common import each
 from minirun.cli.hot import engine_errors
 
 
@@ -28,27 +27,40 @@ def network_create(obj, subnet: str | None, name: str) -> None:
 
 
 @network.command("ls")
-@click.option("--format", "fmt", default="table")
+@click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
 @click.option("-q", "--quiet", is_flag=True)
+@click.option("--no-trunc", is_flag=True, help="whole ids")
 @click.pass_obj
 @engine_errors
-def network_ls(obj, fmt: str, quiet: bool) -> None:
+def network_ls(obj, fmt: str | None, quiet: bool, no_trunc: bool) -> None:
     """List networks."""
+    from minirun.cli import formats
     from minirun.engine.network import bridge
-    listing(bridge.listing(hot.store(obj)), fmt, quiet,
-             f"{'NAME':<20}{'SUBNET':<20}{'INTERFACE':<12}CONTAINERS", lambda r: r["name"],
-             lambda r: f"{r['name']:<20}{r['subnet']:<20}{r['interface']:<12}"
-                       f"{len(r['containers'])}")
+    nets = bridge.listing(hot.store(obj))
+    if quiet:
+        for n in nets:
+            click.echo(n["name"])
+        return
+    if fmt == "json":
+        formats.rows("json", nets, "", {})
+        return
+    formats.rows(fmt, [dict(n, ID=n["id"] if no_trunc else n["id"][:12]) for n in nets],
+                 "table {{.ID}}\t{{.Name}}\t{{.Driver}}", {"ID": "NETWORK ID"},
+                 struct=formats.Network)
 
 
 @network.command("inspect")
+@click.option("-f", "--format", "fmt", default=None, help="json, or a Go template")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
-def network_inspect(obj, names) -> None:
-    """Show networks as JSON (with their containers and addresses)."""
+def network_inspect(obj, fmt: str | None, names) -> None:
+    """Show networks: JSON in podman's shape (with minirun's list of their
+    containers), or --format."""
+    from minirun.cli import formats
     from minirun.engine.network import bridge
-    click.echo(json.dumps([bridge.inspect(hot.store(obj), n) for n in names], indent=2))
+    formats.objects(fmt, [bridge.inspect(hot.store(obj), n) for n in names],
+                    struct=formats.Network)
 
 
 @network.command("exists")

@@ -1,10 +1,9 @@
 """The `volume` group: create, ls, inspect, rm, prune."""
-import json
 
 import click
 
 from minirun.cli import hot
-from minirun.cli.common import each, listing
+from minirun.cli.common import each
 from minirun.cli.hot import engine_errors
 
 
@@ -26,25 +25,54 @@ def volume_create(obj, name, label) -> None:
 
 
 @volume.command("ls")
-@click.option("--format", "fmt", default="table")
+@click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
 @click.option("-q", "--quiet", is_flag=True)
+@click.option("-f", "--filter", "filters", multiple=True, help="name=, label=KEY[=VALUE], "
+                                                                "dangling=true|false")
 @click.pass_obj
 @engine_errors
-def volume_ls(obj, fmt: str, quiet: bool) -> None:
+def volume_ls(obj, fmt: str | None, quiet: bool, filters) -> None:
     """List volumes."""
+    from minirun.cli import formats
     from minirun.engine.containers import volumes
-    listing(volumes.listing(hot.store(obj)), fmt, quiet, f"{'DRIVER':<10}VOLUME NAME",
-             lambda v: v["Name"], lambda v: f"{v['Driver']:<10}{v['Name']}")
+    store = hot.store(obj)
+    vols = [v for v in volumes.listing(store) if _volume_matches(store, v, filters)]
+    if quiet:
+        for v in vols:
+            click.echo(v["Name"])
+        return
+    formats.rows(fmt, vols, "table {{.Driver}}\t{{.Name}}", {"Name": "VOLUME NAME"})
+
+
+def _volume_matches(store, vol: dict, filters) -> bool:
+    from minirun.engine.containers import volumes
+    from minirun.errors import MiniRunError
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "name":
+            ok = value in vol["Name"]
+        elif key == "label":
+            k, _, v = value.partition("=")
+            ok = k in vol["Labels"] and (not v or vol["Labels"][k] == v)
+        elif key == "dangling":
+            ok = (not volumes.users(store, vol["Name"])) == (value == "true")
+        else:
+            raise MiniRunError(f"--filter {f}: use name=, label= or dangling=")
+        if not ok:
+            return False
+    return True
 
 
 @volume.command("inspect")
+@click.option("-f", "--format", "fmt", default=None, help="json, or a Go template")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
-def volume_inspect(obj, names) -> None:
-    """Show volumes as JSON."""
+def volume_inspect(obj, fmt: str | None, names) -> None:
+    """Show volumes: JSON in podman's shape, or --format."""
+    from minirun.cli import formats
     from minirun.engine.containers import volumes
-    click.echo(json.dumps([volumes.inspect(hot.store(obj), n) for n in names], indent=2))
+    formats.objects(fmt, [volumes.inspect(hot.store(obj), n) for n in names])
 
 
 @volume.command("exists")

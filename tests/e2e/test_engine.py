@@ -604,7 +604,8 @@ def test_unknown_containers(mr, img, verb):
     args = [verb, "no-such-box"] + (["true"] if verb == "exec" else [])
     r = mr(*args)
     code = 1 if verb == "rm" else 125           # podman's codes
-    assert r.returncode == code and "no container with name or id `no-such-box`" in r.stderr
+    said = "no container or image" if verb == "inspect" else "no container"
+    assert r.returncode == code and f"{said} with name or id `no-such-box`" in r.stderr
 
 
 def _state(mr, name: str) -> str:

@@ -180,7 +180,7 @@ def _host_for(store: Store, network: str | None) -> str | None:
     from minirun.engine.network import modes
     if modes.bridged(network) and os.geteuid() == 0:
         from minirun.engine.network import bridge
-        return bridge.inspect(store, network)["gateway"]
+        return bridge.find(store, network)["gateway"]
     if network == "pasta":
         return _default_route()[1]
     if modes.private(network):

@@ -68,7 +68,8 @@ def listing(store: Store) -> list[dict]:
     if not _ensure_table(store):
         return []
     return [{"Name": n, "Driver": "local", "Mountpoint": os.path.join(_dir(store, n), "_data"),
-             "CreatedAt": c, "Labels": json.loads(lab or "{}")}
+             "CreatedAt": c, "Labels": json.loads(lab or "{}"), "Scope": "local",
+             "Options": {}, "MountCount": 0, "NeedsCopyUp": True, "NeedsChown": True}
             for n, c, lab in store.db.execute(
                 "SELECT name, created, labels FROM volumes ORDER BY name")]
 

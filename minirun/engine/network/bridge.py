@@ -26,8 +26,8 @@ from minirun.engine.store import Store, now
 
 def find(store: Store, name: str) -> dict:
     """Network ``name``'s row (the default one is made if missing)."""
-    row = store.db.execute("SELECT name, subnet, gateway, bridge FROM networks WHERE name=?",
-                           (name,)).fetchone()
+    row = store.db.execute("SELECT name, subnet, gateway, bridge, created FROM networks "
+                           "WHERE name=?", (name,)).fetchone()
     if row is None:
         if name != DEFAULT:
             raise NoSuchNetwork(f"no network `{name}` (minirun network ls lists them)")
@@ -36,7 +36,7 @@ def find(store: Store, name: str) -> dict:
                        "VALUES (?, ?, ?, ?, ?)", (DEFAULT, DEFAULT_SUBNET, "10.89.0.1",
                                                    "minirun0", now()))
         return find(store, name)
-    return dict(zip(("name", "subnet", "gateway", "bridge"), row))
+    return dict(zip(("name", "subnet", "gateway", "bridge", "created"), row))
 
 
 def require(store: Store, name: str) -> None:
@@ -115,14 +115,23 @@ def listing(store: Store) -> list[dict]:
 
 
 def inspect(store: Store, name: str) -> dict:
+    """A network in podman's shape (netavark's keys), and its members."""
     net = find(store, name)
     members = []
     for cid, address in hosts.members(store, name):
         names = hosts.names_of(store, cid).split()
         members.append({"container": cid[:12], "name": names[0], "aliases": names[1:],
                         "address": address})
-    return {"name": net["name"], "driver": "bridge", "subnet": net["subnet"],
-            "gateway": net["gateway"], "interface": net["bridge"], "containers": members}
+    import hashlib
+    return {"name": net["name"],
+            "id": hashlib.sha256(f"{net['name']}:{net['created']}".encode()).hexdigest(),
+            "driver": "bridge", "network_interface": net["bridge"],
+            "created": net["created"] or "",
+            "subnets": [{"subnet": net["subnet"], "gateway": net["gateway"]}],
+            "ipv6_enabled": False, "internal": False, "dns_enabled": True,
+            "ipam_options": {"driver": "host-local"},
+            # minirun's own: who is on it, with what address and names
+            "containers": members}
 
 
 def remove(store: Store, name: str, force: bool = False, remove_container=None) -> None:
