@@ -27,7 +27,7 @@ def main() -> None:
     if argv[:1] == ["oci"]:
         from minirun.cli import oci
         sys.exit(oci.main(argv[1:]))
-    if argv[:1] in (["--version"], ["-v"], ["version"]):
+    if argv[:1] in (["--version"], ["-v"]) or argv == ["version"]:
         from minirun import __version__
         print(f"minirun version {__version__}")
         return

@@ -13,7 +13,7 @@ from minirun.cli import cdi, containers, hot, images, info, lazy, networks, volu
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="minirun")
+@click.version_option(__version__, prog_name="minirun", message="%(prog)s version %(version)s")
 @click.option("--explain", is_flag=True, help="narrate each step on stderr")
 @click.option("--root", "store_root", metavar="DIR", envvar="MINIRUN_ROOT",
               help="image store (default /var/lib/minirun, rootless ~/.local/share/minirun)")

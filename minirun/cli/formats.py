@@ -38,6 +38,25 @@ class Inspected(Struct):
     aliases = {"ID": "Id"}
 
 
+class Capitalized(Struct):
+    """podman's info: JSON keys in lower camel case, Go fields capitalised
+    (graphRoot is GraphRoot), with Go's few other spellings."""
+    spelled = {"CgroupsVersion": "cgroupVersion", "OS": "os", "OCIRuntime": "ociRuntime",
+               "CPUs": "cpus"}
+
+    def __contains__(self, name) -> bool:
+        return super().__contains__(name) or dict.__contains__(self, self._json(name))
+
+    def __missing__(self, name):
+        key = self._json(name)
+        if dict.__contains__(self, key):
+            return self[key]
+        raise KeyError(name)
+
+    def _json(self, name: str) -> str:
+        return self.spelled.get(name, name[:1].lower() + name[1:])
+
+
 class Network(Struct):
     """A network: netavark's JSON keys, the Go struct's field names."""
     aliases = {"Name": "name", "ID": "id", "Driver": "driver", "Created": "created",

@@ -57,7 +57,8 @@ def gather(root: str | None) -> dict:
     cgroup = ("v2" if v2 and not v1 else "hybrid (v1 controllers, v2 mounted beside)"
               if v2 else "v1")
     return {
-        "host": {"kernel": platform.release(), "arch": platform.machine(),
+        "host": {"kernel": platform.release(),
+                 "arch": ARCH.get(platform.machine(), platform.machine()),
                  "rootless": rootless, "cgroup": cgroup,
                  "cgroup v1 controllers": ",".join(v1) or "none",
                  "cgroup v2 controllers": ",".join(v2_controllers) or "none",
@@ -65,7 +66,20 @@ def gather(root: str | None) -> dict:
                                                   if rootless else ""),
                  "seccomp": _seccomp(),
                  "network modes": _network_modes(rootless),
-                 "missing": "; ".join(missing) or "nothing"},
+                 "missing": "; ".join(missing) or "nothing",
+                 # podman's names for what scripts read (`info --format`)
+                 "os": "linux", "hostname": platform.node(),
+                 "cgroupVersion": "v2" if v2 and not v1 else "v1",
+                 "cgroupManager": "cgroupfs", "cpus": os.cpu_count(),
+                 "ociRuntime": {"name": "minirun"},
+                 "security": {"rootless": rootless, "seccompEnabled": _seccomp()}},
         "store": {"root": root or default_root(), "runroot": runtime_root(),
-                  "version": __version__},
+                  "version": __version__, "graphRoot": root or default_root(),
+                  "runRoot": runtime_root(), "graphDriverName": "overlay"},
+        "version": {"Version": __version__, "APIVersion": __version__, "Os": "linux",
+                    "OsArch": f"linux/{ARCH.get(platform.machine(), platform.machine())}",
+                    "PythonVersion": platform.python_version()},
     }
+
+
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}      # as Go names them

@@ -127,3 +127,28 @@ def test_port_forms(mr, img):
     cid = json.loads(mr("inspect", "web", check=True).stdout)[0]["Id"]
     assert mr("port", "--all", check=True).stdout == f"{cid[:12]}\n80/tcp -> 0.0.0.0:18181\n"
     assert mr("port").returncode == 125
+
+
+def test_info_version_volume_and_network_templates(mr, img):
+    """What scripts read from info, version, volume and network, through Go
+    templates with podman's field names."""
+    mr("volume", "create", "--label", "team=a", "vdata", check=True)
+    mr("create", "--name", "user", "-v", "vdata:/data", img, "true", check=True)
+    out = mr("info", "--format", "{{.Host.Arch}} {{.Host.OS}} {{.Host.Security.Rootless}} "
+             "{{.Store.GraphRoot}} {{.Store.ContainerStore.Number}} "
+             "{{.Store.ImageStore.Number}}", check=True).stdout.split()
+    assert out[1:] == ["linux", str(mr.rt.rootless).lower(), mr.store, "1", "1"], out
+    assert mr("version", "--format", "{{.Client.Os}}", check=True).stdout == "linux\n"
+    assert mr("--version", check=True).stdout.startswith("minirun version ")
+    assert mr("volume", "ls", "--format", "{{.Name}} {{.Labels.team}}",
+              check=True).stdout == "vdata a\n"
+    assert mr("volume", "ls", check=True).stdout == "DRIVER      VOLUME NAME\nlocal       vdata\n"
+    assert mr("volume", "ls", "-q", "--filter", "dangling=true", check=True).stdout == ""
+    assert mr("volume", "inspect", "-f", "{{.Driver}} {{.Scope}}", "vdata",
+              check=True).stdout == "local local\n"
+    net = mr("network", "inspect", "-f", "{{.Name}} {{.Driver}} {{len .Subnets}}", "minirun")
+    assert net.stdout == "minirun bridge 1\n", net
+    header = mr("network", "ls", check=True).stdout.splitlines()[0]
+    assert header.split() == ["NETWORK", "ID", "NAME", "DRIVER"], header
+    r = mr("volume", "ls", "--format", "{{.Nope}}")
+    assert r.returncode == 125 and "can't evaluate field Nope" in r.stderr, r
