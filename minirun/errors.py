@@ -55,6 +55,8 @@ The images room:
         ArchiveError            an archive minirun cannot read (says what is wrong)
     engine/images/service.py
         ImageInUse              (a StoreError) rmi of an image a container uses (exit 2)
+    engine/images/instructions.py
+        InstructionError        a --change instruction minirun cannot apply: names it
 
 The lazy room:
     engine/lazy/index.py

@@ -222,6 +222,49 @@ def _freeze(obj, all_: bool, names, on: bool) -> None:
     each(names, lambda name: lifecycle.freeze(store, name, on))
 
 
+@click.command()
+@click.option("-c", "--change", "changes", multiple=True,
+              help="a Containerfile instruction for the config: CMD, ENTRYPOINT, ENV, "
+                   "EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR")
+@click.option("-a", "--author", default="", help="the image's author")
+@click.option("-m", "--message", default="", help="a comment for its history")
+@click.option("-p", "--pause", type=click.BOOL, default=True,
+              help="pause a running container while its layer is written (default true)")
+@click.option("-q", "--quiet", is_flag=True, help="no progress (minirun prints none)")
+@click.argument("name")
+@click.argument("image", required=False)
+@click.pass_obj
+@engine_errors
+def commit(obj, changes, author: str, message: str, pause: bool, quiet: bool, name: str,
+           image: str | None) -> None:
+    """Make an image of a container's changes."""
+    from minirun.engine.containers import commit as committing
+    from minirun.engine.store import hex_of
+    click.echo(hex_of(committing.commit(hot.store(obj), name, image, changes=changes,
+                                        author=author, message=message, pause=pause)))
+
+
+@click.command()
+@click.option("--format", "fmt", default=None, help="json")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def diff(obj, fmt: str | None, name: str) -> None:
+    """A container's changes to its image's files: A added, C changed, D deleted."""
+    import json
+    from minirun.engine.containers import commit as committing
+    found = committing.diff(hot.store(obj), name)
+    if fmt == "json":
+        kinds = {"A": "added", "C": "changed", "D": "deleted"}
+        out: dict = {}
+        for kind, path in found:
+            out.setdefault(kinds[kind], []).append(path)
+        click.echo(json.dumps(out, indent=4))
+        return
+    for kind, path in found:
+        click.echo(f"{kind} {path}")
+
+
 @container.command("exists")
 @click.argument("name")
 @click.pass_obj
@@ -274,9 +317,9 @@ for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop",
                     ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect),
                     ("attach", attach_), ("update", update), ("top", top), ("cp", cp),
                     ("port", port), ("stats", stats), ("pause", pause),
-                    ("unpause", unpause)):
+                    ("unpause", unpause), ("commit", commit), ("diff", diff)):
     container.add_command(_cmd, _name)
 
 # what commands.py puts at the top: `minirun VERB`
 COMMANDS = (run, create, start, attach_, stop, rm, ps, logs, port, wait, inspect, exec_, stats,
-            update, kill, restart, top, cp, rename, pause, unpause, container)
+            update, kill, restart, top, cp, rename, pause, unpause, commit, diff, container)

@@ -155,6 +155,39 @@ def image_inspect(obj, fmt: str | None, names) -> None:
     formats.objects(fmt, [img.inspect(obj["root"], n) for n in names])
 
 
+@click.command()
+@click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
+@click.option("--no-trunc", is_flag=True, help="whole ids and commands")
+@click.option("-H", "--human", type=click.BOOL, default=True,
+              help="times and sizes in words (default true)")
+@click.option("-q", "--quiet", is_flag=True, help="ids only")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def history(obj, fmt: str | None, no_trunc: bool, human: bool, quiet: bool, name: str) -> None:
+    """An image's history: how each layer was made, newest first."""
+    from minirun.cli import formats
+    from minirun.engine.images import service as img
+    entries = img.history(obj["root"], name)
+    if quiet:
+        for e in entries:
+            click.echo(e["id"] if no_trunc or e["id"] == "<missing>" else e["id"][:12])
+        return
+    if fmt == "json":
+        formats.rows("json", entries, "", {})
+        return
+    rows = []
+    for e in entries:
+        by = e["CreatedBy"]
+        rows.append(dict(e, ID=e["id"] if no_trunc or e["id"] == "<missing>" else e["id"][:12],
+                         Created=formats.ago(e["created"]) if human else e["created"],
+                         CreatedBy=by if no_trunc or len(by) <= 45 else by[:42] + "...",
+                         Size=formats.size(e["size"]) if human else e["size"],
+                         Comment=e["comment"], Tags=e["tags"]))
+    formats.rows(fmt, rows, "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t"
+                            "{{.Comment}}", {"CreatedBy": "CREATED BY"})
+
+
 @image.command("exists")
 @click.argument("name")
 @click.pass_obj
@@ -255,8 +288,9 @@ def import_(obj, tarball: str, name: str | None) -> None:
 
 # `image VERB`: the same commands under the group, as podman has them
 for _name, _cmd in (("pull", pull), ("push", push), ("ls", images), ("rm", rmi), ("tag", tag),
-                    ("save", save), ("load", load), ("import", import_)):
+                    ("save", save), ("load", load), ("import", import_),
+                    ("history", history)):
     image.add_command(_cmd, _name)
 
 # what commands.py puts at the top: `minirun VERB`
-COMMANDS = (pull, push, images, rmi, tag, image, login, logout, save, load, import_)
+COMMANDS = (pull, push, images, rmi, tag, image, login, logout, save, load, import_, history)

@@ -152,3 +152,45 @@ def test_info_version_volume_and_network_templates(mr, img):
     assert header.split() == ["NETWORK", "ID", "NAME", "DRIVER"], header
     r = mr("volume", "ls", "--format", "{{.Nope}}")
     assert r.returncode == 125 and "can't evaluate field Nope" in r.stderr, r
+
+
+def test_diff_commit_and_history(mr, img):
+    """A container's changes (a file added, one deleted, a directory emptied
+    and made again, a file of another owner) listed by diff, committed as
+    an image with --change, and seen in a container of that image as they
+    were, owners included; history shows the commit's entry."""
+    mr("run", "--name", "changed", *NONE, img, "sh", "-c",
+       "echo hi > /hello; rm /etc/group; mkdir -p /opt/x; echo y > /opt/x/y; "
+       "chown 1:1 /opt/x/y; rm -rf /home; mkdir /home; touch /home/new", check=True)
+    lines = mr("diff", "changed", check=True).stdout.splitlines()
+    for line in ("A /hello", "D /etc/group", "C /etc", "A /opt/x/y", "C /home", "A /home/new"):
+        assert line in lines, lines
+    image_id = mr("commit", "-c", 'CMD ["cat", "/hello"]', "-c", "ENV GREETING=hi",
+                  "-c", "LABEL team=a", "-a", "me", "-m", "made here", "changed", "made:v1",
+                  check=True).stdout.strip()
+    assert len(image_id) == 64
+    assert mr("run", "--rm", *NONE, "made:v1", check=True).stdout == "hi\n"
+    r = mr("run", "--rm", *NONE, "made:v1", "sh", "-c",
+           "test -e /etc/group || echo gone; echo $GREETING; stat -c '%u:%g' /opt/x/y; ls /home")
+    assert r.stdout.split() == ["gone", "hi", "1:1", "new"], r
+    info = mr("image", "inspect", "-f", "{{.Config.Labels.team}} {{.Author}} "
+              "{{len .RootFS.Layers}}", "made:v1", check=True).stdout.split()
+    assert info == ["a", "me", "2"], info
+    top = mr("history", "--format", "{{.Comment}}", "made:v1", check=True).stdout
+    assert top.splitlines()[0] == "made here", top
+    r = mr("commit", "-c", "RUN echo no", "changed", "bad:v1")
+    assert r.returncode == 125 and "cannot change a commit" in r.stderr, r
+    assert mr("image", "exists", "bad:v1").returncode == 1
+
+
+def test_commit_of_a_running_container(mr, img):
+    mr("run", "-d", "--name", "live", *NONE, img, "sh", "-c",
+       "echo now > /state; sleep 60", check=True)
+    deadline = time.monotonic() + 20
+    while "/state" not in mr("diff", "live").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    mr("commit", "live", "live:v1", check=True)
+    assert mr("ps", "--format", "{{.Status}}", check=True).stdout.startswith("Up ")
+    assert mr("run", "--rm", *NONE, "live:v1", "cat", "/state",
+              check=True).stdout == "now\n"

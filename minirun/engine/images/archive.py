@@ -365,3 +365,47 @@ def import_rootfs(store: Store, tarball: str, name: str | None, rootless: bool =
         names.append(str(r.with_domain("localhost") if r.short else r))
     _finish(store, data, mf.parse(data), mf.parse_config(cfg), names, rootless)
     return cfg_digest
+
+
+def commit_image(store: Store, base_id: str, layer_tar: str, *, config_changes: list[str],
+                 created_by: str, author: str = "", comment: str = "",
+                 name: str | None = None, rootless: bool = False) -> str:
+    """A new image: the image ``base_id`` and one more layer (the tar at
+    ``layer_tar``, gzip-compressed here), its config changed by
+    ``config_changes`` (instructions.apply) and a history entry; its id."""
+    from minirun.engine.images import instructions
+    base = json.loads(store.read_blob(base_id))
+    manifest_digest = store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
+                                       (base_id,)).fetchone()[0]
+    base_doc = mf.parse(store.read_blob(manifest_digest, verify=False))
+    with open(layer_tar, "rb") as f:
+        tar_bytes = f.read()
+    blob = gzip.compress(tar_bytes, compresslevel=6, mtime=0)
+    blob_digest = store.put_blob(blob)
+    inner = base.get("config") or {}
+    for text in config_changes:
+        inner = instructions.apply(inner, text)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    entry = {"created": now, "created_by": created_by}
+    entry.update({k: v for k, v in (("author", author), ("comment", comment)) if v})
+    config = dict(base, created=now, config=inner,
+                  rootfs={"type": "layers",
+                          "diff_ids": list(base["rootfs"]["diff_ids"]) + [dg.of_bytes(tar_bytes)]},
+                  history=list(base.get("history") or []) + [entry])
+    if author:
+        config["author"] = author
+    cfg = json.dumps(config).encode()
+    cfg_digest = store.put_blob(cfg)
+    layers = [{"mediaType": d.media_type, "digest": d.digest, "size": d.size}
+              for d in base_doc.layers]
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                   "digest": blob_digest, "size": len(blob)})
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
+                           "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest,
+                                      "size": len(cfg)}, "layers": layers}).encode()
+    names = []
+    if name:
+        r = reference.parse(name)
+        names.append(str(r.with_domain("localhost") if r.short else r))
+    _finish(store, manifest, mf.parse(manifest), mf.parse_config(cfg), names, rootless)
+    return cfg_digest

@@ -178,6 +178,60 @@ def inspect(root: str | None, name: str) -> dict:
     }
 
 
+def commit(root: str | None, upper: str, base_id: str, **kwargs) -> str:
+    """A new image of ``base_id`` and the changes in directory ``upper`` (an
+    overlay upper directory: layerdiff.py), written and added where the
+    store is written (a plain user's: its user namespace, where the files'
+    owners are the container's); its id.  ``kwargs``: archive.commit_image's."""
+    from minirun.kernel.idmap import is_rootless
+    return in_store(root, _adding, _commit, upper, base_id, rootless=is_rootless(), **kwargs)
+
+
+def _commit(store: Store, upper: str, base_id: str, **kwargs) -> str:
+    import tempfile
+    from minirun.engine.images import archive, layerdiff
+    with tempfile.TemporaryDirectory(dir=store.root, prefix=".commit-") as tmp:
+        layer = os.path.join(tmp, "layer.tar")
+        layerdiff.write_layer(upper, layer)
+        return archive.commit_image(store, base_id, layer, **kwargs)
+
+
+def history(root: str | None, name: str) -> list[dict]:
+    """podman's history entries of an image, newest first: the config's
+    history, each entry that made a layer given that layer's size (the top
+    one the image's id, the others <missing>, as podman)."""
+    store = Store(root)
+    image_id = store.lookup(name)
+    config = json.loads(store.read_blob(image_id))
+    layers = [d for d, _ in store.image_layers(image_id)]
+    sizes = [_layer_size(store, d) for d in layers]
+    entries = config.get("history") or []
+    # entries that made layers are the last layers' (an imported base may have none)
+    out, layer = [], len(layers) - sum(not e.get("empty_layer") for e in entries)
+    for entry in entries:
+        made = not entry.get("empty_layer")
+        out.append({"id": "<missing>", "created": entry.get("created", ""),
+                    "CreatedBy": entry.get("created_by", ""),
+                    "size": sizes[layer] if made and 0 <= layer < len(sizes) else 0,
+                    "comment": entry.get("comment", ""), "tags": None})
+        layer += made
+    out.reverse()
+    if out:
+        out[0].update(id=hex_of(image_id), tags=sorted(store.names_of(image_id)) or None)
+    return out
+
+
+def _layer_size(store: Store, diff_id: str) -> int:
+    total = 0
+    for here, _, files in os.walk(store.layer_dir(diff_id)):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(here, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
 def prune(root: str | None, all_: bool) -> list[str]:
     def work(store: Store) -> list[str]:
         out = []
