@@ -265,6 +265,22 @@ def diff(obj, fmt: str | None, name: str) -> None:
         click.echo(f"{kind} {path}")
 
 
+@click.command()
+@click.option("-o", "--output", default=None, help="a file (default: standard output)")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def export(obj, output: str | None, name: str) -> None:
+    """A container's whole filesystem as a tar archive."""
+    import sys
+    from minirun.engine.containers import export as exporting
+    from minirun.errors import MiniRunError
+    if output is None and sys.stdout.isatty():
+        raise MiniRunError("refusing to export to a terminal: use -o FILE or redirect")
+    sys.stdout.flush()
+    exporting.export(hot.store(obj), name, output)
+
+
 @container.command("exists")
 @click.argument("name")
 @click.pass_obj
@@ -317,9 +333,11 @@ for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop",
                     ("kill", kill), ("restart", restart), ("wait", wait), ("inspect", inspect),
                     ("attach", attach_), ("update", update), ("top", top), ("cp", cp),
                     ("port", port), ("stats", stats), ("pause", pause),
-                    ("unpause", unpause), ("commit", commit), ("diff", diff)):
+                    ("unpause", unpause), ("commit", commit), ("diff", diff),
+                    ("export", export)):
     container.add_command(_cmd, _name)
 
 # what commands.py puts at the top: `minirun VERB`
 COMMANDS = (run, create, start, attach_, stop, rm, ps, logs, port, wait, inspect, exec_, stats,
-            update, kill, restart, top, cp, rename, pause, unpause, commit, diff, container)
+            update, kill, restart, top, cp, rename, pause, unpause, commit, diff, export,
+            container)

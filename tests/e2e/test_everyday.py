@@ -3,6 +3,7 @@ rootless: `exists` for containers, images, volumes and networks (0 or 1);
 `rename`; the rm verbs going on past a name that fails, with podman's
 codes (1: no such thing, 2: in use or running)."""
 import json
+import subprocess
 import os
 import time
 
@@ -194,3 +195,21 @@ def test_commit_of_a_running_container(mr, img):
     assert mr("ps", "--format", "{{.Status}}", check=True).stdout.startswith("Up ")
     assert mr("run", "--rm", *NONE, "live:v1", "cat", "/state",
               check=True).stdout == "now\n"
+
+
+def test_export(mr, img):
+    """export: the image's files under the container's changes, deletions
+    applied, owners kept; to a file or standard output, never a terminal."""
+    import tarfile
+    mr("run", "--name", "exported", *NONE, img, "sh", "-c",
+       "echo hi > /hello; rm /etc/group; echo y > /owned; chown 1:1 /owned", check=True)
+    path = os.path.join(mr.rt.scratch, "out.tar")
+    mr("export", "-o", path, "exported", check=True)
+    with tarfile.open(path) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert tar.extractfile("hello").read() == b"hi\n"
+    assert "bin/busybox" in members and "etc/group" not in members
+    assert (members["owned"].uid, members["owned"].gid) == (1, 1)
+    whole = subprocess.run(mr.argv("export", "exported"), capture_output=True, env=mr.env(),
+                           timeout=120)
+    assert whole.returncode == 0 and len(whole.stdout) > 1_000_000, whole.stderr
