@@ -213,3 +213,33 @@ def test_export(mr, img):
     whole = subprocess.run(mr.argv("export", "exported"), capture_output=True, env=mr.env(),
                            timeout=120)
     assert whole.returncode == 0 and len(whole.stdout) > 1_000_000, whole.stderr
+
+
+def test_system_df_prune_and_reset(mr, img):
+    """df counts what the store holds; prune -f removes what nothing uses
+    (not a running container, not a volume without --volumes); without -f
+    it asks, and no is no; reset -f leaves an empty store."""
+    mr("run", "-d", "--name", "up", *NONE, img, "sleep", "60", check=True)
+    mr("run", "--name", "down", *NONE, "-v", "kept:/data", img, "true", check=True)
+    mr("network", "create", "spare", check=True)
+    df = {line.split("|")[0]: line.split("|")[1:] for line in mr(
+        "system", "df", "--format", "{{.Type}}|{{.Total}}|{{.Active}}",
+        check=True).stdout.splitlines()}
+    assert df == {"Images": ["1", "1"], "Containers": ["2", "1"],
+                  "Local Volumes": ["1", "1"]}, df      # in use by the stopped one
+    r = mr("system", "prune", input="n\n")
+    assert r.returncode == 0 and "Are you sure" in r.stdout, r
+    assert mr("container", "exists", "down").returncode == 0          # no was no
+    r = mr("system", "prune", "-f", check=True)
+    assert "Deleted Containers" in r.stdout and "spare" in r.stdout, r.stdout
+    assert mr("container", "exists", "down").returncode == 1
+    assert mr("container", "exists", "up").returncode == 0
+    assert mr("volume", "exists", "kept").returncode == 0
+    mr("rm", "-f", "up", check=True)
+    mr("system", "prune", "-f", "--volumes", "-a", check=True)
+    assert mr("volume", "exists", "kept").returncode == 1
+    assert mr("image", "exists", img).returncode == 1
+    mr("pull", "-q", img, check=True)
+    mr("run", "-d", "--name", "again", *NONE, img, "sleep", "60", check=True)
+    mr("system", "reset", "-f", check=True)
+    assert mr("ps", "-aq", check=True).stdout == "" and mr.images() == []

@@ -1,0 +1,146 @@
+"""The `system` group: df (what the store holds, and what could go),
+prune (what nothing uses) and reset (everything), as podman's."""
+import os
+
+import click
+
+from minirun.cli import hot
+from minirun.cli.hot import engine_errors
+
+
+@click.group()
+def system() -> None:
+    """Manage the store as a whole."""
+
+
+@system.command("df")
+@click.option("--format", "fmt", default=None, help="json, or a Go template")
+@click.option("-v", "--verbose", is_flag=True, help="accepted (the summary is shown)")
+@click.pass_obj
+@engine_errors
+def df(obj, fmt: str | None, verbose: bool) -> None:
+    """What the store's images, containers and volumes take, and what is
+    unused (RECLAIMABLE)."""
+    from minirun.cli import formats
+    rows = usage(obj)
+    if fmt == "json":                   # (podman 4.3 prints the word json here: its bug)
+        formats.rows("json", rows, "", {})
+        return
+    shown = [dict(r, Size=_size(r["Size"]),
+                  Reclaimable=f"{_size(r['Reclaimable'])} "
+                              f"({int(r['Reclaimable'] * 100 / r['Size']) if r['Size'] else 0}%)")
+             for r in rows]
+    formats.rows(fmt, shown, "table {{.Type}}\\t{{.Total}}\\t{{.Active}}\\t{{.Size}}\\t"
+                             "{{.Reclaimable}}", {})
+
+
+def usage(obj) -> list[dict]:
+    """Images, Containers and Local Volumes: how many, how many in use, their
+    bytes and the bytes of those not in use."""
+    from minirun.engine.containers import lifecycle, records as ct, volumes
+    from minirun.engine.images import service as img
+    store = hot.store(obj)
+    recs = [lifecycle.refresh(store, r) for r in ct.all_records(store)]
+    used_images = {r["image_id"][7:] for r in recs}
+    images = img.summaries(obj["root"])
+    image_rows = [(i["Size"], i["Id"] in used_images) for i in images]
+    container_rows = [(_du(os.path.join(ct.container_dir(store, r["id"]), "upper")),
+                       r["state"] in ("running", "paused")) for r in recs]
+    volume_rows = [(_du(v["Mountpoint"]), bool(volumes.users(store, v["Name"])))
+                   for v in volumes.listing(store)]
+    return [{"Type": kind, "Total": len(items), "Active": sum(a for _, a in items),
+             "Size": sum(s for s, _ in items), "Reclaimable": sum(s for s, a in items if not a)}
+            for kind, items in (("Images", image_rows), ("Containers", container_rows),
+                                ("Local Volumes", volume_rows))]
+
+
+@system.command("prune")
+@click.option("-a", "--all", "all_", is_flag=True, help="also images no container uses")
+@click.option("--volumes", is_flag=True, help="also volumes no container uses")
+@click.option("-f", "--force", is_flag=True, help="do not ask first")
+@click.pass_obj
+@engine_errors
+def prune(obj, all_: bool, volumes: bool, force: bool) -> None:
+    """Remove stopped containers, unused networks, images without a name
+    (all unused ones with -a) and, with --volumes, unused volumes."""
+    what = ["all stopped containers", "all networks not used by at least one container",
+            "all dangling images" if not all_ else "all images without at least one "
+            "container associated with them"] + (["all volumes not used by at least one "
+                                                 "container"] if volumes else [])
+    if not force and not _confirm("WARNING! This command removes:\n" +
+                                  "".join(f"\t- {w}\n" for w in what)):
+        return
+    before = sum(r["Size"] for r in usage(obj))
+    from minirun.engine.containers import lifecycle, records as ct, volumes as vol
+    from minirun.engine.images import service as img
+    from minirun.engine.network import bridge
+    store = hot.store(obj)
+    gone = [lifecycle.remove(store, r["id"]) for r in ct.all_records(store)
+            if lifecycle.refresh(store, r)["state"] not in ("running", "paused")]
+    _said("Deleted Containers", gone)
+    _said("Deleted Networks", bridge.prune(store))
+    if volumes:
+        _said("Deleted Volumes", vol.prune(store))
+    _said("Deleted Images", img.prune(obj["root"], all_))
+    click.echo(f"Total reclaimed space: {_size(before - sum(r['Size'] for r in usage(obj)))}")
+
+
+@system.command("reset")
+@click.option("-f", "--force", is_flag=True, help="do not ask first")
+@click.pass_obj
+@engine_errors
+def reset(obj, force: bool) -> None:
+    """Remove every container, image, volume and network of the store."""
+    if not force and not _confirm("WARNING! This will remove:\n\t- all containers\n"
+                                  "\t- all images\n\t- all volumes\n\t- all networks\n"):
+        return
+    from minirun.engine.containers import lifecycle, records as ct, volumes as vol
+    from minirun.engine.images import service as img
+    from minirun.engine.network import bridge
+    store = hot.store(obj)
+    for r in ct.all_records(store):
+        lifecycle.remove(store, r["id"], force=True, volumes=True)
+    bridge.prune(store)
+    vol.prune(store)
+    img.prune(obj["root"], True)
+
+
+def _confirm(warning: str) -> bool:
+    """podman's question; anything but y or yes (end of input too) is no."""
+    import sys
+    click.echo(warning + "Are you sure you want to continue? [y/N] ", nl=False)
+    answer = sys.stdin.readline()
+    if not answer.endswith("\n"):
+        click.echo()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _said(title: str, names: list[str]) -> None:
+    if names:
+        click.echo(title)
+        for name in names:
+            click.echo(name)
+
+
+def _size(n: int) -> str:
+    """go-units' HumanSize, as podman's system df prints it: 2.141MB, 0B."""
+    value, unit = float(n), 0
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    while value >= 1000 and unit < len(units) - 1:
+        value /= 1000
+        unit += 1
+    return f"{value:.4g}{units[unit]}"
+
+
+def _du(path: str) -> int:
+    total = 0
+    for here, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(here, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+COMMANDS = (system,)
