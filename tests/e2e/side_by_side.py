@@ -2,29 +2,35 @@
 every day, run the same way on podman 4.3 and on minirun, and what a script
 would read compared.
 
-    python -m tests.e2e.side_by_side [-k PATTERN] [--rootless] [-v]
+    python -m tests.e2e.side_by_side [-k PATTERN] [--rootless] [-v] [--show]
 
 run as root (``--rootless`` runs both tools as the test user, as the
 fixtures do) prints one line per case, SAME or DIFF with the first
-difference, then ``same: N of M``.  tests/e2e/test_side_by_side.py runs the
-same cases under pytest.
+difference, then ``same: N of M``; ``--show`` prints every step's output
+on both sides.  tests/e2e/test_side_by_side.py runs the same cases under
+pytest.
 
 How it is built, in reading order:
 
 - a :class:`Case` is a name and a list of steps.  A step is a line of the
   tool's arguments (``ps -a --format '{{.Names}}'``), or, after ``$ ``, a
-  shell line in which ``T`` is the tool (``$ T export sbs-c | tar -t``).
-  ``$D`` is a scratch directory of the side's, ``$IMG`` the busybox image
-  as an oci-archive, ``{port}`` a free host port of the side's.
+  shell line in which ``T`` is the tool (``$ T export sbs-c > $D/e.tar``).
+  ``$D`` is a scratch directory of the side's, emptied after each case,
+  ``$IMG`` the busybox image as an oci-archive, ``{port}`` a free host
+  port of the side's.
 - every step's exit code, stdout (through a normaliser: ids, times, sizes,
-  addresses and the side's own paths become placeholders) and the first
-  word of stderr are compared; a step can compare less (:class:`Step`).
-- then the side effects: what ``ps -a``, ``images`` and ``volume ls`` show.
+  addresses, table padding and the side's own paths become placeholders)
+  and the first word of stderr are compared; a step can compare less
+  (:class:`Step`).
+- then the side effects: which containers, images and volumes there are
+  (read from ``ps -a``, ``images`` and ``volume ls`` as JSON, so that a
+  bug in one template does not make every case differ: the template forms
+  have cases of their own).
 - a :class:`Side` is one tool with a private store (podman: ``--root``,
-  ``--runroot``, vfs, its own containers.conf and network directory;
-  minirun: ``--root``, ``--runroot``), busybox loaded from the tests'
-  root filesystem.  A :class:`Pair` runs a case on both sides at once,
-  then puts each store back as it was (busybox only).
+  ``--runroot``, vfs, its own containers.conf, events log and network
+  directory; minirun: ``--root``, ``--runroot``), busybox loaded from the
+  tests' root filesystem.  A :class:`Pair` runs a case on both sides at
+  once, then puts each store back as it was (busybox only).
 
 Where podman 4.3 is wrong, the case says so (``podman_bug``) and expects
 minirun's better answer (``better``) instead of podman's.  The cases that
@@ -40,6 +46,7 @@ import pwd
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -47,10 +54,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import REPO, ROOTFS, TEST_USER, processes
+
 MINIRUN = os.path.join(os.path.dirname(sys.executable), "minirun")
-ROOTFS = os.path.join(REPO, ".build", "busybox", "rootfs")
-TEST_USER = os.environ.get("MINIRUN_TEST_USER", "minirun-test")
 STEP_TIMEOUT = 60
 
 PODMAN_CONF = """[containers]
@@ -373,6 +379,13 @@ class Pair:
         self.pool.shutdown()
         for side in (self.podman, self.minirun):
             side.close()
+        # what outlives the containers: a plain user's podman keeps a pause
+        # process (catatonit -P) holding its user namespace
+        for pid in processes(self.base):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.base, ignore_errors=True)
 
 
