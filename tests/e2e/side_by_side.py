@@ -79,15 +79,14 @@ REGISTRIES_CONF = "unqualified-search-registries = []\n"
 class Step:
     """One command of a case and what of its result is compared.
 
-    out: "norm" (stdout through the normaliser), "exact", "sorted" (lines
-    in any order), "head" (the first line: a table's headers), "lines" (how
-    many), "ignore", or "keys:A,B,..." (for JSON: which of these keys the
-    first object has).  err: "first" (stderr's first word) or "ignore"
-    (progress a script does not read)."""
+    out: "norm" (stdout through the normaliser), "sorted" (its lines in any
+    order), "head" (the first line: a table's headers), "ignore", or
+    "keys:A,B,..." (for JSON: which of these keys the first object has).
+    err: "first" (stderr's first word) or "ignore" (progress a script does
+    not read).  The exit code is always compared."""
     line: str
     out: str = "norm"
     err: str = "first"
-    code: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,11 +99,10 @@ class Case:
     case cannot run as a plain user."""
     name: str
     steps: tuple
-    effects: bool = True
     podman_bug: str = ""
     better: dict = field(default_factory=dict)
+    rootless_better: dict = field(default_factory=dict)
     root_only: str = ""
-    rootless_better: dict = field(default_factory=dict)     # better, for a plain user only
 
     def step(self, i: int) -> Step:
         s = self.steps[i]
@@ -161,14 +159,10 @@ def _json_keys(text: str, keys: list[str]) -> str:
 def shown(result: Result, step: Step, side: "Side") -> Result:
     """What of a step's result is compared, in the form compared."""
     out = normalise(result.out, side)
-    if step.out == "exact":
-        out = result.out
-    elif step.out == "sorted":
+    if step.out == "sorted":
         out = "\n".join(sorted(out.split("\n")))
     elif step.out == "head":
         out = out.split("\n")[0]
-    elif step.out == "lines":
-        out = str(len(result.out.splitlines()))
     elif step.out == "ignore":
         out = ""
     elif step.out.startswith("keys:"):
@@ -178,7 +172,7 @@ def shown(result: Result, step: Step, side: "Side") -> Result:
         lines = [ln for ln in result.err.splitlines()
                  if ln.strip() and not ln.startswith(("WARN[", "time="))]
         err = lines[0].split()[0] if lines else ""
-    return Result(result.code if step.code else 0, out, err)
+    return Result(result.code, out, err)
 
 
 def difference(a: Result, b: Result) -> str:
@@ -288,10 +282,9 @@ class Side:
             os.chown(self.work, self.user.pw_uid, self.user.pw_gid)
         images = self.sh("$ T images --format json")
         try:
-            names = [n for i in json.loads(images.out or "[]")
-                     for n in (i.get("Names") or i.get("names") or i.get("RepoTags") or [])]
+            names = {n for i in json.loads(images.out or "[]") for n in i.get("Names") or []}
         except ValueError:
-            names = []
+            names = set()
         for name in names:
             if name != "localhost/busybox:latest":
                 self.sh(f"rmi -f {shlex.quote(name)}")
@@ -362,8 +355,12 @@ class Pair:
         self.podman = Side("podman", self.base, self.user, image, registries)
         self.minirun = Side("minirun", self.base, self.user, image, registries)
         self.pool = concurrent.futures.ThreadPoolExecutor(2)
-        for f in [self.pool.submit(s.load) for s in (self.podman, self.minirun)]:
-            f.result()
+        try:
+            for f in [self.pool.submit(s.load) for s in (self.podman, self.minirun)]:
+                f.result()
+        except RuntimeError:
+            self.close()
+            raise
 
     def run(self, case: Case) -> Outcome:
         """Run a case on both sides at once; the first difference, if any."""
@@ -391,7 +388,7 @@ class Pair:
 
 def _play(side: Side, case: Case) -> tuple[list[Result], list[str]]:
     results = [side.sh(case.step(i).line) for i in range(len(case.steps))]
-    effects = side.effects() if case.effects else []
+    effects = side.effects()
     try:
         side.reset(case)
     except RuntimeError as e:      # the next case says what it finds
@@ -418,6 +415,8 @@ def _compare(case: Case, theirs, ours, podman: Side, minirun: Side, better: dict
 
 
 def _show(o: Outcome) -> None:
+    if o.case.podman_bug:
+        print(f"  podman's bug: {o.case.podman_bug}")
     for i, (a, b) in enumerate(zip(o.theirs[0], o.ours[0])):
         print(f"  step {i + 1}: {o.case.step(i).line}")
         for tool, r in (("podman", a), ("minirun", b)):
