@@ -108,6 +108,7 @@ def ps_row(store, r: dict, no_trunc: bool = False) -> dict:
     podman's reporter's over them (a short ID, the status in words, the
     command and names as text)."""
     from minirun.cli.formats import ago, go_time
+    from minirun.engine.containers import restart
     row = ps_json(store, r)
     command = " ".join(row["Command"])
     state = r["state"]
@@ -120,7 +121,7 @@ def ps_row(store, r: dict, no_trunc: bool = False) -> dict:
                 Ports=", ".join(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->"
                                 f"{p['container_port']}/{p['protocol']}"
                                 for p in r["options"].get("ports") or []),
-                Networks=",".join(row["Networks"]), Restarts=r.get("restarts") or 0)
+                Networks=",".join(row["Networks"]), Restarts=restart.count(store, r["id"]))
 
 
 def _command(store, r: dict) -> list[str]:

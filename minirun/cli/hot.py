@@ -73,6 +73,8 @@ CREATE_FLAGS = [
        help="k8s-file (the log, for `logs`), none, or passthrough (our own stdio)"),
     _f("--cidfile", help="write the container's id to this file (which must not exist)"),
     _f("--replace", kind="bool", help="remove a container of the same --name first"),
+    _f("--restart", help="no, on-failure[:N], always or unless-stopped: started again by "
+                         "its monitor when it ends (run -d, start)"),
     _f("--lazy", kind="bool", help="start before the image is downloaded: indexed layers are "
                                    "read from the registry as they are used (minirun lazy "
                                    "index; MINIRUN_LAZY=1 makes it the default)"),

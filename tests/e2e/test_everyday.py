@@ -243,3 +243,37 @@ def test_system_df_prune_and_reset(mr, img):
     mr("run", "-d", "--name", "again", *NONE, img, "sleep", "60", check=True)
     mr("system", "reset", "-f", check=True)
     assert mr("ps", "-aq", check=True).stdout == "" and mr.images() == []
+
+
+def test_restart_policies(mr, img):
+    """The monitor starts a container again as its policy says: on-failure:2
+    twice (then it stays exited with its code), always until stop (which
+    it survives no more), never after a stop; the count in inspect and ps."""
+    mr("run", "-d", "--name", "flaky", *NONE, "--restart", "on-failure:2", img, "sh", "-c",
+       "echo ran; exit 3", check=True)
+    mr("run", "-d", "--name", "loop", *NONE, "--restart", "always", img, "sh", "-c",
+       "echo ran; sleep 0.2", check=True)
+    deadline = time.monotonic() + 30
+    while not (mr("logs", "flaky").stdout.count("ran") == 3 and _state(mr, "flaky") == "exited"
+               and mr("logs", "loop").stdout.count("ran") >= 3):
+        assert time.monotonic() < deadline, mr("logs", "flaky").stdout
+        time.sleep(0.1)
+    info = mr("inspect", "-f", "{{.RestartCount}} {{.State.ExitCode}} "
+              "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+              "flaky", check=True).stdout.split()
+    assert info == ["2", "3", "on-failure", "2"], info
+    assert mr("ps", "-a", "--filter", "name=flaky", "--format", "{{.Restarts}}",
+              check=True).stdout == "2\n"
+    mr("stop", "-t", "1", "loop", check=True)
+    count = mr("inspect", "-f", "{{.RestartCount}}", "loop", check=True).stdout
+    time.sleep(1)
+    assert _state(mr, "loop") == "exited"
+    assert mr("inspect", "-f", "{{.RestartCount}}", "loop", check=True).stdout == count
+    for bad, says in ((["--restart", "sometimes"], "use no, on-failure[:N]"),
+                      (["--restart", "always", "--rm"], "cannot be combined")):
+        r = mr("run", "-d", *bad, img, "true")
+        assert r.returncode == 125 and says in r.stderr, r
+
+
+def _state(mr, name: str) -> str:
+    return mr("inspect", "-f", "{{.State.Status}}", name, check=True).stdout.strip()

@@ -16,7 +16,7 @@ import json
 import os
 import signal
 
-from minirun.engine.containers import records as ct
+from minirun.engine.containers import records as ct, restart
 from minirun.engine.store import Store
 
 NEVER = "0001-01-01T00:00:00Z"          # Go's zero time, as podman prints it
@@ -40,7 +40,8 @@ def container(store: Store, rec: dict) -> dict:
         "HostsPath": os.path.join(directory, "hosts"),
         "StaticDir": directory, "OCIConfigPath": os.path.join(directory, "config.json"),
         "OCIRuntime": opts.get("runtime") or "minirun",
-        "Name": rec["name"], "RestartCount": rec.get("restarts") or 0, "Driver": "overlay",
+        "Name": rec["name"], "RestartCount": restart.count(store, rec["id"]),
+        "Driver": "overlay",
         "EffectiveCaps": sorted((process.get("capabilities") or {}).get("effective") or []),
         "BoundingCaps": sorted((process.get("capabilities") or {}).get("bounding") or []),
         "ExecIDs": [],
@@ -118,7 +119,8 @@ def host_config(store: Store, rec: dict, config: dict) -> dict:
                       "Path": os.path.join(ct.container_dir(store, rec["id"]), "ctr.log")},
         "NetworkMode": _network_mode(opts.get("network")),
         "PortBindings": port_bindings(opts),
-        "RestartPolicy": {"Name": opts.get("restart") or "",
+        "RestartPolicy": {"Name": "" if opts.get("restart") in (None, "no")
+                          else opts["restart"],
                           "MaximumRetryCount": opts.get("restart_retries") or 0},
         "AutoRemove": bool(opts.get("rm")),
         "CapAdd": sorted(opts.get("cap_add") or []), "CapDrop": sorted(opts.get("cap_drop") or []),

@@ -108,8 +108,10 @@ def stop(store: Store, name: str, timeout: float | None = None) -> str:
     """Its stop signal, then SIGKILL after ``timeout`` seconds (None: its
     --stop-timeout, else 10).  A paused container is thawed first, so that
     it can hear the signal."""
+    from minirun.engine.containers import restart
     rec = refresh(store, ct.find(store, name))
-    if rec["state"] == "paused":
+    restart.mark_stopped(store, rec["id"])      # stopped by hand: no restart (also one
+    if rec["state"] == "paused":                # its monitor is waiting to make)
         freeze(store, rec["id"], False)
         rec = dict(rec, state="running")
     if rec["state"] != "running":
@@ -363,7 +365,11 @@ def kill(store: Store, name: str, sig: str = "KILL") -> str:
     rec = refresh(store, ct.find(store, name))
     if rec["state"] != "running":
         raise ct.ContainerError(f"container `{rec['name']}` is not running")
-    _kill(rec, rl.parse_signal(sig))
+    number = rl.parse_signal(sig)
+    if number in (signal.SIGKILL, signal.SIGTERM):   # killed by hand: no restart
+        from minirun.engine.containers import restart
+        restart.mark_stopped(store, rec["id"])
+    _kill(rec, number)
     return rec["id"]
 
 

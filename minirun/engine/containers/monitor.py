@@ -29,6 +29,7 @@ import json
 import os
 import select
 import sys
+import time
 
 from minirun.engine.containers import records as ct
 from minirun.engine.containers.exitfile import keep, prepare_exit, write_exit
@@ -510,9 +511,25 @@ def _monitor(root: str | None, cid: str, ready: int, wait_attach: bool, keeper_f
         owners.discard(store, cid)      # (gone before the starter hears why)
         _tell(ready, f"error 125 {owner.gone_error()}\n")
         return 1
+    from minirun.engine.containers import restart
+    restart.clear(store, cid)           # a start: it may restart again
+    done = 0
     try:
-        run_container(root, cid, foreground=False, ready_fd=ready, store=store,
-                      wait_attach=wait_attach, keeper_fd=keeper_fd, owner=owner)
+        while True:
+            code = run_container(root, cid, foreground=False, ready_fd=ready, store=store,
+                                 wait_attach=wait_attach, keeper_fd=keeper_fd, owner=owner)
+            ready, keeper_fd, wait_attach = -1, -1, False      # told once
+            try:
+                rec = ct.record(store, cid)
+            except ct.ContainerError:
+                break                   # removed meanwhile
+            if (owner and owner.died()) or not restart.again(store, rec, code, done):
+                break
+            time.sleep(restart.delay(done))
+            if restart.stopped_by_hand(store, cid):
+                break                   # stopped while we waited
+            done += 1
+            restart.record(store, cid, done)
     except MiniRunError:
         return 1          # already told the starter through the pipe
     finally:

@@ -72,6 +72,8 @@ class ContainerSpec:
     log_driver: str = "k8s-file"    # or "none", "passthrough"
     cidfile: str | None = None      # the id written there once made
     replace: bool = False           # a container of the same name removed first
+    restart: str = "no"             # the policy: no, on-failure, always, unless-stopped
+    restart_retries: int = 0        # on-failure's most restarts (0: no limit)
 
     _keywords_only = True       # forty fields in a row are read by name
 
@@ -93,7 +95,7 @@ OPTIONS = {
     "oom_score_adj": None,
     "stop_signal": None, "stop_timeout": None, "add_host": (), "sysctl": (), "shm_size": None,
     "ulimit": (), "group_add": (), "expose": (), "platform": None, "read_only_tmpfs": "true",
-    "log_driver": "k8s-file", "cidfile": None, "replace": False,
+    "log_driver": "k8s-file", "cidfile": None, "replace": False, "restart": None,
 }
 
 
@@ -136,7 +138,13 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1",
         devices=_devices(kw["device"]), gpus=_gpus(kw["gpus"]),
         log_driver=_log_driver(kw["log_driver"]), cidfile=kw["cidfile"] or None,
-        replace=kw["replace"], **tuning.check(kw))
+        replace=kw["replace"], **_restart(kw), **tuning.check(kw))
+
+
+def _restart(kw: dict) -> dict:
+    from minirun.engine.containers import restart
+    policy, most = restart.parse(kw["restart"], kw["rm"])
+    return {"restart": policy, "restart_retries": most}
 
 
 def _log_driver(name: str) -> str:
