@@ -131,3 +131,23 @@ def test_podmans_exit_codes_for_a_user_and_a_stopped_container(mr, img):
     mr("run", "--name", "ended", *NONE, img, "true", check=True)
     r = mr("exec", "ended", "true")
     assert r.returncode == 255 and "not running" in r.stderr, r
+
+
+def test_privileged_and_tmpfs_mounts(mr, img):
+    """--privileged gives the host's device nodes (a plain user: those it
+    may open, bound in) and a writable /sys; --mount type=tmpfs honours
+    tmpfs-size and tmpfs-mode; -v /path is an anonymous volume."""
+    plain = mr("run", "--rm", *NONE, img, "sh", "-c",
+               "ls /dev | wc -l; grep ' /sys ' /proc/mounts", check=True).stdout.split("\n")
+    priv = mr("run", "--rm", *NONE, "--privileged", img, "sh", "-c",
+              "ls /dev | wc -l; grep ' /sys ' /proc/mounts", check=True).stdout.split("\n")
+    assert int(priv[0]) > int(plain[0]), (plain, priv)
+    assert priv[1].split()[3].startswith("rw") and plain[1].split()[3].startswith("ro")
+    r = mr("run", "--rm", *NONE, "--mount", "type=tmpfs,target=/scratch,tmpfs-size=2m,"
+           "tmpfs-mode=700", img, "sh", "-c",
+           "df -k /scratch | tail -1 | awk '{print $2}'; stat -c %a /scratch", check=True)
+    assert r.stdout.split() == ["2048", "700"], r.stdout
+    r = mr("run", "--rm", *NONE, "-v", "/anon", img, "sh", "-c", "touch /anon/x && echo ok")
+    assert r.stdout == "ok\n", r
+    r = mr("run", "--rm", *NONE, "--mount", "type=tmpfs,target=/s,tmpfs-size=lots", img, "true")
+    assert r.returncode == 125 and "not a size" in r.stderr, r

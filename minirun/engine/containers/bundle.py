@@ -157,6 +157,8 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
         devices.apply(config, spec, rootless)
     if spec.privileged:       # every device, as podman's --privileged
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+        from minirun.engine.containers import devices
+        devices.privileged(config, rootless)
     if spec.oom_score_adj is not None:
         config["process"]["oomScoreAdj"] = spec.oom_score_adj
     files = _keep_id_entries(layers) if spec.userns == "keep-id" else {}
@@ -340,7 +342,8 @@ class Mounts:
             raise ContainerError(f"--mount {text}: target= must be an absolute path")
         if kind == "tmpfs":
             return {"destination": target, "type": "tmpfs", "source": "tmpfs",
-                    "options": ["nosuid", "nodev"] + (["ro"] if ro else [])}
+                    "options": ["nosuid", "nodev"] + (["ro"] if ro else []) +
+                    _tmpfs_options(fields, text)}
         source = fields.get("source", "")
         if kind == "volume":
             source = self._volume(source or None, target)
@@ -348,6 +351,20 @@ class Mounts:
             raise ContainerError(f"--mount {text}: type must be bind, volume or tmpfs, and a "
                                  "bind needs an absolute source=")
         return self._bind(source, target, "ro" if ro else None)
+
+
+def _tmpfs_options(fields: dict, text: str) -> list[str]:
+    """--mount type=tmpfs's tmpfs-size (bytes, or 64m) and tmpfs-mode (octal)."""
+    from minirun.engine.containers.limits import size
+    out = []
+    if fields.get("tmpfs-size"):
+        out.append(f"size={size(fields['tmpfs-size'], 'mount tmpfs-size')}")
+    if fields.get("tmpfs-mode"):
+        mode = fields["tmpfs-mode"]
+        if not all(c in "01234567" for c in mode):
+            raise ContainerError(f"--mount {text}: tmpfs-mode is octal, e.g. 1777")
+        out.append(f"mode={mode}")
+    return out
 
 
 def catatonit() -> str:

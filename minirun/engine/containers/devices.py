@@ -136,6 +136,44 @@ def _host_nodes(config: dict, spec, rootless: bool) -> None:
             {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
 
 
+# what --privileged leaves out of the host's /dev: the terminal's nodes and the
+# filesystems the container has of its own
+PRIVILEGED_SKIP = ("/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/console", "/dev/ptmx",
+                   "/dev/tty")
+
+
+def privileged(config: dict, rootless: bool) -> None:
+    """--privileged, as podman gives it: every device node of the host's
+    /dev (as root made in the container; a plain user's bound in where the
+    user may open it), and /sys writable."""
+    existing = {d["path"] for d in config["linux"].get("devices", [])}
+    for here, dirs, files in os.walk("/dev"):
+        dirs[:] = [d for d in dirs if os.path.join(here, d) not in PRIVILEGED_SKIP]
+        for name in sorted(files):
+            path = os.path.join(here, name)
+            if path in PRIVILEGED_SKIP or path.startswith("/dev/tty") or path in existing:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
+            if kind is None:
+                continue
+            if rootless:
+                if os.access(path, os.R_OK) or os.access(path, os.W_OK):
+                    config["mounts"].append({"destination": path, "type": "bind",
+                                             "source": path, "options": ["rbind"]})
+                continue
+            config["linux"].setdefault("devices", []).append(
+                {"path": path, "type": kind, "major": os.major(st.st_rdev),
+                 "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
+                 "uid": st.st_uid, "gid": st.st_gid})
+    for m in config["mounts"]:
+        if m["destination"] == "/sys":
+            m["options"] = [o for o in m.get("options", []) if o != "ro"] + ["rw"]
+
+
 def _cdi(config: dict, spec, rootless: bool) -> None:
     """--device vendor/class=name and --gpus: the CDI specs' edits (engine/cdi),
     with NVIDIA's hooks left for the runtime to do itself.  GPUs asked for
