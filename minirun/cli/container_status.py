@@ -282,11 +282,14 @@ def stats(obj, no_stream: bool, fmt: str, interval: float, names) -> None:
 
 @click.command()
 @click.argument("name")
+@click.argument("descriptors", nargs=-1)
 @click.pass_obj
 @engine_errors
-def top(obj, name: str) -> None:
-    """The processes of a running container."""
-    from minirun.engine.containers import lifecycle
-    click.echo(f"{'PID':<8}{'USER':<8}{'TIME':<10}COMMAND")
-    for pid, user, cpu, cmd in lifecycle.top(hot.store(obj), name):
-        click.echo(f"{pid:<8}{user:<8}{cpu:<10}{cmd}")
+def top(obj, name: str, descriptors) -> None:
+    """The processes of a running container (DESCRIPTORS: user pid comm ...;
+    podman's default: user pid ppid pcpu etime tty time args)."""
+    from minirun import gotemplate
+    from minirun.engine.containers import top as tops
+    for line in gotemplate.align(["\t".join(row) for row in
+                                  tops.table(hot.store(obj), name, list(descriptors))]):
+        click.echo(line)

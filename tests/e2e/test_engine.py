@@ -249,13 +249,18 @@ def test_init_privileged_and_top(mr, img):
        "sleep 100 & su daemon -s /bin/sh -c 'sleep 200' & wait", check=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        out = mr("top", "busy", check=True).stdout.splitlines()
+        out = mr("top", "busy", "pid", "user", "uid", "args", check=True).stdout.splitlines()
         if len(out) == 4:
             break
         time.sleep(0.05)
+    assert out[0].split() == ["PID", "USER", "UID", "COMMAND"], out
     rows = [line.split(None, 3) for line in out[1:]]
     assert [r[0] for r in rows] == ["1", "2", "3"]
-    assert rows[2][1] == "1" and rows[2][3] == "sleep 200"     # daemon, as seen inside
+    assert rows[2][1:] == ["daemon", "1", "sleep 200"], rows   # daemon, as seen inside
+    header = mr("top", "busy", check=True).stdout.splitlines()[0].split()   # podman's default
+    assert header == ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"]
+    r = mr("top", "busy", "nosuch")
+    assert r.returncode == 125 and "unknown descriptor" in r.stderr
     mr("rm", "-f", "busy", check=True)
 
 

@@ -371,39 +371,3 @@ def kill(store: Store, name: str, sig: str = "KILL") -> str:
         restart.mark_stopped(store, rec["id"])
     _kill(rec, number)
     return rec["id"]
-
-
-def top(store: Store, name: str) -> list[tuple[str, str, str, str]]:
-    """(PID, USER, TIME, COMMAND) of each process of a running container, as
-    seen from inside: pids of its PID namespace, uids of its user namespace."""
-    rec = refresh(store, ct.find(store, name))
-    if rec["state"] != "running":
-        raise ct.ContainerError(f"container `{rec['name']}` is not running")
-    init = rec["pid"]
-    ns = os.readlink(f"/proc/{init}/ns/pid")
-    with open(f"/proc/{init}/uid_map") as f:
-        maps = [tuple(int(x) for x in line.split()) for line in f]
-    ticks = os.sysconf("SC_CLK_TCK")
-    rows = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.readlink(f"/proc/{entry}/ns/pid") != ns:
-                continue
-            with open(f"/proc/{entry}/status") as f:
-                status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        host_uid = int(status["Uid"].split()[0])
-        uid = next((inside + host_uid - outside for inside, outside, count in maps
-                    if outside <= host_uid < outside + count), host_uid)
-        cpu = (int(fields[11]) + int(fields[12])) // ticks
-        rows.append((status["NSpid"].split()[-1], str(uid),
-                     f"{cpu // 3600:02d}:{cpu // 60 % 60:02d}:{cpu % 60:02d}",
-                     cmd or f"[{status['Name']}]"))
-    return sorted(rows, key=lambda r: int(r[0]))
