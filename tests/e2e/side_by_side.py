@@ -180,10 +180,22 @@ def difference(a: Result, b: Result) -> str:
     if a.code != b.code:
         return f"exit {a.code} vs {b.code}" + (f" ({_short(b.err)})" if b.err else "")
     if a.out != b.out:
-        return f"stdout {_short(a.out)} vs {_short(b.out)}"
+        return "stdout " + _first_difference(a.out, b.out)
     if a.err != b.err:
         return f"stderr {_short(a.err)} vs {_short(b.err)}"
     return ""
+
+
+def _first_difference(a: str, b: str) -> str:
+    """Two outputs, or their first differing lines where they are longer."""
+    if "\n" not in a + b:
+        return f"{_short(a)} vs {_short(b)}"
+    a_lines, b_lines = a.split("\n"), b.split("\n")
+    n = next(i for i in range(max(len(a_lines), len(b_lines)))
+             if a_lines[i:i + 1] != b_lines[i:i + 1])
+    a_line, b_line = ((_short(lines[n]) if n < len(lines) else "(no line)")
+                      for lines in (a_lines, b_lines))
+    return f"line {n + 1}: {a_line} vs {b_line}"
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -619,7 +631,9 @@ FORMATS = [
     Case("inspect-exit-code", (DONE, "inspect -f '{{.State.Status}} {{.State.ExitCode}}' "
                                      "sbs-done")),
     Case("inspect-config-env", ("run --name sbs-e -e A=1 busybox true",
-                                "inspect -f '{{.Config.Env}}' sbs-e")),
+                                # in any order: podman's changes from run to run
+                                S("inspect -f '{{range .Config.Env}}{{println .}}{{end}}' sbs-e",
+                                  out="sorted"))),
     Case("inspect-config-cmd", (WEB, "inspect -f '{{.Config.Cmd}} {{.Config.Entrypoint}}' "
                                      "sbs-web")),
     Case("inspect-ip-address", (WEB, "inspect -f '{{.NetworkSettings.IPAddress}}' sbs-web")),
