@@ -114,6 +114,10 @@ def ps_row(store, r: dict, no_trunc: bool = False) -> dict:
     state = r["state"]
     status = {"running": f"Up {ago(r['started'])}", "created": "Created",
               "paused": "Paused"}.get(state, f"Exited ({row['ExitCode']}) {ago(r['finished'])}")
+    from minirun.engine.containers import health
+    said = health.state(store, r["id"]).get("Status") if state == "running" else ""
+    if said:
+        status += f" ({said})"
     return dict(row, ID=r["id"] if no_trunc else r["id"][:12],
                 Command=command if no_trunc or len(command) <= 17 else command[:17] + "...",
                 Names=r["name"], Status=status, State=status, CreatedHuman=ago(r["created"]),

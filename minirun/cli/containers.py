@@ -281,6 +281,23 @@ def export(obj, output: str | None, name: str) -> None:
     exporting.export(hot.store(obj), name, output)
 
 
+@click.group()
+def healthcheck() -> None:
+    """Run a container's healthcheck."""
+
+
+@healthcheck.command("run")
+@click.argument("name")
+@click.pass_obj
+@engine_errors
+def healthcheck_run(obj, name: str) -> None:
+    """Run the check now: exit 0 if it passed; 1 and "unhealthy" if not."""
+    from minirun.engine.containers import health
+    if not health.run_once(hot.store(obj), name):
+        click.echo("unhealthy")
+        raise SystemExit(1)
+
+
 @container.command("exists")
 @click.argument("name")
 @click.pass_obj
@@ -340,4 +357,4 @@ for _name, _cmd in (("run", run), ("create", create), ("start", start), ("stop",
 # what commands.py puts at the top: `minirun VERB`
 COMMANDS = (run, create, start, attach_, stop, rm, ps, logs, port, wait, inspect, exec_, stats,
             update, kill, restart, top, cp, rename, pause, unpause, commit, diff, export,
-            container)
+            healthcheck, container)

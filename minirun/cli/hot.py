@@ -73,6 +73,12 @@ CREATE_FLAGS = [
        help="k8s-file (the log, for `logs`), none, or passthrough (our own stdio)"),
     _f("--cidfile", help="write the container's id to this file (which must not exist)"),
     _f("--replace", kind="bool", help="remove a container of the same --name first"),
+    _f("--health-cmd", help="a check run in the container: a shell command, or a JSON array"),
+    _f("--health-interval", help="between checks (default 30s; disable: none)"),
+    _f("--health-retries", help="failures in a row that make it unhealthy (default 3)"),
+    _f("--health-start-period", help="failures in this first while do not count (default 0s)"),
+    _f("--health-timeout", help="a check running longer fails (default 30s)"),
+    _f("--no-healthcheck", kind="bool", help="none, not even the image's"),
     _f("--restart", help="no, on-failure[:N], always or unless-stopped: started again by "
                          "its monitor when it ends (run -d, start)"),
     _f("--lazy", kind="bool", help="start before the image is downloaded: indexed layers are "

@@ -277,3 +277,34 @@ def test_restart_policies(mr, img):
 
 def _state(mr, name: str) -> str:
     return mr("inspect", "-f", "{{.State.Status}}", name, check=True).stdout.strip()
+
+
+def test_healthchecks(mr, img):
+    """--health-cmd run by a checker beside the monitor: starting, then
+    unhealthy after the retries, healthy once it passes; healthcheck run;
+    ps and inspect say so; none (no checker) for a container without one."""
+    mr("run", "-d", "--name", "checked", *NONE, "--health-cmd", "test -e /tmp/ok",
+       "--health-interval", "0.3s", "--health-retries", "2", img, "sh", "-c",
+       "sleep 1.5; touch /tmp/ok; sleep 60", check=True)
+    seen = set()
+    deadline = time.monotonic() + 30
+    while "healthy" not in seen:
+        assert time.monotonic() < deadline, seen
+        seen.add(mr("inspect", "-f", "{{.State.Health.Status}}", "checked",
+                    check=True).stdout.strip())
+        time.sleep(0.1)
+    assert {"starting", "unhealthy", "healthy"} <= seen, seen
+    assert mr("ps", "--format", "{{.Status}}", check=True).stdout.rstrip().endswith(
+        "(healthy)")
+    assert mr("healthcheck", "run", "checked").returncode == 0
+    mr("exec", "checked", "rm", "/tmp/ok", check=True)
+    r = mr("healthcheck", "run", "checked")
+    assert (r.returncode, r.stdout) == (1, "unhealthy\n"), r
+    log = mr("inspect", "-f", "{{range .State.Health.Log}}{{.ExitCode}} {{end}}", "checked",
+             check=True).stdout.split()
+    assert log[-1] == "1" and len(log) <= 5, log
+    mr("run", "-d", "--name", "plain", *NONE, img, "sleep", "60", check=True)
+    r = mr("healthcheck", "run", "plain")
+    assert r.returncode == 125 and "no defined healthcheck" in r.stderr, r
+    r = mr("run", "-d", *NONE, "--health-cmd", "true", "--health-interval", "often", img, "true")
+    assert r.returncode == 125 and "a duration" in r.stderr, r

@@ -16,7 +16,7 @@ import json
 import os
 import signal
 
-from minirun.engine.containers import records as ct, restart
+from minirun.engine.containers import health as healthcheck, records as ct, restart
 from minirun.engine.store import Store
 
 NEVER = "0001-01-01T00:00:00Z"          # Go's zero time, as podman prints it
@@ -32,7 +32,7 @@ def container(store: Store, rec: dict) -> dict:
     return {
         "Id": rec["id"], "Created": rec["created"],
         "Path": args[0] if args else "", "Args": args[1:],
-        "State": state(rec),
+        "State": state(rec, healthcheck.state(store, rec["id"])),
         "Image": ct.hex_of(rec["image_id"]), "ImageName": ct.image_name(store, rec["image_id"]),
         "Rootfs": "", "Pod": "",
         "ResolvConfPath": os.path.join(directory, "resolv.conf"),
@@ -63,14 +63,15 @@ def container(store: Store, rec: dict) -> dict:
     }
 
 
-def state(rec: dict) -> dict:
+def state(rec: dict, health: dict | None = None) -> dict:
     status = rec["state"]
     return {"OciVersion": "1.0.2", "Status": status, "Running": status == "running",
             "Paused": status == "paused", "Restarting": False,
             "OOMKilled": bool(rec["usage"].get("oom_kills")), "Dead": False,
             "Pid": rec["pid"] or 0 if status in ("running", "paused") else 0,
             "ExitCode": rec["exit_code"] or 0, "Error": "",
-            "StartedAt": rec["started"] or NEVER, "FinishedAt": rec["finished"] or NEVER}
+            "StartedAt": rec["started"] or NEVER, "FinishedAt": rec["finished"] or NEVER,
+            "Health": health or {"Status": "", "FailingStreak": 0, "Log": None}}
 
 
 def config_section(store: Store, rec: dict, config: dict) -> dict:
@@ -101,6 +102,7 @@ def config_section(store: Store, rec: dict, config: dict) -> dict:
         "Annotations": dict(config.get("annotations") or {}),
         "StopSignal": _signal_number(opts.get("stop_signal") or image.get("StopSignal")),
         "CreateCommand": opts.get("create_command") or [],
+        **({"Healthcheck": check} if (check := healthcheck.of(store, rec)) else {}),
         "Umask": "0022", "Timeout": 0, "StopTimeout": opts.get("stop_timeout") or 10,
     }
 

@@ -99,6 +99,8 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     try:
         run.prepare()
         run.start(wait_attach, owner, tied)
+        from minirun.engine.containers import health
+        health.start_checker(root, store, ct.record(store, cid))
         code = run.watch(owner, deadline)
     except Exception as e:
         err = _failure(store, rec, e)

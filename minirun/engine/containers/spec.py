@@ -74,6 +74,7 @@ class ContainerSpec:
     replace: bool = False           # a container of the same name removed first
     restart: str = "no"             # the policy: no, on-failure, always, unless-stopped
     restart_retries: int = 0        # on-failure's most restarts (0: no limit)
+    healthcheck: dict | None = None  # an image's Healthcheck; None: the image's own
 
     _keywords_only = True       # forty fields in a row are read by name
 
@@ -96,6 +97,8 @@ OPTIONS = {
     "stop_signal": None, "stop_timeout": None, "add_host": (), "sysctl": (), "shm_size": None,
     "ulimit": (), "group_add": (), "expose": (), "platform": None, "read_only_tmpfs": "true",
     "log_driver": "k8s-file", "cidfile": None, "replace": False, "restart": None,
+    "health_cmd": None, "health_interval": None, "health_retries": None,
+    "health_start_period": None, "health_timeout": None, "no_healthcheck": False,
 }
 
 
@@ -138,7 +141,13 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1",
         devices=_devices(kw["device"]), gpus=_gpus(kw["gpus"]),
         log_driver=_log_driver(kw["log_driver"]), cidfile=kw["cidfile"] or None,
-        replace=kw["replace"], **_restart(kw), **tuning.check(kw))
+        replace=kw["replace"], healthcheck=_healthcheck(kw), **_restart(kw),
+        **tuning.check(kw))
+
+
+def _healthcheck(kw: dict) -> dict | None:
+    from minirun.engine.containers import health
+    return health.parse(kw)
 
 
 def _restart(kw: dict) -> dict:
