@@ -8,12 +8,12 @@ past its timeout), and keeps the result in the container's directory
 last five runs).  `healthcheck run` runs it once, now; ps and inspect read
 the file.
 
-A run that fails within the start period does not count; a container is
+The flags are checked with the others (tuning.healthcheck).  A run that
+fails within the start period does not count; a container is
 unhealthy after ``Retries`` failures in a row, healthy after one success.
 """
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -22,46 +22,7 @@ from minirun.engine.containers import records as ct
 from minirun.engine.store import Store
 from minirun.errors import MiniRunError
 
-UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 NS = 1_000_000_000
-
-
-def duration(text: str, flag: str) -> int:
-    """A Go duration (30s, 1m30s, 500ms) in nanoseconds."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise MiniRunError(f"{flag} {text}: a duration such as 30s, 1m30s or 500ms")
-    return int(sum(float(n) * UNITS[u] for n, u in parts) * NS)
-
-
-def parse(kw: dict) -> dict | None:
-    """The --health-* flags as an OCI image's Healthcheck (times in ns);
-    None where none is given (the image's applies)."""
-    if kw["no_healthcheck"]:
-        return {"Test": ["NONE"]}
-    cmd = kw["health_cmd"]
-    if not cmd:
-        return None
-    if cmd.startswith("["):
-        try:
-            test = json.loads(cmd)
-        except ValueError:
-            test = None
-        if not isinstance(test, list) or not test:
-            raise MiniRunError(f"--health-cmd {cmd}: a JSON array, or a shell command")
-        test = test if test[0] in ("CMD", "CMD-SHELL") else ["CMD"] + test
-    else:
-        test = ["CMD-SHELL", cmd]
-    interval = kw["health_interval"] or "30s"
-    retries = str(kw["health_retries"] if kw["health_retries"] is not None else 3)
-    if not retries.isdigit() or int(retries) < 1:
-        raise MiniRunError(f"--health-retries {retries}: a whole number, 1 or more")
-    return {"Test": test,
-            "Interval": 0 if interval == "disable" else duration(interval, "--health-interval"),
-            "Timeout": duration(kw["health_timeout"] or "30s", "--health-timeout"),
-            "StartPeriod": duration(kw["health_start_period"] or "0s",
-                                    "--health-start-period"),
-            "Retries": int(retries)}
 
 
 def of(store: Store, rec: dict) -> dict | None:

@@ -141,13 +141,8 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1",
         devices=_devices(kw["device"]), gpus=_gpus(kw["gpus"]),
         log_driver=_log_driver(kw["log_driver"]), cidfile=kw["cidfile"] or None,
-        replace=kw["replace"], healthcheck=_healthcheck(kw), **_restart(kw),
+        replace=kw["replace"], healthcheck=tuning.healthcheck(kw), **_restart(kw),
         **tuning.check(kw))
-
-
-def _healthcheck(kw: dict) -> dict | None:
-    from minirun.engine.containers import health
-    return health.parse(kw)
 
 
 def _restart(kw: dict) -> dict:

@@ -1,6 +1,7 @@
 """The container's settings beyond its limits (limits.py): podman's
 --ulimit, --sysctl, --shm-size, --stop-signal, --stop-timeout, --add-host,
---group-add, --expose, --platform and --read-only-tmpfs.
+--group-add, --expose, --platform, --read-only-tmpfs and the --health-*
+flags (engine/containers/health.py runs the check).
 
 Each is checked once when the spec is made (``check``: one MiniRunError
 naming the flag and saying what it takes) and written into config.json by
@@ -9,7 +10,9 @@ as any OCI runtime would (process.rlimits, linux.sysctl, the /dev/shm
 tmpfs, process.user.additionalGids).
 """
 import ipaddress
+import json
 import platform as host_platform
+import re
 import signal
 
 from minirun.errors import MiniRunError
@@ -19,6 +22,8 @@ NAMESPACED = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
               "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 NAMESPACED_PREFIXES = ("fs.mqueue.", "net.")
 READ_ONLY_TMPFS = ("/tmp", "/var/tmp", "/run")      # podman's --read-only-tmpfs
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+NS = 1_000_000_000
 ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
           "s390x": "s390x", "riscv64": "riscv64"}
 
@@ -87,6 +92,44 @@ def apply(config: dict, spec, groups: list[list[str]]) -> None:
                               "options": ["nosuid", "nodev", "mode=1777" if d != "/run"
                                           else "mode=755"]}
                              for d in READ_ONLY_TMPFS if d not in taken]
+
+
+def duration(text: str, flag: str) -> int:
+    """A Go duration (30s, 1m30s, 500ms) in nanoseconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise MiniRunError(f"{flag} {text}: a duration such as 30s, 1m30s or 500ms")
+    return int(sum(float(n) * DURATION_UNITS[u] for n, u in parts) * NS)
+
+
+def healthcheck(kw: dict) -> dict | None:
+    """The --health-* flags as an OCI image's Healthcheck (times in ns);
+    None where none is given (the image's applies)."""
+    if kw["no_healthcheck"]:
+        return {"Test": ["NONE"]}
+    cmd = kw["health_cmd"]
+    if not cmd:
+        return None
+    if cmd.startswith("["):
+        try:
+            test = json.loads(cmd)
+        except ValueError:
+            test = None
+        if not isinstance(test, list) or not test:
+            raise MiniRunError(f"--health-cmd {cmd}: a JSON array, or a shell command")
+        test = test if test[0] in ("CMD", "CMD-SHELL") else ["CMD"] + test
+    else:
+        test = ["CMD-SHELL", cmd]
+    interval = kw["health_interval"] or "30s"
+    retries = str(kw["health_retries"] if kw["health_retries"] is not None else 3)
+    if not retries.isdigit() or int(retries) < 1:
+        raise MiniRunError(f"--health-retries {retries}: a whole number, 1 or more")
+    return {"Test": test,
+            "Interval": 0 if interval == "disable" else duration(interval, "--health-interval"),
+            "Timeout": duration(kw["health_timeout"] or "30s", "--health-timeout"),
+            "StartPeriod": duration(kw["health_start_period"] or "0s",
+                                    "--health-start-period"),
+            "Retries": int(retries)}
 
 
 def hosts_lines(spec) -> list[str]:
