@@ -188,6 +188,39 @@ def history(obj, fmt: str | None, no_trunc: bool, human: bool, quiet: bool, name
                             "{{.Comment}}", {"CreatedBy": "CREATED BY"})
 
 
+@click.command()
+@click.option("--limit", type=int, default=25, help="at most this many results")
+@click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
+@click.option("--no-trunc", is_flag=True, help="accepted (descriptions are whole)")
+@click.argument("term")
+@click.pass_obj
+@engine_errors
+def search(obj, limit: int, fmt: str | None, tls_verify: bool | None, no_trunc: bool,
+           term: str) -> None:
+    """Search registries' catalogs for repositories (REGISTRY/TERM: that one)."""
+    from minirun.cli import formats
+    from minirun.engine.images import remote
+    formats.rows(fmt, remote.search(term, limit, tls_verify),
+                 "table {{.Name}}\t{{.Description}}", {})
+
+
+@click.group()
+def manifest() -> None:
+    """Look at manifests in registries."""
+
+
+@manifest.command("inspect")
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
+@click.argument("name")
+@engine_errors
+def manifest_inspect(tls_verify: bool | None, name: str) -> None:
+    """The manifest (or index) a registry serves for NAME, without pulling."""
+    import json
+    from minirun.engine.images import remote
+    click.echo(json.dumps(remote.manifest(name, tls_verify), indent=4))
+
+
 @image.command("exists")
 @click.argument("name")
 @click.pass_obj
@@ -293,4 +326,5 @@ for _name, _cmd in (("pull", pull), ("push", push), ("ls", images), ("rm", rmi),
     image.add_command(_cmd, _name)
 
 # what commands.py puts at the top: `minirun VERB`
-COMMANDS = (pull, push, images, rmi, tag, image, login, logout, save, load, import_, history)
+COMMANDS = (pull, push, images, rmi, tag, image, login, logout, save, load, import_, history,
+            search, manifest)

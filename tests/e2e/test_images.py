@@ -272,3 +272,20 @@ def test_progress_bars_on_a_terminal_only(mr, registry):
     mr("rmi", f"{registry.addr}/test/multi", check=True)
     r = mr("pull", f"{registry.addr}/test/multi")      # pipes: no bar, just the id
     assert r.returncode == 0 and r.stderr == "" and len(r.stdout.strip()) == 64
+
+
+def test_search_and_manifest_inspect(mr, registry):
+    """search lists the registry's catalog (by term, the limit kept);
+    manifest inspect shows a manifest without pulling it."""
+    r = mr("search", f"{registry.addr}/test", check=True)
+    names = [line.split()[0] for line in r.stdout.splitlines()[1:]]
+    assert r.stdout.splitlines()[0].split() == ["NAME", "DESCRIPTION"]
+    assert f"{registry.addr}/test/busybox" in names and f"{registry.addr}/busybox" not in names
+    assert mr("search", "--limit", "1", "--format", "{{.Name}}", f"{registry.addr}/test",
+              check=True).stdout.count("\n") == 1
+    doc = json.loads(mr("manifest", "inspect", f"{registry.addr}/test/busybox:latest",
+                        check=True).stdout)
+    assert doc["schemaVersion"] == 2 and doc["layers"], doc
+    assert mr.images() == []                   # nothing pulled
+    r = mr("manifest", "inspect", f"{registry.addr}/test/nothing:latest")
+    assert r.returncode == 125 and "not found" in r.stderr, r

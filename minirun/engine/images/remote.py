@@ -1,0 +1,57 @@
+"""Looking at registries without pulling: `manifest inspect` (the manifest
+or index a registry serves for a name, as it serves it) and `search` (the
+repositories a registry lists in its catalog, /v2/_catalog, whose names
+hold the term), as podman's."""
+import json
+
+from minirun.engine import reference
+from minirun.engine.images import manifest as mf, registries
+from minirun.engine.images.pull import client_for
+from minirun.engine.images.registry import Client, RegistryError
+
+
+def manifest(name: str, tls_verify: bool | None = None) -> dict:
+    """The manifest (or index) of ``name`` as its registry serves it."""
+    ref = reference.parse(name)
+    conf = registries.load()
+    if ref.short:
+        ref = _qualified(ref, conf)
+    client = client_for(ref, conf, tls_verify)
+    data, _ = client.manifest(ref.path, ref.ref(), mf.ACCEPT)
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise RegistryError(f"{ref}: the registry sent a manifest that is not JSON") from None
+
+
+def search(term: str, limit: int = 25, tls_verify: bool | None = None) -> list[dict]:
+    """[{Index, Name, Description, Stars, Official, Automated, Tag}] of the
+    repositories matching ``term`` (``registry/term`` searches that one
+    registry; a bare term, the unqualified-search registries)."""
+    conf = registries.load()
+    domain, _, word = term.rpartition("/") if "." in term.split("/")[0] or ":" in \
+        term.split("/")[0] else ("", "", term)
+    domains = [domain] if domain else list(conf.search)
+    if not domains:
+        raise RegistryError("no registry to search: name one (REGISTRY/TERM) or set "
+                            "unqualified-search-registries in registries.conf")
+    out = []
+    for d in domains:
+        reg = conf.find(d)
+        insecure = (reg.insecure if reg else False) if tls_verify is None else not tls_verify
+        client = Client(d, insecure=insecure, credentials=registries.credentials(d))
+        r = client.request("GET", f"/v2/_catalog?n={max(limit, 1) * 4}",
+                           "registry:catalog:*")
+        names = json.loads(r.data or b"{}").get("repositories") or []
+        for n in names:
+            if word.lower() in n.lower():
+                out.append({"Index": d, "Name": f"{d}/{n}", "Description": "", "Stars": 0,
+                            "Official": "", "Automated": "", "Tag": ""})
+    return out[:limit]
+
+
+def _qualified(ref, conf):
+    if not conf.search:
+        raise RegistryError(f"{ref}: a short name needs a registry: name it in full, or set "
+                            "unqualified-search-registries in registries.conf")
+    return reference.parse(f"{conf.search[0]}/{ref.path}:{ref.tag or 'latest'}")
