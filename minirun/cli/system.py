@@ -1,6 +1,8 @@
 """The `system` group: df (what the store holds, and what could go),
 prune (what nothing uses) and reset (everything), as podman's."""
+import json
 import os
+import sys
 
 import click
 
@@ -143,4 +145,81 @@ def _du(path: str) -> int:
     return total
 
 
-COMMANDS = (system,)
+
+@click.command()
+@click.option("--since", default=None, help="from this time (10m, a Unix time, RFC 3339)")
+@click.option("--until", default=None, help="up to this time (the same forms)")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="event=, type=, container=, image=, volume=, network= (repeatable)")
+@click.option("--format", "fmt", default=None, help="json, or a Go template")
+@click.option("--stream", type=click.BOOL, default=True,
+              help="keep printing events as they come (default true)")
+@click.option("--no-trunc", type=click.BOOL, default=True, help="whole ids (default true)")
+@click.pass_obj
+@engine_errors
+def events(obj, since: str | None, until: str | None, filters, fmt: str | None,
+           stream: bool, no_trunc: bool) -> None:
+    """What happened in the store, as it happens: containers, images,
+    volumes and networks made, started, stopped, removed."""
+    from minirun.cli import formats
+    from minirun.engine import events as log
+    from minirun.engine.containers.lifecycle import parse_time
+    since = parse_time(since, "--since") if since else None
+    until = parse_time(until, "--until") if until else None
+    wanted = _event_filters(filters)
+    template = None
+    if fmt and fmt != "json":
+        from minirun import gotemplate
+        template = gotemplate.parse(gotemplate.normalize(fmt))
+    for event in log.read(hot.store(obj).root, follow=stream, until=until):
+        if (since and event["Time"] < since) or (until and event["Time"] > until) or \
+                not all(event_matches(event, k, v) for k, v in wanted):
+            continue
+        if not no_trunc and event["ID"]:
+            event = dict(event, ID=event["ID"][:12])
+        if fmt == "json":
+            click.echo(json.dumps(event, separators=(",", ":")))
+        elif template is not None:
+            click.echo(template.execute(formats.typed(event)))
+        else:
+            click.echo(event_line(event))
+        sys.stdout.flush()
+
+
+def _event_filters(filters) -> list[tuple[str, str]]:
+    from minirun.errors import MiniRunError
+    out = []
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep or key not in ("event", "type", "container", "image", "volume", "network"):
+            raise MiniRunError(f"--filter {f}: use event=, type=, container=, image=, "
+                               "volume= or network=")
+        out.append((key, value))
+    return out
+
+
+def event_matches(event: dict, key: str, value: str) -> bool:
+    if key == "event":
+        return event["Status"] == value
+    if key == "type":
+        return event["Type"] == value
+    if key == "image" and event["Type"] == "container":
+        return event["Image"] == value or event["Image"].endswith("/" + value)
+    return event["Type"] == key and (value in (event["Name"], event["ID"]) or
+                                     event["ID"].startswith(value))
+
+
+def event_line(event: dict) -> str:
+    """One event as podman prints it."""
+    from minirun.cli.formats import go_time
+    head = f"{go_time(event['Time'])} {event['Type']} {event['Status']}"
+    if event["Type"] == "container":
+        attrs = {"image": event["Image"], "name": event["Name"], **event["Attributes"]}
+        return f"{head} {event['ID']} (" + ", ".join(f"{k}={v}" for k, v in attrs.items()) + ")"
+    if event["Type"] == "image":
+        return f"{head} {event['ID']} {event['Name']}"
+    return f"{head} {event['Name']}"
+
+
+system.add_command(events, "events")
+COMMANDS = (system, events)

@@ -308,3 +308,34 @@ def test_healthchecks(mr, img):
     assert r.returncode == 125 and "no defined healthcheck" in r.stderr, r
     r = mr("run", "-d", *NONE, "--health-cmd", "true", "--health-interval", "often", img, "true")
     assert r.returncode == 125 and "a duration" in r.stderr, r
+
+
+def test_events(mr, img):
+    """The store's events as podman prints them: a container's life, a
+    volume's; filtered, in JSON and templates; following as they come."""
+    mr("run", "--name", "ev", *NONE, img, "sh", "-c", "exit 4")
+    mr("volume", "create", "evvol", check=True)
+    mr("rm", "ev", check=True)
+    lines = mr("events", "--stream=false", "--filter", "type=container", check=True).stdout
+    statuses = [line.split()[5] for line in lines.splitlines()]
+    assert statuses == ["create", "start", "died", "remove"], lines
+    assert "containerExitCode=4" in lines and "name=ev" in lines
+    died = mr("events", "--stream=false", "--filter", "event=died", "--format",
+              "{{.Name}} {{.Attributes.containerExitCode}}", check=True).stdout
+    assert died == "ev 4\n", died
+    [vol] = [json.loads(x) for x in mr("events", "--stream=false", "--format", "json",
+                                       "--filter", "volume=evvol", check=True).stdout.split("\n")
+             if x]
+    assert (vol["Type"], vol["Status"], vol["Name"]) == ("volume", "create", "evvol"), vol
+    follower = subprocess.Popen(mr.argv("events", "--filter", "type=volume", "--since", "0s"),
+                                stdout=subprocess.PIPE, text=True, env=mr.env())
+    try:
+        time.sleep(0.5)
+        mr("volume", "create", "later", check=True)
+        line = follower.stdout.readline()
+        assert line.split()[4:] == ["volume", "create", "later"], line
+    finally:
+        follower.kill()
+        follower.wait()
+    r = mr("events", "--stream=false", "--filter", "color=red")
+    assert r.returncode == 125 and "use event=" in r.stderr, r

@@ -59,6 +59,8 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
                        (cid, name, image_id, now(), json.dumps(options)))
         if spec.cidfile:
             _write_cidfile(spec.cidfile, cid)
+        from minirun.engine import events
+        events.emit(store.root, "container", "create", cid, name, spec.image)
     except BaseException:
         from minirun.engine.store import remove_tree
         remove_tree(d)

@@ -153,6 +153,9 @@ def freeze(store: Store, name: str, on: bool) -> str:
         from minirun.runtime import lifecycle
         (lifecycle.pause if on else lifecycle.resume)(runtime_store(), rec["id"])
     ct.update(store, rec["id"], state="paused" if on else "running")
+    from minirun.engine import events
+    events.emit(store.root, "container", "pause" if on else "unpause", rec["id"], rec["name"],
+                rec["options"].get("image") or "")
     return rec["id"]
 
 
@@ -185,6 +188,9 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False) 
         store.reopen()
     _delete(store, rec)
     ct.remove_files(store, rec["id"])
+    from minirun.engine import events
+    events.emit(store.root, "container", "remove", rec["id"], rec["name"],
+                rec["options"].get("image") or "")
     if volumes:   # rm -v: the container's anonymous volumes go too
         from minirun.engine.containers import volumes as vol
         for anonymous in (rec["options"].get("anonymous_volumes") or {}).values():
@@ -370,4 +376,7 @@ def kill(store: Store, name: str, sig: str = "KILL") -> str:
         from minirun.engine.containers import restart
         restart.mark_stopped(store, rec["id"])
     _kill(rec, number)
+    from minirun.engine import events
+    events.emit(store.root, "container", "kill", rec["id"], rec["name"],
+                rec["options"].get("image") or "", signal=signal.Signals(number).name[3:])
     return rec["id"]

@@ -31,6 +31,7 @@ import select
 import sys
 import time
 
+from minirun.engine import events
 from minirun.engine.containers import records as ct
 from minirun.engine.containers.exitfile import keep, prepare_exit, write_exit
 from minirun.engine.containers.log import Log, say
@@ -210,6 +211,8 @@ class Run:
                 handle.chan.close()
         ct.update(self.store, self.cid, state="running", pid=self.pid, started=ct.now(),
                   exit_code=None, finished=None)
+        events.emit(self.store.root, "container", "start", self.cid, self.rec["name"],
+                    self.rec["options"].get("image") or "")
         self.tell(f"ok {self.pid}\n")
         for name in ("out_w", "err_w", "in_r"):     # the container's ends
             _close(getattr(self, name))
@@ -427,6 +430,8 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
             connect.teardown(store, rec["id"])
         ct.update(store, rec["id"], state="exited", exit_code=code, finished=ct.now(),
                   usage=json.dumps(figures))
+        events.emit(store.root, "container", "died", rec["id"], rec["name"],
+                    rec["options"].get("image") or "", containerExitCode=code)
         if rec["options"].get("rm"):
             ct.remove_files(store, rec["id"])
     except MiniRunError as e:

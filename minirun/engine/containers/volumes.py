@@ -61,6 +61,8 @@ def create(store: Store, name: str | None = None, labels: dict | None = None,
         db.execute("INSERT INTO volumes (name, created, labels) VALUES (?, ?, ?)",
                    (name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     json.dumps(labels or {})))
+    from minirun.engine import events
+    events.emit(store.root, "volume", "create", name=name)
     return name
 
 
@@ -107,8 +109,9 @@ def remove(store: Store, name: str, force: bool = False) -> None:
                           "remove them first or use -f", exit_code=2)     # podman's 2
     with store.transaction() as db:
         db.execute("DELETE FROM volumes WHERE name=?", (name,))
-    from minirun.engine import userns
+    from minirun.engine import events, userns
     userns.remove_tree(_dir(store, name))
+    events.emit(store.root, "volume", "remove", name=name)
 
 
 def prune(store: Store) -> list[str]:

@@ -4,7 +4,7 @@ a user namespace (userns.py) so that layer files keep their owners."""
 import json
 import os
 
-from minirun.engine import userns
+from minirun.engine import events, userns
 from minirun.engine.store import Store, StoreError, hex_of, space_errors
 from minirun.errors import MiniRunError
 
@@ -41,8 +41,10 @@ def pull(root: str | None, name: str, *, tls_verify: bool | None = None,
     rootless = is_rootless()
     def work(store: Store) -> str:
         with store.writing():   # (a failed pull keeps its layers: the next one resumes)
-            return pull_mod.pull(store, name, tls_verify=tls_verify, quiet=quiet,
-                                 rootless=rootless)
+            image_id = pull_mod.pull(store, name, tls_verify=tls_verify, quiet=quiet,
+                                     rootless=rootless)
+        events.emit(store.root, "image", "pull", name=name)
+        return image_id
     return in_store(root, work)
 
 
@@ -129,12 +131,16 @@ def remove(root: str | None, names: list[str], force: bool = False,
             if tag is not None:
                 if store.untag(tag):
                     out.append(f"Untagged: {tag}")
+                    events.emit(store.root, "image", "untag", hex_of(image_id), tag)
                 continue
             if not store.db.execute("SELECT 1 FROM images WHERE id=?", (image_id,)).fetchone():
                 continue                # named twice on the line
-            out += [f"Untagged: {n}" for n in sorted(store.names_of(image_id))]
+            names = sorted(store.names_of(image_id))
+            out += [f"Untagged: {n}" for n in names]
             store.remove_image(image_id)
             out.append(f"Deleted: {hex_of(image_id)}")
+            events.emit(store.root, "image", "remove", hex_of(image_id),
+                        names[0] if names else "")
         return out
     return in_store(root, work)
 
@@ -149,6 +155,7 @@ def tag(root: str | None, source: str, targets: list[str]) -> None:
             if ref.short:
                 ref = ref.with_domain("localhost")
             store.tag(image_id, str(ref))
+            events.emit(store.root, "image", "tag", hex_of(image_id), str(ref))
     in_store(root, work)
 
 
@@ -250,7 +257,10 @@ def load(root: str | None, path: str) -> list[str]:
     from minirun.engine.images import archive
     from minirun.kernel.idmap import is_rootless
     path = os.path.abspath(path)
-    return in_store(root, _adding, archive.load, path, is_rootless())
+    names = in_store(root, _adding, archive.load, path, is_rootless())
+    for name in names:
+        events.emit(Store(root).root, "image", "load", name=name)
+    return names
 
 
 def save(root: str | None, names: list[str], output: str, fmt: str) -> None:
@@ -262,4 +272,6 @@ def import_rootfs(root: str | None, tarball: str, name: str | None) -> str:
     from minirun.engine.images import archive
     from minirun.kernel.idmap import is_rootless
     tarball = os.path.abspath(tarball)
-    return in_store(root, _adding, archive.import_rootfs, tarball, name, is_rootless())
+    image_id = in_store(root, _adding, archive.import_rootfs, tarball, name, is_rootless())
+    events.emit(Store(root).root, "image", "import", hex_of(image_id), name or "")
+    return image_id

@@ -105,6 +105,8 @@ def create(store: Store, name: str, subnet: str | None = None) -> dict:
         db.execute("INSERT INTO networks (name, subnet, gateway, bridge, created) "
                    "VALUES (?, ?, ?, ?, ?)", (name, str(net), str(next(net.hosts())), bridge,
                                               now()))
+    from minirun.engine import events
+    events.emit(store.root, "network", "create", name=name)
     return inspect(store, name)
 
 
@@ -157,6 +159,8 @@ def remove(store: Store, name: str, force: bool = False, remove_container=None) 
         gone = db.execute("SELECT address FROM leases WHERE network=?", (name,)).fetchall()
         db.execute("DELETE FROM leases WHERE network=?", (name,))
         db.execute("DELETE FROM networks WHERE name=?", (name,))
+    from minirun.engine import events
+    events.emit(store.root, "network", "remove", name=name)
     for (address,) in gone:
         claims.unclaim("leases", f"{net['bridge']}/{address}")
     if name != DEFAULT:
