@@ -289,3 +289,18 @@ def test_search_and_manifest_inspect(mr, registry):
     assert mr.images() == []                   # nothing pulled
     r = mr("manifest", "inspect", f"{registry.addr}/test/nothing:latest")
     assert r.returncode == 125 and "not found" in r.stderr, r
+
+
+def test_save_writes_the_names_asked_for(mr, img):
+    """An image with two names, saved by one (short) name: the archive
+    names it alone, in its full form, in both formats."""
+    import tarfile
+    mr("tag", img, "other:v2", check=True)
+    for fmt, member in (("docker-archive", "manifest.json"), ("oci-archive", "index.json")):
+        path = os.path.join(mr.rt.scratch, f"{fmt}.tar")
+        mr("save", "--format", fmt, "-o", path, "other:v2", check=True)
+        with tarfile.open(path) as tar:
+            doc = json.load(tar.extractfile(member))
+        names = doc[0]["RepoTags"] if fmt == "docker-archive" else \
+            [m["annotations"]["org.opencontainers.image.ref.name"] for m in doc["manifests"]]
+        assert names == ["localhost/other:v2"], (fmt, doc)

@@ -277,10 +277,10 @@ def _save_oci(store: Store, names: list[str], tar: tarfile.TarFile) -> None:
             if d not in written:
                 _add(tar, f"blobs/sha256/{hex_of(d)}", path=store.blob_path(d))
                 written.add(d)
-        tags = [n for n in store.names_of(image_id) if "@" not in n]
+        tags = _asked(store, name, image_id)
         entry = {"mediaType": doc.media_type, "digest": mdigest, "size": len(data)}
         if tags:   # the full name, as podman writes it
-            entry["annotations"] = {REF_NAME: name if name in tags else tags[0]}
+            entry["annotations"] = {REF_NAME: tags[0]}
         index["manifests"].append(entry)
     _add(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
     _add(tar, "index.json", json.dumps(index).encode())
@@ -301,9 +301,16 @@ def _save_docker(store: Store, names: list[str], tar: tarfile.TarFile) -> None:
                 _add(tar, lname, _uncompressed(store, desc))
                 written.add(lname)
             layers.append(lname)
-        tags = [n for n in store.names_of(image_id) if "@" not in n]
-        entries.append({"Config": cfg, "RepoTags": tags, "Layers": layers})
+        entries.append({"Config": cfg, "RepoTags": _asked(store, name, image_id),
+                        "Layers": layers})
     _add(tar, "manifest.json", json.dumps(entries).encode())
+
+
+def _asked(store: Store, name: str, image_id: str) -> list[str]:
+    """The names to write for ``name``: the one tag it names (its full
+    form), not the image's other tags; all of them for an id."""
+    tag = store.resolve(name)[1]
+    return [tag] if tag else [n for n in store.names_of(image_id) if "@" not in n]
 
 
 def _uncompressed(store: Store, desc: mf.Descriptor) -> bytes:
