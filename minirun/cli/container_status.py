@@ -261,14 +261,17 @@ def inspect(obj, fmt: str | None, kind: str, size: bool, names) -> None:
 
 @click.command()
 @click.option("--no-stream", is_flag=True, help="one sample, then exit")
-@click.option("--format", "fmt", default="table", help="table or json")
+@click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
 @click.option("-i", "--interval", type=float, default=5.0, help="seconds between samples")
+@click.option("-a", "--all", "all_", is_flag=True, help="accepted (running ones are shown)")
 @click.argument("names", nargs=-1)
 @click.pass_obj
 @engine_errors
-def stats(obj, no_stream: bool, fmt: str, interval: float, names) -> None:
-    """What running containers use: CPU, memory, block IO, pids (from their cgroups)."""
+def stats(obj, no_stream: bool, fmt: str | None, interval: float, all_: bool, names) -> None:
+    """What running containers use: CPU, memory, network and block IO, pids
+    (from their cgroups and network namespaces)."""
     import time
+    from minirun.cli import formats
     from minirun.engine.containers import stats as st
     sampler = st.Sampler(hot.store(obj), list(names))
     while True:
@@ -278,7 +281,7 @@ def stats(obj, no_stream: bool, fmt: str, interval: float, names) -> None:
         else:
             if not no_stream:
                 click.echo("\x1b[2J\x1b[H", nl=False)      # clear the screen, as podman
-            click.echo(st.table(rows))
+            formats.rows(fmt, [st.template_row(r) for r in rows], st.TABLE, st.HEADERS)
         if no_stream:
             return
         time.sleep(interval)

@@ -66,7 +66,7 @@ class Sampler:
         for rec in self.records():
             dirs = _dirs(rec)
             row = {"id": rec["id"], "name": rec["name"], "pid": rec["pid"],
-                   "cgroup": bool(dirs)}
+                   "cgroup": bool(dirs), "uptime": _started(rec), **_net(rec["pid"])}
             if dirs:
                 figures = usage.now(dirs)
                 row.update(figures)
@@ -76,9 +76,26 @@ class Sampler:
                     row["cpu_percent"] = 100 * (cpu - cpu0) / max(1e-9, (t - t0) * 1e9)
                 else:
                     row["cpu_percent"] = 100 * cpu / max(1e-9, _started(rec) * 1e9)
+                row["avg_cpu_percent"] = 100 * cpu / max(1e-9, _started(rec) * 1e9)
                 self.last[rec["id"]] = (t, cpu)
             rows.append(row)
         return rows
+
+
+def _net(pid: int) -> dict:
+    """Bytes received and sent by the container's interfaces (its network
+    namespace's /proc/net/dev, loopback left out)."""
+    rx = tx = 0
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            for line in f.readlines()[2:]:
+                name, _, counters = line.partition(":")
+                fields = counters.split()
+                if name.strip() != "lo" and len(fields) > 8:
+                    rx, tx = rx + int(fields[0]), tx + int(fields[8])
+    except OSError:
+        pass
+    return {"net_rx": rx, "net_tx": tx}
 
 
 def human(n: int | None) -> str:
@@ -101,23 +118,35 @@ def as_podman(row: dict) -> dict:
             "cpu_percent": f"{row['cpu_percent']:.2f}%",
             "mem_usage": f"{human(mem)} / {human(limit) if limit else 'unlimited'}",
             "mem_percent": f"{100 * mem / limit:.2f}%" if mem is not None and limit else "--",
+            "net_io": f"{human(row.get('net_rx', 0))} / {human(row.get('net_tx', 0))}",
             "block_io": f"{human(row.get('io_read', 0))} / {human(row.get('io_write', 0))}",
             "pids": str(row.get("pids", "--")),
             "cpu_nano": row.get("cpu_ns"), "mem_bytes": mem, "mem_limit_bytes": limit,
+            "net_rx_bytes": row.get("net_rx", 0), "net_tx_bytes": row.get("net_tx", 0),
             "block_read_bytes": row.get("io_read", 0),
             "block_write_bytes": row.get("io_write", 0), "pids_current": row.get("pids"),
             "cgroup": True}
 
 
-def table(rows: list[dict]) -> str:
-    lines = [f"{'ID':<14}{'NAME':<20}{'CPU %':<9}{'MEM USAGE / LIMIT':<24}{'MEM %':<9}"
-             f"{'BLOCK IO':<22}PIDS"]
-    for row in rows:
-        p = as_podman(row)
-        if not p["cgroup"]:
-            lines.append(f"{p['id']:<14}{p['name']:<20}(no cgroup of its own: rootless "
-                         "without a delegated cgroup)")
-            continue
-        lines.append(f"{p['id']:<14}{p['name'][:19]:<20}{p['cpu_percent']:<9}"
-                     f"{p['mem_usage']:<24}{p['mem_percent']:<9}{p['block_io']:<22}{p['pids']}")
-    return "\n".join(lines)
+def template_row(row: dict) -> dict:
+    """What `stats --format '{{.Field}}'` sees, podman's field names."""
+    from minirun.engine.containers.top import go_duration
+    p = as_podman(row)
+    if not p["cgroup"]:
+        blank = "--"
+        return {"ID": p["id"], "Name": p["name"], "CPUPerc": blank, "MemUsage": blank,
+                "MemPerc": blank, "NetIO": blank, "BlockIO": blank, "PIDs": blank,
+                "CPU": blank, "AVGCPU": blank, "UpTime": go_duration(row["uptime"])}
+    return {"ID": p["id"], "Name": p["name"], "CPUPerc": p["cpu_percent"],
+            "MemUsage": p["mem_usage"], "MemPerc": p["mem_percent"], "NetIO": p["net_io"],
+            "BlockIO": p["block_io"], "PIDs": p["pids"],
+            "CPU": go_duration(round((row.get("cpu_ns") or 0) / 1e9, 6)),
+            "AVGCPU": f"{row.get('avg_cpu_percent', 0):.2f}%",
+            "UpTime": go_duration(round(row["uptime"], 3))}
+
+
+TABLE = ("table {{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t"
+         "{{.NetIO}}\\t{{.BlockIO}}\\t{{.PIDs}}\\t{{.CPU}}\\t{{.AVGCPU}}")
+HEADERS = {"CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
+           "NetIO": "NET IO", "BlockIO": "BLOCK IO", "PIDs": "PIDS", "CPU": "CPU TIME",
+           "AVGCPU": "AVG CPU %"}
