@@ -93,6 +93,9 @@ The containers room:
           NoSuchVolume          no volume by that name (volume rm gives podman's 1)
     engine/containers/copy.py
         CopyError               a cp source is missing or its destination unwritable
+    engine/containers/secrets.py
+        SecretError             (a ContainerError) a secret is unknown, taken, too big, or
+                                asked for wrongly
 
 The output room:
     gotemplate/data.py

@@ -79,6 +79,8 @@ CREATE_FLAGS = [
     _f("--health-start-period", help="failures in this first while do not count (default 0s)"),
     _f("--health-timeout", help="a check running longer fails (default 30s)"),
     _f("--no-healthcheck", kind="bool", help="none, not even the image's"),
+    _f("--secret", kind="many", help="NAME[,type=mount|env][,target=T][,uid=U][,gid=G]"
+                                     "[,mode=M]: a secret (minirun secret create)"),
     _f("--restart", help="no, on-failure[:N], always or unless-stopped: started again by "
                          "its monitor when it ends (run -d, start)"),
     _f("--lazy", kind="bool", help="start before the image is downloaded: indexed layers are "

@@ -1,4 +1,6 @@
-"""The `volume` group: create, ls, inspect, rm, prune."""
+"""The `volume` group (create, ls, inspect, exists, rm, prune) and the
+`secret` group (create, ls, inspect, rm): what the store keeps for
+containers besides images."""
 
 import click
 
@@ -108,4 +110,81 @@ def volume_prune(obj, force: bool) -> None:
         click.echo(name)
 
 
-COMMANDS = (volume,)
+
+@click.group()
+def secret() -> None:
+    """Manage secrets (given to containers with run --secret)."""
+
+
+@secret.command("create")
+@click.option("-l", "--label", multiple=True, help="KEY=VALUE")
+@click.option("--replace", is_flag=True, help="replace a secret of the same name")
+@click.option("-d", "--driver", default="file", type=click.Choice(["file"]))
+@click.argument("name")
+@click.argument("source")
+@click.pass_obj
+@engine_errors
+def secret_create(obj, label, replace: bool, driver: str, name: str, source: str) -> None:
+    """Keep a secret read from SOURCE (a file, or - for standard input)."""
+    import sys
+    from minirun.engine.containers import secrets
+    from minirun.errors import MiniRunError
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else open(source, "rb").read()
+    except OSError as e:
+        raise MiniRunError(f"secret create {name}: {source}: {e.strerror}") from None
+    labels = dict(x.split("=", 1) for x in label if "=" in x)
+    click.echo(secrets.create(hot.store(obj), name, data, labels, replace))
+
+
+@secret.command("ls")
+@click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
+@click.option("-q", "--quiet", is_flag=True, help="ids only")
+@click.pass_obj
+@engine_errors
+def secret_ls(obj, fmt: str | None, quiet: bool) -> None:
+    """List secrets (their names, never their data)."""
+    from minirun.cli import formats
+    from minirun.engine.containers import secrets
+    found = secrets.listing(hot.store(obj))
+    if quiet:
+        for s in found:
+            click.echo(s["ID"])
+        return
+    rows = [dict(s, Name=s["Spec"]["Name"], Driver=s["Spec"]["Driver"]["Name"],
+                 CreatedAt=formats.ago(s["CreatedAt"]), UpdatedAt=formats.ago(s["UpdatedAt"]))
+            for s in found]
+    formats.rows(fmt, found if fmt == "json" else rows,
+                 "table {{.ID}}\\t{{.Name}}\\t{{.Driver}}\\t{{.CreatedAt}}\\t{{.UpdatedAt}}",
+                 {"CreatedAt": "CREATED", "UpdatedAt": "UPDATED"})
+
+
+@secret.command("inspect")
+@click.option("-f", "--format", "fmt", default=None, help="json, or a Go template")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@engine_errors
+def secret_inspect(obj, fmt: str | None, names) -> None:
+    """Show secrets (never their data)."""
+    from minirun.cli import formats
+    from minirun.engine.containers import secrets
+    formats.objects(fmt, [secrets.find(hot.store(obj), n) for n in names])
+
+
+@secret.command("rm")
+@click.option("-a", "--all", "all_", is_flag=True, help="every secret")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+@engine_errors
+def secret_rm(obj, all_: bool, names) -> None:
+    """Remove secrets."""
+    from minirun.engine.containers import secrets
+    store = hot.store(obj)
+    if all_:
+        names = [s["ID"] for s in secrets.listing(store)]
+    elif not names:
+        raise click.UsageError("name a secret, or use --all")
+    each(names, lambda n: secrets.remove(store, n), echo=lambda n, sid: sid)
+
+
+COMMANDS = (volume, secret)

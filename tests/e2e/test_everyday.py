@@ -339,3 +339,27 @@ def test_events(mr, img):
         follower.wait()
     r = mr("events", "--stream=false", "--filter", "color=red")
     assert r.returncode == 125 and "use event=" in r.stderr, r
+
+
+def test_secrets(mr, img):
+    """A secret kept in the store, given as a file (its mode as asked) and
+    as a variable; never shown by inspect or ls; removed with secret rm."""
+    r = mr("secret", "create", "dbpass", "-", input="s3cret", check=True)
+    sid = r.stdout.strip()
+    assert "s3cret" not in mr("secret", "ls", check=True).stdout
+    assert mr("secret", "inspect", "-f", "{{.Spec.Name}}", "dbpass",
+              check=True).stdout == "dbpass\n"
+    r = mr("run", "--name", "usesecret", *NONE, "--secret", "dbpass", "--secret",
+           "dbpass,type=env,target=DB_PASS", "--secret", "dbpass,target=/etc/pw,mode=0400",
+           img, "sh", "-c", "cat /run/secrets/dbpass; echo; echo $DB_PASS; stat -c %a /etc/pw")
+    assert r.stdout.split() == ["s3cret", "s3cret", "400"], r
+    assert "s3cret" not in mr("inspect", "usesecret", check=True).stdout
+    r = mr("secret", "create", "dbpass", "-", input="again")
+    assert r.returncode == 125 and "exists already" in r.stderr, r
+    assert mr("secret", "rm", "dbpass", check=True).stdout.strip() == sid
+    r = mr("run", "--rm", *NONE, "--secret", "dbpass", img, "true")
+    assert r.returncode == 125 and "no secret `dbpass`" in r.stderr, r
+    if mr.rt.rootless:
+        mr("secret", "create", "other", "-", input="x", check=True)
+        r = mr("run", "--rm", *NONE, "--secret", "other,uid=1", img, "true")
+        assert r.returncode == 125 and "other owners need root" in r.stderr, r

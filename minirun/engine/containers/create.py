@@ -41,6 +41,9 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
                 f.write(text)
         for volume, dest in made.volumes:
             volumes.mount_source(store, volume, layers, dest)
+        if spec.secrets:
+            from minirun.engine.containers import secrets
+            secrets.apply(store, made.config, list(spec.secrets), d)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(made.config, f, indent=2)
         options = {**spec._asdict(), "ports": ports, "anonymous_volumes": made.anonymous,

@@ -93,7 +93,7 @@ def config_section(store: Store, rec: dict, config: dict) -> dict:
         "User": opts.get("user") or image.get("User") or "",
         "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
         "Tty": bool(opts.get("tty")), "OpenStdin": bool(opts.get("interactive")),
-        "StdinOnce": False, "Env": list(process.get("env") or []), "Cmd": command,
+        "StdinOnce": False, "Env": _env_without_secrets(process, opts), "Cmd": command,
         "Image": ct.image_name(store, rec["image_id"]),
         "Volumes": {v: {} for v in image.get("Volumes") or {}} or None,
         "WorkingDir": process.get("cwd") or "/",
@@ -205,6 +205,13 @@ def mounts(config: dict, opts: dict) -> list[dict]:
                     "Propagation": next((o for o in options if o.endswith("private")
                                          or o.endswith("shared") or o.endswith("slave")), "")})
     return out
+
+
+def _env_without_secrets(process: dict, opts: dict) -> list[str]:
+    """The process's environment, less the secrets given as variables."""
+    hidden = {(s.get("target") or s["name"]) for s in opts.get("secrets") or []
+              if s.get("type") == "env"}
+    return [e for e in process.get("env") or [] if e.partition("=")[0] not in hidden]
 
 
 def _network_mode(network: str | None) -> str:

@@ -75,6 +75,7 @@ class ContainerSpec:
     restart: str = "no"             # the policy: no, on-failure, always, unless-stopped
     restart_retries: int = 0        # on-failure's most restarts (0: no limit)
     healthcheck: dict | None = None  # an image's Healthcheck; None: the image's own
+    secrets: tuple = ()             # --secret, parsed (secrets.parse)
 
     _keywords_only = True       # forty fields in a row are read by name
 
@@ -99,6 +100,7 @@ OPTIONS = {
     "log_driver": "k8s-file", "cidfile": None, "replace": False, "restart": None,
     "health_cmd": None, "health_interval": None, "health_retries": None,
     "health_start_period": None, "health_timeout": None, "no_healthcheck": False,
+    "secret": (),
 }
 
 
@@ -141,8 +143,16 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         lazy=bool(kw["lazy"]) or os.environ.get("MINIRUN_LAZY") == "1",
         devices=_devices(kw["device"]), gpus=_gpus(kw["gpus"]),
         log_driver=_log_driver(kw["log_driver"]), cidfile=kw["cidfile"] or None,
-        replace=kw["replace"], healthcheck=tuning.healthcheck(kw), **_restart(kw),
+        replace=kw["replace"], healthcheck=tuning.healthcheck(kw), secrets=_secrets(kw),
+        **_restart(kw),
         **tuning.check(kw))
+
+
+def _secrets(kw: dict) -> tuple:
+    if not kw["secret"]:
+        return ()
+    from minirun.engine.containers import secrets
+    return tuple(secrets.parse(text) for text in kw["secret"])
 
 
 def _restart(kw: dict) -> dict:
