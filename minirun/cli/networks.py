@@ -63,6 +63,29 @@ def network_inspect(obj, fmt: str | None, names) -> None:
                     struct=formats.Network)
 
 
+@network.command("connect")
+@click.argument("network")
+@click.argument("container")
+@click.pass_obj
+@engine_errors
+def network_connect(obj, network: str, container: str) -> None:
+    """Put a running container on one more network (eth1, eth2 ...)."""
+    from minirun.engine.containers import networks
+    networks.join(hot.store(obj), container, network)
+
+
+@network.command("disconnect")
+@click.option("-f", "--force", is_flag=True, help="accepted")
+@click.argument("network")
+@click.argument("container")
+@click.pass_obj
+@engine_errors
+def network_disconnect(obj, force: bool, network: str, container: str) -> None:
+    """Take a container off a network it joined with connect."""
+    from minirun.engine.containers import networks
+    networks.leave(hot.store(obj), container, network)
+
+
 @network.command("exists")
 @click.argument("name")
 @click.pass_obj

@@ -243,17 +243,18 @@ def _tbf(nl: Socket, index: int, rate: int) -> None:
 
 
 def attach(netns: str, bridge: str, host_if: str, address: str, prefixlen: int,
-           gateway: str, mtu: int = 1500, rate: int = 0) -> None:
-    """A veth pair: ``host_if`` on ``bridge``, eth0 in ``netns`` with
-    ``address``, a default route through ``gateway``, and lo up."""
+           gateway: str | None, mtu: int = 1500, rate: int = 0, peer: str = "eth0") -> None:
+    """A veth pair: ``host_if`` on ``bridge``, ``peer`` (eth0) in ``netns``
+    with ``address``, a default route through ``gateway`` (None: none, for
+    a second network), and lo up."""
     with Socket() as nl:
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            explain.say(f"ip link add {host_if} type veth peer name eth0 netns {netns}")
+            explain.say(f"ip link add {host_if} type veth peer name {peer} netns {netns}")
             nl.request(_link([("IFLA_IFNAME", host_if), ("IFLA_MTU", mtu), (
                 "IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), (
                     "IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": [
-                        ("IFLA_IFNAME", "eth0"), ("IFLA_NET_NS_FD", fd),
+                        ("IFLA_IFNAME", peer), ("IFLA_NET_NS_FD", fd),
                         ("IFLA_MTU", mtu)]})]})]})]), RTM_NEWLINK,
                 NLM_F_CREATE | NLM_F_EXCL, host_if)
         finally:
@@ -266,18 +267,20 @@ def attach(netns: str, bridge: str, host_if: str, address: str, prefixlen: int,
             explain.say(f"tc qdisc add dev {host_if} root tbf rate {rate}bit (into the "
                         "container)")
             _tbf(nl, index, rate)
-    explain.say(f"in {netns}: ip link set lo up; ip addr add {address}/{prefixlen} dev eth0; "
-                f"ip route add default via {gateway}")
+    explain.say(f"in {netns}: ip link set lo up; ip addr add {address}/{prefixlen} dev {peer}"
+                + (f"; ip route add default via {gateway}" if gateway else ""))
     with Socket(netns) as ns:
         ns.request(_link([], ns.index("lo"), up=True), RTM_NEWLINK, 0, "lo")
-        eth0 = ns.index("eth0")
+        eth0 = ns.index(peer)
         _address(ns, eth0, address, prefixlen)
-        ns.request(_link([], eth0, up=True), RTM_NEWLINK, 0, "eth0")
+        ns.request(_link([], eth0, up=True), RTM_NEWLINK, 0, peer)
+        if gateway is None:
+            return
         route = _messages()[2]()
         route["family"], route["table"], route["proto"] = socket.AF_INET, 254, 3  # main, boot
         route["scope"], route["type"] = 0, 1                                       # global, unicast
         route["attrs"] = [("RTA_GATEWAY", gateway)]
         ns.request(route, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, "default route")
         if rate:
-            explain.say(f"in {netns}: tc qdisc add dev eth0 root tbf rate {rate}bit (out)")
+            explain.say(f"in {netns}: tc qdisc add dev {peer} root tbf rate {rate}bit (out)")
             _tbf(ns, eth0, rate)

@@ -433,3 +433,35 @@ def test_two_stores_at_once(mr, img):
     finally:
         other("rm", "-fa")
     assert _leases(mr) == [] and _gone(lambda: _holders(mr))
+
+
+def test_network_connect_and_disconnect(mr, img):
+    """A running container joins a second network (eth1, no default route
+    there), reaches a container on it by name, is shown on both, keeps it
+    across a restart, and leaves it; its own network cannot be left."""
+    mr("network", "create", "second", check=True)
+    try:
+        mr("run", "-d", "--name", "srv", "--network", "second", img, "sh", "-c",
+           "echo hi > /tmp/index.html; httpd -f -p 80 -h /tmp", check=True)
+        mr("run", "-d", "--name", "cli", "--network", "bridge", img, "sleep", "300",
+           check=True)
+        mr("network", "connect", "second", "cli", check=True)
+        r = mr("exec", "cli", "sh", "-c", "ip -4 addr show eth1 | grep -c inet; "
+               "for i in 1 2 3 4 5; do wget -q -O - http://srv/index.html && break; "
+               "sleep 0.2; done")
+        assert r.stdout.split() == ["1", "hi"], r
+        nets = mr("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+                  "cli", check=True).stdout.split()
+        assert sorted(nets) == ["minirun", "second"], nets
+        assert mr("network", "rm", "second").returncode == 2        # in use, by both
+        mr("restart", "-t", "0", "cli", check=True)
+        assert "eth1" in mr("exec", "cli", "ip", "link", check=True).stdout
+        mr("network", "disconnect", "second", "cli", check=True)
+        assert mr("exec", "cli", "ip", "link", "show", "eth1").returncode != 0
+        r = mr("network", "disconnect", "minirun", "cli")
+        assert r.returncode == 125 and "own" in r.stderr, r
+        r = mr("network", "connect", "nosuchnet", "cli")
+        assert r.returncode == 125 and "no network" in r.stderr, r
+    finally:
+        mr("rm", "-f", "srv", "cli")
+        mr("network", "rm", "second")

@@ -143,7 +143,7 @@ def remove(store: Store, name: str, force: bool = False, remove_container=None) 
     from minirun.kernel import netlink
     net = find(store, name)
     users = [r[0] for r in store.db.execute("SELECT id, options FROM containers").fetchall()
-             if json.loads(r[1] or "{}").get("network") == name]
+             if name in _networks_of(json.loads(r[1] or "{}"))]
     if users and not force:
         raise NetworkError(f"network `{name}` is used by {len(users)} container(s): remove "
                            "them first, or use network rm -f", exit_code=2)   # podman's 2
@@ -170,14 +170,19 @@ def remove(store: Store, name: str, force: bool = False, remove_container=None) 
 
 def prune(store: Store) -> list[str]:
     """Remove the networks no container uses (the default one stays)."""
-    used = {json.loads(o or "{}").get("network") for (o,) in
-            store.db.execute("SELECT options FROM containers")}
+    used = {n for (o,) in store.db.execute("SELECT options FROM containers")
+            for n in _networks_of(json.loads(o or "{}"))}
     gone = []
     for (name,) in store.db.execute("SELECT name FROM networks").fetchall():
         if name != DEFAULT and name not in used:
             remove(store, name)
             gone.append(name)
     return gone
+
+
+def _networks_of(options: dict) -> list:
+    """A container's networks: its own, and those it joined later."""
+    return [options.get("network")] + list(options.get("networks") or [])
 
 
 def leases_of(store: Store, cid: str) -> list[tuple[str, str, str, str]]:

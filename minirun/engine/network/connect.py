@@ -127,6 +127,13 @@ def setup(store: Store, rec: dict, bundle: str, links: Links) -> str:
         teardown(store, cid)
         raise
     hosts.join(store, rec, net["name"], address)
+    for n, extra in enumerate(rec["options"].get("networks") or [], 1):
+        if extra:                   # the networks it joined later (network connect)
+            try:
+                attach_more(store, rec, extra, n, netns)
+            except BaseException:
+                teardown(store, cid)
+                raise
     return address
 
 
@@ -181,3 +188,69 @@ def _join(bundle: str, user: str, net: str) -> None:
     config["linux"].pop("gidMappings", None)
     with open(path, "w") as f:
         json.dump(config, f, indent=2)
+
+
+def extra_interface(cid: str, n: int) -> str:
+    """The host side of a container's ``n``-th further network (1, 2 ...)."""
+    return "mr" + cid[:10] + str(n)
+
+
+def attach_more(store: Store, rec: dict, network: str, n: int,
+                netns: str | None = None) -> str:
+    """`network connect`: a running container on one more bridge network,
+    as its ``n``-th further interface (eth1, eth2 ...), without a default
+    route (its first network keeps that); its address.  ``netns``: the
+    namespace's path (default: its running process's)."""
+    from minirun.engine.network import bridge, hosts, nat
+    net = bridge.find(store, network)
+    prefix = int(net["subnet"].split("/")[1])
+    address = bridge.lease(store, net, rec["id"])
+    args = (net["bridge"], net["gateway"], prefix, netns or f"/proc/{rec['pid']}/ns/net",
+            extra_interface(rec["id"], n), address, f"eth{n}")
+    try:
+        if os.geteuid() != 0:
+            from minirun.engine.network import rootlessnet
+            rootlessnet.run(store, _veth_more, *args)
+        else:
+            _veth_more(*args)
+        nat.update(store)
+    except BaseException:
+        _release(store, rec["id"], net)
+        raise
+    hosts.join(store, rec, net["name"], address)
+    return address
+
+
+def _veth_more(bridge_name: str, gateway: str, prefix: int, netns: str, host_if: str,
+               address: str, peer: str) -> None:
+    from minirun.kernel import netlink
+    netlink.ensure_bridge(bridge_name, gateway, prefix)
+    netlink.attach(netns, bridge_name, host_if, address, prefix, None, peer=peer)
+
+
+def detach_more(store: Store, rec: dict, network: str, n: int) -> None:
+    """`network disconnect`: its interface on ``network`` gone, with the
+    lease and its names there."""
+    from minirun.engine.network import bridge, hosts, nat
+    from minirun.kernel import netlink
+    net = bridge.find(store, network)
+    host_if = extra_interface(rec["id"], n)
+    if os.geteuid() != 0:
+        from minirun.engine.network import rootlessnet
+        if rootlessnet.running(store):      # (delete_link: one gone already is no error)
+            rootlessnet.run(store, netlink.delete_link, host_if)
+    else:
+        netlink.delete_link(host_if)
+    _release(store, rec["id"], net)
+    hosts.leave(store, rec["id"], net["name"])
+    nat.update(store)
+
+
+def _release(store: Store, cid: str, net: dict) -> None:
+    from minirun.engine.network import claims
+    with store.transaction() as db:
+        rows = db.execute("SELECT address FROM leases WHERE network=? AND container=?",
+                          (net["name"], cid)).fetchall()
+        db.execute("DELETE FROM leases WHERE network=? AND container=?", (net["name"], cid))
+    for (address,) in rows:
+        claims.unclaim("leases", f"{net['bridge']}/{address}")
