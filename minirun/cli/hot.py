@@ -269,6 +269,13 @@ def create(obj, kw) -> str:
                       **{k: v for k, v in kw.items() if k in specs.OPTIONS})
     from minirun.engine.containers.create import ensure_image
     ensure_image(obj["root"], spec.image, kw["pull"], lazy=spec.lazy, store=store(obj))
+    if spec.replace and spec.name and not kw["dry_run"]:
+        from minirun.engine.containers import lifecycle, records
+        try:
+            lifecycle.remove(store(obj), spec.name, force=True)
+            print(spec.name)            # as podman: the replaced one's name, then the new id
+        except records.NoSuchContainer:
+            pass
     if kw["dry_run"]:
         import json
         from minirun.engine.containers import bundle, volumes

@@ -58,14 +58,18 @@ def push(obj, image: str, destination: str | None, quiet: bool, tls_verify: bool
 @click.option("-a", "--all", "all_", is_flag=True, help="accepted: minirun keeps no "
                                                         "intermediate images")
 @click.option("-n", "--noheading", is_flag=True, help="no header row")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="reference=PATTERN, dangling=true|false, label=KEY[=VALUE]")
+@click.argument("reference", required=False)
 @click.pass_obj
 @engine_errors
 def images(obj, fmt: str | None, quiet: bool, no_trunc: bool, all_: bool,
-           noheading: bool) -> None:
-    """List the images in the store."""
+           noheading: bool, filters, reference: str | None) -> None:
+    """List the images in the store (REFERENCE: those whose name matches it)."""
     from minirun.cli import formats
     from minirun.engine.images import service as img
-    summaries = img.summaries(obj["root"])
+    wanted = list(filters) + ([f"reference={reference}"] if reference else [])
+    summaries = [s for s in img.summaries(obj["root"]) if _image_matches(s, wanted)]
     if quiet:
         for r in summaries:
             click.echo(r["Id"] if no_trunc else r["Id"][:12])
@@ -73,12 +77,39 @@ def images(obj, fmt: str | None, quiet: bool, no_trunc: bool, all_: bool,
     if fmt == "json":
         formats.rows("json", summaries, "", {})
         return
+    refs = [f for f in wanted if f.startswith("reference=")]
     rows = [dict(row, Repository=repo, Tag=tag)
             for s in summaries for row in [image_row(s, no_trunc)]
-            for repo, tag in _repo_tags(s)]
+            for repo, tag in _repo_tags(s)
+            if not refs or _image_matches(dict(s, Names=[f"{repo}:{tag}"]), refs)]
     default = IMAGES_TABLE[len("table "):] if noheading else IMAGES_TABLE
     formats.rows(fmt, rows, default, {"ID": "IMAGE ID", "CreatedSince": "CREATED",
                                       "CreatedAt": "CREATED AT"})
+
+
+def _image_matches(summary: dict, filters: list[str]) -> bool:
+    """podman's images --filter: reference= (a name, or a glob of one),
+    dangling=, label=KEY[=VALUE]."""
+    import fnmatch
+    from minirun.errors import MiniRunError
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "reference":
+            names = summary["Names"]
+            ok = any(fnmatch.fnmatch(n, value) or fnmatch.fnmatch(n, f"*/{value}") or
+                     fnmatch.fnmatch(n.rsplit(":", 1)[0], value) or
+                     fnmatch.fnmatch(n.rsplit(":", 1)[0], f"*/{value}") for n in names)
+        elif key == "dangling":
+            ok = (not summary["Names"]) == (value == "true")
+        elif key == "label":
+            k, _, v = value.partition("=")
+            labels = summary["Labels"] or {}
+            ok = k in labels and (not v or labels[k] == v)
+        else:
+            raise MiniRunError(f"--filter {f}: use reference=, dangling= or label=")
+        if not ok:
+            return False
+    return True
 
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Created}}\t{{.Size}}"
@@ -221,6 +252,17 @@ def manifest_inspect(tls_verify: bool | None, name: str) -> None:
     click.echo(json.dumps(remote.manifest(name, tls_verify), indent=4))
 
 
+@click.command()
+@click.argument("image")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+@engine_errors
+def untag(obj, image: str, names) -> None:
+    """Take names off an image (all of them, if none is given); the image stays."""
+    from minirun.engine.images import service as img
+    img.untag(obj["root"], image, list(names))
+
+
 @image.command("exists")
 @click.argument("name")
 @click.pass_obj
@@ -322,9 +364,9 @@ def import_(obj, tarball: str, name: str | None) -> None:
 # `image VERB`: the same commands under the group, as podman has them
 for _name, _cmd in (("pull", pull), ("push", push), ("ls", images), ("rm", rmi), ("tag", tag),
                     ("save", save), ("load", load), ("import", import_),
-                    ("history", history)):
+                    ("history", history), ("untag", untag)):
     image.add_command(_cmd, _name)
 
 # what commands.py puts at the top: `minirun VERB`
 COMMANDS = (pull, push, images, rmi, tag, image, login, logout, save, load, import_, history,
-            search, manifest)
+            search, manifest, untag)

@@ -95,8 +95,11 @@ def volume_exists(obj, name: str) -> None:
 @engine_errors
 def volume_rm(obj, force: bool, names) -> None:
     """Remove volumes."""
-    from minirun.engine.containers import volumes
-    each(names, lambda name: volumes.remove(hot.store(obj), name, force), missing=1)
+    import functools
+    from minirun.engine.containers import lifecycle, volumes
+    remove_container = functools.partial(lifecycle.remove, force=True)   # volume rm -f's
+    each(names, lambda name: volumes.remove(hot.store(obj), name, force, remove_container),
+         missing=1)
 
 
 @volume.command("prune")

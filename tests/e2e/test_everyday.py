@@ -318,7 +318,7 @@ def test_events(mr, img):
     mr("rm", "ev", check=True)
     lines = mr("events", "--stream=false", "--filter", "type=container", check=True).stdout
     statuses = [line.split()[5] for line in lines.splitlines()]
-    assert statuses == ["create", "start", "died", "remove"], lines
+    assert statuses == ["create", "init", "start", "attach", "died", "cleanup", "remove"], lines
     assert "containerExitCode=4" in lines and "name=ev" in lines
     died = mr("events", "--stream=false", "--filter", "event=died", "--format",
               "{{.Name}} {{.Attributes.containerExitCode}}", check=True).stdout
@@ -363,3 +363,26 @@ def test_secrets(mr, img):
         mr("secret", "create", "other", "-", input="x", check=True)
         r = mr("run", "--rm", *NONE, "--secret", "other,uid=1", img, "true")
         assert r.returncode == 125 and "other owners need root" in r.stderr, r
+
+
+def test_podmans_small_ways(mr, img):
+    """untag and images --filter; --cap-drop all --cap-add keeps the added
+    one; podman's ping_group_range; an exposed port is
+    listed unbound; volume rm -f takes its containers with it."""
+    mr("tag", img, "extra:v1", check=True)
+    assert mr("images", "--filter", "reference=extra", "--format", "{{.Repository}}:{{.Tag}}",
+              check=True).stdout == "localhost/extra:v1\n"
+    mr("untag", img, "extra:v1", check=True)
+    assert mr("image", "exists", "extra:v1").returncode == 1
+    assert mr("image", "exists", img).returncode == 0
+    r = mr("run", "--rm", *NONE, "--cap-drop", "all", "--cap-add", "NET_ADMIN", img, "grep",
+           "CapEff", "/proc/self/status", check=True)
+    assert r.stdout.split()[1] == "0000000000001000", r.stdout      # CAP_NET_ADMIN alone
+    r = mr("run", "--rm", img, "cat", "/proc/sys/net/ipv4/ping_group_range", check=True)
+    assert r.stdout.split() == ["0", "0"], r.stdout                  # podman's default
+    mr("create", "--name", "exposing", "--expose", "8080", img, "true", check=True)
+    ports = mr("inspect", "-f", "{{json .NetworkSettings.Ports}}", "exposing", check=True)
+    assert ports.stdout == '{"8080/tcp":null}\n', ports.stdout
+    mr("create", "--name", "holder", "-v", "held:/data", img, "true", check=True)
+    mr("volume", "rm", "-f", "held", check=True)
+    assert mr("container", "exists", "holder").returncode == 1

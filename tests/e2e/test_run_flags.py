@@ -72,7 +72,9 @@ def test_cidfile_and_replace(mr, img):
     assert [c["Id"] for c in listed] == [cid], listed          # no "two" was made
     r = mr("create", "--name", "one", img, "true")
     assert r.returncode == 125 and "in use" in r.stderr
-    new = mr("create", "--replace", "--name", "one", img, "true", check=True).stdout.strip()
+    said = mr("create", "--replace", "--name", "one", img, "true", check=True).stdout.split()
+    assert said[0] == "one", said              # as podman: the replaced one's name, then
+    new = said[1]                              # the new id
     ids = [c["Id"] for c in json.loads(mr("ps", "-a", "--format", "json", check=True).stdout)]
     assert new != cid and ids == [new], ids
 

@@ -188,12 +188,15 @@ def capabilities(spec: ContainerSpec) -> list[str]:
     """podman's default set (every one we hold with --privileged), then
     --cap-add and --cap-drop."""
     caps = bounding_caps() if spec.privileged else list(PODMAN_CAPS)
-    for cap in spec.cap_add:
-        name = "CAP_" + cap.upper().removeprefix("CAP_")
-        if name not in caps:
-            caps.append(name)
     drop = {"CAP_" + c.upper().removeprefix("CAP_") for c in spec.cap_drop}
-    return [c for c in caps if c not in drop and "CAP_ALL" not in drop]
+    caps = [] if "CAP_ALL" in drop else [c for c in caps if c not in drop]
+    for cap in spec.cap_add:            # after the drops, as podman: --cap-drop all --cap-add X
+        name = "CAP_" + cap.upper().removeprefix("CAP_")
+        if name == "CAP_ALL":
+            caps = [c for c in bounding_caps() if c not in caps] + caps
+        elif name not in caps:
+            caps.append(name)
+    return caps
 
 
 def _process(spec: ContainerSpec, image: dict, layers: list[str], hostname: str,
@@ -321,7 +324,7 @@ class Mounts:
         named after the container and the path (kept with it, rm -v)."""
         if name is None:
             import hashlib
-            name = hashlib.sha256(f"{self.cid}:{dest}".encode()).hexdigest()[:32]
+            name = hashlib.sha256(f"{self.cid}:{dest}".encode()).hexdigest()   # 64, as podman
             self.anonymous[dest] = name
         self.volumes.append((check_name(name, "volume"), dest))
         return os.path.join(self.volume_dir, name, "_data")

@@ -160,10 +160,9 @@ def privileged(config: dict, rootless: bool) -> None:
             kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
             if kind is None:
                 continue
-            if rootless:
-                if os.access(path, os.R_OK) or os.access(path, os.W_OK):
-                    config["mounts"].append({"destination": path, "type": "bind",
-                                             "source": path, "options": ["rbind"]})
+            if rootless:                # bound as they are: opening one is the host's say
+                config["mounts"].append({"destination": path, "type": "bind",
+                                         "source": path, "options": ["rbind"]})
                 continue
             config["linux"].setdefault("devices", []).append(
                 {"path": path, "type": kind, "major": os.major(st.st_rdev),

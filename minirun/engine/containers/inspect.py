@@ -163,6 +163,15 @@ def port_bindings(opts: dict) -> dict:
     return out
 
 
+def _exposed(store: Store, rec: dict) -> dict:
+    """Ports exposed (the image's, --expose) but not published: podman lists
+    them with no binding (null)."""
+    from minirun.engine.containers import bundle
+    image = _image_config(store, rec["image_id"], bundle)
+    ports = set(image.get("ExposedPorts") or {}) | set(rec["options"].get("expose") or ())
+    return {p if "/" in p else f"{p}/tcp": None for p in sorted(ports)}
+
+
 def network_settings(store: Store, rec: dict) -> dict:
     """Its addresses on the networks it joined (their leases)."""
     from minirun.engine.network import bridge
@@ -182,7 +191,8 @@ def network_settings(store: Store, rec: dict) -> dict:
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": "", "Bridge": "", "SandboxID": "", "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": port_bindings(opts), "SandboxKey": "", "Networks": networks}
+            "Ports": _exposed(store, rec) | port_bindings(opts), "SandboxKey": "",
+            "Networks": networks}
 
 
 def mounts(config: dict, opts: dict) -> list[dict]:

@@ -182,6 +182,7 @@ class Run:
             (stdin, self.out_w, self.err_w)
         self.pid, handle = _create(self.ext, self.rs, self.cid, self.directory, self.terminal,
                                    self.saved, stdio, tied)
+        self.event("init")
         _tell(self.keeper_fd, f"{self.pid}\n")    # ours to wait for, or the keeper's
         self.keeper_fd = -1
         self.master = self.terminal.receive_master() if self.terminal else -1
@@ -211,8 +212,9 @@ class Run:
                 handle.chan.close()
         ct.update(self.store, self.cid, state="running", pid=self.pid, started=ct.now(),
                   exit_code=None, finished=None)
-        events.emit(self.store.root, "container", "start", self.cid, self.rec["name"],
-                    self.rec["options"].get("image") or "")
+        self.event("start")
+        if self.foreground or wait_attach:
+            self.event("attach")
         self.tell(f"ok {self.pid}\n")
         for name in ("out_w", "err_w", "in_r"):     # the container's ends
             _close(getattr(self, name))
@@ -228,6 +230,10 @@ class Run:
                           keep=self.log_driver == "k8s-file")
         finally:
             lifecycle.restore(self.forward)
+
+    def event(self, status: str) -> None:
+        events.emit(self.store.root, "container", status, self.cid, self.rec["name"],
+                    self.rec["options"].get("image") or "")
 
     def kill(self) -> None:
         _kill_container(self.ext, self.cid, self.pid)
@@ -432,8 +438,12 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
                   usage=json.dumps(figures))
         events.emit(store.root, "container", "died", rec["id"], rec["name"],
                     rec["options"].get("image") or "", containerExitCode=code)
+        events.emit(store.root, "container", "cleanup", rec["id"], rec["name"],
+                    rec["options"].get("image") or "")
         if rec["options"].get("rm"):
             ct.remove_files(store, rec["id"])
+            events.emit(store.root, "container", "remove", rec["id"], rec["name"],
+                        rec["options"].get("image") or "")
     except MiniRunError as e:
         say(f"the exit of {rec['id'][:12]} (code {code}) is not recorded yet: {e}")
 

@@ -76,8 +76,11 @@ def apply(config: dict, spec, groups: list[list[str]]) -> None:
         given = {name for name, _, _ in spec.ulimit}
         process["rlimits"] = [r for r in process.get("rlimits", []) if r["type"] not in given] \
             + [{"type": name, "soft": soft, "hard": hard} for name, soft, hard in spec.ulimit]
+    if spec.network not in ("host", "none") and not spec.network.startswith("container:"):
+        # podman's default: ping for group 0 (an ICMP socket, no raw socket or capability)
+        linux.setdefault("sysctl", {})["net.ipv4.ping_group_range"] = "0 0"
     if spec.sysctl:
-        linux["sysctl"] = dict(spec.sysctl)
+        linux["sysctl"] = dict(linux.get("sysctl") or {}, **spec.sysctl)
     if spec.shm_size:
         for m in config["mounts"]:
             if m["destination"] == "/dev/shm":

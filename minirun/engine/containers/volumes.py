@@ -101,12 +101,17 @@ def users(store: Store, name: str) -> list[str]:
     return out
 
 
-def remove(store: Store, name: str, force: bool = False) -> None:
+def remove(store: Store, name: str, force: bool = False, remove_container=None) -> None:
+    """Remove a volume; one in use only with ``force``, and then its
+    containers go first, through ``remove_container(store, name)`` (as
+    podman's volume rm -f)."""
     inspect(store, name)
     used = users(store, name)
     if used and not force:
         raise VolumeError(f"volume `{name}` is used by container(s) {', '.join(used)}: "
                           "remove them first or use -f", exit_code=2)     # podman's 2
+    for container in used if remove_container else ():
+        remove_container(store, container)
     with store.transaction() as db:
         db.execute("DELETE FROM volumes WHERE name=?", (name,))
     from minirun.engine import events, userns

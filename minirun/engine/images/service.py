@@ -5,7 +5,7 @@ import json
 import os
 
 from minirun.engine import events, userns
-from minirun.engine.store import Store, StoreError, hex_of, space_errors
+from minirun.engine.store import ImageNotFound, Store, StoreError, hex_of, space_errors
 from minirun.errors import MiniRunError
 
 
@@ -156,6 +156,26 @@ def tag(root: str | None, source: str, targets: list[str]) -> None:
                 ref = ref.with_domain("localhost")
             store.tag(image_id, str(ref))
             events.emit(store.root, "image", "tag", hex_of(image_id), str(ref))
+    in_store(root, work)
+
+
+def untag(root: str | None, image: str, names: list[str]) -> None:
+    """podman untag: the names given (all, if none) taken off the image."""
+    from minirun.engine import reference
+
+    def work(store: Store) -> None:
+        image_id = store.lookup(image)
+        mine = store.names_of(image_id)
+        targets = mine if not names else []
+        for n in names:
+            ref = reference.parse(n)
+            full = str(ref.with_domain("localhost") if ref.short else ref)
+            if full not in mine:
+                raise ImageNotFound(f"{n}: not a name of image {hex_of(image_id)[:12]}")
+            targets.append(full)
+        for t in targets:
+            store.untag(t)
+            events.emit(store.root, "image", "untag", hex_of(image_id), t)
     in_store(root, work)
 
 
