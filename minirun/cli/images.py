@@ -77,11 +77,9 @@ def images(obj, fmt: str | None, quiet: bool, no_trunc: bool, all_: bool,
     if fmt == "json":
         formats.rows("json", summaries, "", {})
         return
-    refs = [f for f in wanted if f.startswith("reference=")]
-    rows = [dict(row, Repository=repo, Tag=tag)
-            for s in summaries for row in [image_row(s, no_trunc)]
-            for repo, tag in _repo_tags(s)
-            if not refs or _image_matches(dict(s, Names=[f"{repo}:{tag}"]), refs)]
+    rows = [dict(row, Repository=repo, Tag=tag)         # a matching image's every name,
+            for s in summaries for row in [image_row(s, no_trunc)]     # as podman lists it
+            for repo, tag in _repo_tags(s)]
     default = IMAGES_TABLE[len("table "):] if noheading else IMAGES_TABLE
     formats.rows(fmt, rows, default, {"ID": "IMAGE ID", "CreatedSince": "CREATED",
                                       "CreatedAt": "CREATED AT"})
