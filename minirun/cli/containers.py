@@ -338,10 +338,56 @@ def cp(obj, source: str, destination: str) -> None:
     (sname, spath), (dname, dpath) = split(source), split(destination)
     if bool(sname) == bool(dname):
         raise MiniRunError("cp: name the container on exactly one side (NAME:PATH)")
-    if sname:
+    if "-" in (spath, dpath) and (sname and dpath == "-" or dname and spath == "-"):
+        _cp_tar(hot.store(obj), sname or dname, spath if sname else dpath, bool(sname))
+    elif sname:
         copy.copy(hot.store(obj), sname, "out", spath, os.path.abspath(dpath))
     else:
         copy.copy(hot.store(obj), dname, "in", os.path.abspath(spath), dpath)
+
+
+def _check_member(work: str, member) -> None:
+    """A member of a tar from stdin stays in ``work``: no absolute name, no
+    .., and no way through a link extracted before it."""
+    from minirun.errors import MiniRunError
+    name = os.path.normpath(member.name)
+    parent = os.path.realpath(os.path.join(work, os.path.dirname(name)))
+    if name.startswith(("/", "..")) or not (parent + "/").startswith(work + "/") or \
+            (member.islnk() and os.path.normpath(member.linkname).startswith(("/", ".."))):
+        raise MiniRunError(f"cp -: the archive's {member.name!r} leaves its directory")
+
+
+def _cp_tar(store, name: str, path: str, out: bool) -> None:
+    """cp with - : a tar stream on our stdout (out of the container), or
+    one read from our stdin and unpacked into the container's ``path``."""
+    import shutil
+    import sys
+    import tarfile
+    import tempfile
+    from minirun.engine.containers import copy
+    from minirun.errors import MiniRunError
+    work = os.path.realpath(tempfile.mkdtemp(prefix="minirun-cp-"))
+    try:
+        if out:
+            base = os.path.basename(path.rstrip("/")) or "."
+            copy.copy(store, name, "out", path, os.path.join(work, base))
+            sys.stdout.flush()
+            with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tar:
+                tar.add(os.path.join(work, base), arcname=base)
+            return
+        try:
+            with tarfile.open(fileobj=sys.stdin.buffer, mode="r|*") as tar:
+                for member in tar:
+                    _check_member(work, member)
+                    tar.extract(member, work, set_attrs=False)
+        except (tarfile.TarError, OSError) as e:
+            raise MiniRunError(f"cp - {name}:{path}: the input is not a tar archive ({e})") \
+                from None
+        for entry in sorted(os.listdir(work)):
+            copy.copy(store, name, "in", os.path.join(work, entry),
+                      path.rstrip("/") + "/" + entry)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # `container VERB`: the same commands under the group, as podman has them

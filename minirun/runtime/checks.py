@@ -16,6 +16,10 @@ import sys
 from minirun.errors import ConfigError
 from minirun.runtime import spec as spec_mod
 
+# An annotation the engine writes where it has told the user already that a
+# plain user's limits are ignored: the launch need not say it again.
+LIMITS_WARNED = "org.minirun.limits-warned"
+
 
 def warn(message: str) -> None:
     sys.stderr.write(f"minirun: warning: {message}\n")

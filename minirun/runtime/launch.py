@@ -23,8 +23,8 @@ from minirun import explain
 from minirun.errors import ConfigError, MiniRunError
 from minirun.kernel import fork
 from minirun.runtime import process as proc_steps, spec as spec_mod
-from minirun.runtime.checks import (can_raise_rlimits, check_spec, clamp_capabilities,
-                                    clamp_rlimits, namespace_plan, warn)
+from minirun.runtime.checks import (LIMITS_WARNED, can_raise_rlimits, check_spec,
+                                    clamp_capabilities, clamp_rlimits, namespace_plan, warn)
 from minirun.runtime.init import Plan, intermediate
 from minirun.runtime.state import State, Store, now, proc_start_time
 from minirun.runtime.sync import WHO, launch_error
@@ -81,7 +81,7 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
         if not k.idmap.is_rootless():
             raise MiniRunError(f"cannot create cgroup `{path}`: {e.strerror} "
                                f"(`{e.filename}`)") from None
-        if spec.linux.resources.has_limits():
+        if spec.linux.resources.has_limits() and LIMITS_WARNED not in (spec.annotations or {}):
             # podman's way: run, without limits, and say so once (device rules
             # need no cgroup here: a user namespace cannot use host devices)
             warn(f"resource limits are ignored: this user has no writable cgroup "

@@ -800,13 +800,9 @@ DIFFERS_TODAY: dict[str, str] = {
     "inspect-config-env": "Config.Env lacks podman's container=podman (minirun is not podman)",
     "exec-detach": "exec -d prints the exec session's id in podman; minirun has no exec "
                    "sessions, and prints nothing",
-    "cp-tar-stdout": "cp CONTAINER:PATH - writes the file itself, not a tar stream",
     "network-ls": "the default network is called minirun; podman's is podman",
     "root:network-connect": "a container's networks after network connect: podman 'podman "
                             "sbs-net', minirun 'minirun sbs-net' (the default network's name)",
-    # a flag that does something else without saying so
-    "rootless:run-memory": "a plain user's -m on cgroup v1: podman warns that the limit is "
-                           "ignored, minirun says nothing",
 }
 
 

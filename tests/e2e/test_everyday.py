@@ -388,3 +388,31 @@ def test_podmans_small_ways(mr, img):
     mr("create", "--name", "holder", "-v", "held:/data", img, "true", check=True)
     mr("volume", "rm", "-f", "held", check=True)
     assert mr("container", "exists", "holder").returncode == 1
+
+
+def test_cp_with_tar_streams(mr, img):
+    """cp NAME:PATH - writes a tar stream; cp - NAME:DIR unpacks one there;
+    a stream that is not a tar, or leaves its directory, is refused."""
+    import io
+    import tarfile
+    mr("run", "-d", "--name", "files", *NONE, img, "sh", "-c",
+       "echo hello > /tmp/f; sleep 60", check=True)
+    deadline = time.monotonic() + 20
+    while mr("exec", "files", "test", "-e", "/tmp/f").returncode != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    out = subprocess.run(mr.argv("cp", "files:/tmp/f", "-"), capture_output=True,
+                         env=mr.env(), timeout=60)
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+        assert tar.extractfile("f").read() == b"hello\n"
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("g")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"new\n"))
+    r = subprocess.run(mr.argv("cp", "-", "files:/tmp"), input=data.getvalue(),
+                       capture_output=True, env=mr.env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert mr("exec", "files", "cat", "/tmp/g", check=True).stdout == "new\n"
+    r = mr("cp", "-", "files:/tmp", input="junk")
+    assert r.returncode == 125 and "not a tar archive" in r.stderr, r
