@@ -795,8 +795,6 @@ CASES: list[Case] = RUN + EXIT_CODES + EXEC + FORMATS + LIFECYCLE + COMMANDS + V
 # user; "root:NAME" or "rootless:NAME" in that mode only.
 DIFFERS_TODAY: dict[str, str] = {
     # output of another shape
-    "run-user-ids": "id for a uid with no passwd entry: podman 'uid=1234(1234) gid=5678(5678)', "
-                    "minirun 'uid=1234 gid=5678' (podman adds passwd and group entries)",
     "inspect-config-env": "Config.Env lacks podman's container=podman (minirun is not podman)",
     "exec-detach": "exec -d prints the exec session's id in podman; minirun has no exec "
                    "sessions, and prints nothing",

@@ -153,3 +153,12 @@ def test_privileged_and_tmpfs_mounts(mr, img):
     assert r.stdout == "ok\n", r
     r = mr("run", "--rm", *NONE, "--mount", "type=tmpfs,target=/s,tmpfs-size=lots", img, "true")
     assert r.returncode == 125 and "not a size" in r.stderr, r
+
+
+def test_a_uid_the_image_does_not_name(mr, img):
+    """-u UID[:GID] that the image's passwd and group lack: entries are
+    added for them, as podman adds them, so that id finds names."""
+    r = mr("run", "--rm", *NONE, "-u", "1234:5678", img, "id", check=True)
+    assert r.stdout.split() == ["uid=1234(1234)", "gid=5678(5678)", "groups=5678(5678)"], r
+    r = mr("run", "--rm", *NONE, "-u", "daemon", img, "id", "-un", check=True)
+    assert r.stdout == "daemon\n"

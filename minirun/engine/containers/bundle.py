@@ -146,7 +146,10 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
     config["linux"]["cgroupsPath"] = f"minirun/{cid}"
     _namespaces(config, spec, cid, rootless)
     _confine(config, spec, caps)
-    mounts = Mounts(spec, layers, directory, volume_dir, cid)
+    user = config["process"]["user"]
+    files = _keep_id_entries(layers) if spec.userns == "keep-id" else \
+        _unknown_user_entries(layers, spec, user["uid"], user["gid"])
+    mounts = Mounts(spec, layers, directory, volume_dir, cid, etc_files=tuple(files))
     config["mounts"] += mounts.all(image)
     from minirun.engine.containers import tuning
     tuning.apply(config, spec, etc_entries(layers, "group") if spec.group_add else [])
@@ -161,7 +164,6 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
         devices.privileged(config, rootless)
     if spec.oom_score_adj is not None:
         config["process"]["oomScoreAdj"] = spec.oom_score_adj
-    files = _keep_id_entries(layers) if spec.userns == "keep-id" else {}
     return Bundle(config=config, files=files, volumes=tuple(mounts.volumes),
                   anonymous=mounts.anonymous,
                   stop_signal=spec.stop_signal or image.get("StopSignal"))
@@ -280,8 +282,9 @@ class Mounts:
     create must make; it makes none."""
 
     def __init__(self, spec: ContainerSpec, layers: list[str], directory: str,
-                 volume_dir: str, cid: str):
+                 volume_dir: str, cid: str, etc_files: tuple = ()):
         self.spec, self.layers, self.directory = spec, layers, directory
+        self.etc_files = etc_files          # passwd, group: written by create, bound
         self.volume_dir, self.cid = volume_dir, cid
         self.volumes: list[tuple[str, str]] = []
         self.anonymous: dict[str, str] = {}
@@ -292,9 +295,8 @@ class Mounts:
         generated = ("hosts", "hostname") + (() if spec.network == "none" else ("resolv.conf",))
         for name in generated:
             out.append(self._bind(os.path.join(self.directory, name), f"/etc/{name}", "rw"))
-        if spec.userns == "keep-id":     # podman adds you to the image's passwd and group
-            for name in ("passwd", "group"):
-                out.append(self._bind(os.path.join(self.directory, name), f"/etc/{name}", "ro"))
+        for name in self.etc_files:      # podman adds you (keep-id), or -u UID, to them
+            out.append(self._bind(os.path.join(self.directory, name), f"/etc/{name}", "ro"))
         if spec.init:
             out.append({"destination": INIT, "type": "bind",
                         "source": catatonit(), "options": ["bind", "ro"]})
@@ -377,6 +379,23 @@ def catatonit() -> str:
     if not os.path.exists(path):
         raise ContainerError("--init needs catatonit: apt-get install catatonit")
     return path
+
+
+def _unknown_user_entries(layers: list[str], spec: ContainerSpec, uid: int,
+                          gid: int) -> dict[str, str]:
+    """-u UID[:GID] that the image's /etc/passwd (or /etc/group) does not
+    name: the files with an entry for it, as podman adds one (so that `id`
+    and programs that look up their user find a name)."""
+    if not spec.user:
+        return {}
+    passwd, groups = etc_entries(layers, "passwd"), etc_entries(layers, "group")
+    out = {}
+    if not any(p[2:3] == [str(uid)] for p in passwd):
+        out["passwd"] = "".join(":".join(p) + "\n" for p in passwd) + \
+            f"{uid}:*:{uid}:{gid}:container user:/:/bin/sh\n"
+    if not any(g[2:3] == [str(gid)] for g in groups):
+        out["group"] = "".join(":".join(g) + "\n" for g in groups) + f"{gid}:x:{gid}:\n"
+    return out
 
 
 def _keep_id_entries(layers: list[str]) -> dict[str, str]:
