@@ -177,8 +177,9 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-def size(n: int | None) -> str:
-    """go-units' HumanSizeWithPrecision(n, 3), as podman prints sizes (1e3 units)."""
+def size(n: int | None, precision: int = 3, space: str = " ") -> str:
+    """go-units' HumanSizeWithPrecision(n, 3), as podman prints sizes (1e3
+    units): 2.14 MB (images), or 2.141MB (system df: 4, no space)."""
     if n is None:
         return ""
     value, unit = float(n), 0
@@ -186,4 +187,4 @@ def size(n: int | None) -> str:
     while value >= 1000 and unit < len(units) - 1:
         value /= 1000
         unit += 1
-    return f"{value:.3g} {units[unit]}"
+    return f"{value:.{precision}g}{space}{units[unit]}"

@@ -126,23 +126,13 @@ def _said(title: str, names: list[str]) -> None:
 
 def _size(n: int) -> str:
     """go-units' HumanSize, as podman's system df prints it: 2.141MB, 0B."""
-    value, unit = float(n), 0
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    while value >= 1000 and unit < len(units) - 1:
-        value /= 1000
-        unit += 1
-    return f"{value:.4g}{units[unit]}"
+    from minirun.cli.formats import size
+    return size(n, precision=4, space="")
 
 
 def _du(path: str) -> int:
-    total = 0
-    for here, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(here, name)).st_size
-            except OSError:
-                pass
-    return total
+    from minirun.engine.store import tree_size
+    return tree_size(path)
 
 
 

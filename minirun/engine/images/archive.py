@@ -306,6 +306,12 @@ def _save_docker(store: Store, names: list[str], tar: tarfile.TarFile) -> None:
     _add(tar, "manifest.json", json.dumps(entries).encode())
 
 
+def _local_name(name: str) -> str:
+    """An image's name as the store keeps it: a short one is localhost's."""
+    r = reference.parse(name)
+    return str(r.with_domain("localhost") if r.short else r)
+
+
 def _asked(store: Store, name: str, image_id: str) -> list[str]:
     """The names to write for ``name``: the one tag it names (its full
     form), not the image's other tags; all of them for an id."""
@@ -366,10 +372,7 @@ def import_rootfs(store: Store, tarball: str, name: str | None, rootless: bool =
                 "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest, "size": len(cfg)},
                 "layers": [{"mediaType": media, "digest": blob_digest, "size": len(raw)}]}
     data = json.dumps(manifest).encode()
-    names = []
-    if name:
-        r = reference.parse(name)
-        names.append(str(r.with_domain("localhost") if r.short else r))
+    names = [_local_name(name)] if name else []
     _finish(store, data, mf.parse(data), mf.parse_config(cfg), names, rootless)
     return cfg_digest
 
@@ -410,9 +413,6 @@ def commit_image(store: Store, base_id: str, layer_tar: str, *, config_changes: 
     manifest = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
                            "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest,
                                       "size": len(cfg)}, "layers": layers}).encode()
-    names = []
-    if name:
-        r = reference.parse(name)
-        names.append(str(r.with_domain("localhost") if r.short else r))
+    names = [_local_name(name)] if name else []
     _finish(store, manifest, mf.parse(manifest), mf.parse_config(cfg), names, rootless)
     return cfg_digest

@@ -5,7 +5,8 @@ import json
 import os
 
 from minirun.engine import events, userns
-from minirun.engine.store import ImageNotFound, Store, StoreError, hex_of, space_errors
+from minirun.engine.store import (ImageNotFound, Store, StoreError, hex_of, space_errors,
+                                  tree_size)
 from minirun.errors import MiniRunError
 
 
@@ -231,7 +232,7 @@ def history(root: str | None, name: str) -> list[dict]:
     image_id = store.lookup(name)
     config = json.loads(store.read_blob(image_id))
     layers = [d for d, _ in store.image_layers(image_id)]
-    sizes = [_layer_size(store, d) for d in layers]
+    sizes = [tree_size(store.layer_dir(d)) for d in layers]
     entries = config.get("history") or []
     # entries that made layers are the last layers' (an imported base may have none)
     out, layer = [], len(layers) - sum(not e.get("empty_layer") for e in entries)
@@ -246,17 +247,6 @@ def history(root: str | None, name: str) -> list[dict]:
     if out:
         out[0].update(id=hex_of(image_id), tags=sorted(store.names_of(image_id)) or None)
     return out
-
-
-def _layer_size(store: Store, diff_id: str) -> int:
-    total = 0
-    for here, _, files in os.walk(store.layer_dir(diff_id)):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(here, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def prune(root: str | None, all_: bool) -> list[str]:

@@ -43,12 +43,12 @@ from minirun.engine.store.database import SCHEMA, SCHEMA_VERSION, Database, defa
 from minirun.engine.store.images import ImageNotFound, Images
 from minirun.engine.store.layers import Layers
 from minirun.engine.store.shared import (NAME_MAX, NAME_RULE, check_name, container_dir,
-                                         hex_of, now, remove_tree)
+                                         hex_of, now, remove_tree, tree_size)
 from minirun.engine.store.space import StoreError, StoreFull, full, space_errors
 
 __all__ = ["Store", "StoreError", "StoreFull", "ImageNotFound", "SCHEMA", "SCHEMA_VERSION",
            "default_root", "full", "space_errors", "hex_of", "now", "container_dir",
-           "check_name", "NAME_RULE", "NAME_MAX", "remove_tree"]
+           "check_name", "NAME_RULE", "NAME_MAX", "remove_tree", "tree_size"]
 
 
 class Store(Blobs, Layers, Images, Collector, Database):

@@ -91,3 +91,15 @@ def _remove_dir(parent: int, name: str, st: os.stat_result) -> None:
         os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         os.rmdir(name, dir_fd=parent)
+
+
+def tree_size(path: str) -> int:
+    """The bytes of the files under ``path`` (their sizes; links not followed)."""
+    total = 0
+    for here, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(here, name)).st_size
+            except OSError:
+                pass
+    return total
