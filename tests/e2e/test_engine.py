@@ -149,7 +149,7 @@ def test_dry_run_prints_exactly_what_create_writes(mr, img):
         written = f.read()
     import hashlib
     def anonymous(c):
-        return hashlib.sha256(f"{c}:/anon".encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{c}:/anon".encode()).hexdigest()
     expected = dry.replace(anonymous("0" * 64), anonymous(cid)).replace("0" * 64, cid) \
         .replace('"hostname": "' + "0" * 12, '"hostname": "' + cid[:12]) \
         .replace("HOSTNAME=" + "0" * 12, "HOSTNAME=" + cid[:12])

@@ -144,6 +144,9 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
                                       f"workdir={directory}/work",
         "org.minirun.container.id": cid, **spec.annotations}
     config["linux"]["cgroupsPath"] = f"minirun/{cid}"
+    if rootless and any(k != "devices" for k in spec.resources) and _no_user_cgroups():
+        from minirun.runtime.checks import LIMITS_WARNED    # create says so, as podman
+        config["annotations"][LIMITS_WARNED] = "1"
     _namespaces(config, spec, cid, rootless)
     _confine(config, spec, caps)
     user = config["process"]["user"]
@@ -167,6 +170,13 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
     return Bundle(config=config, files=files, volumes=tuple(mounts.volumes),
                   anonymous=mounts.anonymous,
                   stop_signal=spec.stop_signal or image.get("StopSignal"))
+
+
+def _no_user_cgroups() -> bool:
+    """A plain user here has no cgroups of their own: cgroup v1 (or
+    hybrid), where nothing is delegated (podman's rule)."""
+    from minirun.kernel import cgroups
+    return not cgroups.is_unified(cgroups.hierarchies())
 
 
 def args(spec: ContainerSpec, image: dict) -> list[str]:

@@ -18,7 +18,6 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
     The config is built (and so checked) before anything is made.
     ``owner``: the pid of a process (the Python API's caller) whose death
     ends and removes the container (monitor.py watches it)."""
-    warned = _warn_unlimited(spec)
     image_id = store.lookup(spec.image)
     cid = os.urandom(32).hex()       # (the secrets module costs 4 ms to import)
     name = spec.name or random_name(store)
@@ -31,6 +30,10 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
     image = bundle.image_config(store, image_id)
     made = bundle.build(spec, image, layers, cid=cid, directory=d,
                         volume_dir=volumes.volume_dir(store))
+    warned = LIMITS_WARNED in made.config["annotations"]
+    if warned:      # podman's word, at create (the launch, seeing the mark, says nothing)
+        print("Resource limits are not supported and ignored on cgroups V1 rootless systems",
+              file=sys.stderr)
     ports = _claim_ports(store, spec, image)
     new_volumes = {v for v, _ in made.volumes if not volumes.exists(store, v)}
     os.makedirs(d, mode=0o700)
@@ -46,8 +49,6 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
         if spec.secrets:
             from minirun.engine.containers import secrets
             secrets.apply(store, made.config, list(spec.secrets), d)
-        if warned:          # the runtime need not say it again at each start
-            made.config["annotations"][LIMITS_WARNED] = "1"
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(made.config, f, indent=2)
         options = {**spec._asdict(), "ports": ports, "anonymous_volumes": made.anonymous,
@@ -77,20 +78,6 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
         _forget(store, cid)
         raise
     return cid
-
-
-def _warn_unlimited(spec: ContainerSpec) -> bool:
-    """podman's word, at create, where a plain user's limits cannot be kept
-    (cgroup v1, where nothing is delegated): the container runs unlimited.
-    Whether it was said."""
-    if os.geteuid() == 0 or not any(k != "devices" for k in spec.resources):
-        return False
-    from minirun.kernel import cgroups
-    if cgroups.is_unified(cgroups.hierarchies()):
-        return False
-    print("Resource limits are not supported and ignored on cgroups V1 rootless systems",
-          file=sys.stderr)
-    return True
 
 
 def _replace(store: Store, name: str) -> None:
