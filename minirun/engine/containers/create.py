@@ -52,7 +52,10 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(made.config, f, indent=2)
         options = {**spec._asdict(), "ports": ports, "anonymous_volumes": made.anonymous,
-                   "stop_signal": made.stop_signal}
+                   "stop_signal": made.stop_signal,
+                   # the check that runs: its own, else its image's (read once, here)
+                   "healthcheck": spec.healthcheck if spec.healthcheck is not None
+                   else image.get("Healthcheck")}
         if warned:
             options["resources"] = {}       # not kept: inspect shows none, as podman
         if owner:

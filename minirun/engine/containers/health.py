@@ -26,14 +26,9 @@ NS = 1_000_000_000
 
 
 def of(store: Store, rec: dict) -> dict | None:
-    """The container's healthcheck: its own, else its image's; None if none."""
+    """The container's healthcheck (its own, else its image's, as create
+    recorded it); None if none."""
     check = rec["options"].get("healthcheck")
-    if check is None:
-        from minirun.engine.containers.bundle import image_config
-        try:
-            check = image_config(store, rec["image_id"]).get("Healthcheck")
-        except (MiniRunError, OSError, ValueError):
-            check = None
     if not check or not check.get("Test") or check["Test"][0] == "NONE":
         return None
     return {"Interval": 30 * NS, "Timeout": 30 * NS, "StartPeriod": 0, "Retries": 3, **check}
