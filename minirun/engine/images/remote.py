@@ -40,14 +40,25 @@ def search(term: str, limit: int = 25, tls_verify: bool | None = None) -> list[d
         reg = conf.find(d)
         insecure = (reg.insecure if reg else False) if tls_verify is None else not tls_verify
         client = Client(d, insecure=insecure, credentials=registries.credentials(d))
-        r = client.request("GET", f"/v2/_catalog?n={max(limit, 1) * 4}",
-                           "registry:catalog:*")
-        names = json.loads(r.data or b"{}").get("repositories") or []
+        names = _catalog(client)
         for n in names:
             if word.lower() in n.lower():
                 out.append({"Index": d, "Name": f"{d}/{n}", "Description": "", "Stars": 0,
                             "Official": "", "Automated": "", "Tag": ""})
     return out[:limit]
+
+
+def _catalog(client: Client, pages: int = 20) -> list[str]:
+    """Every repository the registry lists, page by page (its Link header)."""
+    names, path = [], "/v2/_catalog?n=1000"
+    for _ in range(pages):
+        r = client.request("GET", path, "registry:catalog:*")
+        names += json.loads(r.data or b"{}").get("repositories") or []
+        link = r.headers.get("Link", "")
+        if not link.startswith("<"):
+            break
+        path = link[1:link.index(">")]
+    return names
 
 
 def _qualified(ref, conf):
