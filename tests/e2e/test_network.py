@@ -371,12 +371,13 @@ def test_a_bandwidth_limit_each_way(mr, img):
 
     def receive():
         conn, _ = server.accept()
+        conn.settimeout(60)     # a peer whose namespace vanished sends no FIN: never hang pytest
         first, count = None, 0
         while chunk := conn.recv(65536):
             first = first or time.monotonic()
             count += len(chunk)
         got["rate"] = count * 8 / (time.monotonic() - first) / 1e6
-    t = threading.Thread(target=receive)
+    t = threading.Thread(target=receive, daemon=True)
     t.start()
     mr("exec", "slow", "sh", "-c", f"dd if=/dev/zero bs=64k count=64 2>/dev/null | "
        f"nc -w 10 host.containers.internal {server.getsockname()[1]}", check=True)
