@@ -97,6 +97,11 @@ The containers room:
         SecretError             (a ContainerError) a secret is unknown, taken, too big, or
                                 asked for wrongly
 
+The build room:
+    engine/build/__init__.py
+        BuildError              a build stopped: names the Containerfile's line, and why
+          StepFailed            a RUN exited non-zero (the build exits with its code)
+
 The output room:
     gotemplate/data.py
         TemplateError           a --format template does not parse, or fails on the data

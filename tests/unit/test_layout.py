@@ -89,6 +89,7 @@ ROOMS = {
     "network": set(),
     "cdi": set(),
     "containers": {"images", "lazy", "network", "cdi"},
+    "build": {"images", "containers"},
 }
 
 
