@@ -381,38 +381,54 @@ def commit_image(store: Store, base_id: str, layer_tar: str, *, config_changes: 
                  created_by: str, author: str = "", comment: str = "",
                  name: str | None = None, rootless: bool = False) -> str:
     """A new image: the image ``base_id`` and one more layer (the tar at
-    ``layer_tar``, gzip-compressed here), its config changed by
-    ``config_changes`` (instructions.apply) and a history entry; its id."""
+    ``layer_tar``), its config changed by ``config_changes``
+    (instructions.apply) and a history entry; its id."""
     from minirun.engine.images import instructions
-    base = json.loads(store.read_blob(base_id))
-    manifest_digest = store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
-                                       (base_id,)).fetchone()[0]
-    base_doc = mf.parse(store.read_blob(manifest_digest, verify=False))
-    with open(layer_tar, "rb") as f:
-        tar_bytes = f.read()
-    blob = gzip.compress(tar_bytes, compresslevel=6, mtime=0)
-    blob_digest = store.put_blob(blob)
-    inner = base.get("config") or {}
+    inner = json.loads(store.read_blob(base_id)).get("config") or {}
     for text in config_changes:
         inner = instructions.apply(inner, text)
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    entry = {"created": now, "created_by": created_by}
+    entry = {"created_by": created_by}
     entry.update({k: v for k, v in (("author", author), ("comment", comment)) if v})
+    return write_image(store, base_id, layer_tar, inner, [entry], author=author,
+                       names=[_local_name(name)] if name else [], rootless=rootless)
+
+
+def write_image(store: Store, base_id: str | None, layer_tar: str | None, inner: dict,
+                history: list[dict], *, names: list[str], rootless: bool,
+                author: str = "") -> str:
+    """A new image of ``base_id`` (None: from scratch) and at most one more
+    layer (the uncompressed tar at ``layer_tar``; gzip-compressed here),
+    with ``inner`` as its config's ``config`` and ``history`` appended (the
+    entry that made the layer last; each gets its time); its id."""
+    base = json.loads(store.read_blob(base_id)) if base_id else \
+        dict(mf.host_platform(), rootfs={"type": "layers", "diff_ids": []})
+    layers = []
+    if base_id:
+        manifest_digest = store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
+                                           (base_id,)).fetchone()[0]
+        layers = [{"mediaType": d.media_type, "digest": d.digest, "size": d.size}
+                  for d in mf.parse(store.read_blob(manifest_digest, verify=False)).layers]
+    diff_ids = list(base["rootfs"]["diff_ids"])
+    if layer_tar:
+        with open(layer_tar, "rb") as f:
+            tar_bytes = f.read()
+        blob = gzip.compress(tar_bytes, compresslevel=6, mtime=0)
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                       "digest": store.put_blob(blob), "size": len(blob)})
+        diff_ids.append(dg.of_bytes(tar_bytes))
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    entries = [dict(entry, created=now) for entry in history]
+    if not layer_tar and entries:
+        entries[-1]["empty_layer"] = True
     config = dict(base, created=now, config=inner,
-                  rootfs={"type": "layers",
-                          "diff_ids": list(base["rootfs"]["diff_ids"]) + [dg.of_bytes(tar_bytes)]},
-                  history=list(base.get("history") or []) + [entry])
+                  rootfs={"type": "layers", "diff_ids": diff_ids},
+                  history=list(base.get("history") or []) + entries)
     if author:
         config["author"] = author
     cfg = json.dumps(config).encode()
     cfg_digest = store.put_blob(cfg)
-    layers = [{"mediaType": d.media_type, "digest": d.digest, "size": d.size}
-              for d in base_doc.layers]
-    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                   "digest": blob_digest, "size": len(blob)})
     manifest = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
                            "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest,
                                       "size": len(cfg)}, "layers": layers}).encode()
-    names = [_local_name(name)] if name else []
     _finish(store, manifest, mf.parse(manifest), mf.parse_config(cfg), names, rootless)
     return cfg_digest
