@@ -1,6 +1,7 @@
 """The image commands: pull, push, images, rmi, tag, login, logout, save,
-load, import, and the `image` group (inspect, prune, and the same verbs
-under podman's second names: ls, rm, ...)."""
+load, import, and the `image` group (inspect, prune, copy, and the same
+verbs under podman's second names: ls, rm, ...)."""
+import json
 import sys
 
 import click
@@ -174,14 +175,58 @@ def image() -> None:
 
 @image.command("inspect")
 @click.option("-f", "--format", "fmt", default=None, help="json, or a Go template")
+@click.option("--raw", is_flag=True, help="the manifest's bytes as stored or served "
+                                          "(the config's, with --config)")
+@click.option("--config", "config", is_flag=True, help="the image's config")
+@click.option("-n", "--no-tags", is_flag=True, help="no RepoTags (a registry's tags list)")
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
-def image_inspect(obj, fmt: str | None, names) -> None:
-    """Show images' details: JSON in podman's shape, or --format."""
+def image_inspect(obj, fmt: str | None, raw: bool, config: bool, no_tags: bool,
+                  tls_verify: bool | None, names) -> None:
+    """Show images' details: JSON in podman's shape, or --format.  A name
+    with a transport (docker://REF, oci:DIR, ... as skopeo's) is inspected
+    where it is, without copying it, in skopeo's shape."""
     from minirun.cli import formats
+    from minirun.engine.images import service as img, transports
+    remote = [n for n in names if transports.split(n)[1] != n]
+    if not remote and not raw and not config:
+        formats.objects(fmt, [img.inspect(obj["root"], n) for n in names])
+        return
+    if len(names) != 1:
+        raise click.UsageError("a name with a transport (or --raw, --config) is "
+                               "inspected one at a time")
+    from minirun.engine.images import remote as rm
+    out = rm.inspect(names[0], raw=raw, config=config, tags=not no_tags,
+                     tls_verify=tls_verify, root=obj["root"])
+    if isinstance(out, bytes):
+        sys.stdout.buffer.write(out)    # byte for byte, as skopeo --raw
+    elif fmt and fmt != "json":
+        formats.objects(fmt, [out])
+    else:
+        click.echo(json.dumps(out, indent=4))
+
+
+@image.command("copy")
+@click.argument("source")
+@click.argument("destination")
+@click.option("-q", "--quiet", is_flag=True, help="no report of the steps")
+@click.option("--src-tls-verify", type=click.BOOL, default=None, metavar="BOOL",
+              help="require HTTPS with a valid certificate from a docker:// source")
+@click.option("--dest-tls-verify", type=click.BOOL, default=None, metavar="BOOL",
+              help="the same, for a docker:// destination")
+@click.pass_obj
+@engine_errors
+def image_copy(obj, source: str, destination: str, quiet: bool, src_tls_verify: bool | None,
+               dest_tls_verify: bool | None) -> None:
+    """Copy an image between transports, as skopeo copy: docker://REF,
+    oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF],
+    dir:PATH, containers-storage:REF (or a bare NAME: the store).  Blobs go
+    across as they are, each checked against its digest."""
     from minirun.engine.images import service as img
-    formats.objects(fmt, [img.inspect(obj["root"], n) for n in names])
+    img.copy(obj["root"], source, destination, src_tls_verify=src_tls_verify,
+             dest_tls_verify=dest_tls_verify, quiet=quiet)
 
 
 @click.command()

@@ -68,6 +68,13 @@ class _Source:
             raise ArchiveError(f"the archive has no file `{name}`")
         return self.tar.extractfile(self.members[name])
 
+    def size(self, name: str) -> int:
+        if self.dir:
+            return os.path.getsize(os.path.join(self.dir, name))
+        if name not in self.members:
+            raise ArchiveError(f"the archive has no file `{name}`")
+        return self.members[name].size
+
     def read(self, name: str, limit: int = mf.MAX_DOCUMENT) -> bytes:
         with self.open(name) as f:
             data = f.read(limit + 1)
@@ -188,11 +195,7 @@ def _load_docker(store: Store, src: _Source, rootless: bool) -> list[str]:
         for i, name in enumerate(entry["Layers"]):
             layers.append(_docker_layer(store, src, name, config.diff_ids[i]
                                         if i < len(config.diff_ids) else None))
-        manifest = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
-                    "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest,
-                               "size": len(cfg_bytes)},
-                    "layers": layers}
-        data = json.dumps(manifest).encode()
+        data = oci_manifest(cfg_digest, len(cfg_bytes), layers)
         names = []
         for tag in entry.get("RepoTags") or []:
             r = reference.parse(tag)
@@ -200,6 +203,15 @@ def _load_docker(store: Store, src: _Source, rootless: bool) -> list[str]:
         _finish(store, data, mf.parse(data), config, names, rootless)
         loaded.extend(names or [cfg_digest])
     return loaded
+
+
+def oci_manifest(cfg_digest: str, cfg_size: int, layers: list[dict]) -> bytes:
+    """The OCI manifest of a config and layer descriptors (as dicts), as
+    load, import and commit make one (and a docker-archive read by
+    transports.py)."""
+    return json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
+                       "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest,
+                                  "size": cfg_size}, "layers": layers}).encode()
 
 
 def _docker_layer(store: Store, src: _Source, name: str, diff_id: str | None) -> dict:
@@ -368,10 +380,8 @@ def import_rootfs(store: Store, tarball: str, name: str | None, rootless: bool =
               "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
     cfg = json.dumps(config).encode()
     cfg_digest = store.put_blob(cfg)
-    manifest = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
-                "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest, "size": len(cfg)},
-                "layers": [{"mediaType": media, "digest": blob_digest, "size": len(raw)}]}
-    data = json.dumps(manifest).encode()
+    data = oci_manifest(cfg_digest, len(cfg),
+                        [{"mediaType": media, "digest": blob_digest, "size": len(raw)}])
     names = [_local_name(name)] if name else []
     _finish(store, data, mf.parse(data), mf.parse_config(cfg), names, rootless)
     return cfg_digest
@@ -427,8 +437,6 @@ def write_image(store: Store, base_id: str | None, layer_tar: str | None, inner:
         config["author"] = author
     cfg = json.dumps(config).encode()
     cfg_digest = store.put_blob(cfg)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
-                           "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest,
-                                      "size": len(cfg)}, "layers": layers}).encode()
+    manifest = oci_manifest(cfg_digest, len(cfg), layers)
     _finish(store, manifest, mf.parse(manifest), mf.parse_config(cfg), names, rootless)
     return cfg_digest

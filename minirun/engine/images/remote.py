@@ -66,3 +66,43 @@ def _qualified(ref, conf):
         raise RegistryError(f"{ref}: a short name needs a registry: name it in full, or set "
                             "unqualified-search-registries in registries.conf")
     return reference.parse(f"{conf.search[0]}/{ref.path}:{ref.tag or 'latest'}")
+
+
+def inspect(name: str, *, raw: bool = False, config: bool = False, tags: bool = True,
+            tls_verify: bool | None = None, root: str | None = None):
+    """skopeo inspect of an image anywhere transports.py reaches, without
+    copying it: the manifest's bytes as served (``raw``), the config
+    (``config``: its bytes with ``raw``), or skopeo's summary."""
+    from minirun.engine import digest as dg
+    from minirun.engine.images import transports
+    src = transports.source(name, root=root, tls_verify=tls_verify)
+    try:
+        if raw and not config:
+            return src.top()
+        data, doc = src.manifest()
+        cfg = src.config(doc)
+        if config:
+            return cfg if raw else json.loads(cfg)
+        return _summary(src, dg.of_bytes(src.top()), doc, json.loads(cfg), tags)
+    finally:
+        src.close()
+
+
+def _summary(src, digest: str, doc: mf.Manifest, cfg: dict, tags: bool) -> dict:
+    """skopeo inspect's fields: Name (a registry's image only), Digest (of the
+    document the name points at: an index's, for an index), RepoTags (the
+    repository's tags), then the config's and the layers'."""
+    inner = cfg.get("config") or {}
+    out = {"Name": src.name} if hasattr(src, "name") else {}
+    out.update({
+        "Digest": digest, "RepoTags": src.tags() if tags else [],
+        "Created": cfg.get("created"), "DockerVersion": cfg.get("docker_version") or "",
+        "Labels": inner.get("Labels") or None, "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", "")})
+    if cfg.get("variant"):
+        out["Variant"] = cfg["variant"]
+    out["Layers"] = [d.digest for d in doc.layers]
+    out["LayersData"] = [{"MIMEType": d.media_type, "Digest": d.digest, "Size": d.size,
+                          "Annotations": d.annotations} for d in doc.layers]
+    out["Env"] = inner.get("Env")
+    return out

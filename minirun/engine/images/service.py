@@ -285,3 +285,33 @@ def import_rootfs(root: str | None, tarball: str, name: str | None) -> str:
     image_id = in_store(root, _adding, archive.import_rootfs, tarball, name, is_rootless())
     events.emit(Store(root).root, "image", "import", hex_of(image_id), name or "")
     return image_id
+
+
+def copy(root: str | None, source: str, destination: str, *,
+         src_tls_verify: bool | None = None, dest_tls_verify: bool | None = None,
+         quiet: bool = False) -> str:
+    """skopeo copy: the image ``source`` names to where ``destination``
+    names (transports.py); the digest of the manifest written.  Into the
+    store, the copy runs where the store is written, and what it added
+    is collected again if it fails."""
+    import sys
+    from minirun.engine.images import transports
+    from minirun.kernel.idmap import is_rootless
+
+    def say(line: str) -> None:
+        if not quiet:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()          # (from the store's child, too)
+    kind, rest = transports.split(destination)
+    if kind != "containers-storage":
+        dst = transports.destination(destination, tls_verify=dest_tls_verify)
+        return transports.copy(transports.source(source, root=root, tls_verify=src_tls_verify),
+                               dst, say)
+    transports.split(source)            # (a misspelt source: said before any fork)
+    rootless = is_rootless()
+
+    def work(store: Store) -> str:
+        dst = transports.StoreDestination(store, rest, rootless)
+        return transports.copy(transports.source(source, root=root,
+                                                 tls_verify=src_tls_verify), dst, say)
+    return in_store(root, _adding, work)
