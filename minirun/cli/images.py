@@ -56,8 +56,8 @@ def push(obj, image: str, destination: str | None, quiet: bool, tls_verify: bool
 @click.option("--format", "fmt", default=None, help="json, or a Go template (table ...)")
 @click.option("-q", "--quiet", is_flag=True, help="image ids only")
 @click.option("--no-trunc", is_flag=True)
-@click.option("-a", "--all", "all_", is_flag=True, help="accepted: minirun keeps no "
-                                                        "intermediate images")
+@click.option("-a", "--all", "all_", is_flag=True, help="also the intermediate images "
+                                                        "builds make")
 @click.option("-n", "--noheading", is_flag=True, help="no header row")
 @click.option("-f", "--filter", "filters", multiple=True,
               help="reference=PATTERN, dangling=true|false, label=KEY[=VALUE]")
@@ -71,6 +71,10 @@ def images(obj, fmt: str | None, quiet: bool, no_trunc: bool, all_: bool,
     from minirun.engine.images import service as img
     wanted = list(filters) + ([f"reference={reference}"] if reference else [])
     summaries = [s for s in img.summaries(obj["root"]) if _image_matches(s, wanted)]
+    if not all_:
+        from minirun.engine.store import Store, hex_of
+        hidden = {hex_of(i) for i in Store(obj["root"]).intermediate_images()}
+        summaries = [s for s in summaries if s["Id"] not in hidden]
     if quiet:
         for r in summaries:
             click.echo(r["Id"] if no_trunc else r["Id"][:12])

@@ -405,26 +405,29 @@ def commit_image(store: Store, base_id: str, layer_tar: str, *, config_changes: 
 
 def write_image(store: Store, base_id: str | None, layer_tar: str | None, inner: dict,
                 history: list[dict], *, names: list[str], rootless: bool,
-                author: str = "") -> str:
+                author: str = "", fmt: str = "oci") -> str:
     """A new image of ``base_id`` (None: from scratch) and at most one more
     layer (the uncompressed tar at ``layer_tar``; gzip-compressed here),
     with ``inner`` as its config's ``config`` and ``history`` appended (the
-    entry that made the layer last; each gets its time); its id."""
+    entry that made the layer last; each gets its time); its id.  ``fmt``
+    "docker" writes Docker's media types (the same bytes, other names)."""
+    types = DOCKER_TYPES if fmt == "docker" else OCI_TYPES
     base = json.loads(store.read_blob(base_id)) if base_id else \
         dict(mf.host_platform(), rootfs={"type": "layers", "diff_ids": []})
     layers = []
     if base_id:
         manifest_digest = store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
                                            (base_id,)).fetchone()[0]
-        layers = [{"mediaType": d.media_type, "digest": d.digest, "size": d.size}
+        layers = [{"mediaType": types.get(d.media_type, d.media_type), "digest": d.digest,
+                   "size": d.size}
                   for d in mf.parse(store.read_blob(manifest_digest, verify=False)).layers]
     diff_ids = list(base["rootfs"]["diff_ids"])
     if layer_tar:
         with open(layer_tar, "rb") as f:
             tar_bytes = f.read()
         blob = gzip.compress(tar_bytes, compresslevel=6, mtime=0)
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                       "digest": store.put_blob(blob), "size": len(blob)})
+        layers.append({"mediaType": types[GZIP_LAYER], "digest": store.put_blob(blob),
+                       "size": len(blob)})
         diff_ids.append(dg.of_bytes(tar_bytes))
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     entries = [dict(entry, created=now) for entry in history]
@@ -437,6 +440,16 @@ def write_image(store: Store, base_id: str | None, layer_tar: str | None, inner:
         config["author"] = author
     cfg = json.dumps(config).encode()
     cfg_digest = store.put_blob(cfg)
-    manifest = oci_manifest(cfg_digest, len(cfg), layers)
+    manifest = oci_manifest(cfg_digest, len(cfg), layers) if fmt != "docker" else \
+        json.dumps({"schemaVersion": 2, "mediaType": mf.DOCKER_MANIFEST,
+                    "config": {"mediaType": mf.DOCKER_CONFIG, "digest": cfg_digest,
+                               "size": len(cfg)}, "layers": layers}).encode()
     _finish(store, manifest, mf.parse(manifest), mf.parse_config(cfg), names, rootless)
     return cfg_digest
+
+
+# A build's layers by format: the same bytes under OCI's or Docker's names.
+GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_GZIP_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_TYPES = {GZIP_LAYER: GZIP_LAYER, DOCKER_GZIP_LAYER: GZIP_LAYER}
+DOCKER_TYPES = {GZIP_LAYER: DOCKER_GZIP_LAYER, DOCKER_GZIP_LAYER: DOCKER_GZIP_LAYER}

@@ -224,6 +224,27 @@ def _commit(store: Store, upper: str, base_id: str, **kwargs) -> str:
         return archive.commit_image(store, base_id, layer, **kwargs)
 
 
+def write_image(root: str | None, base_id: str | None, layer: str | None, config: dict,
+                history: list[dict], *, upper: str | None = None, fmt: str = "oci") -> str:
+    """A build step's image (archive.write_image), its layer the tar at
+    ``layer`` or the changes in ``upper`` (written as ``commit`` writes
+    them), written where the store is written; its id."""
+    from minirun.kernel.idmap import is_rootless
+    def work(store: Store) -> str:
+        from minirun.engine.images import archive, layerdiff
+        if upper is None:
+            return archive.write_image(store, base_id, layer, config, history, names=[],
+                                       rootless=rootless, fmt=fmt)
+        import tempfile
+        with tempfile.TemporaryDirectory(dir=store.root, prefix=".commit-") as tmp:
+            tar = os.path.join(tmp, "layer.tar")
+            layerdiff.write_layer(upper, tar)
+            return archive.write_image(store, base_id, tar, config, history, names=[],
+                                       rootless=rootless, fmt=fmt)
+    rootless = is_rootless()
+    return in_store(root, _adding, work)
+
+
 def history(root: str | None, name: str) -> list[dict]:
     """podman's history entries of an image, newest first: the config's
     history, each entry that made a layer given that layer's size (the top
@@ -252,9 +273,10 @@ def history(root: str | None, name: str) -> list[dict]:
 def prune(root: str | None, all_: bool) -> list[str]:
     def work(store: Store) -> list[str]:
         out = []
+        keep = set() if all_ else store.intermediate_images()   # (a build's cache)
         for image in store.images():
             image_id = "sha256:" + image["Id"]
-            if store.users_of(image_id) or (image["Names"] and not all_):
+            if store.users_of(image_id) or (image["Names"] and not all_) or image_id in keep:
                 continue
             store.remove_image(image_id)
             out.append(image["Id"])

@@ -11,6 +11,8 @@ the engine's base: every room uses it, and it imports no room.
     <root>/layers-mapped/<map>/     layers copied with owners moved (keep-id)
     <root>/lazy/                    what the lazy room keeps for an image
     <root>/containers/<id>/         a container's bundle, log and exit file
+    <root>/build-cache/<key>        the image a build step made, and its parent
+    <root>/build-cache-mounts/<id>/ a RUN --mount=type=cache directory
 
 Crash safety: a layer is unpacked into ``.tmp-<hex>`` and renamed into place
 only when whole and verified, then recorded; an image row is written only

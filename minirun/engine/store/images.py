@@ -181,6 +181,47 @@ class Images:
             if digest not in in_use:
                 unlink(self.blob_path(digest))
 
+    # --- what builds remember ----------------------------------------------
+
+    def _build_cache(self, key: str = "") -> str:
+        return os.path.join(self.root, "build-cache", key)
+
+    def build_cache_lookup(self, key: str) -> str | None:
+        """The image a build step with ``key`` made, if it is still here."""
+        try:
+            with open(self._build_cache(key)) as f:
+                image_id = f.read().split()[0]
+        except (OSError, IndexError):
+            return None
+        exists = self.db.execute("SELECT 1 FROM images WHERE id=?", (image_id,)).fetchone()
+        return image_id if exists else None
+
+    def build_cache_remember(self, key: str, image_id: str, parent: str | None) -> None:
+        """Remember the image a step made (and the one it was made on: an
+        image that is a parent is an intermediate one, which `images`
+        lists only with -a, as podman does)."""
+        os.makedirs(self._build_cache(), exist_ok=True)
+        tmp = self._build_cache(f".{key}.{os.getpid()}")
+        with open(tmp, "w") as f:
+            f.write(f"{image_id} {parent or '-'}\n")
+        os.replace(tmp, self._build_cache(key))
+
+    def intermediate_images(self) -> set[str]:
+        """Images without a name that a build made another image on."""
+        directory = self._build_cache()
+        parents = set()
+        for key in os.listdir(directory) if os.path.isdir(directory) else []:
+            try:
+                with open(os.path.join(directory, key)) as f:
+                    child, parent = f.read().split()[:2]
+            except (OSError, ValueError):
+                continue
+            if child != parent and self.db.execute("SELECT 1 FROM images WHERE id=?",
+                                                   (child,)).fetchone():
+                parents.add(parent)
+        named = {r[0] for r in self.db.execute("SELECT DISTINCT image_id FROM tags")}
+        return parents - named
+
     # --- what the lazy room keeps here -------------------------------------
 
     def lazy_record(self, image_id: str) -> str:

@@ -1,0 +1,172 @@
+"""A build: a Containerfile's stages, one instruction at a time.
+
+Reading order:
+
+    build()          the whole build: the file, the stages it needs, the tags
+    Stage            one FROM and what follows it: its image so far, its
+                     config so far, its build arguments
+    Stage.step()     one instruction: the config-only ones change the
+                     config in memory; RUN, COPY, ADD (and a WORKDIR that
+                     makes a directory) make a layer, and so an image
+
+**The cache.**  Each step has a key: a digest of the key before it (the
+first: the base image's id), the instruction as expanded, and what else
+decides its result (a RUN's build arguments; a COPY's files, by digest).
+An image made by a step is remembered under its key
+(store.build_cache); the next build with the same key takes it without
+running anything, so a second build of an unchanged context runs no RUN,
+and a changed file reruns from its COPY on.  ``--no-cache`` takes nothing
+from the cache (and still fills it).
+
+**A RUN** is a container of the stage's image so far, made and run by the
+containers room with the stage's environment, working directory and user,
+our stdio its stdio; its overlay upper directory becomes the layer
+(engine/images/layerdiff.py, as `commit` does), minus the files the
+runtime made only as mount points.  A command that fails stops the build
+with its exit code; its container goes either way.
+
+See: buildah-build(1), podman-build(1)
+"""
+import os
+import sys
+from dataclasses import dataclass, field
+
+from minirun.engine.build import BuildError
+from minirun.engine.build import containerfile as cf
+from minirun.engine.store import Store
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `minirun build` was asked: the flags' words."""
+    context: str
+    containerfile: str | None = None
+    tags: tuple = ()
+    build_args: dict = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    pull: str = "missing"
+    network: str | None = None
+    labels: dict = field(default_factory=dict)
+    fmt: str = "oci"
+    quiet: bool = False
+
+
+def build(root: str | None, options: Options, out=None) -> str:
+    """Build ``options``; the final image's id (the tags point at it)."""
+    out = out or sys.stdout
+    path = _containerfile(options)
+    with open(path, encoding="utf-8") as f:
+        instructions = cf.parse(f.read(), os.path.basename(path))
+    from minirun.engine.build.context import Context
+    from minirun.engine.build.stage import Stage
+    context = Context(options.context, path)
+    stages, global_args = _stages(instructions, os.path.basename(path), options)
+    store = Store(root)
+    built: dict[str, str] = {}
+    for stage in _needed(stages, options.target, os.path.basename(path)):
+        s = Stage(store, root, stage, options, global_args, built, context, out, len(stages),
+                  os.path.basename(path))
+        built[str(stage["index"])] = s.run()
+        if stage["name"]:
+            built[stage["name"]] = built[str(stage["index"])]
+    image_id = built[str(stage["index"])]
+    _tag(root, image_id, options, out)
+    return image_id
+
+
+def _containerfile(options: Options) -> str:
+    if not os.path.isdir(options.context):
+        raise BuildError(f"the build context {options.context!r} is not a directory: give "
+                         "the directory holding what COPY and ADD read")
+    if options.containerfile:
+        path = options.containerfile
+        if not os.path.isfile(path):
+            raise BuildError(f"-f {path}: no such file")
+        return path
+    for name in ("Containerfile", "Dockerfile"):
+        if os.path.isfile(os.path.join(options.context, name)):
+            return os.path.join(options.context, name)
+    raise BuildError(f"no Containerfile or Dockerfile in {options.context}: write one, or "
+                     "name it with -f")
+
+
+def _stages(instructions: list, path: str, options: Options) -> tuple[list[dict], dict]:
+    """The stages (index, name, base, instructions) and the ARGs before
+    the first FROM (their values: a --build-arg's, else the default)."""
+    global_args: dict[str, str] = {}
+    stages: list[dict] = []
+    for ins in instructions:
+        where = ins.where(path)
+        if ins.word == "FROM":
+            words = cf.words(ins.text, global_args, where)
+            if len(words) not in (1, 3) or len(words) == 3 and words[1].lower() != "as":
+                raise BuildError(f"{where}: write FROM IMAGE [AS NAME]")
+            name = words[2].lower() if len(words) == 3 else ""
+            stages.append({"index": len(stages), "name": name, "base": words[0],
+                           "from": ins, "instructions": []})
+        elif not stages:
+            if ins.word != "ARG":
+                raise BuildError(f"{where}: only ARG may come before the first FROM")
+            for key, value in _arg_words(ins, global_args, where):
+                global_args[key] = options.build_args.get(key, value or "")
+        else:
+            stages[-1]["instructions"].append(ins)
+    if not stages:
+        raise BuildError(f"{path}: no FROM; a Containerfile starts with FROM IMAGE (or scratch)")
+    return stages, global_args
+
+
+def _arg_words(ins, env: dict, where: str) -> list[tuple[str, str | None]]:
+    out = []
+    for word in cf.words(ins.text, env, where):
+        key, sep, value = word.partition("=")
+        if not key.replace("_", "a").isalnum():
+            raise BuildError(f"{where}: {key!r} is not an argument's name")
+        out.append((key, value if sep else None))
+    return out
+
+
+def _needed(stages: list[dict], target: str | None, path: str) -> list[dict]:
+    """The stages the target needs (FROM another stage, COPY --from one),
+    in order; the last stage is the target unless --target names one."""
+    by_name = {s["name"]: s for s in stages if s["name"]}
+    if target is None:
+        goal = stages[-1]
+    elif target.lower() in by_name:
+        goal = by_name[target.lower()]
+    else:
+        raise BuildError(f"--target {target}: {path} has no stage named so; its stages: "
+                         f"{', '.join(by_name) or 'none named (use FROM IMAGE AS NAME)'}")
+    want, todo = set(), [goal]
+    while todo:
+        stage = todo.pop()
+        if stage["index"] in want:
+            continue
+        want.add(stage["index"])
+        refs = [stage["base"]] + [i.flag("from") for i in stage["instructions"] if i.flag("from")]
+        for ref in refs:
+            ref = ref.lower()
+            if ref in by_name:
+                todo.append(by_name[ref])
+            elif ref.isdigit() and int(ref) < len(stages):
+                todo.append(stages[int(ref)])
+    return [s for s in stages if s["index"] in want]
+
+
+def _tag(root: str | None, image_id: str, options: Options, out) -> None:
+    from minirun.engine.images import service
+    from minirun.engine.store import hex_of
+    if options.tags:
+        service.tag(root, image_id, list(options.tags))
+    if not options.quiet:
+        for name in options.tags:
+            print(f"Successfully tagged {_full_name(name)}", file=out)
+    print(hex_of(image_id), file=out, flush=True)
+
+
+def _full_name(name: str) -> str:
+    from minirun.engine import reference
+    r = reference.parse(name)
+    return str(r.with_domain("localhost") if r.short else r)
+
