@@ -5,6 +5,7 @@
     GET  /v2/<name>/blobs/<digest>             a blob (Range: to resume)
     HEAD /v2/<name>/blobs/<digest>             does the registry have it?
     POST /v2/<name>/blobs/uploads/             start an upload; PUT ?digest= ends it
+         ...?mount=<digest>&from=<other name>  or mount a blob another repository has
     PUT  /v2/<name>/manifests/<tag>            publish a manifest
 
 Authentication follows the 401 challenge: ``Bearer realm=..,service=..``
@@ -203,9 +204,18 @@ class Client:
         except NotFound:
             return False
 
-    def push_blob(self, name: str, digest: str, body, size: int) -> None:
+    def push_blob(self, name: str, digest: str, body, size: int,
+                  mount_from: str | None = None) -> None:
+        """Upload a blob; with ``mount_from`` (a repository of this registry
+        that has it), ask first to mount it from there: 201 means done with
+        no byte sent, 202 that the registry would not (upload it, then)."""
         scope = f"repository:{name}:pull,push"
-        r = self.request("POST", f"/v2/{name}/blobs/uploads/", scope, ok=(202,))
+        path = f"/v2/{name}/blobs/uploads/"
+        if mount_from:      # (a token without pull on it: the registry says 202)
+            path += "?" + urllib.parse.urlencode({"mount": digest, "from": mount_from})
+        r = self.request("POST", path, scope, ok=(201, 202))
+        if r.status == 201:
+            return
         location = r.headers["Location"]
         if location.startswith("/"):
             location = self._url(location)

@@ -326,14 +326,17 @@ def copy(root: str | None, source: str, destination: str, *,
             sys.stdout.flush()          # (from the store's child, too)
     kind, rest = transports.split(destination)
     if kind != "containers-storage":
-        dst = transports.destination(destination, tls_verify=dest_tls_verify)
-        return transports.copy(transports.source(source, root=root, tls_verify=src_tls_verify),
-                               dst, say)
+        src = transports.source(source, root=root, tls_verify=src_tls_verify)
+        try:                            # (the source first: a missing one writes nothing)
+            dst = transports.destination(destination, tls_verify=dest_tls_verify)
+        except BaseException:
+            src.close()
+            raise
+        return transports.copy(src, dst, say)
     transports.split(source)            # (a misspelt source: said before any fork)
     rootless = is_rootless()
 
     def work(store: Store) -> str:
-        dst = transports.StoreDestination(store, rest, rootless)
-        return transports.copy(transports.source(source, root=root,
-                                                 tls_verify=src_tls_verify), dst, say)
+        src = transports.source(source, root=root, tls_verify=src_tls_verify)
+        return transports.copy(src, transports.StoreDestination(store, rest, rootless), say)
     return in_store(root, _adding, work)

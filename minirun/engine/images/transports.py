@@ -154,8 +154,12 @@ class RegistrySource(Source):
         return self.found
 
     @property
+    def ref(self) -> reference.Reference:
+        return self._resolve()[0]
+
+    @property
     def name(self) -> str:
-        return self._resolve()[0].name
+        return self.ref.name
 
     def top(self) -> bytes:
         ref, client = self._resolve()[:2]
@@ -482,6 +486,10 @@ class Destination:
     end before it keeps the blob.  ``diff_id`` is a layer's (None: the config)."""
     keeps = mf.MANIFESTS
 
+    def reading(self, src: Source) -> None:
+        """Told the source, once its manifest is read (a registry mounts
+        blobs from another repository of its own)."""
+
     def has(self, desc: mf.Descriptor) -> bool:
         raise NotImplementedError
 
@@ -498,17 +506,25 @@ class Destination:
 class RegistryDestination(Destination):
     def __init__(self, text: str, tls_verify: bool | None):
         from minirun.engine.images.pull import client_for
-        self.ref = reference.parse(text)
+        self.ref, self.mount_from = reference.parse(text), None
         if self.ref.short:
             raise TransportError(f"`docker://{text}`: name the registry, as "
                                  f"docker://localhost:5000/{self.ref.path}")
         self.client = client_for(self.ref, registries.load(), tls_verify)
 
+    def reading(self, src: Source) -> None:
+        # From another repository of the same registry, blobs are mounted
+        # (no byte goes through us), as skopeo does.
+        if isinstance(src, RegistrySource) and src.ref.domain == self.ref.domain and \
+                src.ref.path != self.ref.path:
+            self.mount_from = src.ref.path
+
     def has(self, desc: mf.Descriptor) -> bool:
         return self.client.has_blob(self.ref.path, desc.digest)
 
     def put(self, desc: mf.Descriptor, chunks, diff_id: str | None) -> None:
-        self.client.push_blob(self.ref.path, desc.digest, chunks, desc.size)
+        self.client.push_blob(self.ref.path, desc.digest, chunks, desc.size,
+                              mount_from=self.mount_from)
 
     def finish(self, data: bytes, doc: mf.Manifest, config: mf.Config) -> None:
         if self.ref.digest and dg.of_bytes(data) != self.ref.digest:
@@ -693,6 +709,7 @@ def copy(src: Source, dst: Destination, say=lambda line: None) -> str:
         data, doc = src.manifest()
         cfg = src.config(doc)
         config = mf.parse_config(cfg)
+        dst.reading(src)
         if len(config.diff_ids) != len(doc.layers):
             raise mf.ManifestError(f"{len(doc.layers)} layers but {len(config.diff_ids)} "
                                    "diff_ids in the config")
