@@ -1,10 +1,12 @@
 """The build context (minirun/engine/build/context.py): the ignore file,
 COPY's source words, the walk and the digest, on real files in tmp_path;
 a few cases side by side with buildah 1.28, the builds' oracle."""
+import inspect
 import os
 import shutil
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -174,12 +176,31 @@ def test_walk_follows_a_named_link_inside_the_context(tmp_path):
     assert (rel, host) == ("labs", str(c / "dir/sub/g")) and stat.S_ISREG(st.st_mode)
 
 
+def test_walk_resolves_every_link_on_the_way_inside_the_context(tmp_path):
+    tree(tmp_path / "outside", {"sub": {"secret": "s"}})
+    c = tree(tmp_path / "c", {"dir": {"sub": {"g": "g"}}, "ld": ("link", "/dir"),
+                              "out": ("link", "../outside")})
+    ctx = Context(str(c))
+    assert [(n, h) for n, h, _ in ctx.walk("ld/sub")] == \
+        [("ld/sub", str(c / "dir/sub")), ("ld/sub/g", str(c / "dir/sub/g"))]
+    with pytest.raises(BuildError, match="out of the build context"):
+        names(ctx, "out/sub")
+    with pytest.raises(BuildError, match="climbs out of the build context"):
+        names(ctx, "../c")
+
+
 def test_a_deep_tree_walks_without_recursion(tmp_path):
-    c = deep = tmp_path / "c"
-    for _ in range(1201):
-        os.mkdir(deep)
-        deep = deep / "d"
-    assert len(names(Context(str(c)))) == 1201
+    # 300 levels under a recursion limit 100 frames above this one: a walk
+    # that recursed per directory would fail (and the tree stays shallow
+    # enough for pytest's own recursive clean-up of tmp_path)
+    c = tmp_path / "c"
+    os.makedirs(c / "/".join(["d"] * 300))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + 100)
+    try:
+        assert len(names(Context(str(c)))) == 301
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 # --- sources -----------------------------------------------------------------
@@ -278,10 +299,12 @@ def test_digest_is_stable_and_ignores_times_and_owners(tmp_path):
     spec = {"dir": {"f": "hello", "l": ("link", "f"), "e": {}}, "big": "x" * 5000}
     one, two = tree(tmp_path / "one", spec), tree(tmp_path / "two", spec)
     os.utime(two / "dir/f", (1, 1))
-    os.chown(two / "big", 1234, 4321) if os.geteuid() == 0 else None
+    if os.geteuid() == 0:
+        os.chown(two / "big", 1234, 4321)
     d1 = Context(str(one)).digest(["dir", "big"])
     assert d1.startswith("sha256:") and len(d1) == 71
-    assert Context(str(two)).digest(["dir", "big"]) == d1 == Context(str(one)).digest(["dir", "big"])
+    assert Context(str(two)).digest(["dir", "big"]) == d1
+    assert Context(str(one)).digest(["dir", "big"]) == d1
     assert Context(str(one)).digest(["big", "dir"]) != d1
 
 

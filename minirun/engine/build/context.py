@@ -180,6 +180,15 @@ def _literal_prefix(pattern: str) -> str:
     return "".join(out)
 
 
+def _self_and_parents(rel: str) -> Iterator[str]:
+    """`a/b/c`, then `a`, `a/b` (made one at a time: most tests stop early)."""
+    yield rel
+    slash = rel.find("/")
+    while slash != -1:
+        yield rel[:slash]
+        slash = rel.find("/", slash + 1)
+
+
 def _join(rel: str, name: str) -> str:
     return name if rel == "." else f"{rel}/{name}"
 
@@ -204,20 +213,20 @@ class Context:
                                  f"make it readable or remove it") from None
             self.patterns = parse_ignore(text, self.ignorefile)
         # (re-includes, regex, literal prefix), in the file's order
-        self._rules = [(p.startswith("!"), _pattern_regex(p.lstrip("!"), True),
-                        _literal_prefix(p.lstrip("!"))) for p in self.patterns]
+        self._rules = []
+        for pattern in self.patterns:
+            body = pattern[1:] if pattern.startswith("!") else pattern
+            self._rules.append((body != pattern, _pattern_regex(body, True), _literal_prefix(body)))
 
     def excluded(self, rel: str) -> bool:
         """Whether the ignore file leaves ``rel`` out: the last pattern that
         matches it, or one of its parent directories, decides."""
         rel = clean(rel).lstrip("/")
-        if rel in (".", ""):
+        if rel in (".", "") or not self._rules:
             return False            # the root is never left out
-        parts = rel.split("/")
-        paths = ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
         out = False
         for reinclude, regex, _ in self._rules:
-            if reinclude == out and any(regex.fullmatch(p) for p in paths):
+            if reinclude == out and any(regex.fullmatch(p) for p in _self_and_parents(rel)):
                 out = not reinclude
         return out
 
@@ -236,7 +245,7 @@ class Context:
         ``real``, following links inside the context.  BuildError if a link
         climbs out or points to nothing."""
         done = [] if real == "." else real.split("/")
-        todo, link, hops = [name], None, 0
+        todo, link, hops = name.split("/"), None, 0
         while todo:
             part = todo.pop(0)
             if part in ("", "."):
@@ -352,10 +361,11 @@ class Context:
         # excluded directory read for its re-included paths is held, and
         # given out only before the first of them (buildah makes the parent).
         frames = [[rel, real, self._listdir(self._host(real), rel, where)[::-1], None]]
+        holding = 0                 # how many frames hold their directory's entry
         while frames:
             frame = frames[-1]
             if not frame[2]:
-                frames.pop()
+                holding -= frames.pop()[3] is not None
                 continue
             name = frame[2].pop()
             crel, creal = _join(frame[0], name), _join(frame[1], name)
@@ -363,16 +373,18 @@ class Context:
             st = os.lstat(host)
             is_dir = stat.S_ISDIR(st.st_mode)
             if not self._out(crel, creal):
-                for held in frames:
+                for held in frames if holding else ():
                     if held[3] is not None:
                         yield held[3]
                         held[3] = None
+                holding = 0
                 yield crel, host, st
                 if is_dir:
                     frames.append([crel, creal, self._listdir(host, crel, where)[::-1], None])
             elif is_dir and (self._may_reinclude(creal) or self._may_reinclude(crel)):
                 frames.append([crel, creal, self._listdir(host, crel, where)[::-1],
                                (crel, host, st)])
+                holding += 1
 
     def digest(self, rels: list[str]) -> str:
         """``sha256:<hex>`` of what :meth:`walk` gives for each of ``rels``:
