@@ -427,6 +427,8 @@ def kind_of(st):
     ("dir/sub\n", "ld"),
     ("", "l*"),
     ("lf\n", "l*"),
+    ("x\n! x/f.txt\n", "."),        # no blank is stripped after `!`
+    ("[!d]*\n", "."),
 ])
 def test_the_same_as_buildah(tmp_path, ignore, word):
     spec = dict(SAMPLE, dir={"sub": {"g": "g"}, "in": ("link", "../top.txt")},
@@ -436,3 +438,18 @@ def test_the_same_as_buildah(tmp_path, ignore, word):
     ours = minirun_copy(context, word)
     assert isinstance(theirs, dict), theirs
     assert ours == theirs
+
+
+def test_the_same_ignore_file_as_buildah(tmp_path):
+    context = tree(tmp_path / "c", {"a": "a", "b": "b", "c": "c", "d": "d",
+                                    ".containerignore": "a\n",
+                                    "Containerfile.containerignore": "c\n"})
+    theirs = buildah_copy(tmp_path, context, ".", "b\n")   # writes .dockerignore, Containerfile
+    ours = set(Context(str(context), str(context / "Containerfile")).sources(["*"], WHERE))
+    assert isinstance(theirs, dict), theirs
+    assert ours == set(theirs) == {".containerignore", ".dockerignore", "Containerfile",
+                                   "Containerfile.containerignore", "a", "b", "d"}
+    (context / "Containerfile.dockerignore").write_text("d\n")
+    theirs = buildah_copy(tmp_path, context, ".", "b\n")
+    ours = set(Context(str(context), str(context / "Containerfile")).sources(["*"], WHERE))
+    assert ours == set(theirs) and "c" in ours and "d" not in ours

@@ -18,15 +18,14 @@ noted below:
    ``<containerfile>.containerignore`` (next to the Containerfile: found so
    by trying buildah 1.28, which reads them in that order, the opposite of
    the next two), ``CONTEXT/.containerignore``, ``CONTEXT/.dockerignore``.
-   Only one file is read.  buildah looks for a relative -f's files under
-   the context, not the working directory; minirun reads the path it is
-   given.
+   Only one file is read.  An excluded directory is still read when a `!`
+   line could match below it, and given (as the parent buildah makes)
+   only if something below is.
 
 2. Which paths does a COPY word name?  ``src/*.c`` is matched one path
    component at a time with Go's filepath.Match (``*``, ``?``, ``[a-z]``,
    ``[^a]``, ``\\*``); a leading ``/`` is the context's root.  A word
-   that climbs out (``../x``) is refused: buildah quietly reads it as
-   ``x``.
+   that climbs out (``../x``) is refused.
 
 3. What do those paths hold?  :meth:`Context.walk` lists a source and all
    that lies below it, and :meth:`Context.digest` hashes that list: the
@@ -36,11 +35,18 @@ Symbolic links.  A link a COPY word names (or passes through: ``lnk/f``)
 is followed, and followed inside the context, as buildah does: its target
 is read as if the context were ``/``, so ``lnk -> /etc/x`` means
 ``CONTEXT/etc/x``.  ``COPY lnk /d/`` copies the target under the link's
-name (a directory's contents, as for any directory).  A target that climbs
-above the root is refused (buildah would stop it at the root), and so is
-one that is not there.  Links found below a copied directory are copied as
-links, unfollowed.  A followed path is left out if the ignore file excludes
-it by its own name or by the name the Containerfile gave it.
+name (a directory's contents, as for any directory).  A target that
+climbs above the root is refused, and so is one that is not there.  Links
+found below a copied directory are copied as links, unfollowed.  A
+followed path is left out if the ignore file excludes it by its own name
+or by the name the Containerfile gave it.
+
+Where minirun differs from buildah 1.28, on purpose: buildah looks for a
+relative -f's own ignore file under the context, not the working directory
+(minirun reads the path it is given); it reads `../x` and a link to
+`../x` as `x` (minirun refuses both); and `COPY lnk` of a link to an
+excluded directory copies nothing without a word (minirun says so).  Like
+buildah, and unlike docker, `! x` (a blank after `!`) re-includes ` x`.
 
 See: buildah-build(1), containerignore(5), the Dockerfile reference
 (docs.docker.com/reference/dockerfile/#dockerignore-file)
