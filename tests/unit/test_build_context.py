@@ -291,6 +291,8 @@ def test_a_link_is_excluded_by_its_name_or_its_targets(tmp_path):
                 ctx.sources([word], WHERE)
     ctx = ignoring(tmp_path / "3", "dir/sub\n", spec)
     assert names(ctx, "ld") == ["ld", "ld/k"]
+    ctx = ignoring(tmp_path / "4", "ld/sub\n", spec)       # below: the real names, as buildah
+    assert names(ctx, "ld") == ["ld", "ld/k", "ld/sub", "ld/sub/g"]
 
 
 # --- digest ------------------------------------------------------------------
@@ -425,6 +427,7 @@ def kind_of(st):
     ("/x/\n*.txt\n!**/k.txt\n", "."),
     ("a\n!a/b/f\n", "a"),
     ("dir/sub\n", "ld"),
+    ("ld/sub\n", "ld"),
     ("", "l*"),
     ("lf\n", "l*"),
     ("x\n! x/f.txt\n", "."),        # no blank is stripped after `!`

@@ -37,9 +37,10 @@ is read as if the context were ``/``, so ``lnk -> /etc/x`` means
 ``CONTEXT/etc/x``.  ``COPY lnk /d/`` copies the target under the link's
 name (a directory's contents, as for any directory).  A target that
 climbs above the root is refused, and so is one that is not there.  Links
-found below a copied directory are copied as links, unfollowed.  A
-followed path is left out if the ignore file excludes it by its own name
-or by the name the Containerfile gave it.
+found below a copied directory are copied as links, unfollowed.  A link
+a COPY word names is left out if the ignore file excludes the link or its
+target; what lies below a linked directory is tested by its own names
+(``dir/sub``, not ``lnk/sub``), as buildah does.
 
 Where minirun differs from buildah 1.28, on purpose: buildah looks for a
 relative -f's own ignore file under the context, not the working directory
@@ -334,13 +335,13 @@ class Context:
             raise BuildError(f"{where}: cannot read the directory `{rel}` ({e.strerror}); "
                              f"make it readable, or exclude it in .containerignore") from None
 
-    def _out(self, rel: str, real: str) -> bool:
-        return self.excluded(real) or (rel != real and self.excluded(rel))
-
     def _survives(self, rel: str, real: str) -> bool:
-        """Whether a COPY of ``rel`` copies anything: it is not excluded, or
-        it is a directory with a re-included path below it."""
-        if not self._out(rel, real):
+        """Whether a COPY of ``rel`` copies anything: neither it (a link, by
+        its name) nor its target is excluded, or it is a directory with a
+        re-included path below it."""
+        if rel != real and self.excluded(rel):
+            return False
+        if not self.excluded(real):
             return True
         return os.path.isdir(self._host(real)) and \
             any(True for _ in self._below(rel, real, where=rel))
@@ -378,7 +379,7 @@ class Context:
             host = self._host(creal)
             st = os.lstat(host)
             is_dir = stat.S_ISDIR(st.st_mode)
-            if not self._out(crel, creal):
+            if not self.excluded(creal):
                 for held in frames if holding else ():
                     if held[3] is not None:
                         yield held[3]
@@ -387,7 +388,7 @@ class Context:
                 yield crel, host, st
                 if is_dir:
                     frames.append([crel, creal, self._listdir(host, crel, where)[::-1], None])
-            elif is_dir and (self._may_reinclude(creal) or self._may_reinclude(crel)):
+            elif is_dir and self._may_reinclude(creal):
                 frames.append([crel, creal, self._listdir(host, crel, where)[::-1],
                                (crel, host, st)])
                 holding += 1
