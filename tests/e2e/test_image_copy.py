@@ -140,6 +140,26 @@ def test_the_store_to_a_layout_and_back_runs(mr, img):
                                              "localhost/again2:latest"])
     r = mr("run", "--rm", "again2", "sh", "-c", "echo from-a-layout")
     assert r.returncode == 0 and r.stdout.strip() == "from-a-layout", r.stderr
+    with open(f"{layout}/index.json") as f:
+        digest = json.load(f)["manifests"][0]["digest"]
+    got = subprocess.run(mr.argv("image", "inspect", "--raw", "again2"), capture_output=True,
+                         env=mr.env(), check=True).stdout
+    with open(f"{layout}/blobs/sha256/{digest[7:]}", "rb") as f:
+        assert got == f.read()                   # the store's manifest, as the layout's
+
+
+def test_a_registry_into_the_store_runs(mr, registry):
+    """Two layers, zstd and an opaque directory, unpacked where the store is
+    written (rootless: as root of the user namespace)."""
+    r = mr("image", "copy", f"docker://{registry.addr}/test/multi", "containers-storage:multi")
+    assert r.returncode == 0, r.stderr
+    assert shape(r.stdout) == LINES[:2] + LINES[1:]              # two blobs
+    r = mr("run", "--rm", "multi", "sh", "-c", "cat /etc/motd; ls /home")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["second layer", "new"]       # /home made opaque
+    [image] = mr.images()
+    assert image["Digest"] == json.loads(skopeo(
+        "inspect", "--tls-verify=false", f"docker://{registry.addr}/test/multi").stdout)["Digest"]
 
 
 def test_inspect_without_pulling_as_skopeo(mr, registry):

@@ -37,6 +37,7 @@ import json
 import os
 import tarfile
 import tempfile
+import time
 
 from minirun.engine import digest as dg
 from minirun.engine import reference
@@ -280,9 +281,10 @@ class DockerArchiveSource(_FilesSource):
         super().__init__(text, os.path.abspath(path), False)
         try:
             entries = json.loads(self.files.read("manifest.json"))
-            if want:
-                full = str(_docker_name(want))
-                entries = [e for e in entries if full in (e.get("RepoTags") or [])]
+            if want:            # (docker save writes busybox:latest, skopeo docker.io/...)
+                full = _docker_name(want)
+                entries = [e for e in entries if full in map(_docker_name,
+                                                             e.get("RepoTags") or [])]
             if len(entries) != 1:
                 raise TransportError(f"`{text}`: {len(entries)} images "
                                      f"{'tagged ' + want + ' ' if want else ''}in the archive: "
@@ -290,7 +292,8 @@ class DockerArchiveSource(_FilesSource):
             self.entry = entries[0]
             self.cfg = self.files.read(self.entry["Config"])
             self.data = self._manifest(mf.parse_config(self.cfg).diff_ids)
-        except (KeyError, TypeError, ValueError, archive.ArchiveError) as e:
+        except (KeyError, TypeError, ValueError, archive.ArchiveError,
+                reference.InvalidReference) as e:
             raise TransportError(f"`{text}`: not a docker-archive: {e}") from None
 
     def _manifest(self, diff_ids: tuple[str, ...]) -> bytes:
@@ -453,6 +456,7 @@ class _Tar:
             raise TransportError(f"`{text}`: `{path}` is a directory; an archive is a file")
         self.path, self.tmp = path, f"{path}.{os.getpid()}.tmp"
         self.tar = tarfile.open(self.tmp, "w", format=tarfile.PAX_FORMAT)
+        self.mtime = int(time.time())
         self.names = set()
 
     def has(self, name: str) -> bool:
@@ -463,7 +467,7 @@ class _Tar:
 
     def write(self, name: str, size: int, chunks) -> None:
         info = tarfile.TarInfo(name)
-        info.size, info.mode = size, 0o644
+        info.size, info.mode, info.mtime = size, 0o644, self.mtime
         reader = _Reader(chunks)
         self.tar.addfile(info, reader)
         reader.drain()
