@@ -51,7 +51,7 @@ def the_map() -> dict[str, tuple[str, str, str]]:
     entries, module, stack = {}, None, []
     for line in errors.__doc__.splitlines():
         if m := HEADING.match(line):
-            path = m.group(1)[:-3].replace("/", ".")
+            path = m.group(1)[:-3].replace("/", ".").removesuffix(".__init__")   # a package
             module, stack = path if path.startswith("minirun.") else "minirun." + path, []
         elif (m := ENTRY.match(line)) and module:
             indent, name, text = len(m.group(1)), m.group(2), m.group(3)

@@ -108,23 +108,13 @@ def _stages(instructions: list, path: str, options: Options) -> tuple[list[dict]
         elif not stages:
             if ins.word != "ARG":
                 raise BuildError(f"{where}: only ARG may come before the first FROM")
-            for key, value in _arg_words(ins, global_args, where):
+            for key, value in cf.arg_words(ins, global_args, where):
                 global_args[key] = options.build_args.get(key, value or "")
         else:
             stages[-1]["instructions"].append(ins)
     if not stages:
         raise BuildError(f"{path}: no FROM; a Containerfile starts with FROM IMAGE (or scratch)")
     return stages, global_args
-
-
-def _arg_words(ins, env: dict, where: str) -> list[tuple[str, str | None]]:
-    out = []
-    for word in cf.words(ins.text, env, where):
-        key, sep, value = word.partition("=")
-        if not key.replace("_", "a").isalnum():
-            raise BuildError(f"{where}: {key!r} is not an argument's name")
-        out.append((key, value if sep else None))
-    return out
 
 
 def _needed(stages: list[dict], target: str | None, path: str) -> list[dict]:

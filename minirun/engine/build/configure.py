@@ -23,13 +23,12 @@ UNITS = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 
 def shown(ins, env: dict, where: str) -> str:
     """The instruction as its history entry shows it (variables expanded)."""
+    if ins.word == "ENV":
+        pairs = cf.pairs(ins.text, env, where, legacy=True)
+        return "ENV " + " ".join(f"{k}={v}" for k, v in pairs)
     if ins.word in EXPANDED:
-        return f"{ins.word} {cf.expand(ins.text, env, where) if ins.word != 'ENV' else _env_text(ins, env, where)}"
+        return f"{ins.word} {cf.expand(ins.text, env, where)}"
     return f"{ins.word} {ins.text}"
-
-
-def _env_text(ins, env: dict, where: str) -> str:
-    return " ".join(f"{k}={v}" for k, v in cf.pairs(ins.text, env, where, legacy=True))
 
 
 def apply(config: dict, ins, env: dict, shell: list[str], where: str, options, say) -> list[str]:

@@ -239,6 +239,17 @@ def pairs(text: str, env: dict, where: str, legacy: bool = False) -> list[tuple[
     return out
 
 
+def arg_words(ins: Instruction, env: dict, where: str) -> list[tuple[str, str | None]]:
+    """ARG's NAME[=DEFAULT] words: (name, default or None)."""
+    out = []
+    for word in words(ins.text, env, where):
+        key, sep, value = word.partition("=")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise BuildError(f"{where}: {key!r} is not an argument's name")
+        out.append((key, value if sep else None))
+    return out
+
+
 def command(ins: Instruction, shell: list[str], where: str) -> list[str]:
     """RUN, CMD or ENTRYPOINT's argv: the exec form as written, the shell
     form under ``shell`` (SHELL's, ["/bin/sh", "-c"] by default)."""

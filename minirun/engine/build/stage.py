@@ -101,8 +101,7 @@ class Stage:
         where = ins.where(self.path)
         env = self.env()
         if ins.word == "ARG":
-            from minirun.engine.build.builder import _arg_words
-            for key, value in _arg_words(ins, env, where):
+            for key, value in cf.arg_words(ins, env, where):
                 if key in self.options.build_args:
                     value = self.options.build_args[key]
                 elif value is None:
@@ -115,7 +114,8 @@ class Stage:
         elif ins.word in ("COPY", "ADD"):
             self.copy_step(ins, where)
         elif ins.word == "WORKDIR":
-            path = os.path.join(self.config.get("WorkingDir") or "/", cf.expand(ins.text, env, where))
+            here = self.config.get("WorkingDir") or "/"
+            path = os.path.join(here, cf.expand(ins.text, env, where))
             self.config["WorkingDir"] = os.path.normpath(path)
             self.dirs.append(self.config["WorkingDir"])
             self.note(f"WORKDIR {self.config['WorkingDir']}", ins)
