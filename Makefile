@@ -18,7 +18,8 @@ host:
 $(BIN)/.installed: pyproject.toml setup.py native/build.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check setuptools wheel cffi click pytest pexpect \
-	  urllib3 zstandard tqdm pyroute2 indexed_gzip pyfuse3 PyYAML ruff pytest-xdist
+	  urllib3 zstandard tqdm pyroute2 indexed_gzip pyfuse3 PyYAML ruff pytest-xdist \
+	  kubernetes
 	$(BIN)/pip install -q --disable-pip-version-check --no-build-isolation -e . --config-settings editable_mode=compat
 	touch $@
 

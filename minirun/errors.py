@@ -105,6 +105,15 @@ The build room:
         BuildError              a build stopped: names the Containerfile's line, and why
           StepFailed            a RUN exited non-zero (the build exits with its code)
 
+The pods room:
+    engine/pods/records.py
+        PodError                a pod verb was refused (a name taken, a running pod removed
+                                without -f, a flag a member may not set)
+          NoSuchPod             no pod by that name or id (pod rm and pod exists give 1)
+    engine/pods/kube.py
+        KubeError               (a PodError) a Kubernetes YAML file minirun cannot play:
+                                names the document and the field
+
 The output room:
     gotemplate/data.py
         TemplateError           a --format template does not parse, or fails on the data

@@ -9,7 +9,8 @@ import os
 import click
 
 from minirun import __version__
-from minirun.cli import build, cdi, containers, hot, images, info, lazy, networks, system, volumes
+from minirun.cli import (build, cdi, containers, hot, images, info, lazy, networks, pods,
+                         system, volumes)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +42,6 @@ def oci(args) -> None:
     raise SystemExit(oci_cli.main(list(args)))
 
 
-for _noun in (images, build, containers, volumes, networks, lazy, info, cdi, system):
+for _noun in (images, build, containers, volumes, networks, lazy, info, cdi, system, pods):
     for _cmd in _noun.COMMANDS:
         cli.add_command(_cmd)

@@ -29,5 +29,7 @@ def _not_found(e: Exception) -> bool:
     from minirun.engine.containers.records import NoSuchContainer
     from minirun.engine.containers.volumes import NoSuchVolume
     from minirun.engine.network.modes import NoSuchNetwork
+    from minirun.engine.pods.records import NoSuchPod
     from minirun.engine.store import ImageNotFound
-    return isinstance(e, (NoSuchContainer, NoSuchVolume, NoSuchNetwork, ImageNotFound))
+    return isinstance(e, (NoSuchContainer, NoSuchVolume, NoSuchNetwork, NoSuchPod,
+                          ImageNotFound))

@@ -114,8 +114,9 @@ def stop(obj, timeout: float, names) -> None:
 def rm(obj, force: bool, all_: bool, volumes: bool, names) -> None:
     """Remove containers."""
     from minirun.engine.containers import records as ct, lifecycle, owner
-    if all_:
-        names = [rec["id"] for rec in ct.all_records(hot.store(obj))]
+    if all_:        # (a pod's infra container goes with its pod: pod rm)
+        names = [rec["id"] for rec in ct.all_records(hot.store(obj))
+                 if not rec["options"].get("infra")]
     elif not names:
         raise click.UsageError("name a container, or use --all")
     try:
@@ -187,7 +188,8 @@ def container_prune(obj, force: bool) -> None:
     store = hot.store(obj)
     owner.sweep(store)               # what dead owners of the Python API left
     for rec in ct.all_records(store):
-        if lifecycle.refresh(store, rec)["state"] != "running":
+        if lifecycle.refresh(store, rec)["state"] != "running" and \
+                not rec["options"].get("infra"):        # (pod prune removes those)
             click.echo(lifecycle.remove(store, rec["id"]))
 
 

@@ -83,6 +83,8 @@ CREATE_FLAGS = [
                                      "[,mode=M]: a secret (minirun secret create)"),
     _f("--restart", help="no, on-failure[:N], always or unless-stopped: started again by "
                          "its monitor when it ends (run -d, start)"),
+    _f("--pod", help="join a pod (minirun pod ls), or new:NAME to make one: the pod's "
+                     "network, IPC and hostname (and PID, if it shares it)"),
     _f("--lazy", kind="bool", help="start before the image is downloaded: indexed layers are "
                                    "read from the registry as they are used (minirun lazy "
                                    "index; MINIRUN_LAZY=1 makes it the default)"),
@@ -265,6 +267,35 @@ def create(obj, kw) -> str:
     pulled or made), the image, then the container; --dry-run prints the
     config that create would write, and stops."""
     from minirun.engine.containers import spec as specs
+    made_pod = None
+    if kw.get("pod"):                   # the pod's words for the spec (engine/pods)
+        made_pod, kw = _pod(obj, kw)
+    try:
+        return _create(obj, kw, specs)
+    except BaseException:
+        if made_pod:                    # --pod new:NAME, made for a container not made
+            from minirun.engine.pods import lifecycle as pods
+            pods.remove(store(obj), made_pod, force=True)
+        raise
+
+
+def _pod(obj, kw) -> tuple[str | None, dict]:
+    """--pod NAME (or new:NAME, made here first): (the pod made here, or
+    None; the flags with the pod's words in place of its name)."""
+    from minirun.engine.pods import create as pod_create, records as pods
+    name, made = kw["pod"], None
+    if name.startswith("new:"):
+        made = name = pod_create.create(store(obj), name=name[4:])
+    try:
+        return made, dict(kw, pod=pods.joining(store(obj), name))
+    except BaseException:
+        if made:
+            from minirun.engine.pods import lifecycle
+            lifecycle.remove(store(obj), made, force=True)
+        raise
+
+
+def _create(obj, kw, specs) -> str:
     spec = specs.make(kw["image"], kw["command"],
                       **{k: v for k, v in kw.items() if k in specs.OPTIONS})
     from minirun.engine.containers.create import ensure_image

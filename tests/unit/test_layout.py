@@ -90,6 +90,7 @@ ROOMS = {
     "cdi": set(),
     "containers": {"images", "lazy", "network", "cdi"},
     "build": {"images", "containers"},
+    "pods": {"containers", "images", "network"},
 }
 
 

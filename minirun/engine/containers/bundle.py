@@ -125,11 +125,13 @@ def image_config(store: Store, image_id: str) -> dict:
 
 
 def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
-          directory: str, volume_dir: str) -> Bundle:
+          directory: str, volume_dir: str, joined: dict | None = None) -> Bundle:
     """The bundle of a container: a function of the spec, the image's config
     and its layers' paths (read, never written; the ids of the container
     and its directory name paths).  It writes no file and changes nothing,
-    so `run --dry-run` prints exactly the config `run` runs."""
+    so `run --dry-run` prints exactly the config `run` runs.  ``joined``:
+    the paths of the namespaces ``spec.joins`` names (joining.paths), where
+    they are known yet."""
     from minirun.kernel.idmap import is_rootless
     from minirun.runtime.defaults import default_config
     rootless = is_rootless()
@@ -148,6 +150,9 @@ def build(spec: ContainerSpec, image: dict, layers: list[str], *, cid: str,
         from minirun.runtime.checks import LIMITS_WARNED    # create says so, as podman
         config["annotations"][LIMITS_WARNED] = "1"
     _namespaces(config, spec, cid, rootless)
+    if spec.joins:          # a pod's member: the infra's namespaces, by path
+        from minirun.engine.containers import joining
+        joining.apply(config, spec.joins, joined or {})
     _confine(config, spec, caps)
     user = config["process"]["user"]
     files = _keep_id_entries(layers) if spec.userns == "keep-id" else \

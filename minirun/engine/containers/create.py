@@ -28,8 +28,12 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
     d = container_dir(store, cid)
     layers = bundle.layer_paths(store, image_id, spec)
     image = bundle.image_config(store, image_id)
+    joined = None
+    if spec.joins:              # a pod's member: its infra's namespaces, where it runs
+        from minirun.engine.containers import joining
+        joined = joining.paths(store, spec.joins)
     made = bundle.build(spec, image, layers, cid=cid, directory=d,
-                        volume_dir=volumes.volume_dir(store))
+                        volume_dir=volumes.volume_dir(store), joined=joined)
     warned = LIMITS_WARNED in made.config["annotations"]
     if warned:      # podman's word, at create (the launch, seeing the mark, says nothing)
         print("Resource limits are not supported and ignored on cgroups V1 rootless systems",

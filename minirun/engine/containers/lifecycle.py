@@ -174,8 +174,15 @@ def wait_exit(store: Store, cid: str, timeout: float | None) -> bool:
         time.sleep(0.02)
 
 
-def remove(store: Store, name: str, force: bool = False, volumes: bool = False) -> str:
+def remove(store: Store, name: str, force: bool = False, volumes: bool = False,
+           infra: bool = False) -> str:
+    """rm: the container gone (a running one only with ``force``); a pod's
+    infra container only with its pod (``infra``: pod rm)."""
     rec = refresh(store, ct.find(store, name))
+    if rec["options"].get("infra") and not infra:
+        raise ct.ContainerError(f"container {rec['id']} is the infra container of pod "
+                                f"{rec['options'].get('pod')} and cannot be removed without "
+                                "removing the pod: pod rm removes it")
     if rec["state"] in ("running", "paused"):
         if not force:
             raise ct.ContainerError(f"container `{rec['name']}` is {rec['state']}: stop it "

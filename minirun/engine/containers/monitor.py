@@ -160,6 +160,10 @@ class Run:
         if self.rec["options"].get("lazy"):            # its layers in the registry: mounted
             from minirun.engine.lazy import mount
             mount.ensure_for(self.store, self.rec["image_id"], self.directory)
+        if self.rec["options"].get("joins"):   # a pod's member: its infra runs first
+            _start_joined(self.store, self.rec)
+            from minirun.engine.containers import joining
+            joining.repoint(self.store, self.rec, self.directory)
         self.links = connect.connect(self.store, self.rec, self.directory)
         if self.serve:
             from minirun.engine.containers.attach import Server
@@ -252,6 +256,20 @@ class Run:
         for fd in (self.out_r, self.err_r, self.out_w, self.err_w, self.in_r, self.in_w,
                    self.devnull, self.keeper_fd, *self.saved):
             _close(fd)
+
+
+def _start_joined(store: Store, rec: dict) -> None:
+    """The containers whose namespaces ``rec`` joins (a pod's infra), started
+    if they are not running, as podman starts a pod's infra container
+    before any other; one starter at a time (a lock in its directory)."""
+    from minirun.engine.containers.lifecycle import refresh
+    from minirun.runtime.state import file_lock
+    for cid in sorted(set((rec["options"].get("joins") or {}).values())):
+        ct.record(store, cid)           # (gone: said before a lock file is made for it)
+        with file_lock(os.path.join(ct.container_dir(store, cid), "start.lock")):
+            other = refresh(store, ct.record(store, cid))
+            if other["state"] not in ("running", "paused"):
+                start_detached(store.root, cid)
 
 
 def _close(fd: int) -> None:

@@ -76,6 +76,9 @@ class ContainerSpec:
     restart_retries: int = 0        # on-failure's most restarts (0: no limit)
     healthcheck: dict | None = None  # an image's Healthcheck; None: the image's own
     secrets: tuple = ()             # --secret, parsed (secrets.parse)
+    pod: str | None = None          # --pod: the pod's id (engine/pods), members and infra
+    infra: bool = False             # the pod's infra container: it holds the namespaces
+    joins: dict = {}                # namespace type -> the container whose one it joins
 
     _keywords_only = True       # forty fields in a row are read by name
 
@@ -101,6 +104,7 @@ OPTIONS = {
     "health_cmd": None, "health_interval": None, "health_retries": None,
     "health_start_period": None, "health_timeout": None, "no_healthcheck": False,
     "secret": (),
+    "pod": None, "infra": False,
 }
 
 
@@ -114,7 +118,7 @@ def make(image: str, command=(), **options) -> ContainerSpec:
                            "are the flags of `minirun run`, with _ for -")
     kw = {**OPTIONS, **options}
     for word, default in OPTIONS.items():     # (click gives None for a flag not given)
-        if isinstance(kw[word], dict):      # the API's sysctl={...}, label={...}
+        if isinstance(kw[word], dict) and word != "pod":   # the API's sysctl={...}, label={...}
             kw[word] = tuple(f"{k}={v}" for k, v in kw[word].items())
         if isinstance(default, bool):
             kw[word] = bool(kw[word])
@@ -123,13 +127,15 @@ def make(image: str, command=(), **options) -> ContainerSpec:
     from minirun.engine.containers import tuning
     from minirun.engine.containers.limits import number, resources
     from minirun.engine.network.modes import check_mode, default_mode
-    network = default_mode() if kw["network"] == "private" else check_mode(kw["network"])
+    pod = _pod(kw)          # a pod's member: the infra's network, hostname, namespaces
+    network = pod.pop("network", None) or (
+        default_mode() if kw["network"] == "private" else check_mode(kw["network"]))
     kw["network"] = network
     seccomp, nnp = _security(kw["security_opt"])
     return ContainerSpec(
         image=image, command=tuple(command), entrypoint=kw["entrypoint"],
         name=_name(kw["name"]), env=tuple(_env_files(kw["env_file"])) + tuple(kw["env"]),
-        workdir=kw["workdir"], user=kw["user"], hostname=kw["hostname"],
+        workdir=kw["workdir"], user=kw["user"], hostname=pod.pop("hostname", kw["hostname"]),
         tmpfs=tuple(kw["tmpfs"]), volumes=_volumes(kw["volume"]), mounts=tuple(kw["mount"]),
         init=kw["init"], privileged=kw["privileged"], read_only=kw["read_only"],
         cap_add=tuple(kw["cap_add"]), cap_drop=tuple(kw["cap_drop"]),
@@ -144,8 +150,48 @@ def make(image: str, command=(), **options) -> ContainerSpec:
         devices=_devices(kw["device"]), gpus=_gpus(kw["gpus"]),
         log_driver=_log_driver(kw["log_driver"]), cidfile=kw["cidfile"] or None,
         replace=kw["replace"], healthcheck=tuning.healthcheck(kw), secrets=_secrets(kw),
-        **_restart(kw),
+        **pod, **_restart(kw),
         **tuning.check(kw))
+
+
+# What a pod's member may not set itself: the infra's namespaces decide it
+# (podman's words, and its exit code 125).
+_POD_REFUSED = {
+    "net": (("publish", "publish_all", "expose"), "published or exposed ports must be defined "
+            "when the pod is created: network cannot be configured when it is shared with a pod"),
+    "uts": (("hostname",), "cannot set hostname when joining the pod UTS namespace"),
+}
+_POD_NAMESPACES = {"net": "network", "ipc": "ipc", "uts": "uts", "pid": "pid"}
+
+
+def _pod(kw: dict) -> dict:
+    """--pod: the spec's fields for a member of the pod ``kw["pod"]`` (its
+    record's words, as engine/pods.joining gives them: ``id``, ``infra``,
+    ``share``, ``hostname``).  A member joins the infra container's shared
+    namespaces (and, rootless, its user namespace, which owns them); with
+    --no-infra it shares nothing."""
+    pod = kw["pod"]
+    if not pod:
+        return {}
+    if kw["infra"] or not pod.get("infra"):
+        return {"pod": pod["id"], "infra": bool(kw["infra"])}
+    share, infra = tuple(pod.get("share") or ()), pod["infra"]
+    for ns, (words, why) in _POD_REFUSED.items():
+        if ns in share and any(kw[w] for w in words):
+            raise MiniRunError(f"invalid config provided: {why}")
+    if "net" in share and kw["network"] not in ("private", None):
+        raise MiniRunError("invalid config provided: networks must be defined when the pod "
+                           "is created: network cannot be configured when it is shared with "
+                           "a pod")
+    joins = {_POD_NAMESPACES[ns]: infra for ns in share if ns in _POD_NAMESPACES}
+    if joins and os.geteuid() != 0:       # the user namespace that owns the pod's others
+        joins["user"] = infra
+    out = {"pod": pod["id"], "joins": joins}
+    if "net" in share:
+        out["network"] = f"container:{infra}"
+    if "uts" in share:
+        out["hostname"] = pod.get("hostname") or None
+    return out
 
 
 def _secrets(kw: dict) -> tuple:

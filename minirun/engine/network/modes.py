@@ -47,15 +47,21 @@ def link_exists(name: str) -> bool:
     return os.path.exists(f"/sys/class/net/{name}")
 
 
+def joined(mode: str | None) -> bool:
+    """Whether a container's network is another's (``container:ID``: a pod's
+    containers join its infra container's), set up and taken down by that one."""
+    return bool(mode) and mode.startswith("container:")
+
+
 def bridged(mode: str | None) -> bool:
     """Whether a container's --network is a bridge network of ours."""
-    return bool(mode) and mode not in BUILTIN
+    return bool(mode) and mode not in BUILTIN and not joined(mode)
 
 
 def private(mode: str | None) -> bool:
     """Whether a container's --network gives it a network namespace of ours
     to set up (and take down)."""
-    return bool(mode) and mode not in ("none", "host")
+    return bool(mode) and mode not in ("none", "host") and not joined(mode)
 
 
 def default_mode() -> str:

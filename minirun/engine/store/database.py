@@ -13,7 +13,7 @@ import sqlite3
 
 from minirun.engine.store.space import full, no_space, space_errors
 
-SCHEMA_VERSION = 3     # 2: containers.usage; 3: networks, leases
+SCHEMA_VERSION = 4     # 2: containers.usage; 3: networks, leases; 4: pods
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,              -- the config digest, as podman names images
@@ -62,6 +62,13 @@ CREATE TABLE IF NOT EXISTS leases (   -- one address of a network, held by one c
     address TEXT NOT NULL,
     container TEXT NOT NULL,
     PRIMARY KEY (network, address)
+);
+CREATE TABLE IF NOT EXISTS pods (     -- engine/pods: its containers name it in their options
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    infra TEXT,                       -- the infra container's id; NULL: --no-infra
+    options TEXT                      -- JSON: what `pod create` was asked
 );
 """
 

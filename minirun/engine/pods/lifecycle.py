@@ -1,0 +1,235 @@
+"""The verbs on a pod, each over its containers: its infra first to start
+(it holds the namespaces the others join) and last to stop; and what a
+pod is, read from its containers (state, inspect, ps)."""
+from minirun.engine.containers import lifecycle as containers
+from minirun.engine.containers import records as ct
+from minirun.engine.pods import records as pods
+from minirun.engine.pods.records import PodError
+from minirun.engine.store import Store
+from minirun.errors import MiniRunError
+
+LIVE = ("running", "paused")
+
+
+def _members(store: Store, pod: dict) -> list[dict]:
+    """Its containers' records, reconciled with their processes (infra first)."""
+    return [containers.refresh(store, r) for r in pods.members(store, pod)]
+
+
+def state(recs: list[dict]) -> str:
+    """A pod's state from its containers' (podman's words): all running,
+    Running; all paused, Paused; all made and never run, Created; some
+    running, Degraded; else Exited."""
+    states = [r["state"] for r in recs]
+    if not states or all(s == "created" for s in states):
+        return "Created"
+    for s, word in (("running", "Running"), ("paused", "Paused")):
+        if all(x == s for x in states):
+            return word
+    if any(s in LIVE for s in states):
+        return "Degraded"
+    return "Exited"
+
+
+def _emit(store: Store, pod: dict, status: str) -> None:
+    from minirun.engine import events
+    events.emit(store.root, "pod", status, pod["id"], pod["name"], "")
+
+
+def start(store: Store, name: str) -> str:
+    """Its containers started, the infra first (a member's monitor would
+    start it too); its id."""
+    from minirun.engine.containers import monitor
+    pod = pods.find(store, name)
+    for rec in _members(store, pod):
+        if rec["state"] not in LIVE:
+            try:
+                monitor.start_detached(store.root, rec["id"])
+            except MiniRunError as e:
+                raise PodError(f"starting container {rec['id']}: {e}") from None
+    _emit(store, pod, "start")
+    return pod["id"]
+
+
+def stop(store: Store, name: str, timeout: float | None = None) -> str:
+    """Its containers stopped, the infra last; its id."""
+    pod = pods.find(store, name)
+    for rec in reversed(_members(store, pod)):
+        containers.stop(store, rec["id"], timeout)
+    _emit(store, pod, "stop")
+    return pod["id"]
+
+
+def restart(store: Store, name: str, timeout: float | None = None) -> str:
+    stop(store, name, timeout)
+    return start(store, name)
+
+
+def kill(store: Store, name: str, sig: str = "KILL") -> str:
+    """A signal to each running container of the pod; its id."""
+    pod = pods.find(store, name)
+    running = [r for r in _members(store, pod) if r["state"] in LIVE]
+    if not running:
+        raise PodError(f"pod {pod['id']} has no running containers to kill: "
+                       "container state improper")
+    for rec in reversed(running):
+        containers.kill(store, rec["id"], sig)
+    _emit(store, pod, "kill")
+    return pod["id"]
+
+
+def freeze(store: Store, name: str, on: bool) -> str:
+    """pause (``on``) or unpause each of its containers that can be; its id."""
+    pod = pods.find(store, name)
+    needs = "running" if on else "paused"
+    for rec in _members(store, pod):
+        if rec["state"] == needs:
+            containers.freeze(store, rec["id"], on)
+    _emit(store, pod, "pause" if on else "unpause")
+    return pod["id"]
+
+
+def remove(store: Store, name: str, force: bool = False) -> str:
+    """The pod, its containers and their anonymous volumes gone: refused
+    while one runs, unless ``force`` stops them first (podman's pod rm);
+    its id."""
+    pod = pods.find(store, name)
+    recs = _members(store, pod)
+    running = [r for r in recs if r["state"] in LIVE]
+    if running and not force:
+        raise PodError(f"pod {pod['id']} has containers that are not ready to be removed: "
+                       f"cannot remove container {running[-1]['id']} as it is "
+                       f"{running[-1]['state']} - running or paused containers cannot be "
+                       "removed without force: container state improper")
+    for rec in reversed(recs):          # the members, then the infra
+        if rec["state"] in LIVE:
+            containers.stop(store, rec["id"], timeout=0 if force else None)
+    for rec in reversed(recs):
+        try:
+            containers.remove(store, rec["id"], force=True, volumes=True, infra=True)
+        except ct.NoSuchContainer:
+            pass                        # (--rm: gone with its end)
+    with store.transaction() as db:
+        db.execute("DELETE FROM pods WHERE id=?", (pod["id"],))
+    _emit(store, pod, "remove")
+    return pod["id"]
+
+
+def prune(store: Store) -> list[str]:
+    """Every pod none of whose containers runs, removed; their ids."""
+    gone = []
+    for pod in pods.all_pods(store):
+        if state(_members(store, pod)) in ("Created", "Exited"):
+            gone.append(remove(store, pod["id"]))
+    return gone
+
+
+def inspect(store: Store, name: str) -> dict:
+    """podman's `pod inspect` object (the fields scripts read)."""
+    pod = pods.find(store, name)
+    recs = _members(store, pod)
+    opts = pod["options"]
+    infra = next((r for r in recs if r["id"] == pod["infra"]), None)
+    ports: dict = {}
+    for p in (infra["options"].get("ports") or []) if infra else []:
+        ports.setdefault(f"{p['container_port']}/{p['protocol']}", []).append(
+            {"HostIp": p.get("host_ip") or "", "HostPort": str(p["host_port"])})
+    network = infra["options"].get("network") if infra else None
+    return {
+        "Id": pod["id"], "Name": pod["name"], "Created": pod["created"],
+        "ExitPolicy": "continue", "State": state(recs),
+        "Hostname": opts.get("hostname") or "", "Labels": opts.get("labels") or {},
+        "CreateInfra": bool(pod["infra"]), "InfraContainerID": pod["infra"] or "",
+        "InfraConfig": {"PortBindings": ports, "HostNetwork": network == "host",
+                        "Networks": [network] if network else [],
+                        "pid_ns": "private", "uts_ns": "private"} if infra else None,
+        "SharedNamespaces": opts.get("share") or [],
+        "NumContainers": len(recs),
+        "Containers": [{"Id": r["id"], "Name": r["name"], "State": r["state"]} for r in recs],
+    }
+
+
+def listing(store: Store) -> list[dict]:
+    """`pod ps --format json`'s rows, as podman's."""
+    out = []
+    for pod in pods.all_pods(store):
+        recs = _members(store, pod)
+        infra = next((r for r in recs if r["id"] == pod["infra"]), None)
+        network = infra["options"].get("network") if infra else None
+        out.append({"Cgroup": "", "Containers": [{"Id": r["id"], "Names": r["name"],
+                                                  "Status": r["state"]} for r in recs],
+                    "Created": pod["created"], "Id": pod["id"], "InfraId": pod["infra"] or "",
+                    "Name": pod["name"], "Namespace": "",
+                    "Networks": [network] if network else [], "Status": state(recs),
+                    "Labels": pod["options"].get("labels") or {}})
+    return out
+
+
+def top(store: Store, name: str, words: list[str]) -> list[list[str]]:
+    """`pod top`: the processes of each running container of the pod (the
+    infra's catatonit too, as podman's), under one header."""
+    from minirun.engine.containers import top as tops
+    pod = pods.find(store, name)
+    recs = [r for r in _members(store, pod) if r["state"] in LIVE]
+    if not recs:
+        raise PodError(f"pod {pod['name']} is not running: no processes to show")
+    if "pid" in (pod["options"].get("share") or []):
+        recs = recs[:1]                 # one PID namespace: the infra's shows them all
+    rows: list[list[str]] = []
+    for rec in recs:
+        table = tops.table(store, rec["id"], words)
+        rows += table if not rows else table[1:]
+    return rows
+
+
+class _Prefixed:
+    """A stream whose every line starts with a container's short id (pod
+    logs, as podman marks lines of several containers)."""
+
+    def __init__(self, raw, prefix: bytes):
+        self.raw, self.prefix, self.start = raw, prefix, True
+
+    def write(self, data: bytes) -> None:
+        out = b""
+        for piece in data.splitlines(keepends=True):
+            out += (self.prefix if self.start else b"") + piece
+            self.start = piece.endswith(b"\n")
+        self.raw.write(out)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def logs(store: Store, name: str, container: str | None = None, tail: int | None = None,
+         timestamps: bool = False) -> None:
+    """`pod logs`: each member's log (the infra has none), its lines marked
+    with the container's short id; ``container``: that one's alone, unmarked."""
+    import sys
+    pod = pods.find(store, name)
+    recs = [r for r in pods.members(store, pod) if r["id"] != pod["infra"]]
+    if container:
+        rec = ct.find(store, container)
+        if rec["id"] not in {r["id"] for r in recs}:
+            raise PodError(f"container {container} is not in pod {pod['name']}")
+        containers.logs(store, rec["id"], tail=tail, timestamps=timestamps)
+        return
+    for rec in recs:
+        prefix = rec["id"][:12].encode() + b" "
+        containers.logs(store, rec["id"], tail=tail, timestamps=timestamps,
+                        out=_Prefixed(sys.stdout.buffer, prefix),
+                        err=_Prefixed(sys.stderr.buffer, prefix))
+
+
+def exists(store: Store, name: str) -> bool:
+    try:
+        pods.find(store, name)
+        return True
+    except pods.NoSuchPod:
+        return False
+
+
+def pod_of(store: Store, rec: dict) -> dict | None:
+    """The pod a container belongs to, if any."""
+    pod_id = rec["options"].get("pod")
+    return pods.record(store, pod_id) if pod_id else None
+

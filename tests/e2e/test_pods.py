@@ -1,0 +1,443 @@
+"""Pods, as root and as a plain user: an infra container holding the
+network, IPC and UTS namespaces, and members that join them (each other on
+localhost, one hostname, one SysV IPC namespace), the pod's ports reached
+from the host, the pod verbs with podman's exit codes, and what is left
+after `pod rm -f` (nothing of this test's).  Kubernetes YAML: `kube play`
+of a two-container Pod, `kube generate` of it checked against the official
+Kubernetes client's V1Pod model, the generated file played again, and
+`kube down`.  Real servers and clients: busybox httpd, nc and wget, and a
+static SysV IPC probe of ours (probes/sysvipc.c: Debian's busybox has no
+ipcmk or ipcs)."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from tests.conftest import is_root, processes
+
+PROBES = os.path.join(os.path.dirname(__file__), "probes")
+
+
+@pytest.fixture(scope="session")
+def ipcprobe():
+    """A directory holding the SysV IPC probe, built static for busybox."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the SysV IPC probe (scripts/setup-host installs it)")
+    d = tempfile.mkdtemp(prefix="minirun-probes-", dir="/tmp")
+    os.chmod(d, 0o755)
+    subprocess.run(["gcc", "-static", "-O2", "-o", f"{d}/sysvipc", f"{PROBES}/sysvipc.c"],
+                   check=True, capture_output=True)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def pods(mr):
+    """`mr`, whose pods go (with -f) before its containers do."""
+    yield mr
+    if os.path.isdir(mr.store):
+        mr("pod", "rm", "-fa", timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fetch(url: str, tries: int = 100) -> str:
+    import urllib.request
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered at {url}")
+
+
+def _ns(pid: int, kind: str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/{kind}")
+
+
+def _left(mr, ids: list[str], timeout: float = 10) -> list[str]:
+    """What this test made that is still there: its processes (made_for its
+    scratch directory), mounts under its store, its containers' network
+    namespaces and directories, waited for up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [f"process {p}" for p in processes(mr.rt.scratch)]
+        with open("/proc/self/mountinfo") as f:
+            found += [f"mount {line.split()[4]}" for line in f if mr.store in line]
+        for cid in ids:
+            for path in (f"/run/netns/minirun-{cid}", os.path.join(mr.store, "containers", cid)):
+                if os.path.exists(path):
+                    found.append(path)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_a_pods_containers_share_localhost_hostname_and_ipc(pods, img, ipcprobe):
+    mr = pods
+    port = _free_port()
+    pod_id = mr("pod", "create", "--name", "shop", "-p", f"{port}:80", "--label", "team=a",
+                check=True).stdout.strip()
+    info = json.loads(mr("pod", "inspect", "shop", check=True).stdout)
+    assert info["Id"] == pod_id and info["Name"] == "shop" and info["State"] == "Created"
+    assert info["Labels"] == {"team": "a"} and info["SharedNamespaces"] == ["ipc", "net", "uts"]
+    infra = info["InfraContainerID"]
+    assert info["NumContainers"] == 1 and info["Containers"] == [
+        {"Id": infra, "Name": f"{pod_id[:12]}-infra", "State": "created"}]
+
+    server = mr("run", "-d", "--pod", "shop", "--name", "server", "-v", f"{ipcprobe}:/probe:ro",
+                img, "sh", "-c", "echo served > /tmp/index.html; /probe/sysvipc make 4242; "
+                "(echo over-nc | nc -l -p 9000 &); httpd -f -p 80 -h /tmp",
+                check=True).stdout.strip()
+    # a second member: the first on localhost, the pod's hostname, the same IPC
+    r = mr("run", "--rm", "--pod", "shop", "-v", f"{ipcprobe}:/probe:ro", img, "sh", "-c",
+           "sleep 0.5; hostname; wget -qO- http://localhost/index.html; nc localhost 9000; "
+           "/probe/sysvipc find 4242 >/dev/null && echo ipc-shared; "
+           "for n in ipc uts net; do readlink /proc/self/ns/$n; done", check=True)
+    lines = r.stdout.splitlines()
+    assert lines[:4] == ["shop", "served", "over-nc", "ipc-shared"], r.stdout + r.stderr
+    infra_pid = int(mr("inspect", "--format", "{{.State.Pid}}", infra, check=True).stdout)
+    assert lines[4:] == [_ns(infra_pid, n) for n in ("ipc", "uts", "net")]
+    # a container outside the pod has none of it
+    r = mr("run", "--rm", "-v", f"{ipcprobe}:/probe:ro", img, "sh", "-c",
+           "/probe/sysvipc find 4242 || echo no-ipc; hostname", check=True)
+    assert r.stdout.splitlines()[0] == "no-ipc" and r.stdout.splitlines()[1] != "shop"
+
+    assert _fetch(f"http://127.0.0.1:{port}/index.html") == "served\n"   # the pod's port
+    listing = json.loads(mr("pod", "ps", "--format", "json", check=True).stdout)
+    assert [(p["Name"], p["Status"], p["InfraId"], len(p["Containers"])) for p in listing] == \
+        [("shop", "Running", infra, 2)]
+    assert mr("pod", "ps", "-q", check=True).stdout == pod_id[:12] + "\n"
+    table = mr("pod", "ps", check=True).stdout.splitlines()
+    assert table[0].split() == ["POD", "ID", "NAME", "STATUS", "CREATED", "INFRA", "ID", "#",
+                                "OF", "CONTAINERS"]
+    top = mr("pod", "top", "shop", check=True).stdout
+    assert "/catatonit -P" in top and "httpd -f -p 80" in top
+
+    # what a member may not set; a running pod is not removed without -f
+    r = mr("run", "--rm", "--pod", "shop", "-p", "8080:80", img, "true")
+    assert r.returncode == 125 and "published or exposed ports must be defined when the pod " \
+        "is created" in r.stderr
+    r = mr("run", "--rm", "--pod", "shop", "--hostname", "x", img, "true")
+    assert r.returncode == 125 and "cannot set hostname when joining the pod UTS" in r.stderr
+    r = mr("rm", infra)
+    assert r.returncode == 125 and "is the infra container of pod" in r.stderr
+    r = mr("pod", "rm", "shop")
+    assert r.returncode == 125 and "running or paused containers cannot be removed without " \
+        "force" in r.stderr
+    assert mr("pod", "exists", "shop").returncode == 0
+
+    assert mr("pod", "rm", "-f", "shop", check=True).stdout == pod_id + "\n"
+    assert mr("pod", "exists", "shop").returncode == 1
+    assert mr("ps", "-aq", check=True).stdout == ""
+    assert _left(mr, [infra, server]) == []
+
+
+def test_pod_verbs_and_their_exit_codes(pods, img):
+    mr = pods
+    assert mr("pod", "exists", "nosuch").returncode == 1
+    r = mr("pod", "rm", "nosuch")
+    assert r.returncode == 1 and r.stderr == "Error: no pod with name or ID nosuch found: " \
+                                             "no such pod\n"
+    assert mr("pod", "inspect", "nosuch").returncode == 125
+    r = mr("pod", "create", "--share", "ipc,mnt")
+    assert r.returncode == 125 and "`mnt` cannot be shared" in r.stderr
+    r = mr("run", "--rm", "--pod", "nosuch", img, "true")
+    assert r.returncode == 125 and "no pod with name or ID nosuch" in r.stderr
+    # --pod new:NAME makes the pod; a container refused leaves no pod behind
+    r = mr("run", "--rm", "--pod", "new:fresh", "-p", "8080:80", img, "true")
+    assert r.returncode == 125 and mr("pod", "exists", "fresh").returncode == 1
+    assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+
+    r = mr("run", "--pod", "new:fresh", "--name", "once", img, "hostname", check=True)
+    assert r.stdout == "fresh\n"
+    r = mr("pod", "create", "--name", "fresh")
+    assert r.returncode == 125 and "fresh" in r.stderr and "in use" in r.stderr
+    pod_id = mr("pod", "inspect", "--format", "{{.Id}}", "fresh", check=True).stdout.strip()
+    mr("create", "--pod", "fresh", "--name", "sleeper", img, "sleep", "1000", check=True)
+    assert mr("pod", "start", "fresh", check=True).stdout == pod_id + "\n"
+    states = {c["Name"]: c["State"] for c in json.loads(
+        mr("pod", "inspect", "fresh", check=True).stdout)["Containers"]}
+    assert states == {f"{pod_id[:12]}-infra": "running", "once": "exited",
+                      "sleeper": "running"}
+    assert json.loads(mr("pod", "inspect", "fresh").stdout)["State"] == "Degraded"
+    assert mr("pod", "pause", "fresh", check=True).stdout == pod_id + "\n"
+    assert mr("inspect", "--format", "{{.State.Status}}", "sleeper").stdout == "paused\n"
+    mr("pod", "unpause", "fresh", check=True)
+    assert mr("pod", "kill", "fresh", check=True).stdout == pod_id + "\n"
+    deadline = time.monotonic() + 10
+    while json.loads(mr("pod", "inspect", "fresh").stdout)["State"] != "Exited":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert mr("pod", "prune", check=True).stdout == pod_id + "\n"
+    assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+
+
+POD_YAML = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kpod
+spec:
+  containers:
+  - name: web
+    image: {image}
+    command: ["sh", "-c"]
+    args: ["cp /data/page.txt /www/index.html; httpd -f -p 8080 -h /www"]
+    env:
+    - name: GREETING
+      value: hello there
+    ports:
+    - containerPort: 8080
+      hostPort: {port}
+    resources:
+      limits:
+        memory: 64Mi
+        cpu: 500m
+    volumeMounts:
+    - name: data
+      mountPath: /data
+      readOnly: true
+    - name: scratch
+      mountPath: /www
+    workingDir: /www
+  - name: client
+    image: {image}
+    command: ["sh", "-c", "sleep 0.5; wget -qO- http://localhost:8080/index.html; sleep 1000"]
+  volumes:
+  - name: data
+    hostPath:
+      path: {data}
+      type: Directory
+  - name: scratch
+    emptyDir: {{}}
+"""
+
+
+def _played(mr, path: str) -> tuple[str, list[str]]:
+    """kube play: (the pod's id, its containers' ids), from podman's lines."""
+    out = mr("kube", "play", path, check=True).stdout.split("\n")
+    assert out[0] == "Pod:" and out[2] == "Containers:" and out[-2:] == ["", ""], out
+    return out[1], out[3:-2]
+
+
+def _without_stamp(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if "creationTimestamp" not in line)
+
+
+def test_kube_play_generate_and_play_again(pods, img):
+    kubernetes = pytest.importorskip("kubernetes", reason="the test dependency `kubernetes` "
+                                     "(pip install -e .[test]) checks the generated YAML")
+    import yaml
+    mr = pods
+    data = os.path.join(mr.rt.scratch, "kube-data")
+    os.makedirs(data)
+    with open(os.path.join(data, "page.txt"), "w") as f:
+        f.write("from the host\n")
+    os.chmod(data, 0o755)
+    os.chmod(os.path.join(data, "page.txt"), 0o644)
+    port = _free_port()
+    path = os.path.join(mr.rt.scratch, "pod.yaml")
+    with open(path, "w") as f:
+        f.write(POD_YAML.format(image=img, port=port, data=data))
+    os.chmod(path, 0o644)
+
+    pod_id, ids = _played(mr, path)
+    assert len(ids) == 2
+    info = json.loads(mr("pod", "inspect", "kpod", check=True).stdout)
+    assert info["Id"] == pod_id and info["State"] == "Running"
+    assert {c["Name"] for c in info["Containers"]} == {
+        f"{pod_id[:12]}-infra", "kpod-web", "kpod-client"}
+    assert _fetch(f"http://127.0.0.1:{port}/index.html") == "from the host\n"
+    deadline = time.monotonic() + 10
+    while "from the host" not in mr("logs", "kpod-client").stdout:
+        assert time.monotonic() < deadline, mr("logs", "kpod-client")
+        time.sleep(0.1)
+    env = mr("exec", "kpod-web", "sh", "-c", 'echo "$GREETING"; pwd', check=True).stdout
+    assert env == "hello there\n/www\n"
+
+    generated = mr("kube", "generate", "kpod", check=True).stdout
+    doc = yaml.safe_load(generated)
+    api = kubernetes.client.ApiClient()
+    model = api._ApiClient__deserialize(doc, "V1Pod")     # the client's own model
+    assert api.sanitize_for_serialization(model) == doc   # no field dropped or renamed
+    assert model.metadata.name == "kpod" and model.kind == "Pod"
+    web, client = model.spec.containers
+    assert (web.name, web.image, web.command, web.args, web.working_dir) == (
+        "web", img, ["sh"], ["-c", "cp /data/page.txt /www/index.html; "
+                             "httpd -f -p 8080 -h /www"], "/www")
+    assert [(e.name, e.value) for e in web.env] == [("GREETING", "hello there")]
+    assert [(p.container_port, p.host_port) for p in web.ports] == [(8080, port)]
+    if not mr.rt.rootless:     # (a plain user's limits are ignored on cgroup v1, as podman's)
+        assert web.resources.limits == {"memory": str(64 << 20), "cpu": "500m"}
+    mounts = {m.mount_path: m for m in web.volume_mounts}
+    volumes = {v.name: v for v in model.spec.volumes}
+    assert volumes[mounts["/data"].name].host_path.path == data and mounts["/data"].read_only
+    assert volumes[mounts["/www"].name].empty_dir is not None
+    assert (client.name, client.command[0]) == ("client", "sh")
+
+    out = mr("kube", "down", path, check=True).stdout
+    assert out == f"Pods stopped:\n{pod_id}\nPods removed:\n{pod_id}\n"
+    assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+    assert _left(mr, ids, timeout=10) == []
+
+    again = os.path.join(mr.rt.scratch, "generated.yaml")
+    with open(again, "w") as f:
+        f.write(generated)
+    os.chmod(again, 0o644)
+    pod2, ids2 = _played(mr, again)                 # the same pod again
+    assert pod2 != pod_id and len(ids2) == 2
+    assert _fetch(f"http://127.0.0.1:{port}/index.html") == "from the host\n"
+    assert _without_stamp(mr("kube", "generate", "kpod", check=True).stdout) == \
+        _without_stamp(generated)
+    assert mr("kube", "down", again, check=True).stdout.splitlines()[-1] == pod2
+    assert mr("pod", "ps", "-q", check=True).stdout == ""
+
+
+MULTI_YAML = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: dep
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: dep}}
+  template:
+    metadata:
+      labels: {{app: dep}}
+    spec:
+      containers:
+      - name: worker
+        image: {image}
+        args: ["sleep", "1000"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: solo
+spec:
+  hostname: solo-host
+  containers:
+  - name: main
+    image: {image}
+    command: ["sleep", "1000"]
+"""
+
+
+def test_kube_play_a_deployment_and_a_pod_in_one_file(pods, img):
+    """Several documents: a Deployment's pod template (one pod, NAME-pod-0,
+    as podman names it) and a Pod, each printed as podman prints it."""
+    mr = pods
+    path = os.path.join(mr.rt.scratch, "multi.yaml")
+    with open(path, "w") as f:
+        f.write(MULTI_YAML.format(image=img))
+    os.chmod(path, 0o644)
+    out = mr("kube", "play", path, check=True).stdout.split("\n")
+    assert [out[0], out[2], out[4], out[5], out[7], out[9:]] == \
+        ["Pod:", "Container:", "", "Pod:", "Container:", ["", ""]], out
+    names = mr("pod", "ps", "--format", "{{.Name}} {{.Status}}", check=True).stdout
+    assert sorted(names.splitlines()) == ["dep-pod-0 Running", "solo Running"]
+    r = mr("exec", "dep-pod-0-worker", "hostname", check=True)
+    assert r.stdout == "dep-pod-0\n"
+    assert mr("exec", "solo-main", "hostname", check=True).stdout == "solo-host\n"
+    lines = mr("kube", "down", path, check=True).stdout.splitlines()
+    assert lines == ["Pods stopped:", out[1], out[6], "Pods removed:", out[1], out[6]]
+    assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+
+
+def test_kube_bad_input_one_line_nothing_made(pods, img):
+    mr = pods
+    path = os.path.join(mr.rt.scratch, "bad.yaml")
+    cases = [
+        ("kind: Service\nmetadata: {name: s}\n", "kind 'Service' is not supported"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: {}\n", "spec.containers is missing"),
+        ("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n",
+         "a container needs a name and an image"),
+        (f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: a, image: {img}, "
+         "volumeMounts: [{name: v, mountPath: /v}]}\n", "no volume of that name"),
+        ("kind: Pod\n  metadata: [\n", "is not YAML"),
+    ]
+    for text, said in cases:
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+        r = mr("kube", "play", path)
+        assert r.returncode == 125 and said in r.stderr, (text, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+
+
+def _podman(d: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", "--root", f"{d}/root", "--runroot", f"{d}/run",
+                           "--storage-driver", "vfs", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_like_podman(pods, img):
+    """The same pod made by podman 4.3 and by minirun (as root; nothing run):
+    pod ps's columns, inspect's fields, the exit codes of a missing pod, and
+    kube generate's shape."""
+    if shutil.which("podman") is None or pods.rt.rootless or not is_root():
+        pytest.skip("podman 4.3 is compared as root (apt-get install podman)")
+    mr = pods
+    d = tempfile.mkdtemp(prefix="minirun-podman-pods-", dir="/tmp")
+    try:
+        theirs = _podman(d, "pod", "create", "--name", "same", "-p", "18999:80",
+                         "--label", "a=b")
+        if theirs.returncode != 0:
+            pytest.skip(f"podman cannot make a pod here: {theirs.stderr.strip()}")
+        mr("pod", "create", "--name", "same", "-p", "18999:80", "--label", "a=b", check=True)
+        a = json.loads(_podman(d, "pod", "inspect", "same").stdout)
+        b = json.loads(mr("pod", "inspect", "same", check=True).stdout)
+        fields = ["Id", "Name", "Created", "State", "Hostname", "Labels", "SharedNamespaces",
+                  "NumContainers", "Containers", "InfraContainerID"]
+        assert all(f in a and f in b for f in fields)
+        for f in ("Name", "State", "Hostname", "Labels", "SharedNamespaces", "NumContainers"):
+            assert a[f] == b[f], f
+        assert [sorted(c) for c in a["Containers"]] == [sorted(c) for c in b["Containers"]]
+        assert a["Containers"][0]["Name"].endswith("-infra") and \
+            b["Containers"][0]["Name"].endswith("-infra")
+        assert a["InfraConfig"]["PortBindings"] == b["InfraConfig"]["PortBindings"]
+        head = [r.splitlines()[0] for r in (_podman(d, "pod", "ps").stdout,
+                                            mr("pod", "ps").stdout)]
+        assert head[0].split() == head[1].split()
+        fmt = "{{.Name}} {{.Status}} {{.NumberOfContainers}}"
+        assert _podman(d, "pod", "ps", "--format", fmt).stdout == \
+            mr("pod", "ps", "--format", fmt).stdout == "same Created 1\n"
+        for args in (("pod", "exists", "nosuch"), ("pod", "rm", "nosuch"),
+                     ("pod", "inspect", "nosuch"), ("pod", "create", "--name", "same")):
+            assert _podman(d, *args).returncode == mr(*args).returncode, args
+        # a member each, of the same image and command: the YAML's shape
+        pause = "localhost/podman-pause:" + _podman(d, "version", "--format",
+                                                    "{{.Client.Version}}").stdout.strip() + "-0"
+        _podman(d, "create", "--pod", "same", "--name", "same-app", "-e", "K=v",
+                "-w", "/tmp", pause, "/catatonit", "-P")
+        mr("create", "--pod", "same", "--name", "same-app", "-e", "K=v", "-w", "/tmp",
+           img, "sleep", "1", check=True)
+        import yaml
+        ya = yaml.safe_load(_podman(d, "kube", "generate", "same").stdout)
+        yb = yaml.safe_load(mr("kube", "generate", "same", check=True).stdout)
+        assert (ya["apiVersion"], ya["kind"], ya["metadata"]["name"]) == \
+            (yb["apiVersion"], yb["kind"], yb["metadata"]["name"])
+        ca, cb = ya["spec"]["containers"][0], yb["spec"]["containers"][0]
+        assert ca["name"] == cb["name"] == "app"
+        assert ca["workingDir"] == cb["workingDir"] == "/tmp"
+        assert {"name": "K", "value": "v"} in ca["env"] and cb["env"] == [
+            {"name": "K", "value": "v"}]
+        assert ca["ports"] == cb["ports"] == [{"containerPort": 80, "hostPort": 18999}]
+    finally:
+        _podman(d, "pod", "rm", "-fa")
+        _podman(d, "rmi", "-fa")
+        subprocess.run(["rm", "-rf", d])
