@@ -148,25 +148,14 @@ def _load_oci(store: Store, src: _Source, rootless: bool) -> list[str]:
     if not isinstance(index, mf.Index):
         raise ArchiveError("index.json is not an image index")
     loaded = []
-    for desc in index.manifests:
-        name = f"blobs/sha256/{hex_of(desc.digest)}"
-        data = src.read(name)
-        if dg.of_bytes(data) != desc.digest:
-            raise dg.DigestError(f"{name}: content does not match its digest")
-        doc = mf.parse(data, desc.media_type)
-        if isinstance(doc, mf.Index):
-            desc = mf.choose(doc)
-            name = f"blobs/sha256/{hex_of(desc.digest)}"
-            data = src.read(name)
-            if dg.of_bytes(data) != desc.digest:
-                raise dg.DigestError(f"{name}: content does not match its digest")
-            doc = mf.parse(data, desc.media_type)
+    for entry in index.manifests:
+        data, doc = image_manifest(src, entry)
         for blob in (doc.config, *doc.layers):
             _copy_blob(store, src, f"blobs/sha256/{hex_of(blob.digest)}", blob.digest,
                        blob.size)
         config = mf.parse_config(store.read_blob(doc.config.digest))
         names = []
-        ref_name = (desc.annotations or {}).get(REF_NAME)
+        ref_name = (entry.annotations or {}).get(REF_NAME)
         if ref_name:
             full = ref_name if ("/" in ref_name or ":" not in ref_name and "." in ref_name) \
                 else f"localhost/unnamed:{ref_name}"
@@ -178,6 +167,26 @@ def _load_oci(store: Store, src: _Source, rootless: bool) -> list[str]:
         _finish(store, data, doc, config, names, rootless)
         loaded.extend(names or [doc.config.digest])
     return loaded
+
+
+def document(src: _Source, desc: mf.Descriptor) -> tuple[bytes, mf.Manifest | mf.Index]:
+    """The manifest or index ``desc`` names in a layout, checked against its digest."""
+    name = f"blobs/sha256/{hex_of(desc.digest)}"
+    data = src.read(name)
+    if dg.of_bytes(data) != desc.digest:
+        raise dg.DigestError(f"{name}: content does not match its digest")
+    return data, mf.parse(data, desc.media_type)
+
+
+def image_manifest(src: _Source, entry: mf.Descriptor) -> tuple[bytes, mf.Manifest]:
+    """index.json's ``entry`` -> the image manifest for this platform (an
+    entry may be an index of its own, as skopeo --all writes them)."""
+    data, doc = document(src, entry)
+    if isinstance(doc, mf.Index):
+        data, doc = document(src, mf.choose(doc))
+    if not isinstance(doc, mf.Manifest):
+        raise mf.ManifestError(f"{entry.digest}: an index points to another index")
+    return data, doc
 
 
 def _load_docker(store: Store, src: _Source, rootless: bool) -> list[str]:

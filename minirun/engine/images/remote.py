@@ -77,13 +77,14 @@ def inspect(name: str, *, raw: bool = False, config: bool = False, tags: bool = 
     from minirun.engine.images import transports
     src = transports.source(name, root=root, tls_verify=tls_verify)
     try:
-        if raw and not config:
-            return src.top()
-        data, doc = src.manifest()
-        cfg = src.config(doc)
-        if config:
-            return cfg if raw else json.loads(cfg)
-        return _summary(src, dg.of_bytes(src.top()), doc, json.loads(cfg), tags)
+        with transports.broken(name):
+            if raw and not config:
+                return src.top()
+            data, doc = src.manifest()
+            cfg = src.config(doc)
+            if config:
+                return cfg if raw else json.loads(cfg)
+            return _summary(src, dg.of_bytes(src.top()), doc, json.loads(cfg), tags)
     finally:
         src.close()
 

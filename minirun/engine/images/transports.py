@@ -33,6 +33,7 @@ removes them).
 
 See: skopeo-copy(1), containers-transports(5), image-spec image-layout.md
 """
+import contextlib
 import json
 import os
 import tarfile
@@ -119,9 +120,12 @@ def to_oci(data: bytes) -> bytes:
 # --- sources -----------------------------------------------------------------
 
 class Source:
-    """One image to read.  ``top`` is the document as stored or served (an
-    index stays an index: inspect --raw); ``manifest`` the image manifest
-    for this platform, checked against the digest that named it."""
+    """One image to read (``label``: its name as the user wrote it).
+    ``top`` is the document as stored or served (an index stays an index:
+    inspect --raw); ``manifest`` the image manifest for this platform,
+    checked against the digest that named it."""
+
+    label = ""
 
     def top(self) -> bytes:
         raise NotImplementedError
@@ -198,13 +202,6 @@ class _FilesSource(Source):
     def chunks(self, desc: mf.Descriptor):
         return _file_chunks(self.files.open(self.blob_name(desc.digest)))
 
-    def _document(self, name: str, digest: str | None, media_type: str | None = None):
-        data = self.files.read(name)
-        if digest is not None and dg.of_bytes(data) != digest:
-            raise dg.DigestError(f"{name}: content has digest {dg.of_bytes(data)}, expected "
-                                 f"{digest}: the source is corrupt or tampered with")
-        return data, mf.parse(data, media_type)
-
     def close(self) -> None:
         if self.files.tar is not None:
             self.files.tar.close()
@@ -234,18 +231,10 @@ class LayoutSource(_FilesSource):
         self.entry = named[0]
 
     def top(self) -> bytes:
-        return self._document(self.blob_name(self.entry.digest), self.entry.digest)[0]
+        return archive.document(self.files, self.entry)[0]
 
     def manifest(self) -> tuple[bytes, mf.Manifest]:
-        desc = self.entry
-        data, doc = self._document(self.blob_name(desc.digest), desc.digest, desc.media_type)
-        if isinstance(doc, mf.Index):
-            desc = mf.choose(doc)
-            data, doc = self._document(self.blob_name(desc.digest), desc.digest,
-                                       desc.media_type)
-        if not isinstance(doc, mf.Manifest):
-            raise mf.ManifestError(f"{desc.digest}: an index points to another index")
-        return data, doc
+        return archive.image_manifest(self.files, self.entry)
 
 
 class DirSource(_FilesSource):
@@ -263,10 +252,15 @@ class DirSource(_FilesSource):
         return self.files.read("manifest.json")
 
     def manifest(self) -> tuple[bytes, mf.Manifest]:
-        data, doc = self._document("manifest.json", None)
+        data = self.files.read("manifest.json")
+        doc = mf.parse(data)
         if isinstance(doc, mf.Index):
             desc = mf.choose(doc)
-            data, doc = self._document(f"{hex_of(desc.digest)}.manifest.json", desc.digest)
+            data = self.files.read(f"{hex_of(desc.digest)}.manifest.json")
+            if dg.of_bytes(data) != desc.digest:
+                raise dg.DigestError(f"{desc.digest}.manifest.json: content does not match "
+                                     "its digest")
+            doc = mf.parse(data)
         return data, doc
 
 
@@ -330,16 +324,13 @@ class StoreSource(Source):
     def __init__(self, root: str | None, name: str):
         from minirun.engine.store import Store
         self.store = Store(root)
-        image_id = self.store.lookup(name)
-        row = self.store.db.execute("SELECT manifest_digest FROM images WHERE id=?",
-                                    (image_id,)).fetchone()
-        self.data = self.store.read_blob(row[0])
+        _, self.data, self.doc = archive._image(self.store, name)
 
     def top(self) -> bytes:
         return self.data
 
     def manifest(self) -> tuple[bytes, mf.Manifest]:
-        return self.data, mf.parse(self.data)
+        return self.data, self.doc
 
     def chunks(self, desc: mf.Descriptor):
         try:
@@ -352,15 +343,28 @@ class StoreSource(Source):
 
 def source(text: str, *, root: str | None = None, tls_verify: bool | None = None) -> Source:
     kind, rest = split(text)
-    if kind == "docker":
-        return RegistrySource(rest, tls_verify)
-    if kind in ("oci", "oci-archive"):
-        return LayoutSource(text, rest, kind == "oci-archive")
-    if kind == "docker-archive":
-        return DockerArchiveSource(text, rest)
-    if kind == "dir":
-        return DirSource(text, rest)
-    return StoreSource(root, rest)
+    with broken(text):
+        if kind == "docker":
+            src = RegistrySource(rest, tls_verify)
+        elif kind in ("oci", "oci-archive"):
+            src = LayoutSource(text, rest, kind == "oci-archive")
+        elif kind == "docker-archive":
+            src = DockerArchiveSource(text, rest)
+        elif kind == "dir":
+            src = DirSource(text, rest)
+        else:
+            src = StoreSource(root, rest)
+    src.label = text
+    return src
+
+
+@contextlib.contextmanager
+def broken(text: str):
+    """What a truncated or corrupt tar or gzip raises, as one error naming it."""
+    try:
+        yield
+    except archive._BROKEN as e:
+        raise TransportError(f"`{text}` is truncated or corrupt: {e}") from None
 
 
 # --- where destinations write: files of a directory, or of a tar ---------------
@@ -709,31 +713,37 @@ def copy(src: Source, dst: Destination, say=lambda line: None) -> str:
     """Copy ``src``'s image to ``dst``, saying each step as skopeo does;
     the digest of the manifest written."""
     try:
-        say("Getting image source signatures")
-        data, doc = src.manifest()
-        cfg = src.config(doc)
-        config = mf.parse_config(cfg)
-        dst.reading(src)
-        if len(config.diff_ids) != len(doc.layers):
-            raise mf.ManifestError(f"{len(doc.layers)} layers but {len(config.diff_ids)} "
-                                   "diff_ids in the config")
-        for desc, diff_id in zip(doc.layers, config.diff_ids):
-            say(f"Copying blob {desc.digest}")
-            if not dst.has(desc):
-                dst.put(desc, _verified(src.chunks(desc), desc, f"blob {desc.digest}"),
-                        diff_id)
-        say(f"Copying config {doc.config.digest}")
-        if not dst.has(doc.config):
-            dst.put(doc.config, [cfg], None)
-        if doc.media_type not in dst.keeps:
-            data = to_oci(data)
-            doc = mf.parse(data)
-        say("Writing manifest to image destination")
-        dst.finish(data, doc, config)
-        say("Storing signatures")
-        return dg.of_bytes(data)
+        with broken(src.label):
+            return _copy(src, dst, say)
     except BaseException:
         dst.abort()
         raise
     finally:
         src.close()
+
+
+def _copy(src: Source, dst: Destination, say) -> str:
+    """The steps, in skopeo's order: blobs (layers, then the config), then the manifest."""
+    say("Getting image source signatures")
+    data, doc = src.manifest()
+    cfg = src.config(doc)
+    config = mf.parse_config(cfg)
+    dst.reading(src)
+    if len(config.diff_ids) != len(doc.layers):
+        raise mf.ManifestError(f"{len(doc.layers)} layers but {len(config.diff_ids)} "
+                               "diff_ids in the config")
+    for desc, diff_id in zip(doc.layers, config.diff_ids):
+        say(f"Copying blob {desc.digest}")
+        if not dst.has(desc):
+            dst.put(desc, _verified(src.chunks(desc), desc, f"blob {desc.digest}"),
+                    diff_id)
+    say(f"Copying config {doc.config.digest}")
+    if not dst.has(doc.config):
+        dst.put(doc.config, [cfg], None)
+    if doc.media_type not in dst.keeps:
+        data = to_oci(data)
+        doc = mf.parse(data)
+    say("Writing manifest to image destination")
+    dst.finish(data, doc, config)
+    say("Storing signatures")
+    return dg.of_bytes(data)
