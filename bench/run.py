@@ -10,7 +10,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ALL = ["runtime_start", "run_exec", "limits", "network", "pull", "lazy", "gpu", "pool"]
+ALL = ["runtime_start", "run_exec", "limits", "network", "pull", "lazy", "gpu", "pool", "build"]
 
 
 def main(argv: list[str]) -> int:
