@@ -229,6 +229,9 @@ def test_bad_names_are_one_line_each(mr, img):
     mr.rt.chown(f"{s}/full")
     mr("image", "copy", "-q", img, f"oci:{s}/two:a", check=True)
     mr("image", "copy", "-q", img, f"oci:{s}/two:b", check=True)
+    mr("image", "copy", "-q", img, f"oci-archive:{s}/whole.tar", check=True)
+    with open(f"{s}/whole.tar", "rb") as f, open(f"{s}/cut.tar", "wb") as out:
+        out.write(f.read(os.path.getsize(f"{s}/whole.tar") // 2))
     cases = [
         (img, "docker:localhost/x", "write docker://"),
         ("docker-daemon:x", "y", "no docker-daemon: transport"),
@@ -243,6 +246,7 @@ def test_bad_names_are_one_line_each(mr, img):
         (img, "docker://no-registry-name", "name the registry"),
         (img, "containers-storage:[overlay@/x]y", "drop the [driver@root] part"),
         ("nothing-here", f"oci:{s}/o", "not in the store"),
+        (f"oci-archive:{s}/cut.tar", f"oci:{s}/o", "is truncated or corrupt"),
     ]
     for src, dest, words in cases:
         r = mr("image", "copy", src, dest)
