@@ -220,17 +220,24 @@ def image_inspect(obj, fmt: str | None, raw: bool, config: bool, no_tags: bool,
               help="require HTTPS with a valid certificate from a docker:// source")
 @click.option("--dest-tls-verify", type=click.BOOL, default=None, metavar="BOOL",
               help="the same, for a docker:// destination")
+@click.option("-f", "--format", "fmt", type=click.Choice(["oci", "v2s2"]), default=None,
+              help="the manifest's format at the destination (default: the source's, "
+                   "where the destination holds it)")
+@click.option("--digestfile", metavar="FILE", help="write the manifest's digest there")
 @click.pass_obj
 @engine_errors
 def image_copy(obj, source: str, destination: str, quiet: bool, src_tls_verify: bool | None,
-               dest_tls_verify: bool | None) -> None:
+               dest_tls_verify: bool | None, fmt: str | None, digestfile: str | None) -> None:
     """Copy an image between transports, as skopeo copy: docker://REF,
     oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF],
     dir:PATH, containers-storage:REF (or a bare NAME: the store).  Blobs go
     across as they are, each checked against its digest."""
     from minirun.engine.images import service as img
-    img.copy(obj["root"], source, destination, src_tls_verify=src_tls_verify,
-             dest_tls_verify=dest_tls_verify, quiet=quiet)
+    digest = img.copy(obj["root"], source, destination, src_tls_verify=src_tls_verify,
+                      dest_tls_verify=dest_tls_verify, quiet=quiet, fmt=fmt)
+    if digestfile:
+        with open(digestfile, "w") as f:
+            f.write(digest)
 
 
 @click.command()

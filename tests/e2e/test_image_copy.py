@@ -73,6 +73,21 @@ def test_registry_to_registry_keeps_the_bytes(mr, registry):
         assert r.returncode == 0, r.stderr
         assert shape(r.stdout) == LINES
         assert raw(dest) == raw(src)
+    # --format: the other format's media types, the same blobs; --digestfile
+    dest = f"docker://{registry.addr}/copied-{mr.rt.mode}/as-v2s2:v1"
+    digestfile = os.path.join(mr.rt.scratch, "digest")
+    mr("image", "copy", "-q", "-f", "v2s2", "--digestfile", digestfile,
+       f"docker://{registry.addr}/test/busybox", dest, check=True)
+    got, served = json.loads(raw(dest)), json.loads(raw(f"docker://{registry.addr}/test/busybox"))
+    assert got["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert [d["digest"] for d in got["layers"]] == [d["digest"] for d in served["layers"]]
+    with open(digestfile) as f:
+        assert f.read() == json.loads(skopeo("inspect", "--tls-verify=false", dest).stdout)[
+            "Digest"]
+    r = mr("image", "copy", "-f", "v2s2", f"docker://{registry.addr}/test/busybox",
+           f"oci:{mr.rt.scratch}/never")
+    assert r.returncode == 125 and "holds oci manifests only" in r.stderr
+    assert not os.path.exists(f"{mr.rt.scratch}/never")
     r = mr("image", "copy", "--dest-tls-verify=true", f"docker://{registry.addr}/test/busybox",
            f"docker://{registry.addr}/copied-{mr.rt.mode}/tls:v1")
     assert r.returncode == 125 and "TLS" in r.stderr and len(r.stderr.splitlines()) == 1

@@ -17,11 +17,12 @@ manifest goes last, so no reader sees an image whose blobs are missing.
 
 Nothing is unpacked or recompressed where both ends can hold the blob as
 it is.  The manifest's bytes go across unchanged (so its digest stays)
-unless the destination cannot hold its format: an OCI layout holds OCI
-manifests only, so a Docker schema 2 one has its media types renamed (the
-blobs stay the same), and a docker-archive keeps no manifest, only its
-layers uncompressed.  A docker-archive read as a source gets an OCI
-manifest made for it, as ``minirun load`` makes one.
+unless the destination cannot hold its format, or --format asks for the
+other one: an OCI layout holds OCI manifests only, so a Docker schema 2
+one has its media types renamed (``convert``: the blobs stay the same),
+and a docker-archive keeps no manifest, only its layers uncompressed.  A
+docker-archive read as a source gets an OCI manifest made for it, as
+``minirun load`` makes one.
 
 Where a failed copy leaves nothing: a new directory is built beside its
 name and renamed into place; a layout that exists gets its new blobs
@@ -108,12 +109,22 @@ def _verified(chunks, desc: mf.Descriptor, what: str):
     v.check()
 
 
-def to_oci(data: bytes) -> bytes:
-    """A Docker schema 2 manifest with OCI's media types: the same blobs."""
+FORMATS = {"oci": mf.OCI_MANIFEST, "v2s2": mf.DOCKER_MANIFEST}
+
+
+def convert(data: bytes, media_type: str) -> bytes:
+    """The manifest with another format's media types (``media_type``: OCI's
+    or Docker schema 2's), naming the same blobs.  Docker's format has no
+    name for a zstd or an uncompressed layer: such a manifest is refused."""
+    names = _TO_OCI if media_type == mf.OCI_MANIFEST else {v: k for k, v in _TO_OCI.items()}
     doc = json.loads(data)
-    doc["mediaType"] = mf.OCI_MANIFEST
+    doc["mediaType"] = media_type
     for d in (doc["config"], *doc["layers"]):
-        d["mediaType"] = _TO_OCI.get(d["mediaType"], d["mediaType"])
+        if d["mediaType"] not in names and d["mediaType"] not in names.values():
+            raise TransportError(f"a blob of type {d['mediaType']} has no name in the "
+                                 f"{'OCI' if media_type == mf.OCI_MANIFEST else 'v2s2'} "
+                                 "format: copy it without --format v2s2")
+        d["mediaType"] = names.get(d["mediaType"], d["mediaType"])
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -711,12 +722,13 @@ def destination(text: str, *, tls_verify: bool | None = None) -> Destination:
 
 # --- the copy ------------------------------------------------------------------
 
-def copy(src: Source, dst: Destination, say=lambda line: None) -> str:
-    """Copy ``src``'s image to ``dst``, saying each step as skopeo does;
-    the digest of the manifest written."""
+def copy(src: Source, dst: Destination, say=lambda line: None, fmt: str | None = None) -> str:
+    """Copy ``src``'s image to ``dst``, saying each step as skopeo does
+    (``fmt``: the manifest's format there, oci or v2s2, as skopeo's
+    --format); the digest of the manifest written."""
     try:
         with broken(src.label):
-            return _copy(src, dst, say)
+            return _copy(src, dst, say, fmt)
     except BaseException:
         dst.abort()
         raise
@@ -724,10 +736,20 @@ def copy(src: Source, dst: Destination, say=lambda line: None) -> str:
         src.close()
 
 
-def _copy(src: Source, dst: Destination, say) -> str:
+def _copy(src: Source, dst: Destination, say, fmt: str | None) -> str:
     """The steps, in skopeo's order: blobs (layers, then the config), then the manifest."""
+    if fmt is not None and fmt not in FORMATS:
+        raise TransportError(f"--format {fmt}: use oci or v2s2")
+    if fmt is not None and FORMATS[fmt] not in dst.keeps:
+        held = " and ".join(k for k, v in FORMATS.items() if v in dst.keeps)
+        raise TransportError(f"--format {fmt}: the destination holds {held} manifests only")
     say("Getting image source signatures")
     data, doc = src.manifest()
+    want = FORMATS[fmt] if fmt else doc.media_type if doc.media_type in dst.keeps \
+        else mf.OCI_MANIFEST
+    if want != doc.media_type:      # (before a blob moves: a refusal writes nothing)
+        data = convert(data, want)
+        doc = mf.parse(data)
     cfg = src.config(doc)
     config = mf.parse_config(cfg)
     dst.reading(src)
@@ -742,9 +764,6 @@ def _copy(src: Source, dst: Destination, say) -> str:
     say(f"Copying config {doc.config.digest}")
     if not dst.has(doc.config):
         dst.put(doc.config, [cfg], None)
-    if doc.media_type not in dst.keeps:
-        data = to_oci(data)
-        doc = mf.parse(data)
     say("Writing manifest to image destination")
     dst.finish(data, doc, config)
     say("Storing signatures")
