@@ -39,6 +39,30 @@ What buildah 1.28 does that one might not expect (found writing this):
   (:data:`ALWAYS_IGNORED`).
 - its images carry a label of its own, ``io.buildah.version``; it is
   never compared.
+- WORKDIR makes no directory: one that is never used is not in the
+  image; the next RUN makes it, owned by the USER of that moment
+  (``WORKDIR /made-by-run`` under ``USER daemon``: 1:1), the next COPY
+  makes it owned by 0:0 (docker makes it at WORKDIR, owned by root).
+- ENV that sets a variable of the base image again (``ENV
+  PATH=/x:$PATH``) moves it after the Containerfile's own variables; one
+  that sets a variable of the same Containerfile again keeps its place.
+  Env is compared in order.
+- VOLUME makes no directory; what a later RUN writes under a volume's
+  path is dropped from the layer (what was there before is kept).
+- SHELL is ignored in the OCI format (buildah's default), for RUN too: a
+  RUN after ``SHELL ["/bin/sh", "-ec"]`` runs under ``/bin/sh -c`` (the
+  shell-forms case writes it down).  Shell-form CMD and ENTRYPOINT become
+  ``["/bin/sh", "-c", "..."]``.
+- COPY --chown gives the parent directories it makes the same owner
+  (``COPY --chown=1000:1000 f /owned/f``: /owned is 1000:1000).
+- ``COPY . /app`` copies the Containerfile and .containerignore too
+  (unless .containerignore names them); ``!pattern`` re-includes a file of
+  an excluded directory (``logs/*`` then ``!logs/keep.log``).
+- ADD of a local tarball keeps the owners written in it (1234:1234 stays
+  1234:1234, as the test user too); COPY of the same file copies it.
+- a RUN's hard link comes as the target's entry then a link entry, in
+  either order of names (``ln /orig /hard``: ``hard`` is the file,
+  ``orig`` the link): hard links are read as their target's content.
 - ``buildah push`` to an oci-archive recompresses every layer with gzip,
   the base's too (other digests than the registry's: the trees are the
   same, which the harness self-test checks).
