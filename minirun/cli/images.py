@@ -224,17 +224,20 @@ def image_inspect(obj, fmt: str | None, raw: bool, config: bool, no_tags: bool,
               help="the manifest's format at the destination (default: the source's, "
                    "where the destination holds it)")
 @click.option("--digestfile", metavar="FILE", help="write the manifest's digest there")
+@click.option("-a", "--all", "all_", is_flag=True,
+              help="an index with every image it lists (not only this platform's)")
 @click.pass_obj
 @engine_errors
 def image_copy(obj, source: str, destination: str, quiet: bool, src_tls_verify: bool | None,
-               dest_tls_verify: bool | None, fmt: str | None, digestfile: str | None) -> None:
+               dest_tls_verify: bool | None, fmt: str | None, digestfile: str | None,
+               all_: bool) -> None:
     """Copy an image between transports, as skopeo copy: docker://REF,
     oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF],
     dir:PATH, containers-storage:REF (or a bare NAME: the store).  Blobs go
     across as they are, each checked against its digest."""
     from minirun.engine.images import service as img
     digest = img.copy(obj["root"], source, destination, src_tls_verify=src_tls_verify,
-                      dest_tls_verify=dest_tls_verify, quiet=quiet, fmt=fmt)
+                      dest_tls_verify=dest_tls_verify, quiet=quiet, fmt=fmt, all_=all_)
     if digestfile:
         with open(digestfile, "w") as f:
             f.write(digest)

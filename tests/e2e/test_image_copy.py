@@ -93,6 +93,26 @@ def test_registry_to_registry_keeps_the_bytes(mr, registry):
     assert r.returncode == 125 and "TLS" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
+def test_all_keeps_an_index_byte_for_byte(mr, registry):
+    """--all: every image an index lists, then the index as it was served
+    (its digest too), said as skopeo says it; the store holds no index."""
+    src = f"docker://{registry.addr}/test/indexed"
+    layout = os.path.join(mr.rt.scratch, "all")
+    r = mr("image", "copy", "--all", src, f"oci:{layout}:v1")
+    assert r.returncode == 0, r.stderr
+    theirs = skopeo("copy", "--all", "--src-tls-verify=false", src,
+                    f"oci:{mr.rt.scratch}/theirs-all:v1").stdout.decode()
+    assert r.stdout == theirs
+    assert files_under(f"{layout}/blobs") == files_under(f"{mr.rt.scratch}/theirs-all/blobs")
+    dest = f"docker://{registry.addr}/all-{mr.rt.mode}/indexed:v1"
+    mr("image", "copy", "-q", "--all", f"oci:{layout}:v1", dest, check=True)
+    assert raw(dest) == raw(src)
+    skopeo("copy", "-q", "--all", "--src-tls-verify=false", dest, f"dir:{mr.rt.scratch}/d")
+    r = mr("image", "copy", "--all", src, "containers-storage:indexed")
+    assert r.returncode == 125 and "cannot hold an index" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(mr.store, "store.db")) or mr.images() == []
+
+
 def test_what_skopeo_writes_minirun_reads(mr, registry):
     """skopeo's oci:, oci-archive: and docker-archive: go into the store (and
     run), and from skopeo's archive to a registry that skopeo reads."""

@@ -311,7 +311,7 @@ def import_rootfs(root: str | None, tarball: str, name: str | None) -> str:
 
 def copy(root: str | None, source: str, destination: str, *,
          src_tls_verify: bool | None = None, dest_tls_verify: bool | None = None,
-         quiet: bool = False, fmt: str | None = None) -> str:
+         quiet: bool = False, fmt: str | None = None, all_: bool = False) -> str:
     """skopeo copy: the image ``source`` names to where ``destination``
     names (transports.py); the digest of the manifest written.  Into the
     store, the copy runs where the store is written, and what it added
@@ -332,12 +332,12 @@ def copy(root: str | None, source: str, destination: str, *,
         except BaseException:
             src.close()
             raise
-        return transports.copy(src, dst, say, fmt)
+        return transports.copy(src, dst, say, fmt, all_)
     transports.split(source)            # (a misspelt source: said before any fork)
     rootless = is_rootless()
 
     def work(store: Store) -> str:
         src = transports.source(source, root=root, tls_verify=src_tls_verify)
         return transports.copy(src, transports.StoreDestination(store, rest, rootless), say,
-                               fmt)
+                               fmt, all_)
     return in_store(root, _adding, work)

@@ -109,6 +109,13 @@ def _verified(chunks, desc: mf.Descriptor, what: str):
     v.check()
 
 
+def _checked(data: bytes, digest: str) -> bytes:
+    if dg.of_bytes(data) != digest:
+        raise dg.DigestError(f"manifest {digest}: content has digest {dg.of_bytes(data)}: "
+                             "the source is corrupt or tampered with")
+    return data
+
+
 FORMATS = {"oci": mf.OCI_MANIFEST, "v2s2": mf.DOCKER_MANIFEST}
 
 
@@ -146,6 +153,10 @@ class Source:
 
     def chunks(self, desc: mf.Descriptor):
         raise NotImplementedError
+
+    def document(self, desc: mf.Descriptor) -> bytes:
+        """A manifest an index lists (--all), checked against its digest."""
+        raise TransportError(f"`{self.label}` holds no index")
 
     def config(self, doc: mf.Manifest) -> bytes:
         return b"".join(_verified(self.chunks(doc.config), doc.config,
@@ -188,6 +199,10 @@ class RegistrySource(Source):
     def chunks(self, desc: mf.Descriptor):
         ref, client = self._resolve()[:2]
         return client.blob_chunks(ref.path, desc.digest)
+
+    def document(self, desc: mf.Descriptor) -> bytes:
+        ref, client = self._resolve()[:2]
+        return _checked(client.manifest(ref.path, desc.digest, mf.ACCEPT)[0], desc.digest)
 
     def tags(self) -> list[str]:
         ref, client = self._resolve()[:2]
@@ -247,6 +262,9 @@ class LayoutSource(_FilesSource):
     def manifest(self) -> tuple[bytes, mf.Manifest]:
         return archive.image_manifest(self.files, self.entry)
 
+    def document(self, desc: mf.Descriptor) -> bytes:
+        return archive.document(self.files, desc)[0]
+
 
 class DirSource(_FilesSource):
     """dir:PATH: manifest.json (an index's entries as <hex>.manifest.json)."""
@@ -266,13 +284,12 @@ class DirSource(_FilesSource):
         data = self.files.read("manifest.json")
         doc = mf.parse(data)
         if isinstance(doc, mf.Index):
-            desc = mf.choose(doc)
-            data = self.files.read(f"{hex_of(desc.digest)}.manifest.json")
-            if dg.of_bytes(data) != desc.digest:
-                raise dg.DigestError(f"{desc.digest}.manifest.json: content does not match "
-                                     "its digest")
+            data = self.document(mf.choose(doc))
             doc = mf.parse(data)
         return data, doc
+
+    def document(self, desc: mf.Descriptor) -> bytes:
+        return _checked(self.files.read(f"{hex_of(desc.digest)}.manifest.json"), desc.digest)
 
 
 class DockerArchiveSource(_FilesSource):
@@ -503,9 +520,16 @@ class _Tar:
 
 class Destination:
     """Where an image is written.  ``keeps``: the manifest types it holds as
-    they are (others are made OCI's).  ``put`` must read ``chunks`` to the
-    end before it keeps the blob.  ``diff_id`` is a layer's (None: the config)."""
+    they are (others are made OCI's); ``lists``: the index types it holds
+    (--all).  ``put`` must read ``chunks`` to the end before it keeps the
+    blob.  ``diff_id`` is a layer's (None: the config).  ``finish`` gets
+    the manifest, or with --all the index (after ``put_instance`` of each
+    manifest it lists)."""
     keeps = mf.MANIFESTS
+    lists: tuple[str, ...] = ()
+
+    def put_instance(self, data: bytes, doc: mf.Manifest) -> None:
+        raise NotImplementedError
 
     def reading(self, src: Source) -> None:
         """Told the source, once its manifest is read (a registry mounts
@@ -525,6 +549,8 @@ class Destination:
 
 
 class RegistryDestination(Destination):
+    lists = mf.INDEXES
+
     def __init__(self, text: str, tls_verify: bool | None):
         from minirun.engine.images.pull import client_for
         self.ref, self.mount_from = reference.parse(text), None
@@ -547,6 +573,9 @@ class RegistryDestination(Destination):
         self.client.push_blob(self.ref.path, desc.digest, chunks, desc.size,
                               mount_from=self.mount_from)
 
+    def put_instance(self, data: bytes, doc: mf.Manifest) -> None:
+        self.client.push_manifest(self.ref.path, dg.of_bytes(data), data, doc.media_type)
+
     def finish(self, data: bytes, doc: mf.Manifest, config: mf.Config) -> None:
         if self.ref.digest and dg.of_bytes(data) != self.ref.digest:
             raise TransportError(f"{self.ref}: the manifest's digest is "
@@ -557,7 +586,7 @@ class RegistryDestination(Destination):
 
 class LayoutDestination(Destination):
     """oci:DIR[:TAG] (a new layout, or one to add to) and oci-archive:FILE[:TAG]."""
-    keeps = (mf.OCI_MANIFEST,)
+    keeps, lists = (mf.OCI_MANIFEST,), (mf.OCI_INDEX,)
 
     def __init__(self, text: str, rest: str, is_archive: bool):
         path, self.tag = _path_and_tag(rest)
@@ -572,10 +601,14 @@ class LayoutDestination(Destination):
     def put(self, desc: mf.Descriptor, chunks, diff_id: str | None) -> None:
         self.files.write(f"blobs/sha256/{hex_of(desc.digest)}", desc.size, chunks)
 
+    def put_instance(self, data: bytes, doc: mf.Manifest) -> None:
+        name = f"blobs/sha256/{hex_of(dg.of_bytes(data))}"
+        if not self.files.has(name):
+            self.files.write(name, len(data), [data])
+
     def finish(self, data: bytes, doc: mf.Manifest, config: mf.Config) -> None:
         digest = dg.of_bytes(data)
-        if not self.files.has(f"blobs/sha256/{hex_of(digest)}"):
-            self.files.write(f"blobs/sha256/{hex_of(digest)}", len(data), [data])
+        self.put_instance(data, doc)
         old = self.files.read("index.json")
         entries = json.loads(old).get("manifests", []) if old else []
         # the entry it replaces: the same tag's, or (untagged) the same manifest's
@@ -597,8 +630,13 @@ class LayoutDestination(Destination):
 
 
 class DirDestination(Destination):
+    lists = mf.INDEXES
+
     def __init__(self, text: str, rest: str):
         self.files = _Files(text, os.path.abspath(rest), False)
+
+    def put_instance(self, data: bytes, doc: mf.Manifest) -> None:
+        self.files.write(f"{hex_of(dg.of_bytes(data))}.manifest.json", len(data), [data])
 
     def has(self, desc: mf.Descriptor) -> bool:
         return self.files.has(hex_of(desc.digest))
@@ -722,12 +760,18 @@ def destination(text: str, *, tls_verify: bool | None = None) -> Destination:
 
 # --- the copy ------------------------------------------------------------------
 
-def copy(src: Source, dst: Destination, say=lambda line: None, fmt: str | None = None) -> str:
+def copy(src: Source, dst: Destination, say=lambda line: None, fmt: str | None = None,
+         all_: bool = False) -> str:
     """Copy ``src``'s image to ``dst``, saying each step as skopeo does
     (``fmt``: the manifest's format there, oci or v2s2, as skopeo's
-    --format); the digest of the manifest written."""
+    --format; ``all_``: an index with every image it lists, as --all); the
+    digest of the manifest (or index) written."""
     try:
+        if fmt is not None and fmt not in FORMATS:
+            raise TransportError(f"--format {fmt}: use oci or v2s2")
         with broken(src.label):
+            if all_:
+                return _copy_list(src, dst, say, fmt)
             return _copy(src, dst, say, fmt)
     except BaseException:
         dst.abort()
@@ -737,9 +781,7 @@ def copy(src: Source, dst: Destination, say=lambda line: None, fmt: str | None =
 
 
 def _copy(src: Source, dst: Destination, say, fmt: str | None) -> str:
-    """The steps, in skopeo's order: blobs (layers, then the config), then the manifest."""
-    if fmt is not None and fmt not in FORMATS:
-        raise TransportError(f"--format {fmt}: use oci or v2s2")
+    """One image: its blobs (layers, then the config), then its manifest."""
     if fmt is not None and FORMATS[fmt] not in dst.keeps:
         held = " and ".join(k for k, v in FORMATS.items() if v in dst.keeps)
         raise TransportError(f"--format {fmt}: the destination holds {held} manifests only")
@@ -750,9 +792,17 @@ def _copy(src: Source, dst: Destination, say, fmt: str | None) -> str:
     if want != doc.media_type:      # (before a blob moves: a refusal writes nothing)
         data = convert(data, want)
         doc = mf.parse(data)
+    dst.reading(src)
+    config = _blobs(src, dst, doc, say)
+    say("Writing manifest to image destination")
+    dst.finish(data, doc, config)
+    say("Storing signatures")
+    return dg.of_bytes(data)
+
+
+def _blobs(src: Source, dst: Destination, doc: mf.Manifest, say) -> mf.Config:
     cfg = src.config(doc)
     config = mf.parse_config(cfg)
-    dst.reading(src)
     if len(config.diff_ids) != len(doc.layers):
         raise mf.ManifestError(f"{len(doc.layers)} layers but {len(config.diff_ids)} "
                                "diff_ids in the config")
@@ -764,7 +814,38 @@ def _copy(src: Source, dst: Destination, say, fmt: str | None) -> str:
     say(f"Copying config {doc.config.digest}")
     if not dst.has(doc.config):
         dst.put(doc.config, [cfg], None)
-    say("Writing manifest to image destination")
-    dst.finish(data, doc, config)
-    say("Storing signatures")
-    return dg.of_bytes(data)
+    return config
+
+
+def _copy_list(src: Source, dst: Destination, say, fmt: str | None) -> str:
+    """--all: every image an index lists, each manifest as it is, then the
+    index, byte for byte (so its digest stays).  Not an index: one image."""
+    top = src.top()
+    index = mf.parse(top)
+    if not isinstance(index, mf.Index):
+        return _copy(src, dst, say, fmt)
+    if fmt is not None:
+        raise TransportError("--all keeps an index as it is: drop --format")
+    if index.media_type not in dst.lists:
+        raise TransportError(f"--all: the destination cannot hold an index (of type "
+                             f"{index.media_type}): copy this platform's image, without --all")
+    dst.reading(src)
+    say("Getting image list signatures")
+    n = len(index.manifests)
+    say(f"Copying {n} of {n} images in list")
+    for i, entry in enumerate(index.manifests, 1):
+        say(f"Copying image {entry.digest} ({i}/{n})")
+        say("Getting image source signatures")
+        data = src.document(entry)
+        doc = mf.parse(data, entry.media_type)
+        if not isinstance(doc, mf.Manifest) or doc.media_type not in dst.keeps:
+            raise TransportError(f"--all: {entry.digest} is of type {doc.media_type}, "
+                                 "which the destination cannot hold as it is")
+        _blobs(src, dst, doc, say)
+        say("Writing manifest to image destination")
+        dst.put_instance(data, doc)
+        say("Storing signatures")
+    say("Writing manifest list to image destination")
+    dst.finish(top, index, None)
+    say("Storing list signatures")
+    return dg.of_bytes(top)
