@@ -64,9 +64,11 @@ def build(root: str | None, options: Options, out=None) -> str:
     stages, global_args = _stages(instructions, os.path.basename(path), options)
     store = Store(root)
     built: dict[str, str] = {}
-    for stage in _needed(stages, options.target, os.path.basename(path)):
+    needed = _needed(stages, options.target, os.path.basename(path))
+    for stage in needed:
         s = Stage(store, root, stage, options, global_args, built, context, out, len(stages),
                   os.path.basename(path))
+        s.final = stage is needed[-1]
         built[str(stage["index"])] = s.run()
         if stage["name"]:
             built[stage["name"]] = built[str(stage["index"])]

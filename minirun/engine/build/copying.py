@@ -58,6 +58,27 @@ def owner(chown: str | None, rootfs: Rootfs, where: str) -> tuple[int, int] | No
     return uid, _number(group, rootfs, "/etc/group", where) if group else uid
 
 
+def user_ids(user: str, rootfs: Rootfs) -> tuple[int, int]:
+    """USER's words as numbers: a name's uid and primary gid from the
+    image's /etc/passwd (a group given wins); unknown names are root's."""
+    name, _, group = user.partition(":")
+    uid = gid = 0
+    if name.isdigit():
+        uid = gid = int(name)
+    elif name:
+        for line in (rootfs.read("/etc/passwd") or b"").decode(errors="replace").splitlines():
+            fields = line.split(":")
+            if len(fields) > 3 and fields[0] == name and fields[2].isdigit():
+                uid, gid = int(fields[2]), int(fields[3]) if fields[3].isdigit() else 0
+                break
+    if group:
+        try:
+            gid = _number(group, rootfs, "/etc/group", "USER")
+        except BuildError:
+            pass
+    return uid, gid
+
+
 def _number(name: str, rootfs: Rootfs, table: str, where: str) -> int:
     if name.isdigit():
         return int(name)
@@ -111,14 +132,6 @@ def write_layer(path: str, sources: list[Source], dest: str, rootfs: Rootfs, *,
                     if rel == "" and stat.S_ISDIR(st.st_mode):
                         continue            # (its contents, not itself)
                     _add(tar, os.path.join(top, rel or source.name), full, st, ids, perms)
-
-
-def write_dirs(path: str, rootfs: Rootfs, dirs: list[str]) -> None:
-    """A layer tar of only the directories ``dirs`` (and their parents)."""
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        seen: set[str] = set()
-        for directory in dirs:
-            _parents(tar, rootfs, rootfs.resolve(directory), None, seen)
 
 
 def _parents(tar: tarfile.TarFile, rootfs: Rootfs, directory: str,

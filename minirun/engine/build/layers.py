@@ -131,14 +131,3 @@ def _image_walk(image: Rootfs, top: str):
         for path, full, st in image.walk(top):
             yield ("" if path == top else os.path.relpath(path, top)), full, st
     return entries
-
-
-def directories(stage, tar: str, dirs: list[str]) -> None:
-    """A layer of only the WORKDIR directories ``dirs``."""
-    from minirun.engine import userns
-    lowers = [stage.store.layer_dir(d) for d, _ in stage.store.image_layers(stage.image)] \
-        if stage.image else []
-    if userns.needed():
-        userns.as_root(copying.write_dirs, tar, Rootfs(lowers), dirs)
-    else:
-        copying.write_dirs(tar, Rootfs(lowers), dirs)

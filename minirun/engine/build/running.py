@@ -60,10 +60,11 @@ def container(stage, ins, command: list[str], where: str):
                              "here (fix the command, or end it with `|| true`)", code)
         from minirun.engine.containers.records import container_dir
         upper = os.path.join(container_dir(stage.store, cid), "upper")
-        _scrub(upper, lowers)
+        _scrub(upper, lowers, stage.dirs, config.get("User") or "",
+               list(config.get("Volumes") or {}))
         yield upper
     finally:
-        lifecycle.remove(stage.store, cid, force=True)
+        lifecycle.remove(stage.store, cid, force=True, volumes=True)
 
 
 def _network(ins, options, where: str) -> str:
@@ -90,20 +91,48 @@ def _cache_mounts(store, ins, where: str) -> list[str]:
     return out
 
 
+def _own_workdirs(upper: str, lowers: list[str], dirs: list[str], user: str) -> None:
+    """The WORKDIR directories (and parents) the runtime made: the user's."""
+    from minirun.engine.build import copying
+    from minirun.engine.images.rootfs import Rootfs
+    rootfs = Rootfs(lowers)
+    uid, gid = copying.user_ids(user, rootfs)
+    for directory in dirs:
+        parts = [p for p in directory.split("/") if p]
+        for n in range(1, len(parts) + 1):
+            rel = "/".join(parts[:n])
+            if rootfs.entry(rel) is None and os.path.isdir(os.path.join(upper, rel)):
+                os.lchown(os.path.join(upper, rel), uid, gid)
+
+
 def _lowers(store, image: str) -> list[str]:
     return [store.layer_dir(d) for d, _ in store.image_layers(image)]
 
 
-def _scrub(upper: str, lowers: list[str]) -> None:
-    """Remove from ``upper`` the mount points the image lacks, if empty."""
+def _scrub(upper: str, lowers: list[str], dirs: list[str], user: str,
+           volumes: list[str]) -> None:
+    """Make ``upper`` the RUN's layer: without the mount points the image
+    lacks (if empty), without what it wrote under a VOLUME (Docker's rule:
+    a volume's contents are the image's as they were when it was
+    declared), and with the WORKDIR directories the runtime made for it
+    (``dirs``) owned by the RUN's ``user``, as buildah makes them."""
     from minirun.engine import userns
+    args = (upper, lowers, dirs, user, volumes)
     if userns.needed():
-        userns.as_root(_scrub_here, upper, lowers)
+        userns.as_root(_scrub_here, *args)
     else:
-        _scrub_here(upper, lowers)
+        _scrub_here(*args)
 
 
-def _scrub_here(upper: str, lowers: list[str]) -> None:
+def _scrub_here(upper: str, lowers: list[str], dirs: list[str], user: str,
+                volumes: list[str]) -> None:
+    from minirun.engine.store import remove_tree
+    for volume in volumes:
+        path = os.path.join(upper, volume.strip("/"))
+        if volume.strip("/") and os.path.lexists(path):
+            remove_tree(path) if os.path.isdir(path) and not os.path.islink(path) \
+                else os.unlink(path)
+    _own_workdirs(upper, lowers, dirs, user)
     for rel in MOUNT_POINTS:
         path = os.path.join(upper, rel)
         if not os.path.lexists(path) or any(os.path.lexists(os.path.join(layer, rel))

@@ -42,6 +42,7 @@ class Stage:
         self.shell = list(DEFAULT_SHELL)
         self.dirs: list[str] = []           # WORKDIRs to make in the next layer
         self.number = 0
+        self.final = False                  # the target stage (--label is its)
         self.cmd_set = False                # a CMD in this stage (ENTRYPOINT keeps it)
 
     # --- the stage, start to end ----------------------------------------------------
@@ -90,8 +91,8 @@ class Stage:
         """The stage's image: the last one made, or one more for what is
         left (config-only steps, a WORKDIR's directory, a stage that is
         only FROM)."""
-        if self.pending or self.dirs or self.image is None or self.options.labels:
-            self.config_only_image()
+        if self.pending or self.image is None or self.final and self.options.labels:
+            self.config_only_image()     # (a last WORKDIR's directory is not made: buildah's)
         return self.image
 
     # --- one step ---------------------------------------------------------------------
@@ -172,14 +173,12 @@ class Stage:
         self.adopt(image, key)
 
     def config_only_image(self) -> None:
-        key = key_of(self.key, "END", sorted(self.options.labels.items()), self.dirs)
+        labels = self.options.labels if self.final else {}
+        key = key_of(self.key, "END", sorted(labels.items()))
         if self.cached(key):
             return
-        self.config["Labels"] = dict(self.config.get("Labels") or {}, **self.options.labels) \
-            or self.config.get("Labels")
-        if self.dirs:
-            self.write_dirs(key)
-            return
+        if labels:
+            self.config["Labels"] = dict(self.config.get("Labels") or {}, **labels)
         entries = self.pending or [{"created_by": "/bin/sh -c #(nop) FROM "
                                     f"{self.stage['base']}"}]
         from minirun.engine.images import service
@@ -187,14 +186,6 @@ class Stage:
                                     fmt=self.options.fmt)
         self.store.build_cache_remember(key, image, self.image)
         self.adopt(image, key)
-
-    def write_dirs(self, key: str) -> None:
-        from minirun.engine.build import layers
-        last = self.pending.pop() if self.pending else {"created_by": "/bin/sh -c #(nop) WORKDIR"}
-        with tempfile.TemporaryDirectory(dir=self.store.root, prefix=".build-") as tmp:
-            tar = os.path.join(tmp, "layer.tar")
-            layers.directories(self, tar, self.dirs)
-            self.commit(key, last["created_by"], tar)
 
     def run_step(self, ins, where: str) -> None:
         from minirun.engine.build import running
