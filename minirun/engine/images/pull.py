@@ -46,35 +46,50 @@ def client_for(ref: reference.Reference, conf: registries.Config,
                   credentials=registries.credentials(ref.name))
 
 
-def fetch_manifest(client: Client, ref: reference.Reference) -> tuple[bytes, str, mf.Manifest]:
-    """(bytes, digest, parsed) of the image manifest for this platform."""
+def fetch_document(client: Client, ref: reference.Reference) \
+        -> tuple[bytes, str, mf.Manifest | mf.Index]:
+    """(bytes, digest, parsed) of the manifest or index ``ref`` names, as served."""
     data, ctype = client.manifest(ref.path, ref.ref(), mf.ACCEPT)
     digest = dg.of_bytes(data)
     if ref.digest and digest != ref.digest:
         raise dg.DigestError(f"{ref}: the registry sent a manifest with digest {digest}")
+    return data, digest, mf.parse(data, ctype)
+
+
+def fetch_instance(client: Client, ref: reference.Reference,
+                   index: mf.Index) -> tuple[bytes, str, mf.Manifest]:
+    """(bytes, digest, parsed) of the manifest ``index`` lists for this platform."""
+    chosen = mf.choose(index)
+    data, ctype = client.manifest(ref.path, chosen.digest, mf.ACCEPT)
+    digest = dg.of_bytes(data)
+    if digest != chosen.digest:
+        raise dg.DigestError(f"{ref}: manifest {chosen.digest} arrived with digest {digest}")
     doc = mf.parse(data, ctype)
-    if isinstance(doc, mf.Index):
-        chosen = mf.choose(doc)
-        data, ctype = client.manifest(ref.path, chosen.digest, mf.ACCEPT)
-        digest = dg.of_bytes(data)
-        if digest != chosen.digest:
-            raise dg.DigestError(f"{ref}: manifest {chosen.digest} arrived with digest {digest}")
-        doc = mf.parse(data, ctype)
-        if not isinstance(doc, mf.Manifest):
-            raise mf.ManifestError(f"{ref}: an index points to another index")
+    if not isinstance(doc, mf.Manifest):
+        raise mf.ManifestError(f"{ref}: an index points to another index")
     return data, digest, doc
 
 
-def resolve(text: str, tls_verify: bool | None = None, verb: str = "pull"):
+def fetch_manifest(client: Client, ref: reference.Reference) -> tuple[bytes, str, mf.Manifest]:
+    """(bytes, digest, parsed) of the image manifest for this platform."""
+    data, digest, doc = fetch_document(client, ref)
+    if isinstance(doc, mf.Index):
+        return fetch_instance(client, ref, doc)
+    return data, digest, doc
+
+
+def resolve(text: str, tls_verify: bool | None = None, verb: str = "pull",
+            fetch=fetch_manifest):
     """The first registry (of registries.conf's, for a short name) that has
-    image ``text``: (reference, client, manifest bytes, digest, parsed)."""
+    image ``text``: (reference, client, manifest bytes, digest, parsed);
+    ``fetch``: fetch_document for the document as served (an index stays one)."""
     conf = registries.load()
     ref = reference.parse(text)
     errors = []
     for cand in candidates(ref, conf):
         try:
             client = client_for(cand, conf, tls_verify)
-            return (cand, client, *fetch_manifest(client, cand))
+            return (cand, client, *fetch(client, cand))
         except (NotFound, RegistryError) as e:
             errors.append(f"{cand}: {e}")
     raise PullError(f"cannot {verb} `{text}`: " + "; ".join(errors))

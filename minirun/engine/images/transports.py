@@ -177,7 +177,8 @@ class RegistrySource(Source):
     def _resolve(self):
         from minirun.engine.images import pull
         if self.found is None:      # (a short name: the first search registry that has it)
-            self.found = pull.resolve(self.text, self.tls_verify, verb="read")
+            self.found = pull.resolve(self.text, self.tls_verify, verb="read",
+                                      fetch=pull.fetch_document)
         return self.found
 
     @property
@@ -189,11 +190,13 @@ class RegistrySource(Source):
         return self.ref.name
 
     def top(self) -> bytes:
-        ref, client = self._resolve()[:2]
-        return client.manifest(ref.path, ref.ref(), mf.ACCEPT)[0]
+        return self._resolve()[2]
 
     def manifest(self) -> tuple[bytes, mf.Manifest]:
-        _, _, data, _, doc = self._resolve()
+        from minirun.engine.images import pull
+        ref, client, data, _, doc = self._resolve()
+        if isinstance(doc, mf.Index):
+            data, _, doc = pull.fetch_instance(client, ref, doc)
         return data, doc
 
     def chunks(self, desc: mf.Descriptor):
