@@ -95,6 +95,8 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 
+from tests.conftest import processes
+
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build_corpus")
 BUILD_TIMEOUT = 300
 TEST_USER = os.environ.get("MINIRUN_TEST_USER", "minirun-test")
@@ -298,7 +300,6 @@ class Buildah:
         it left mounted, remove the store.  Root removes files owned by
         subordinate ids as it removes any; a plain user would need
         ``buildah unshare rm -rf``."""
-        from tests.conftest import processes
         for pid in processes(self.dir):
             try:
                 os.kill(pid, signal.SIGKILL)
