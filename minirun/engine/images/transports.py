@@ -14,6 +14,9 @@ anything failed, takes back what it wrote (``abort``).  ``copy`` joins the
 two: each blob goes from one to the other in chunks of a MiB, hashed on
 the way and refused at its last chunk if its digest or size is wrong; the
 manifest goes last, so no reader sees an image whose blobs are missing.
+With --all an index goes across whole: each image it lists, then the
+index's own bytes.  Between two repositories of one registry a blob is
+mounted, not sent (the registry has checked it already).
 
 Nothing is unpacked or recompressed where both ends can hold the blob as
 it is.  The manifest's bytes go across unchanged (so its digest stays)
