@@ -36,13 +36,14 @@ def _pairs(values, flag: str) -> dict:
               help="keep each step as a cached image (the default, as podman build)")
 @click.option("--format", "fmt", default="oci", type=click.Choice(["oci", "docker"]),
               help="the image's manifest and config format")
+@click.option("--squash", is_flag=True, help="the layers the last stage adds, as one")
 @click.option("--label", "labels", multiple=True, help="a label on the image: KEY=VALUE")
 @click.option("--platform", default=None, help="only this machine's (linux/ARCH)")
 @click.option("-q", "--quiet", is_flag=True, help="print only the image's id")
 @click.pass_obj
 @engine_errors
 def build(obj, context: str, tags, containerfile, build_args, target, no_cache, pull,
-          network, layers, fmt, labels, platform, quiet) -> None:
+          network, layers, fmt, squash, labels, platform, quiet) -> None:
     """Build an image from a Containerfile and the files of CONTEXT."""
     from minirun.engine.build import BuildError, builder
     from minirun.engine.images.manifest import host_platform
@@ -56,8 +57,16 @@ def build(obj, context: str, tags, containerfile, build_args, target, no_cache, 
         build_args=_pairs(build_args, "--build-arg"), target=target,
         no_cache=no_cache or not layers,
         pull={"true": "always", "false": "missing", "newer": "always"}.get(pull, pull),
-        network=network, labels=_pairs(labels, "--label"), fmt=fmt, quiet=quiet)
+        network=network, labels=_pairs(labels, "--label"), fmt=fmt, squash=squash,
+        quiet=quiet)
     builder.build(obj["root"], options)
 
 
+def _image_build() -> None:
+    """`image build`, podman's second name for it."""
+    from minirun.cli.images import image
+    image.add_command(build, "build")
+
+
+_image_build()
 COMMANDS = (build,)

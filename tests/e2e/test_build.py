@@ -164,3 +164,37 @@ def test_a_build_killed_in_a_run_leaves_no_container(mr, img):
             time.sleep(0.2)
         assert processes(mr.rt.scratch, "sleep") == []
         assert mr("ps", "-aq", check=True).stdout == ""
+
+
+def test_heredocs_squash_cache_mounts_onbuild_and_the_docker_format(mr, img):
+    base = _context(mr, {"Containerfile": f"FROM {img}\nONBUILD RUN echo triggered > /onbuild\n"})
+    mr("build", "-t", "parent", base, check=True)
+    text = ("FROM parent\n"
+            "COPY <<EOF /etc/motd\nhello from a heredoc\nEOF\n"
+            "RUN <<EOF\necho one > /one\nrm /etc/group\nEOF\n"
+            "RUN --mount=type=cache,target=/cache sh -c 'echo $(( $(cat /cache/n 2>/dev/null "
+            "|| echo 0) + 1 )) > /cache/n; cp /cache/n /runs'\n"
+            'SHELL ["/bin/sh", "-ec"]\n'
+            "HEALTHCHECK --interval=5s --retries=2 CMD true\n")
+    ctx = _context(mr, {"Containerfile": text})
+    mr("build", "-t", "plain", ctx, check=True)
+    seen = mr("run", "--rm", "plain", "sh", "-c", "cat /onbuild /etc/motd /one /runs; "
+              "ls /etc/group 2>&1; ls /cache | wc -l", check=True).stdout.splitlines()
+    assert seen[:4] == ["triggered", "hello from a heredoc", "one", "1"], seen
+    assert "No such file" in seen[4] and seen[5] == "0"     # (the cache is not in the image)
+    # --no-cache runs the RUN again: its cache mount remembers the first run
+    mr("build", "--no-cache", "-t", "plain", ctx, check=True)
+    assert mr("run", "--rm", "plain", "cat", "/runs", check=True).stdout == "2\n"
+    # --squash: the layers this stage added as one, the same files
+    mr("build", "--squash", "--format", "docker", "-t", "flat", ctx, check=True)
+    layers = {name: len(json.loads(mr("image", "inspect", name, check=True).stdout)[0]
+                        ["RootFS"]["Layers"]) for name in ("parent", "plain", "flat")}
+    assert layers["flat"] == layers["parent"] + 1 < layers["plain"], layers
+    assert mr("run", "--rm", "flat", "sh", "-c", "cat /one; ls /etc/group 2>&1; true",
+              check=True).stdout.startswith("one\nls: /etc/group: No such file")
+    # the docker format keeps HEALTHCHECK (OCI has no field for it: dropped, with a warning)
+    checks = {name: json.loads(mr("image", "inspect", name, check=True).stdout)[0]
+              ["Config"].get("Healthcheck") for name in ("plain", "flat")}
+    assert checks["plain"] is None
+    assert checks["flat"]["Test"] == ["CMD-SHELL", "true"] and checks["flat"]["Retries"] == 2
+    assert mr("image", "build", "-q", ctx, check=True).stdout.strip()

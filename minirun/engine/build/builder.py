@@ -49,6 +49,7 @@ class Options:
     network: str | None = None
     labels: dict = field(default_factory=dict)
     fmt: str = "oci"
+    squash: bool = False
     quiet: bool = False
 
 
@@ -73,6 +74,8 @@ def build(root: str | None, options: Options, out=None) -> str:
         if stage["name"]:
             built[stage["name"]] = built[str(stage["index"])]
     image_id = built[str(stage["index"])]
+    if options.squash:
+        image_id = _squash(store, root, s, image_id, options)
     _tag(root, image_id, options, out)
     return image_id
 
@@ -144,6 +147,27 @@ def _needed(stages: list[dict], target: str | None, path: str) -> list[dict]:
             elif ref.isdigit() and int(ref) < len(stages):
                 todo.append(stages[int(ref)])
     return [s for s in stages if s["index"] in want]
+
+
+def _squash(store: Store, root: str | None, stage, image_id: str, options: Options) -> str:
+    """The final image with the layers its stage added made one (squash.py)."""
+    import json
+    import tempfile
+    from minirun.engine import userns
+    from minirun.engine.build import squash
+    from minirun.engine.images import service
+    base = stage.base
+    layers = [store.layer_dir(d) for d, _ in store.image_layers(image_id)]
+    count = len(store.image_layers(base)) if base else 0
+    config = json.loads(store.read_blob(image_id)).get("config") or {}
+    with tempfile.TemporaryDirectory(dir=store.root, prefix=".build-") as tmp:
+        tar = os.path.join(tmp, "layer.tar")
+        args = (tar, layers[:count], layers[count:])
+        userns.as_root(squash.write_layer, *args) if userns.needed() \
+            else squash.write_layer(*args)
+        return service.write_image(root, base, tar, config, [
+            {"created_by": f"/bin/sh -c #(nop) minirun build --squash of {stage.path}"}],
+            fmt=options.fmt)
 
 
 def _tag(root: str | None, image_id: str, options: Options, out) -> None:

@@ -5,8 +5,10 @@ store's user namespace for a plain user, where another stage's files
 and the image's /etc/passwd can be read whatever their owners.
 """
 import fnmatch
+import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 
 from minirun.engine.build import BuildError, copying
@@ -24,6 +26,7 @@ class Plan:
     chmod: str | None
     digest: str                 # what the sources hold (the context's files, or the image)
     where: str
+    inline: tuple = ()          # heredocs: (file name, text)
 
     def describe(self) -> list:
         return [self.word, list(self.words), self.dest, self.origin, self.chown, self.chmod,
@@ -36,9 +39,6 @@ class Plan:
 
 def plan(stage, ins, where: str) -> Plan:
     env = stage.env()
-    if ins.heredocs:
-        raise BuildError(f"{where}: {ins.word} of a heredoc: write the file in the context "
-                         "and COPY it (minirun runs heredocs in RUN only)")
     words = json.loads(ins.text) if ins.is_json() else cf.words(ins.text, env, where)
     if len(words) < 2:
         raise BuildError(f"{where}: {ins.word} needs a source and a destination")
@@ -51,6 +51,11 @@ def plan(stage, ins, where: str) -> Plan:
             ("/" if dest.endswith("/") or dest in (".", "./") else "")
     origin = _origin(stage, ins.flag("from"), where)
     copying.mode(ins.flag("chmod"), where)          # checked now, used when writing
+    if ins.heredocs:            # COPY <<EOF /etc/motd: each heredoc a file of its name
+        inline = tuple(ins.heredocs)
+        digest = "sha256:" + hashlib.sha256(json.dumps(inline).encode()).hexdigest()
+        return Plan(ins.word, (), dest, None, ins.flag("chown"), ins.flag("chmod"), digest,
+                    where, inline)
     if origin is None:
         rels = stage.context.sources(sources, where)
         digest = stage.context.digest(rels)
@@ -91,6 +96,20 @@ def write(stage, tar: str, p: Plan, dirs: list[str]) -> None:
 def _write(tar: str, p: Plan, dirs: list[str], lowers: list[str], origin: list[str],
            context) -> None:
     rootfs = Rootfs(lowers)
+    if p.inline:
+        with tempfile.TemporaryDirectory(prefix="minirun-heredoc-") as tmp:
+            sources = []
+            for name, text in p.inline:
+                path = os.path.join(tmp, name)
+                with open(path, "w") as f:
+                    f.write(text)
+                os.chmod(path, 0o644)
+                sources.append(copying.Source(name, lambda path=path: [
+                    ("", path, os.lstat(path))]))
+            copying.write_layer(tar, sources, p.dest, rootfs, unpack=False, where=p.where,
+                                ids=copying.owner(p.chown, rootfs, p.where), dirs=dirs,
+                                perms=copying.mode(p.chmod, p.where))
+        return
     if p.origin is None:
         sources = [copying.Source(os.path.basename(rel) if rel != "." else "",
                                   _context_walk(context, rel)) for rel in p.words]

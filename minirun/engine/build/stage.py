@@ -35,6 +35,7 @@ class Stage:
         self.global_args, self.built, self.context, self.out = global_args, built, context, out
         self.count, self.path = count, path
         self.image: str | None = None
+        self.base: str | None = None        # the FROM image
         self.config: dict = {}
         self.pending: list[dict] = []       # history entries since the last image
         self.key = ""
@@ -78,11 +79,12 @@ class Stage:
             from minirun.engine.containers.create import ensure_image
             ensure_image(self.root, base, self.options.pull, store=self.store)
             self.image = self.store.lookup(base)
+        self.base = self.image              # (--squash folds what is above it)
         if self.image:
             self.config = dict(json.loads(self.store.read_blob(self.image)).get("config") or {})
         else:
             self.config = {"Env": [SCRATCH_PATH]}
-        self.key = key_of("FROM", self.image or "scratch")
+        self.key = key_of("FROM", self.image or "scratch", self.options.fmt)
         triggers = [cf.parse(text, where)[0] for text in self.config.pop("OnBuild", None) or []]
         return [t.__class__(ins.line, t.word, t.text, f"ONBUILD {t.source}", t.flags,
                             t.heredocs) for t in triggers]
