@@ -45,6 +45,6 @@ def _compare(tar, final: Rootfs, base: Rootfs, new: tuple, directory: str) -> No
 
 def _all(tar, final: Rootfs, directory: str) -> None:
     """Everything under an opaque directory, from wherever it comes."""
-    for inside, host, st in final.walk(directory):
+    for inside, host, _st in final.walk(directory):
         if inside != directory:
             tar.add(host, arcname=inside.lstrip("/"), recursive=False)
