@@ -56,7 +56,7 @@ def apply(config: dict, ins, env: dict, shell: list[str], where: str, options, s
         paths = json.loads(text) if ins.is_json() else cf.words(text, env, where)
         config["Volumes"] = dict(config.get("Volumes") or {}, **{p: {} for p in paths})
     elif word in ("CMD", "ENTRYPOINT"):
-        argv = cf.command(ins, shell, where)
+        argv = cf.command(ins, shell)
         if word == "ENTRYPOINT":
             config["Entrypoint"] = argv     # (a base's CMD goes: the stage's keeps it)
         else:

@@ -250,12 +250,11 @@ def arg_words(ins: Instruction, env: dict, where: str) -> list[tuple[str, str | 
     return out
 
 
-def command(ins: Instruction, shell: list[str], where: str) -> list[str]:
+def command(ins: Instruction, shell: list[str]) -> list[str]:
     """RUN, CMD or ENTRYPOINT's argv: the exec form as written, the shell
-    form under ``shell`` (SHELL's, ["/bin/sh", "-c"] by default)."""
-    if ins.text.startswith("["):
-        if not ins.is_json():
-            raise BuildError(f"{where}: the exec form is a JSON array "
-                             'of strings, e.g. ["sh", "-c", "echo hi"]')
+    form under ``shell`` (SHELL's, ["/bin/sh", "-c"] by default).  Text
+    that only looks like JSON (``["a",``) is the shell form, as Docker
+    reads it."""
+    if ins.is_json():
         return json.loads(ins.text)
     return [*shell, ins.text]

@@ -35,7 +35,7 @@ def argv(ins, shell: list[str], where: str) -> list[str]:
     """The command: a heredoc's script, the exec form, or the shell form."""
     if ins.heredocs and ins.text.strip().startswith("<<"):
         return [*shell, ins.heredocs[0][1]]
-    return cf.command(ins, shell, where)
+    return cf.command(ins, shell)
 
 
 @contextlib.contextmanager
