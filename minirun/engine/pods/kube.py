@@ -45,7 +45,7 @@ def generate(store: Store, name: str) -> str:
         pod_name, created = pod["name"], pod["created"]
         infra = ct.record(store, pod["infra"]) if pod["infra"] else None
         ports = (infra["options"].get("ports") or []) if infra else []
-        hostname = pod["options"].get("hostname") or ""
+        hostname = pods.hostname(pod) if "uts" in (pod["options"].get("share") or []) else ""
     except pods.NoSuchPod:
         rec = ct.find(store, name)
         recs, pod_name, created = [rec], f"{rec['name']}-pod", rec["created"]
@@ -56,9 +56,11 @@ def generate(store: Store, name: str) -> str:
     if not containers:
         raise PodError(f"pod {pod_name} has no containers to generate YAML of: add one "
                        "(run --pod)")
-    spec: dict = {"containers": containers}
+    spec: dict = {"automountServiceAccountToken": False, "containers": containers,
+                  "enableServiceLinks": False}
     if hostname:
         spec["hostname"] = hostname
+    spec["restartPolicy"] = "Never"        # (podman's word for its default, --restart no)
     if volumes:
         spec["volumes"] = volumes
     doc = {"apiVersion": "v1", "kind": "Pod",
@@ -108,11 +110,20 @@ def _limits(resources: dict) -> dict:
     out = {}
     memory = (resources.get("memory") or {}).get("limit")
     if memory:
-        out["memory"] = str(memory)
+        out["memory"] = _binary(memory)
     cpu = resources.get("cpu") or {}
     if cpu.get("quota") and cpu.get("period"):
         out["cpu"] = f"{cpu['quota'] * 1000 // cpu['period']}m"
     return out
+
+
+def _binary(n: int) -> str:
+    """Bytes as a Kubernetes quantity, in the largest binary unit that
+    divides them (64Mi), as podman writes a memory limit."""
+    for unit, shift in (("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)):
+        if n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
 
 
 def _security(o: dict) -> dict:
@@ -148,27 +159,27 @@ def _mounts(o: dict, volumes: list[dict]) -> list[dict]:
     for text in o.get("volumes") or []:
         src, dest, ro = parse_spec(text)
         if not src:
-            volume = {"emptyDir": {}}
-            name = f"{_slug(dest)}-empty"
+            volume, name, numbered = {"emptyDir": {}}, f"{_slug(dest)}-empty", True
         elif src.startswith("/"):
             volume = {"hostPath": {"path": src, "type": "Directory" if os.path.isdir(src)
                                    else "File"}}
-            name = f"{_slug(src)}-host"
-        else:
+            name, numbered = f"{_slug(src)}-host", True
+        else:                           # one per claim, named as podman names it
             volume = {"persistentVolumeClaim": {"claimName": src}}
-            name = f"{_slug(src)}-pvc"
-        name = _volume_name(volumes, name, volume)
+            name, numbered = f"{src}-pvc", False
+        name = _volume_name(volumes, name, volume, numbered)
         out.append({"mountPath": dest, "name": name, **({"readOnly": True} if ro else {})})
     return out
 
 
-def _volume_name(volumes: list[dict], base: str, source: dict) -> str:
+def _volume_name(volumes: list[dict], base: str, source: dict, numbered: bool = True) -> str:
     """The name of the volume entry for ``source``: an existing one, or a new
-    one named ``base-N``."""
+    one named ``base-N`` (``base`` itself where not ``numbered``)."""
     for v in volumes:
         if {k: v[k] for k in v if k != "name"} == source:
             return v["name"]
-    name = f"{base}-{sum(v['name'].startswith(base + '-') for v in volumes)}"
+    name = f"{base}-{sum(v['name'].startswith(base + '-') for v in volumes)}" if numbered \
+        else base
     volumes.append({"name": name, **source})
     return name
 
