@@ -104,7 +104,7 @@ TEST_USER = os.environ.get("MINIRUN_TEST_USER", "minirun-test")
 # the fields of a path that are compared (mtime is not: both tools stamp
 # the time of the build)
 PATH_FIELDS = ("type", "mode", "uid", "gid", "size", "linkname", "sha256", "devmajor",
-               "devminor")
+               "devminor", "xattrs")
 CONFIG_FIELDS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Labels",
                  "Volumes", "StopSignal")
 # buildah stamps its version on every image it makes
@@ -319,8 +319,9 @@ class Buildah:
 @dataclass
 class Image:
     """tree: {"/path": {"type", "mode", "uid", "gid", and "size", "sha256"
-    (files), "linkname" (symlinks), "devmajor", "devminor" (devices)}}, the
-    merged root filesystem; config: the config's ``config`` object;
+    (files), "linkname" (symlinks), "devmajor", "devminor" (devices),
+    "xattrs" (where the layer has some: {name: value})}}, the merged root
+    filesystem; config: the config's ``config`` object;
     history: the config's ``history``."""
     tree: dict
     config: dict
@@ -425,6 +426,10 @@ def _entry(m: tarfile.TarInfo, tar: tarfile.TarFile, layer: dict, tree: dict) ->
         e["linkname"] = m.linkname
     elif m.ischr() or m.isblk():
         e.update(devmajor=m.devmajor, devminor=m.devminor)
+    xattrs = {k[len("SCHILY.xattr."):]: v for k, v in m.pax_headers.items()
+              if k.startswith("SCHILY.xattr.")}
+    if xattrs:       # security.capability, say: a file's capabilities travel in the layer
+        e["xattrs"] = xattrs
     return e
 
 

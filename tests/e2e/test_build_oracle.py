@@ -80,9 +80,10 @@ def _case(name: str) -> oracle.Case:
 
 def _layer(entries: list, compress: str) -> bytes:
     """A layer's bytes: entries are (name, kind, extra) with kind file
-    (extra: content), dir, symlink or link (extra: the target)."""
+    (extra: content), dir, symlink or link (extra: the target), xattr (an
+    empty file; extra: the attribute's name and value)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, kind, extra in entries:
             info = tarfile.TarInfo(name)
             info.mode, info.uid, info.gid = 0o644, 0, 0
@@ -90,6 +91,9 @@ def _layer(entries: list, compress: str) -> bytes:
             if kind == "file":
                 data = extra.encode()
                 info.size = len(data)
+            elif kind == "xattr":      # a file with an extended attribute
+                data = b""
+                info.pax_headers = {f"SCHILY.xattr.{extra[0]}": extra[1]}
             elif kind == "dir":
                 info.type, info.mode = tarfile.DIRTYPE, 0o755
             elif kind == "symlink":
@@ -135,15 +139,16 @@ def test_the_harness_applies_layers_as_the_spec_says():
              ("d/new", "file", "new"), ("f/", "dir", None), ("f/inner", "file", "in"),
              ("link", "link", "h"), (".wh.gone", "file", "")]
     top = [("a/y", "symlink", "../h"), ("same/", "dir", None), ("same/t", "file", "t"),
-           ("same/t2", "link", "same/t")]
+           ("same/t2", "link", "same/t"), ("cap", "xattr", ("user.x", "1"))]
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "a.tar")
         _archive(path, [_layer(lower, "gzip"), _layer(upper, "zstd"), _layer(top, "none")],
                  {"config": {"Cmd": ["sh"]}, "history": [{"created_by": "test"}]})
         image = oracle.image_of_archive(path)
     tree = image.tree
-    assert sorted(tree) == ["/a", "/a/y", "/d", "/d/new", "/f", "/f/inner", "/h", "/link",
-                            "/same", "/same/t", "/same/t2"]
+    assert sorted(tree) == ["/a", "/a/y", "/cap", "/d", "/d/new", "/f", "/f/inner", "/h",
+                            "/link", "/same", "/same/t", "/same/t2"]
+    assert tree["/cap"]["xattrs"] == {"user.x": "1"} and "xattrs" not in tree["/h"]
     assert tree["/a/y"] == {"type": "symlink", "mode": 0o644, "uid": 0, "gid": 0,
                             "linkname": "../h"}
     assert tree["/link"] == tree["/h"] and tree["/link"]["size"] == 4
