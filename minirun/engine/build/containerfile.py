@@ -160,9 +160,11 @@ def _heredoc(lines: list[str], i: int, name: str, strip: bool, where: str) -> tu
 
 # --- words and variables ----------------------------------------------------------------
 
-def words(text: str, env: dict, where: str) -> list[str]:
-    """``text`` split into words as a shell would, quotes removed and
-    variables expanded from ``env`` (an unset one is empty)."""
+def words(text: str, env: dict, where: str, split: bool = True) -> list[str]:
+    """``text`` split into words as a shell would (after the variables are
+    expanded, so an unquoted value with spaces is several words, as
+    Docker has it), quotes removed; an unset variable is empty.  Not
+    ``split``: one word, spaces kept (Docker's ProcessWord)."""
     out, word, have, i, quote = [], [], False, 0, ""
     while i < len(text):
         c = text[i]
@@ -178,10 +180,15 @@ def words(text: str, env: dict, where: str) -> list[str]:
             quote, have = ("" if quote else c), True
         elif c == "$":
             value, i = _variable(text, i, env, where)
-            word.append(value)
+            pieces = re.split(r"\s+", value) if split and not quote else [value]
+            word.append(pieces[0])
+            for piece in pieces[1:]:
+                if "".join(word) or have:
+                    out.append("".join(word))
+                word, have = [piece], False
             i -= 1
-        elif c.isspace() and not quote:
-            if word or have:
+        elif c.isspace() and not quote and split:
+            if "".join(word) or have:
                 out.append("".join(word))
             word, have = [], False
         else:
@@ -189,14 +196,38 @@ def words(text: str, env: dict, where: str) -> list[str]:
         i += 1
     if quote:
         raise BuildError(f"{where}: a {quote} quote is not closed")
-    if word or have:
+    if "".join(word) or have:
         out.append("".join(word))
     return out
 
 
 def expand(text: str, env: dict, where: str) -> str:
-    """``text`` with its variables expanded, as one word (quotes kept out)."""
-    return " ".join(words(text, env, where))
+    """``text`` with its variables expanded, as one word (quotes removed)."""
+    return "".join(words(text, env, where, split=False))
+
+
+def _raw_words(text: str) -> list[str]:
+    """``text`` split at unquoted spaces, quotes and escapes kept (each
+    word is expanded later, whole)."""
+    out, word, quote, i = [], "", "", 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and quote != "'" and i + 1 < len(text):
+            word += text[i:i + 2]
+            i += 2
+            continue
+        if c in "'\"" and quote in ("", c):
+            quote = "" if quote else c
+        if c.isspace() and not quote:
+            if word:
+                out.append(word)
+            word = ""
+        else:
+            word += c
+        i += 1
+    if word:
+        out.append(word)
+    return out
 
 
 def _variable(text: str, i: int, env: dict, where: str) -> tuple[str, int]:
@@ -231,19 +262,20 @@ def pairs(text: str, env: dict, where: str, legacy: bool = False) -> list[tuple[
             raise BuildError(f"{where}: ENV {first[0]} needs a value: ENV {first[0]}=VALUE")
         return [(first[0], expand(first[1], env, where))]
     out = []
-    for word in words(text, env, where):
-        key, sep, value = word.partition("=")
+    for raw in _raw_words(text):
+        key, sep, value = raw.partition("=")
         if not sep or not key:
-            raise BuildError(f"{where}: {word!r} is not KEY=VALUE")
-        out.append((key, value))
+            raise BuildError(f"{where}: {raw!r} is not KEY=VALUE")
+        out.append((expand(key, env, where), expand(value, env, where)))
     return out
 
 
 def arg_words(ins: Instruction, env: dict, where: str) -> list[tuple[str, str | None]]:
     """ARG's NAME[=DEFAULT] words: (name, default or None)."""
     out = []
-    for word in words(ins.text, env, where):
-        key, sep, value = word.partition("=")
+    for raw in _raw_words(ins.text):
+        key, sep, value = raw.partition("=")
+        value = expand(value, env, where)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise BuildError(f"{where}: {key!r} is not an argument's name")
         out.append((key, value if sep else None))
