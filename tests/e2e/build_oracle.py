@@ -60,6 +60,13 @@ What buildah 1.28 does that one might not expect (found writing this):
   an excluded directory (``logs/*`` then ``!logs/keep.log``).
 - ADD of a local tarball keeps the owners written in it (1234:1234 stays
   1234:1234, as the test user too); COPY of the same file copies it.
+- a symlink named as a COPY source is followed (its target's content and
+  mode, named after the link: ``COPY --from=IMAGE /bin/vi /d/`` gives the
+  busybox binary as /d/vi); symlinks inside a copied directory stay links.
+- ``EXPOSE 7000-7001/tcp`` stays one key, ``7000-7001/tcp``, in
+  ExposedPorts (docker writes one key per port).
+- ARG scoping as docker's: an ARG before FROM is empty in a stage until
+  the stage declares it again (``ARG GLOBAL``), which takes its value.
 - a RUN's hard link comes as the target's entry then a link entry, in
   either order of names (``ln /orig /hard``: ``hard`` is the file,
   ``orig`` the link): hard links are read as their target's content.
