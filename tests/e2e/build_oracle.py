@@ -42,7 +42,7 @@ What buildah 1.28 does that one might not expect (found writing this):
 - WORKDIR makes no directory: one that is never used is not in the
   image; the next RUN makes it, owned by the USER of that moment
   (``WORKDIR /made-by-run`` under ``USER daemon``: 1:1), the next COPY
-  makes it owned by 0:0 (docker makes it at WORKDIR, owned by root).
+  makes it owned by 0:0 (docker makes it at WORKDIR).
 - ENV that sets a variable of the base image again (``ENV
   PATH=/x:$PATH``) moves it after the Containerfile's own variables; one
   that sets a variable of the same Containerfile again keeps its place.
@@ -67,25 +67,26 @@ What buildah 1.28 does that one might not expect (found writing this):
   ExposedPorts (docker writes one key per port).
 - ARG scoping as docker's: an ARG before FROM is empty in a stage until
   the stage declares it again (``ARG GLOBAL``), which takes its value.
-- a RUN's hard link comes as the target's entry then a link entry, in
-  either order of names (``ln /orig /hard``: ``hard`` is the file,
-  ``orig`` the link): hard links are read as their target's content.
+- a RUN's pair of hard links is a file and a link entry to it, whichever
+  name came first (``ln /orig /hard``: ``hard`` is the file, ``orig`` the
+  link): a hard link is read as its target's content.
 - ``buildah push`` to an oci-archive recompresses every layer with gzip,
   the base's too (other digests than the registry's: the trees are the
   same, which the harness self-test checks).
 - as the test user, buildah's default isolation ("rootless": runc in a
-  user namespace of the user's subordinate ids) runs RUN; forcing
+  user namespace of the user's subordinate ids) runs RUN, forcing
   BUILDAH_ISOLATION=oci instead makes RUN fail setting up a CNI bridge.
   Its default network for RUN is a CNI bridge as root (with firewall rules
   on the host) and slirp4netns as a plain user: the harness builds with
-  ``--network none``, which no case needs;
-  files owned by container ids land on the host as subordinate ids
-  (100000 + id - 1), so only root (or ``buildah unshare``) can remove the
-  store.  It leaves no process behind (no pause process, unlike podman).
-- buildah writes its temporary files (the build context's copy, pulled
-  blobs) under $TMPDIR, /var/tmp by default: the harness points TMPDIR
-  into its own directory.  Its blob-info cache still goes to
-  /var/lib/containers/cache (root) or ~/.local/share/containers/cache.
+  ``--network none``, which no case needs.
+- a plain user's store holds files owned by the container's ids, on the
+  host the user's subordinate ids (100000 + id - 1): only root (or
+  ``buildah unshare``) can remove it.  buildah leaves no process behind
+  (no pause process, unlike podman).
+- buildah writes temporary files (pulled blobs, for one) under $TMPDIR,
+  /var/tmp by default, and a plain user's blob-info cache under
+  $XDG_DATA_HOME: the harness points both into its own directory.  Root's
+  blob-info cache is always /var/lib/containers/cache.
 """
 import fnmatch
 import gzip
@@ -165,9 +166,8 @@ def prepare(case: Case, base: str, dest: str, user: pwd.struct_passwd | None = N
     plain user's build can read a 0600 file.  The Containerfile's path."""
     shutil.copytree(case.dir, dest, symlinks=True)
     _normalise_modes(dest)
-    for name in ("case.json",):
-        if os.path.exists(os.path.join(dest, name)):
-            os.remove(os.path.join(dest, name))
+    if os.path.exists(os.path.join(dest, "case.json")):     # the harness's, not the build's
+        os.remove(os.path.join(dest, "case.json"))
     containerfile = os.path.join(dest, "Containerfile")
     with open(containerfile) as f:
         text = f.read()
@@ -236,14 +236,15 @@ class Buildah:
         self.user = pwd.getpwnam(TEST_USER) if rootless else None
         self.dir = tempfile.mkdtemp(prefix="minirun-buildah-", dir="/tmp")
         os.chmod(self.dir, 0o755)
-        for sub in ("xdg", "tmp", "out", "ctx"):
+        for sub in ("xdg", "data", "tmp", "out", "ctx"):
             os.mkdir(os.path.join(self.dir, sub), 0o700 if sub == "xdg" else 0o755)
         self.env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                     "CONTAINERS_REGISTRIES_CONF": registries_conf,
                     "TMPDIR": os.path.join(self.dir, "tmp")}
         if self.user:
             self.env.update(HOME=self.user.pw_dir, USER=self.user.pw_name,
-                            XDG_RUNTIME_DIR=os.path.join(self.dir, "xdg"))
+                            XDG_RUNTIME_DIR=os.path.join(self.dir, "xdg"),
+                            XDG_DATA_HOME=os.path.join(self.dir, "data"))
             subprocess.run(["chown", "-R", f"{self.user.pw_uid}:{self.user.pw_gid}", self.dir],
                            check=True)
         else:

@@ -7,7 +7,13 @@ Before that, the harness proves itself: it reads made-up archives
 (whiteouts, an opaque directory, a hard link across layers, gzip, zstd and
 plain layers) as the OCI spec says; busybox saved by minirun and by buildah
 gives the same tree; buildah's image of every case holds what the case's
-``expect`` says.  buildah's builds are made once per session and mode."""
+``expect`` says.  buildah's builds are made once per session and mode.
+
+    .venv/bin/python -m pytest -q tests/e2e/test_build_oracle.py [-k CASE]
+
+as root (the rootless half switches to the test user).  With
+MINIRUN_ORACLE_KEEP=DIR, both tools' archives of each case are kept there,
+for ``python -m tests.e2e.build_oracle show|diff``."""
 import gzip
 import hashlib
 import io
@@ -219,6 +225,13 @@ def test_minirun_builds_what_buildah_builds(rt, mr, base, buildah, minirun_build
     mr(*args, context, check=True, timeout=BUILD_TIMEOUT)
     archive = os.path.join(rt.scratch, "minirun.tar")
     mr("save", "--format", "oci-archive", "-o", archive, name, check=True)
+    keep = os.environ.get("MINIRUN_ORACLE_KEEP")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        for tool, path in (("buildah", buildah.archive(rt, case)), ("minirun", archive)):
+            shutil.copy(path, os.path.join(keep, f"{case.name}-{rt.mode}-{tool}.tar"))
     ours = oracle.image_of_archive(archive)
     found = oracle.differences(theirs, ours, case.ignore, names=("buildah", "minirun"))
-    assert not found, "minirun's image differs from buildah's:\n  " + "\n  ".join(found)
+    assert not found, (
+        "minirun's image differs from buildah's (where buildah is the one wrong, write "
+        f"it down in {case.name}/case.json's buildah_differs):\n  " + "\n  ".join(found))
