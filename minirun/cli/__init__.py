@@ -14,6 +14,7 @@ the click tree:
                  `container` group
   volumes.py     the `volume` group
   networks.py    the `network` group
+  pods.py        the `pod` group and the `kube` group (generate, play, down)
   lazy.py        the `lazy` group (index, record)
   info.py        info
   common.py      what they share (each, listing)

@@ -89,18 +89,26 @@ def ps_json(store, r: dict) -> dict:
         "CreatedAt": ago(r["created"]), "Exited": r["state"] == "exited",
         "ExitedAt": int(epoch(r["finished"])) if r["finished"] else -62135596800,
         "ExitCode": r["exit_code"] or 0, "Id": r["id"], "Image": image_as_given(store, r),
-        "ImageID": ct.hex_of(r["image_id"]), "IsInfra": False,
+        "ImageID": ct.hex_of(r["image_id"]), "IsInfra": bool(opts.get("infra")),
         "Labels": opts.get("labels") or None,
         "Mounts": [v.split(":")[1] for v in opts.get("volumes") or [] if ":" in v],
         "Names": [r["name"]], "Namespaces": {},
         "Networks": [] if opts.get("network") in ("none", "host") else [opts.get("network")],
-        "Pid": r["pid"] or 0, "Pod": "", "PodName": "",
+        "Pid": r["pid"] or 0, "Pod": opts.get("pod") or "", "PodName": _pod_name(store, opts),
         "Ports": [{"host_ip": p.get("host_ip") or "", "container_port": p["container_port"],
                    "host_port": p["host_port"], "range": 1, "protocol": p["protocol"]}
                   for p in opts.get("ports") or []] or None,
         "Size": None, "StartedAt": int(epoch(r["started"])) if r["started"] else -62135596800,
         "State": r["state"], "Status": "", "Created": int(epoch(r["created"])),
     }
+
+
+def _pod_name(store, opts: dict) -> str:
+    """The name of the pod a container belongs to ("" for none)."""
+    if not opts.get("pod"):
+        return ""
+    row = store.db.execute("SELECT name FROM pods WHERE id=?", (opts["pod"],)).fetchone()
+    return row[0] if row else ""
 
 
 def ps_row(store, r: dict, no_trunc: bool = False) -> dict:

@@ -85,13 +85,13 @@ def pod_inspect(obj, fmt: str | None, name: str) -> None:
 
 
 def _verb(verb: str, doc: str, fn):
-    @pod.command(verb)
+    """A verb over named pods, printing each one's id (start, pause, unpause)."""
+    @pod.command(verb, help=doc)
     @click.argument("names", nargs=-1, required=True)
     @click.pass_obj
     @engine_errors
     def command(obj, names) -> None:
         each(names, lambda name: fn(hot.store(obj), name), echo=lambda name, pid: pid)
-    command.__doc__ = doc
     return command
 
 

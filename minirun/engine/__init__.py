@@ -17,10 +17,12 @@ network/     network modes, bridges, ports, NAT, /etc/hosts, slirp4netns
              and pasta, a plain user's network namespace
 containers/  records, the bundle builder, create, the monitor, the verbs,
              attach, copy, volumes, stats, limits, foreign runtimes
+pods/        pods (an infra container holding shared namespaces, members
+             joining them) and Kubernetes YAML (kube generate, play, down)
 
 A room uses the base and the rooms below it, never one above:
-images <- lazy <- containers, network <- containers, and the base uses no
-room.  tests/unit/test_layout.py enforces this, and that no modules
+images <- lazy <- containers, network <- containers, containers <- pods,
+and the base uses no room.  tests/unit/test_layout.py enforces this, and that no modules
 anywhere import each other in a circle.  Each room's ``__init__`` gives
 its reading order; a student starts with containers/.
 """

@@ -327,6 +327,57 @@ def test_kube_play_generate_and_play_again(pods, img):
     assert mr("pod", "ps", "-q", check=True).stdout == ""
 
 
+def test_kube_generate_of_a_container_and_its_settings(pods, img):
+    """One container (not in a pod) as a pod of its own, NAME-pod: its
+    securityContext, a named volume as a persistentVolumeClaim, a bind mount
+    as a hostPath; checked with the client's model, then played."""
+    kubernetes = pytest.importorskip("kubernetes", reason="the test dependency `kubernetes` "
+                                     "(pip install -e .[test]) checks the generated YAML")
+    import yaml
+    mr = pods
+    host = os.path.join(mr.rt.scratch, "host-dir")
+    os.makedirs(host)
+    with open(os.path.join(host, "note"), "w") as f:
+        f.write("bound\n")
+    os.chmod(host, 0o755)
+    os.chmod(os.path.join(host, "note"), 0o644)
+    port = _free_port()
+    mr("create", "--name", "lone", "-v", "lone-data:/data", "-v", f"{host}:/h:ro",
+       "--read-only", "--cap-drop", "NET_RAW", "--cap-add", "SYS_TIME", "-u", "1000:1000",
+       "-e", "A=b", "-w", "/data", "-p", f"{port}:8080", img, "sleep", "1000", check=True)
+    generated = mr("kube", "generate", "lone", check=True).stdout
+    doc = yaml.safe_load(generated)
+    api = kubernetes.client.ApiClient()
+    model = api._ApiClient__deserialize(doc, "V1Pod")
+    assert api.sanitize_for_serialization(model) == doc
+    assert model.metadata.name == "lone-pod" and model.spec.restart_policy == "Never"
+    (c,) = model.spec.containers
+    assert (c.name, c.args, c.working_dir) == ("lone", ["sleep", "1000"], "/data")
+    sc = c.security_context
+    assert (sc.read_only_root_filesystem, sc.run_as_user, sc.run_as_group) == (True, 1000, 1000)
+    assert (sc.capabilities.add, sc.capabilities.drop) == (["SYS_TIME"], ["NET_RAW"])
+    assert [(p.container_port, p.host_port) for p in c.ports] == [(8080, port)]
+    volumes = {v.name: v for v in model.spec.volumes}
+    mounts = {m.mount_path: m.name for m in c.volume_mounts}
+    assert volumes[mounts["/data"]].persistent_volume_claim.claim_name == "lone-data"
+    assert mounts["/data"] == "lone-data-pvc"
+    assert volumes[mounts["/h"]].host_path.path == host
+
+    mr("rm", "lone", check=True)
+    path = os.path.join(mr.rt.scratch, "lone.yaml")
+    with open(path, "w") as f:
+        f.write(generated)
+    os.chmod(path, 0o644)
+    mr("kube", "play", path, check=True)
+    r = mr("exec", "lone-pod-lone", "sh", "-c", "id -u; id -g; cat /h/note; pwd", check=True)
+    assert r.stdout == "1000\n1000\nbound\n/data\n"
+    assert mr("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}",
+              "lone-pod-lone").stdout == "true\n"
+    assert "lone-data" in mr("volume", "ls", "-q", check=True).stdout
+    mr("kube", "down", path, check=True)
+    assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+
+
 MULTI_YAML = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -402,9 +453,16 @@ def test_kube_bad_input_one_line_nothing_made(pods, img):
 
 
 def _podman(d: str, *args: str) -> subprocess.CompletedProcess:
+    """podman 4.3 with a private store; runc, with the limits this host allows
+    (docs: /work/shared/HOST.md), in a containers.conf of its own."""
+    conf = os.path.join(d, "containers.conf")
+    if not os.path.exists(conf):
+        with open(conf, "w") as f:
+            f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+                    '[engine]\nruntime = "runc"\n')
     return subprocess.run(["podman", "--root", f"{d}/root", "--runroot", f"{d}/run",
                            "--storage-driver", "vfs", *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=dict(os.environ, CONTAINERS_CONF=conf))
 
 
 def test_like_podman(pods, img):
@@ -468,6 +526,28 @@ def test_like_podman(pods, img):
         # podman keeps the pod's name in the container's (and kube play adds it
         # again: same-same-app); minirun takes it off, so play gives back same-app
         assert (ca["name"], cb["name"]) == ("same-app", "app")
+
+        # kube play and down of the same two-container Pod: the same lines, the
+        # same names
+        path = os.path.join(d, "two.yaml")
+        for tool, image, command in (("podman", pause, "['/catatonit', '-P']"),
+                                     ("minirun", img, "[sleep, '100']")):
+            with open(path, "w") as f:
+                f.write("apiVersion: v1\nkind: Pod\nmetadata: {name: kp}\nspec:\n  containers:\n"
+                        + "".join(f"  - {{name: {n}, image: '{image}', command: {command}}}\n"
+                                  for n in "ab"))
+            os.chmod(d, 0o755)
+            os.chmod(path, 0o644)
+            run = (lambda *a: _podman(d, *a)) if tool == "podman" else mr
+            played = run("kube", "play", path)
+            assert played.returncode == 0, (tool, played.stderr)
+            lines = played.stdout.split("\n")
+            assert [lines[0], lines[2], lines[5:]] == ["Pod:", "Containers:", ["", ""]], tool
+            names = sorted(n for n in run("ps", "-a", "--format", "{{.Names}}").stdout.split()
+                           if n.startswith("kp-"))
+            assert names == ["kp-a", "kp-b"], tool
+            down = run("kube", "down", path).stdout
+            assert down == f"Pods stopped:\n{lines[1]}\nPods removed:\n{lines[1]}\n", tool
     finally:
         _podman(d, "pod", "rm", "-fa")
         _podman(d, "rmi", "-fa")

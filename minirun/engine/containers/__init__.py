@@ -17,9 +17,12 @@ stats.py       `stats`: usage figures from the runtime
 limits.py      --memory, --cpus and the other limit flags -> linux.resources
 seccomp_profile.py  the default seccomp profile, as podman's
 external.py    another OCI runtime (--runtime runc) driven as conmon does
+joining.py     another container's namespaces joined by path (a pod's
+               members join its infra container's)
 
-It may use every other room (images, lazy, network) and the base; no
-other room uses it (rmi -f and network rm -f are handed a function that
-removes a container by whoever calls them).  Read bundle.py, create.py,
+It may use the rooms below it (images, lazy, network, cdi) and the base.
+The build and pods rooms stand on it; the rooms below never use it (rmi -f
+and network rm -f are handed a function that removes a container by
+whoever calls them).  Read bundle.py, create.py,
 monitor.py, then lifecycle.py.
 """

@@ -34,7 +34,7 @@ def container(store: Store, rec: dict) -> dict:
         "Path": args[0] if args else "", "Args": args[1:],
         "State": state(rec, healthcheck.state(store, rec["id"])),
         "Image": ct.hex_of(rec["image_id"]), "ImageName": ct.image_name(store, rec["image_id"]),
-        "Rootfs": "", "Pod": "",
+        "Rootfs": "", "Pod": opts.get("pod") or "",
         "ResolvConfPath": os.path.join(directory, "resolv.conf"),
         "HostnamePath": os.path.join(directory, "hostname"),
         "HostsPath": os.path.join(directory, "hosts"),
@@ -52,7 +52,7 @@ def container(store: Store, rec: dict) -> dict:
         "Mounts": mounts(config, opts),
         "Dependencies": [],
         "NetworkSettings": network_settings(store, rec),
-        "Namespace": "", "IsInfra": False, "IsService": False,
+        "Namespace": "", "IsInfra": bool(opts.get("infra")), "IsService": False,
         "Config": config_section(store, rec, config),
         "HostConfig": host_config(store, rec, config),
         # minirun's own: what the cgroups counted over the run (at its exit)
