@@ -53,7 +53,7 @@ The images room:
         HostileLayer            a layer writes outside itself or is malformed on purpose
     engine/images/archive.py
         ArchiveError            an archive minirun cannot read (says what is wrong)
-    engine/images/transports.py
+    engine/images/transports/__init__.py
         TransportError          an image name's transport is unknown, or its place cannot be
                                 read or written as asked (says which, and how)
     engine/images/service.py

@@ -50,7 +50,11 @@ def apply(config: dict, ins, env: dict, shell: list[str], where: str, options, s
     elif word == "EXPOSE":
         ports = {}
         for port in cf.words(text, env, where):
-            ports.update(instructions.apply({}, f"EXPOSE {port}")["ExposedPorts"])
+            try:
+                ports.update(instructions.apply({}, f"EXPOSE {port}")["ExposedPorts"])
+            except instructions.InstructionError:
+                raise BuildError(f"{where}: {port!r} is not PORT[/PROTO] or "
+                                 "FIRST-LAST[/PROTO]") from None
         config["ExposedPorts"] = dict(config.get("ExposedPorts") or {}, **ports)
     elif word == "VOLUME":
         paths = json.loads(text) if ins.is_json() else cf.words(text, env, where)

@@ -131,15 +131,17 @@ def _context_walk(context, rel: str):
 def _image_sources(image: Rootfs, words, where: str) -> list:
     out = []
     for word in words:
-        matches = [image.resolve(word, follow_last=True)]
+        matches = [word]
         if any(c in word for c in "*?["):
             parent = image.resolve(os.path.dirname(word) or "/")
             matches = [os.path.join(parent, n) for n in image.listdir(parent)
                        if fnmatch.fnmatchcase(n, os.path.basename(word))]
-        for path in matches:
-            if image.entry(path) is None:
+        for path in matches:        # (a link is followed, and named as the link)
+            target = image.resolve(path, follow_last=True)
+            if image.entry(target) is None:
                 raise BuildError(f"{where}: --from: {word} is not in that image")
-            out.append(copying.Source(os.path.basename(path), _image_walk(image, path)))
+            out.append(copying.Source(os.path.basename(path.rstrip("/")),
+                                      _image_walk(image, target)))
     if not out:
         raise BuildError(f"{where}: --from: nothing matches {' '.join(words)}")
     return out

@@ -217,7 +217,7 @@ def _load_docker(store: Store, src: _Source, rootless: bool) -> list[str]:
 def oci_manifest(cfg_digest: str, cfg_size: int, layers: list[dict]) -> bytes:
     """The OCI manifest of a config and layer descriptors (as dicts), as
     load, import and commit make one (and a docker-archive read by
-    transports.py)."""
+    the transports package)."""
     return json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
                        "config": {"mediaType": mf.OCI_CONFIG, "digest": cfg_digest,
                                   "size": cfg_size}, "layers": layers}).encode()

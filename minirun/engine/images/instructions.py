@@ -5,6 +5,7 @@ WORKDIR.  ``apply(config, "ENV A=1")`` returns the changed config (the
 image config's ``config`` object) or raises one error naming the line.
 """
 import json
+import re
 import shlex
 
 from minirun.errors import MiniRunError
@@ -83,7 +84,10 @@ def pairs(rest: str, text: str, legacy: bool = False) -> list[tuple[str, str]]:
 
 
 def _port(text: str, line: str) -> str:
+    """PORT[/PROTO], or a range FIRST-LAST[/PROTO] kept as one key (as
+    buildah and Docker keep it)."""
     port, _, proto = text.partition("/")
-    if not port.isdigit() or proto not in ("", "tcp", "udp", "sctp"):
-        raise InstructionError(f"--change {line!r}: {text!r} is not PORT[/PROTO]")
+    if not re.fullmatch(r"\d+(-\d+)?", port) or proto not in ("", "tcp", "udp", "sctp"):
+        raise InstructionError(f"--change {line!r}: {text!r} is not PORT[/PROTO] or "
+                               "FIRST-LAST[/PROTO]")
     return f"{port}/{proto or 'tcp'}"

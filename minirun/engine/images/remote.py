@@ -70,7 +70,7 @@ def _qualified(ref, conf):
 
 def inspect(name: str, *, raw: bool = False, config: bool = False, tags: bool = True,
             tls_verify: bool | None = None, root: str | None = None):
-    """skopeo inspect of an image anywhere transports.py reaches, without
+    """skopeo inspect of an image anywhere the transports package reaches, without
     copying it: the manifest's bytes as served (``raw``), the config
     (``config``: its bytes with ``raw``), or skopeo's summary."""
     from minirun.engine import digest as dg

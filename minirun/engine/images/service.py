@@ -313,7 +313,7 @@ def copy(root: str | None, source: str, destination: str, *,
          src_tls_verify: bool | None = None, dest_tls_verify: bool | None = None,
          quiet: bool = False, fmt: str | None = None, all_: bool = False) -> str:
     """skopeo copy: the image ``source`` names to where ``destination``
-    names (transports.py); the digest of the manifest written.  Into the
+    names (the transports package); the digest of the manifest written.  Into the
     store, the copy runs where the store is written, and what it added
     is collected again if it fails."""
     import sys
