@@ -43,6 +43,9 @@ def lab():
         os.mknod(os.path.join(d, name), 0o20666, os.makedev(195, minor))
     os.mknod(os.path.join(d, "null"), 0o20666, os.makedev(1, 3))
     os.mkdir(os.path.join(d, "lib"))
+    # a copy: the runtime makes the spec's mount points in the rootfs it is
+    # given (/cdi, /etc/v030, ...), and the shared one makes every image
+    subprocess.run(["cp", "-a", ROOTFS, os.path.join(d, "rootfs")], check=True)
     wrapper = os.path.join(d, "runtime")
     with open(wrapper, "w") as f:
         f.write("#!/bin/sh\nprev=\nfor a in \"$@\"; do\n"
@@ -67,7 +70,7 @@ def podman_config(d: str, devices: list[str]) -> dict:
             "--network", "none"]
     for device in devices:
         argv += ["--device", device]
-    argv += ["--rootfs", ROOTFS, "true"]
+    argv += ["--rootfs", os.path.join(d, "rootfs"), "true"]
     env = dict(os.environ, CONTAINERS_CONF=os.path.join(d, "containers.conf"))
     p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert os.path.exists(captured), p.stderr
