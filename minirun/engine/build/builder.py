@@ -53,30 +53,40 @@ class Options:
     quiet: bool = False
 
 
+@dataclass
+class Build:
+    """One build under way: what its stages share."""
+    store: Store
+    root: str | None
+    options: Options
+    path: str                   # the Containerfile's name, for messages
+    context: object             # context.Context: what COPY and ADD read
+    global_args: dict           # the ARGs before the first FROM
+    stages: int                 # how many the file has (a step line's [n/N])
+    out: object
+    built: dict = field(default_factory=dict)   # a stage's name and number -> its image
+
+
 def build(root: str | None, options: Options, out=None) -> str:
     """Build ``options``; the final image's id (the tags point at it)."""
-    out = out or sys.stdout
     path = _containerfile(options)
     with open(path, encoding="utf-8") as f:
         instructions = cf.parse(f.read(), os.path.basename(path))
     from minirun.engine.build.context import Context
     from minirun.engine.build.stage import Stage
-    context = Context(options.context, path)
     stages, global_args = _stages(instructions, os.path.basename(path), options)
-    store = Store(root)
-    built: dict[str, str] = {}
-    needed = _needed(stages, options.target, os.path.basename(path))
+    b = Build(Store(root), root, options, os.path.basename(path), Context(options.context, path),
+              global_args, len(stages), out or sys.stdout)
+    needed = _needed(stages, options.target, b.path)
     for stage in needed:
-        s = Stage(store, root, stage, options, global_args, built, context, out, len(stages),
-                  os.path.basename(path))
-        s.final = stage is needed[-1]
-        built[str(stage["index"])] = s.run()
+        s = Stage(b, stage, final=stage is needed[-1])
+        b.built[str(stage["index"])] = s.run()
         if stage["name"]:
-            built[stage["name"]] = built[str(stage["index"])]
-    image_id = built[str(stage["index"])]
+            b.built[stage["name"]] = b.built[str(stage["index"])]
+    image_id = b.built[str(stage["index"])]
     if options.squash:
-        image_id = _squash(store, root, s, image_id, options)
-    _tag(root, image_id, options, out)
+        image_id = _squash(b.store, root, s, image_id, options)
+    _tag(root, image_id, options, b.out)
     return image_id
 
 

@@ -29,11 +29,13 @@ def key_of(*parts) -> str:
 
 
 class Stage:
-    def __init__(self, store, root, stage: dict, options, global_args: dict, built: dict,
-                 context, out, count: int, path: str):
-        self.store, self.root, self.stage, self.options = store, root, stage, options
-        self.global_args, self.built, self.context, self.out = global_args, built, context, out
-        self.count, self.path = count, path
+    """One stage of ``build`` (builder.Build); ``stage`` is its FROM and
+    instructions; ``final``: the target (``--label`` is its)."""
+
+    def __init__(self, build, stage: dict, final: bool):
+        self.build, self.stage, self.final = build, stage, final
+        self.store, self.root, self.options = build.store, build.root, build.options
+        self.context, self.built, self.path = build.context, build.built, build.path
         self.image: str | None = None
         self.base: str | None = None        # the FROM image
         self.config: dict = {}
@@ -43,7 +45,6 @@ class Stage:
         self.shell = list(DEFAULT_SHELL)
         self.dirs: list[str] = []           # WORKDIRs to make in the next layer
         self.number = 0
-        self.final = False                  # the target stage (--label is its)
         self.cmd_set = False                # a CMD in this stage (ENTRYPOINT keeps it)
 
     # --- the stage, start to end ----------------------------------------------------
@@ -59,12 +60,13 @@ class Stage:
 
     def say(self, text: str) -> None:
         if not self.options.quiet:
-            print(text, file=self.out, flush=True)
+            print(text, file=self.build.out, flush=True)
 
     def announce(self, ins) -> None:
         self.number += 1
         total = len(self.stage["instructions"]) + 1
-        prefix = f"[{self.stage['index'] + 1}/{self.count}] " if self.count > 1 else ""
+        count = self.build.stages
+        prefix = f"[{self.stage['index'] + 1}/{count}] " if count > 1 else ""
         self.say(f"{prefix}STEP {self.number}/{total}: {ins.source}")
 
     def start(self, ins) -> list:
@@ -108,7 +110,7 @@ class Stage:
                 if key in self.options.build_args:
                     value = self.options.build_args[key]
                 elif value is None:
-                    value = self.global_args.get(key)
+                    value = self.build.global_args.get(key)
                 if value is not None:
                     self.args[key] = value
             self.key = key_of(self.key, "ARG", ins.text, sorted(self.args.items()))
