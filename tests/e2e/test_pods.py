@@ -171,6 +171,13 @@ def test_pod_verbs_and_their_exit_codes(pods, img):
     assert states == {f"{pod_id[:12]}-infra": "running", "once": "exited",
                       "sleeper": "running"}
     assert json.loads(mr("pod", "inspect", "fresh").stdout)["State"] == "Degraded"
+    assert mr("pod", "stop", "-t", "0", "fresh", check=True).stdout == pod_id + "\n"
+    assert json.loads(mr("pod", "inspect", "fresh").stdout)["State"] == "Exited"
+    assert mr("pod", "restart", "fresh", check=True).stdout == pod_id + "\n"
+    assert mr("inspect", "--format", "{{.State.Status}}", f"{pod_id[:12]}-infra",
+              "sleeper").stdout == "running\nrunning\n"
+    # it ran at run, at pod start and at pod restart, each time in the pod
+    assert mr("logs", "once").stdout == "fresh\nfresh\nfresh\n"
     if mr.rt.rootless:       # no freezer of a plain user's on cgroup v1 (podman's neither)
         r = mr("pod", "pause", "fresh")
         assert r.returncode == 125 and "cannot be paused" in r.stderr
@@ -286,6 +293,8 @@ def test_kube_play_generate_and_play_again(pods, img):
     while "from the host" not in mr("logs", "kpod-client").stdout:
         assert time.monotonic() < deadline, mr("logs", "kpod-client")
         time.sleep(0.1)
+    logs = mr("pod", "logs", "kpod", check=True).stdout      # each line marked with its container
+    assert f"{ids[1][:12]} from the host\n" in logs or f"{ids[0][:12]} from the host\n" in logs
     env = mr("exec", "kpod-web", "sh", "-c", 'echo "$GREETING"; pwd', check=True).stdout
     assert env == "hello there\n/www\n"
 
@@ -441,6 +450,8 @@ def test_kube_bad_input_one_line_nothing_made(pods, img):
         (f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: a, image: {img}, "
          "volumeMounts: [{name: v, mountPath: /v}]}\n", "no volume of that name"),
         ("kind: Pod\n  metadata: [\n", "is not YAML"),
+        (f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: a, image: {img}, "
+         "resources: {limits: {memory: lots}}}\n", "is not a quantity"),
     ]
     for text, said in cases:
         with open(path, "w") as f:
@@ -449,6 +460,14 @@ def test_kube_bad_input_one_line_nothing_made(pods, img):
         r = mr("kube", "play", path)
         assert r.returncode == 125 and said in r.stderr, (text, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+    # an image that cannot be pulled: the pod made for it goes again
+    missing = img.rsplit("/", 2)[0] + "/test/nosuch:latest"
+    with open(path, "w") as f:
+        f.write(f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n"
+                f"  - {{name: a, image: '{missing}'}}\n")
+    r = mr("kube", "play", path)
+    assert r.returncode == 125 and "nosuch" in r.stderr, r.stderr
     assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
 
 
