@@ -104,7 +104,7 @@ OPTIONS = {
     "health_cmd": None, "health_interval": None, "health_retries": None,
     "health_start_period": None, "health_timeout": None, "no_healthcheck": False,
     "secret": (),
-    "pod": None, "infra": False,
+    "pod": None,
 }
 
 
@@ -166,15 +166,16 @@ _POD_NAMESPACES = {"net": "network", "ipc": "ipc", "uts": "uts", "pid": "pid"}
 
 def _pod(kw: dict) -> dict:
     """--pod: the spec's fields for a member of the pod ``kw["pod"]`` (its
-    record's words, as engine/pods.joining gives them: ``id``, ``infra``,
-    ``share``, ``hostname``).  A member joins the infra container's shared
-    namespaces (and, rootless, its user namespace, which owns them); with
-    --no-infra it shares nothing."""
+    record's words, as engine/pods/records.joining gives them: ``id``,
+    ``infra``, ``share``, ``hostname``; or ``id`` and ``role: infra`` for
+    the infra container itself, which the pods room makes).  A member joins
+    the infra container's shared namespaces (and, rootless, its user
+    namespace, which owns them); with --no-infra it shares nothing."""
     pod = kw["pod"]
     if not pod:
         return {}
-    if kw["infra"] or not pod.get("infra"):
-        return {"pod": pod["id"], "infra": bool(kw["infra"])}
+    if pod.get("role") == "infra" or not pod.get("infra"):
+        return {"pod": pod["id"], "infra": pod.get("role") == "infra"}
     share, infra = tuple(pod.get("share") or ()), pod["infra"]
     for ns, (words, why) in _POD_REFUSED.items():
         if ns in share and any(kw[w] for w in words):

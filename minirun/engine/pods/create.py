@@ -50,7 +50,7 @@ def create(store: Store, *, name: str | None = None, publish=(), share: str | No
         spec = specs.make(pause.IMAGE, pause.COMMAND, name=f"{pod_id[:12]}-infra",
                           publish=tuple(publish), network=network or "private",
                           hostname=(hostname or name) if "uts" in shared else hostname,
-                          pod={"id": pod_id}, infra=True)
+                          pod={"id": pod_id, "role": "infra"})
         pause.ensure(store)
     options = {"share": shared, "labels": pairs, "hostname": hostname or "",
                "publish": list(publish), "network": network or "", "infra": infra}
