@@ -77,8 +77,11 @@ def prune(obj, all_: bool, volumes: bool, force: bool) -> None:
     from minirun.engine.images import service as img
     from minirun.engine.network import bridge
     store = hot.store(obj)
+    from minirun.engine.pods import lifecycle as pods
+    _said("Deleted Pods", pods.prune(store))        # (their infra containers go with them)
     gone = [lifecycle.remove(store, r["id"]) for r in ct.all_records(store)
-            if lifecycle.refresh(store, r)["state"] not in ("running", "paused")]
+            if lifecycle.refresh(store, r)["state"] not in ("running", "paused")
+            and not r["options"].get("infra")]
     _said("Deleted Containers", gone)
     _said("Deleted Networks", bridge.prune(store))
     if volumes:
@@ -100,6 +103,9 @@ def reset(obj, force: bool) -> None:
     from minirun.engine.images import service as img
     from minirun.engine.network import bridge
     store = hot.store(obj)
+    from minirun.engine.pods import lifecycle as pods, records as pod_records
+    for pod in pod_records.all_pods(store):
+        pods.remove(store, pod["id"], force=True)
     for r in ct.all_records(store):
         lifecycle.remove(store, r["id"], force=True, volumes=True)
     bridge.prune(store)
