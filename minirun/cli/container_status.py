@@ -9,8 +9,9 @@ from minirun.cli import hot
 from minirun.cli.hot import engine_errors
 
 
-def _matches(rec: dict, filters: list[str]) -> bool:
-    """podman's ps --filter: name=, id=, status=, label=KEY[=VALUE], ancestor=."""
+def _matches(rec: dict, filters: list[str], pod_names: dict | None = None) -> bool:
+    """podman's ps --filter: name=, id=, status=, label=KEY[=VALUE], ancestor=,
+    pod=NAME|ID (``pod_names``: pod id -> name)."""
     from minirun.errors import MiniRunError
     for f in filters:
         key, _, value = f.partition("=")
@@ -26,8 +27,12 @@ def _matches(rec: dict, filters: list[str]) -> bool:
             ok = k in labels and (not v or labels[k] == v)
         elif key == "ancestor":
             ok = value in (rec["image_id"], rec["image_id"][7:19])
+        elif key == "pod":
+            pod = rec["options"].get("pod") or ""
+            ok = bool(pod) and (pod.startswith(value) or (pod_names or {}).get(pod) == value)
         else:
-            raise MiniRunError(f"--filter {f}: use name=, id=, status=, label= or ancestor=")
+            raise MiniRunError(f"--filter {f}: use name=, id=, status=, label=, ancestor= "
+                               "or pod=")
         if not ok:
             return False
     return True
@@ -41,15 +46,18 @@ def _matches(rec: dict, filters: list[str]) -> bool:
 @click.option("-f", "--filter", "filters", multiple=True)
 @click.option("-n", "--last", type=int, default=None, help="the N made last")
 @click.option("-l", "--latest", is_flag=True, help="the one made last")
+@click.option("-p", "--pod", "pods", is_flag=True, help="with each one's pod (id and name)")
 @click.pass_obj
 @engine_errors
 def ps(obj, all_: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters, last,
-       latest: bool) -> None:
+       latest: bool, pods: bool) -> None:
     """List containers (running and paused ones; all with -a)."""
     from minirun.cli import formats
     from minirun.engine.containers import records as ct, lifecycle, owner
     store = hot.store(obj)
     owner.sweep(store)         # what dead owners of the Python API left
+    pod_names = dict(store.db.execute("SELECT id, name FROM pods").fetchall()) \
+        if any(f.startswith("pod=") for f in filters) else None
     recs = []
     for rec in ct.all_records(store):
         try:
@@ -57,7 +65,7 @@ def ps(obj, all_: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters, l
         except ct.ContainerError:
             continue   # removed meanwhile (--rm)
         if (rec["state"] in ("running", "paused") or all_ or filters or last or latest) \
-                and _matches(rec, list(filters)):
+                and _matches(rec, list(filters), pod_names):
             recs.append(rec)
     recs.sort(key=lambda r: r["created"], reverse=True)       # podman's: newest first
     if latest or last:
@@ -69,14 +77,15 @@ def ps(obj, all_: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters, l
     if fmt == "json":
         formats.rows("json", [ps_json(store, r) for r in recs], "", {})
         return
-    formats.rows(fmt, [ps_row(store, r, no_trunc) for r in recs], PS_TABLE, PS_HEADERS)
+    formats.rows(fmt, [ps_row(store, r, no_trunc) for r in recs],
+                 PS_TABLE + ("\\t{{.Pod}}\\t{{.PodName}}" if pods else ""), PS_HEADERS)
 
 
 PS_TABLE = ("table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.CreatedHuman}}\\t{{.Status}}\\t"
             "{{.Ports}}\\t{{.Names}}")
 PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "ExitCode": "EXIT CODE",
               "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "ImageID": "IMAGE ID",
-              "Cmd": "COMMAND"}
+              "Cmd": "COMMAND", "Pod": "POD ID", "PodName": "PODNAME"}
 
 
 def ps_json(store, r: dict) -> dict:
@@ -127,6 +136,7 @@ def ps_row(store, r: dict, no_trunc: bool = False) -> dict:
     if said:
         status += f" ({said})"
     return dict(row, ID=r["id"] if no_trunc else r["id"][:12],
+                Pod=row["Pod"] if no_trunc else row["Pod"][:12],
                 Command=command if no_trunc or len(command) <= 17 else command[:17] + "...",
                 Names=r["name"], Status=status, State=status, CreatedHuman=ago(r["created"]),
                 RunningFor=ago(r["created"]), CreatedAt=go_time(r["created"]),

@@ -121,6 +121,14 @@ def test_a_pods_containers_share_localhost_hostname_and_ipc(pods, img, ipcprobe)
     table = mr("pod", "ps", check=True).stdout.splitlines()
     assert table[0].split() == ["POD", "ID", "NAME", "STATUS", "CREATED", "INFRA", "ID", "#",
                                 "OF", "CONTAINERS"]
+    names = mr("ps", "-a", "--filter", "pod=shop", "--format", "{{.Names}}", check=True).stdout
+    assert sorted(names.split()) == sorted([f"{pod_id[:12]}-infra", "server"])
+    rows = mr("ps", "--pod", check=True).stdout.splitlines()
+    assert rows[0].split()[-3:] == ["POD", "ID", "PODNAME"]
+    assert all(row.split()[-2:] == [pod_id[:12], "shop"] for row in rows[1:])
+    inspected = json.loads(mr("inspect", server, check=True).stdout)[0]
+    assert (inspected["Pod"], inspected["IsInfra"]) == (pod_id, False)
+    assert inspected["HostConfig"]["NetworkMode"] == f"container:{infra}"
     top = mr("pod", "top", "shop", check=True).stdout
     assert "/catatonit -P" in top and "httpd -f -p 80" in top
 
