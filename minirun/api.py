@@ -116,6 +116,10 @@ class Container:
         from minirun.engine.containers import spec as specs
         self.root = os.path.abspath(root) if root else None
         self.pull = pull
+        if isinstance(options.get("pod"), str):     # a pod's name: the words of its record
+            from minirun.engine.pods.records import joining
+            from minirun.engine.store import Store
+            options["pod"] = joining(Store(self.root), options["pod"])
         self.spec = specs.make(image, argv(command, "Container", empty=True), **words(options))
         self.id: str | None = None
         self.pid = 0

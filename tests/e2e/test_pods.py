@@ -408,6 +408,7 @@ spec:
     metadata:
       labels: {{app: dep}}
     spec:
+      restartPolicy: Always
       containers:
       - name: worker
         image: {image}
@@ -442,6 +443,11 @@ def test_kube_play_a_deployment_and_a_pod_in_one_file(pods, img):
     r = mr("exec", "dep-pod-0-worker", "hostname", check=True)
     assert r.stdout == "dep-pod-0\n"
     assert mr("exec", "solo-main", "hostname", check=True).stdout == "solo-host\n"
+    # restartPolicy: the Deployment's Always is its container's --restart always
+    policies = mr("inspect", "--format", "[{{.HostConfig.RestartPolicy.Name}}]",
+                  "dep-pod-0-worker", "solo-main", check=True).stdout
+    assert policies == "[always]\n[]\n", policies        # (podman's "" for no)
+    assert "restartPolicy: Always" in mr("kube", "generate", "dep-pod-0", check=True).stdout
     lines = mr("kube", "down", path, check=True).stdout.splitlines()
     assert lines == ["Pods stopped:", out[1], out[6], "Pods removed:", out[1], out[6]]
     assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""

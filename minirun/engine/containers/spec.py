@@ -174,6 +174,9 @@ def _pod(kw: dict) -> dict:
     pod = kw["pod"]
     if not pod:
         return {}
+    if not isinstance(pod, dict):
+        raise MiniRunError(f"pod {pod!r}: make() takes the pod's words "
+                           "(engine/pods/records.joining), not its name")
     if pod.get("role") == "infra" or not pod.get("infra"):
         return {"pod": pod["id"], "infra": pod.get("role") == "infra"}
     share, infra = tuple(pod.get("share") or ()), pod["infra"]

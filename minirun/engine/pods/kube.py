@@ -8,7 +8,9 @@ generate   a pod (or one container, as a pod of its own) -> a v1 Pod:
            named volume, emptyDir for an anonymous one
 play       Pods and Deployments (the pod template: one replica) -> pods,
            made and started; every document is read and checked before
-           anything is made, and a failure removes what was made
+           anything is made, and a failure removes what was made;
+           restartPolicy becomes each container's --restart (none given:
+           Never, so that a container that ends stays ended)
 down       the pods a file's documents name, stopped and removed
 
 Members are named POD-CONTAINER, as podman names them, and generate
@@ -60,7 +62,7 @@ def generate(store: Store, name: str) -> str:
                   "enableServiceLinks": False}
     if hostname:
         spec["hostname"] = hostname
-    spec["restartPolicy"] = "Never"        # (podman's word for its default, --restart no)
+    spec["restartPolicy"] = _restart_policy(recs)
     if volumes:
         spec["volumes"] = volumes
     doc = {"apiVersion": "v1", "kind": "Pod",
@@ -68,6 +70,18 @@ def generate(store: Store, name: str) -> str:
                         "labels": {"app": pod_name}, "name": pod_name},
            "spec": spec}
     return HEADER.format(version=__version__) + yaml.safe_dump(doc, sort_keys=False)
+
+
+# Kubernetes' restartPolicy (one for the pod) and --restart (each container's)
+RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
+
+
+def _restart_policy(recs: list[dict]) -> str:
+    """The pod's restartPolicy: its first container's --restart (Never for
+    no, podman's default, as podman writes it)."""
+    policy = (recs[0]["options"].get("restart") or "no") if recs else "no"
+    policy = "always" if policy == "unless-stopped" else policy
+    return {v: k for k, v in RESTART.items()}.get(policy, "Never")
 
 
 def _timestamp(stamp: str) -> str:
@@ -323,6 +337,10 @@ def _plans(docs: list[dict]) -> list[tuple[str, dict, list[dict]]]:
         name, spec = _pod_of(doc, n)
         where = f"document {n + 1} ({name})"
         volumes = _volumes(spec, where)
+        policy = spec.get("restartPolicy") or "Never"
+        if policy not in RESTART:
+            raise KubeError(f"{where}.spec.restartPolicy: {policy!r}: use Always, OnFailure "
+                            "or Never")
         ports, members = [], []
         for i, c in enumerate(spec["containers"]):
             cw = f"{where}.spec.containers[{i}]"
@@ -331,7 +349,7 @@ def _plans(docs: list[dict]) -> list[tuple[str, dict, list[dict]]]:
                     ip = f"{p['hostIP']}:" if p.get("hostIP") else ""
                     ports.append(f"{ip}{p['hostPort']}:{p['containerPort']}/"
                                  f"{(p.get('protocol') or 'TCP').lower()}")
-            kw = _options(name, c, volumes, cw)
+            kw = dict(_options(name, c, volumes, cw), restart=RESTART[policy])
             specs.make(c["image"], kw["command"],    # checked now: nothing made yet
                        **{k: v for k, v in kw.items() if k != "command"})
             members.append(dict(kw, image=c["image"]))
