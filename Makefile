@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 B      ?=
 
 IMAGES := $(BUILD)/images
-.PHONY: setup host demo test lint bench clean images image-tools registry
+.PHONY: setup host demo test lint bench clean images image-tools registry check
 
 # As root: installs packages and the test user.  As a plain user: checks
 # that they are there and says what to ask an administrator for.
@@ -44,10 +44,14 @@ demo: setup
 
 # The linter first (its rules: pyproject.toml), then the whole suite.
 lint: $(BIN)/.installed
-	$(BIN)/ruff check minirun tests bench
+	$(BIN)/ruff check minirun tests bench course
 
 test: setup lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests course
+
+# The course (course/README.md): one level's checks on your container.py.
+check: setup
+	$(BIN)/python course/check.py $(LEVEL)
 
 # Images built from Debian packages (debootstrap needs root and the Debian
 # mirror); the ML image is large (PyTorch) and takes minutes to build.
