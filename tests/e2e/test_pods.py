@@ -171,6 +171,9 @@ def test_pod_verbs_and_their_exit_codes(pods, img):
     assert r.stdout == "fresh\n"
     r = mr("pod", "create", "--name", "fresh")
     assert r.returncode == 125 and "fresh" in r.stderr and "in use" in r.stderr
+    if mr.rt.rootless:          # one user namespace for the pod, with the infra's id maps
+        r = mr("run", "--rm", "--pod", "fresh", "--userns", "keep-id", img, "true")
+        assert r.returncode == 125 and "share its infra container's user namespace" in r.stderr
     pod_id = mr("pod", "inspect", "--format", "{{.Id}}", "fresh", check=True).stdout.strip()
     mr("create", "--pod", "fresh", "--name", "sleeper", img, "sleep", "1000", check=True)
     assert mr("pod", "start", "fresh", check=True).stdout == pod_id + "\n"

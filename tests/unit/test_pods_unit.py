@@ -45,6 +45,13 @@ def test_what_a_member_may_not_set(options, message):
     assert message in str(e.value) and e.value.exit_code == 125
 
 
+def test_a_plain_users_member_keeps_the_infras_id_maps():
+    if os.geteuid() == 0:
+        pytest.skip("a plain user's rule: root's members join no user namespace")
+    with pytest.raises(MiniRunError, match="--userns keep-id: a pod's containers share"):
+        make("busybox", ["true"], pod=POD, userns="keep-id")
+
+
 def test_joining_points_the_config_at_the_namespaces_and_drops_own_maps():
     from minirun.runtime.defaults import default_config
     config = default_config(rootless=True)

@@ -190,6 +190,9 @@ def _pod(kw: dict) -> dict:
     joins = {_POD_NAMESPACES[ns]: infra for ns in share if ns in _POD_NAMESPACES}
     if joins and os.geteuid() != 0:       # the user namespace that owns the pod's others
         joins["user"] = infra
+        if kw["userns"] not in (None, "host"):
+            raise MiniRunError(f"--userns {kw['userns']}: a pod's containers share its infra "
+                               "container's user namespace and its id maps")
     out = {"pod": pod["id"], "joins": joins}
     if "net" in share:
         out["network"] = f"container:{infra}"
