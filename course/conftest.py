@@ -27,9 +27,12 @@ def level_dir(test_file: str) -> str:
 
 @pytest.fixture
 def program(request) -> str:
-    """The program under check: the student's file or the solution."""
+    """The program under check: the student's file or the solution.  The
+    student's file is ``container.py`` unless the level's test module names
+    another (``STUDENT_FILE = "gpu.py"``)."""
     d = level_dir(str(request.node.fspath))
-    return os.path.join(d, "container.py" if STUDENT else "solution.py")
+    student = getattr(request.module, "STUDENT_FILE", "container.py")
+    return os.path.join(d, student if STUDENT else "solution.py")
 
 
 def plain_user() -> pwd.struct_passwd | None:
