@@ -120,3 +120,123 @@ def _hint(config, nodeid: str) -> str:
 
 def pytest_collection_modifyitems(config, items):
     config._course_items = list(items)
+
+
+# --- a registry for the image levels (10 and 11) ----------------------------------
+
+REPO = os.path.dirname(COURSE)
+BUSYBOX_ROOTFS = os.path.join(REPO, ".build", "busybox", "rootfs")    # `make setup` builds it
+
+
+class Registry:
+    """Debian's docker-registry (the CNCF distribution registry) on a free
+    loopback port, its storage in a temporary directory; images are pushed
+    into it with skopeo, as the real tools would."""
+
+    def __init__(self):
+        import socket
+        import tempfile
+        import time
+        import urllib.request
+        self.dir = tempfile.mkdtemp(prefix="course-registry-")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.addr = f"127.0.0.1:{s.getsockname()[1]}"
+        config = os.path.join(self.dir, "config.yml")
+        with open(config, "w") as f:
+            f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+                    f"    rootdirectory: {self.dir}/data\nhttp:\n  addr: {self.addr}\n")
+        self.log = open(os.path.join(self.dir, "log"), "w")
+        self.proc = subprocess.Popen(["docker-registry", "serve", config], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{self.addr}/v2/", timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("docker-registry did not start") from None
+                time.sleep(0.05)
+
+    def push_layout(self, layout: str, name: str, *flags: str) -> None:
+        """Copy the OCI layout ``layout`` to ``REGISTRY/name`` (REPO:TAG);
+        ``flags`` are skopeo's (``--all``, ``--format v2s2``)."""
+        subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", *flags,
+                        f"oci:{layout}", f"docker://{self.addr}/{name}"], check=True,
+                       capture_output=True)
+
+    def push_layers(self, name: str, layers: list[tuple[bytes, str, dict | None]]) -> dict:
+        """An image of the given layers (blob, media type, annotations), made
+        here as an OCI layout and pushed as ``name``; returns its manifest."""
+        import gzip
+        import hashlib
+        import json
+        import platform
+        import tempfile
+
+        def blob(data: bytes) -> dict:
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            with open(os.path.join(layout, "blobs", "sha256", digest[7:]), "wb") as f:
+                f.write(data)
+            return {"digest": digest, "size": len(data)}
+
+        with tempfile.TemporaryDirectory(prefix="course-layout-") as layout:
+            os.makedirs(os.path.join(layout, "blobs", "sha256"))
+            diff_ids = ["sha256:" + hashlib.sha256(
+                gzip.decompress(data) if mt.endswith("gzip") else data).hexdigest()
+                for data, mt, _ in layers]
+            arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(),
+                                                               platform.machine())
+            config = {"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+            manifest = {
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           **blob(json.dumps(config).encode())},
+                "layers": [{"mediaType": mt, **blob(data), **({"annotations": a} if a else {})}
+                           for data, mt, a in layers]}
+            top = {"mediaType": manifest["mediaType"], **blob(json.dumps(manifest).encode())}
+            with open(os.path.join(layout, "index.json"), "w") as f:
+                json.dump({"schemaVersion": 2, "manifests": [top]}, f)
+            with open(os.path.join(layout, "oci-layout"), "w") as f:
+                json.dump({"imageLayoutVersion": "1.0.0"}, f)
+            self.push_layout(layout, name)
+        return manifest
+
+    def blob_file(self, digest: str) -> str:
+        """Where the registry keeps a blob (to tamper with it)."""
+        return os.path.join(self.dir, "data", "docker", "registry", "v2", "blobs", "sha256",
+                            digest[7:9], digest[7:], "data")
+
+    def stop(self) -> None:
+        import shutil
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """A registry with busybox in it (``course/busybox:latest``, built from
+    ``.build/busybox/rootfs`` by rootfs-tools/build-image), for the session."""
+    import shutil
+    import tempfile
+    for tool in ("docker-registry", "skopeo"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup-host installs it)")
+    if not os.path.exists(os.path.join(BUSYBOX_ROOTFS, "bin", "busybox")):
+        subprocess.run([os.path.join(REPO, "rootfs-tools", "busybox-rootfs"), BUSYBOX_ROOTFS],
+                       check=True, capture_output=True)
+    r = Registry()
+    try:
+        with tempfile.TemporaryDirectory(prefix="course-busybox-") as d:
+            subprocess.run([sys.executable, os.path.join(REPO, "rootfs-tools", "build-image"),
+                            f"{d}/busybox", "--layer", BUSYBOX_ROOTFS], check=True,
+                           capture_output=True)
+            r.push_layout(f"{d}/busybox", "course/busybox:latest")
+        yield r
+    finally:
+        r.stop()
