@@ -107,3 +107,31 @@ def test_opening_removes_what_a_killed_unpack_left(store, tmp_path):
     finally:
         os.close(fd)
     remove_tree(busy)
+
+
+def test_a_store_made_by_an_older_minirun_is_upgraded_in_place(tmp_path):
+    """A version-1 store (no containers.usage, no networks, leases or pods
+    tables) opens, gains what it lacks and keeps its images: every
+    existing user's store takes this path once."""
+    import re
+    import sqlite3
+    from minirun.engine.store import SCHEMA, SCHEMA_VERSION
+    root = str(tmp_path / "store")
+    os.makedirs(root)
+    old = re.sub(r"CREATE TABLE IF NOT EXISTS (networks|leases|pods) \(.*?\n\);", "", SCHEMA,
+                 flags=re.S)
+    old = re.sub(r"options TEXT,(.*)\n\s*usage TEXT.*\n", r"options TEXT \1\n", old)
+    assert "usage" not in old and "pods" not in old
+    db = sqlite3.connect(os.path.join(root, "store.db"))
+    db.executescript(old)
+    db.execute("INSERT INTO tags (name, image_id) VALUES ('localhost/old:1', 'sha256:ab')")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    store = Store(root)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master")}
+    assert {"networks", "leases", "pods"} <= tables
+    columns = {r[1] for r in store.db.execute("PRAGMA table_info(containers)")}
+    assert "usage" in columns
+    assert store.db.execute("SELECT image_id FROM tags").fetchall() == [("sha256:ab",)]

@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS pods (     -- engine/pods: its containers name it in 
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     created TEXT NOT NULL,
-    infra TEXT,                       -- the infra container's id; NULL: --no-infra
+    infra TEXT,                       -- the infra container's id (NULL: --no-infra)
     options TEXT                      -- JSON: what `pod create` was asked
 );
 """
@@ -166,7 +166,9 @@ class Database:
             columns = {r[1] for r in db.execute("PRAGMA table_info(containers)")}
             if "usage" not in columns:
                 db.execute("ALTER TABLE containers ADD COLUMN usage TEXT")
-            for statement in SCHEMA.split(";"):     # tables added since: IF NOT EXISTS
+            # tables added since: IF NOT EXISTS (so no ";" in SCHEMA's comments:
+            # tests/unit/test_store.py upgrades a version-1 store)
+            for statement in SCHEMA.split(";"):
                 if "CREATE TABLE" in statement:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
