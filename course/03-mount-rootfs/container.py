@@ -71,8 +71,8 @@ def enter_rootfs(rootfs: str) -> None:
     a /proc shows the PID namespace of the process that mounts it."""
     make_mounts_private()
     bind_onto_itself(rootfs)
+    mount_proc(rootfs)                      # while the host's /proc is in view
     pivot_into(rootfs)
-    mount_proc()
 
 
 def make_mounts_private() -> None:
@@ -112,12 +112,14 @@ def pivot_into(rootfs: str) -> None:
     raise NotImplementedError("pivot_into")
 
 
-def mount_proc() -> None:
-    """Mount a proc filesystem of our own at /proc.
+def mount_proc(rootfs: str) -> None:
+    """Mount a proc filesystem of our own at rootfs/proc.
 
-    ``linux.mount("proc", "/proc", "proc", flags)`` with flags
-    ``MS_NOSUID | MS_NODEV | MS_NOEXEC`` (nothing there should run).  It
-    shows the PID namespace of the process that mounts it: ours.
+    ``linux.mount("proc", PATH, "proc", flags)`` with PATH
+    ``os.path.join(rootfs, "proc")`` and flags ``MS_NOSUID | MS_NODEV |
+    MS_NOEXEC`` (nothing there should run).  It shows the PID namespace of
+    the process that mounts it: ours.  It is mounted before the pivot,
+    while the host's /proc is still in view (level 5 needs that).
     """
     # TODO(level 3): one linux.mount() call.
     raise NotImplementedError("mount_proc")

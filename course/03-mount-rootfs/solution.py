@@ -10,8 +10,8 @@
 The new mount namespace starts with copies of the host's mounts.  init
 cuts them off from the host (private), makes DIR a mount point (a bind
 onto itself), swaps it in as "/" (pivot_root), drops the old root
-(umount2 with MNT_DETACH), and mounts a /proc that shows its own PID
-namespace.  After that, nothing of the host's tree is reachable.
+(umount2 with MNT_DETACH).  Before the pivot, it mounts a proc at
+DIR/proc that shows its own PID namespace.  After that, nothing of the host's tree is reachable.
 """
 import argparse
 import os
@@ -72,8 +72,8 @@ def enter_rootfs(rootfs: str) -> None:
     a /proc shows the PID namespace of the process that mounts it."""
     make_mounts_private()
     bind_onto_itself(rootfs)
+    mount_proc(rootfs)                      # while the host's /proc is in view
     pivot_into(rootfs)
-    mount_proc()
 
 
 def make_mounts_private() -> None:
@@ -101,10 +101,12 @@ def pivot_into(rootfs: str) -> None:
     os.chdir("/")
 
 
-def mount_proc() -> None:
-    """A proc of our own at /proc: ps reads it, and it lists only the
-    processes of our PID namespace."""
-    linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+def mount_proc(rootfs: str) -> None:
+    """A proc of our own at rootfs/proc: ps reads it, and it lists only the
+    processes of our PID namespace.  Before the pivot: in a user namespace
+    (level 5) the kernel allows a new proc only while a whole one is in view."""
+    linux.mount("proc", os.path.join(rootfs, "proc"), "proc",
+                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
 
 
 def execute(argv: list[str]) -> int:

@@ -90,8 +90,8 @@ def enter_rootfs(opts) -> None:
     make_mounts_private()                   # first: the overlay must not reach the host
     rootfs = mount_overlay(opts.layer, opts.scratch) if opts.layer else opts.rootfs
     bind_onto_itself(rootfs)
+    mount_proc(rootfs)                      # while the host's /proc is in view
     pivot_into(rootfs)
-    mount_proc()
 
 
 def make_mounts_private() -> None:
@@ -140,10 +140,12 @@ def mount_overlay(layers: list[str], scratch: str) -> str:
     return merged
 
 
-def mount_proc() -> None:
-    """A proc of our own at /proc: ps reads it, and it lists only the
-    processes of our PID namespace."""
-    linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+def mount_proc(rootfs: str) -> None:
+    """A proc of our own at rootfs/proc: ps reads it, and it lists only the
+    processes of our PID namespace.  Before the pivot: in a user namespace
+    (level 5) the kernel allows a new proc only while a whole one is in view."""
+    linux.mount("proc", os.path.join(rootfs, "proc"), "proc",
+                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
 
 
 def execute(argv: list[str]) -> int:
