@@ -69,19 +69,20 @@ pod.add_command(pod_ps, "ls")
 
 @pod.command("inspect")
 @click.option("-f", "--format", "fmt", default=None, help="json, or a Go template")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 @engine_errors
-def pod_inspect(obj, fmt: str | None, name: str) -> None:
-    """A pod as podman 4.3 shows one: a JSON object (or --format)."""
+def pod_inspect(obj, fmt: str | None, names) -> None:
+    """Pods as podman 4.3 shows them: one pod's JSON object, several pods'
+    list (or --format over each)."""
     import json
     from minirun.cli import formats
     from minirun.engine.pods import lifecycle
-    data = lifecycle.inspect(hot.store(obj), name)
+    data = [lifecycle.inspect(hot.store(obj), name) for name in names]
     if fmt in (None, "", "json"):
-        click.echo(json.dumps(data, indent=5))
+        click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=5))
         return
-    formats.objects(fmt, [data])
+    formats.objects(fmt, data)
 
 
 def _verb(verb: str, doc: str, fn):
@@ -171,7 +172,7 @@ def pod_rm(obj, force: bool, all_: bool, names) -> None:
 @click.pass_obj
 @engine_errors
 def pod_prune(obj, force: bool) -> None:
-    """Remove every pod none of whose containers runs."""
+    """Remove every pod whose containers have all ended."""
     from minirun.engine.pods import lifecycle
     for pod_id in lifecycle.prune(hot.store(obj)):
         click.echo(pod_id)
@@ -197,7 +198,7 @@ def pod_top(obj, name: str, descriptors) -> None:
     from minirun import gotemplate
     from minirun.engine.pods import lifecycle
     rows = lifecycle.top(hot.store(obj), name, list(descriptors))
-    for line in gotemplate.align(["\t".join(row) for row in rows]):
+    for line in gotemplate.align(["\t".join(row) for row in rows]) if rows else []:
         click.echo(line)
 
 

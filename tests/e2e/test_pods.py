@@ -544,7 +544,7 @@ def test_like_podman(pods, img):
                  "-v", "/tmp:/hosttmp:ro", "-v", "same-vol:/nv", "--memory", "64m",
                  "--cpus", "0.5")
         _podman(d, "create", *flags, pause, "/catatonit", "-P")
-        mr("create", *flags, img, "sleep", "1", check=True)
+        mr("create", *flags, img, "sleep", "1000", check=True)
         import yaml
         ya = yaml.safe_load(_podman(d, "kube", "generate", "same").stdout)
         yb = yaml.safe_load(mr("kube", "generate", "same", check=True).stdout)
@@ -562,6 +562,23 @@ def test_like_podman(pods, img):
         # podman keeps the pod's name in the container's (and kube play adds it
         # again: same-same-app); minirun takes it off, so play gives back same-app
         assert (ca["name"], cb["name"]) == ("same-app", "app")
+
+        # the verbs on a pod that is made but not started, then started: the same
+        # codes (podman's pod kill and pod top of nothing running: 0, and no output;
+        # pod rm without -f of a pod whose infra alone runs: 0, it is stopped first)
+        assert _podman(d, "rm", "same-app").returncode == mr("rm", "same-app").returncode == 0
+        for args in (("pod", "inspect", "same", "same"), ("pod", "kill", "same"),
+                     ("pod", "top", "same"), ("pod", "start", "same"), ("pod", "rm", "same")):
+            a, b = _podman(d, *args), mr(*args)
+            assert a.returncode == b.returncode, (args, a.stderr, b.stderr)
+            if args[1] == "top":
+                assert a.stdout == b.stdout == "", args
+            if args[1] == "kill":          # the pod's id, whether or not it killed anything
+                assert len(a.stdout) == len(b.stdout) == 65, args
+            if args[1] == "inspect":       # several pods: a list (one: an object)
+                assert isinstance(json.loads(a.stdout), list) and \
+                    isinstance(json.loads(b.stdout), list)
+        assert _podman(d, "pod", "rm", "same").returncode == mr("pod", "rm", "same").returncode
 
         # kube play and down of the same two-container Pod: the same lines, the
         # same names

@@ -69,10 +69,7 @@ def kill(store: Store, name: str, sig: str = "KILL") -> str:
     """A signal to each running container of the pod; its id."""
     pod = pods.find(store, name)
     running = [r for r in _members(store, pod) if r["state"] in LIVE]
-    if not running:
-        raise PodError(f"pod {pod['id']} has no running containers to kill: "
-                       "container state improper")
-    for rec in reversed(running):
+    for rec in reversed(running):       # (none running: nothing to do, as podman)
         containers.kill(store, rec["id"], sig)
     _emit(store, pod, "kill")
     return pod["id"]
@@ -91,11 +88,11 @@ def freeze(store: Store, name: str, on: bool) -> str:
 
 def remove(store: Store, name: str, force: bool = False) -> str:
     """The pod, its containers and their anonymous volumes gone: refused
-    while one runs, unless ``force`` stops them first (podman's pod rm);
-    its id."""
+    while one of its members runs, unless ``force`` stops them first
+    (podman's pod rm, which stops a running infra container itself); its id."""
     pod = pods.find(store, name)
     recs = _members(store, pod)
-    running = [r for r in recs if r["state"] in LIVE]
+    running = [r for r in recs if r["state"] in LIVE and r["id"] != pod["infra"]]
     if running and not force:
         raise PodError(f"pod {pod['id']} has containers that are not ready to be removed: "
                        f"cannot remove container {running[-1]['id']} as it is "
@@ -103,7 +100,7 @@ def remove(store: Store, name: str, force: bool = False) -> str:
                        "removed without force: container state improper")
     for rec in reversed(recs):          # the members, then the infra
         if rec["state"] in LIVE:
-            containers.stop(store, rec["id"], timeout=0 if force else None)
+            containers.stop(store, rec["id"], timeout=0 if force or not running else None)
     for rec in reversed(recs):
         try:
             containers.remove(store, rec["id"], force=True, volumes=True, infra=True)
@@ -116,10 +113,11 @@ def remove(store: Store, name: str, force: bool = False) -> str:
 
 
 def prune(store: Store) -> list[str]:
-    """Every pod none of whose containers runs, removed; their ids."""
+    """Every pod whose containers have all run and ended (Exited; a pod made
+    and never started stays, as podman's), removed; their ids."""
     gone = []
     for pod in pods.all_pods(store):
-        if state(_members(store, pod)) in ("Created", "Exited"):
+        if state(_members(store, pod)) == "Exited":
             gone.append(remove(store, pod["id"]))
     return gone
 
@@ -172,7 +170,7 @@ def top(store: Store, name: str, words: list[str]) -> list[list[str]]:
     pod = pods.find(store, name)
     recs = [r for r in _members(store, pod) if r["state"] in LIVE]
     if not recs:
-        raise PodError(f"pod {pod['name']} is not running: no processes to show")
+        return []                       # (podman prints nothing either)
     if "pid" in (pod["options"].get("share") or []):
         recs = recs[:1]                 # one PID namespace: the infra's shows them all
     rows: list[list[str]] = []
