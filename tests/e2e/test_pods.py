@@ -531,6 +531,11 @@ def test_like_podman(pods, img):
         head = [r.splitlines()[0] for r in (_podman(d, "pod", "ps").stdout,
                                             mr("pod", "ps").stdout)]
         assert head[0].split() == head[1].split()
+        rows = [json.loads(r)[0] for r in (_podman(d, "pod", "ps", "--format", "json").stdout,
+                                           mr("pod", "ps", "--format", "json").stdout)]
+        assert sorted(rows[0]) == sorted(rows[1])
+        assert [sorted(c) for c in rows[0]["Containers"]] == \
+            [sorted(c) for c in rows[1]["Containers"]]
         fmt = "{{.Name}} {{.Status}} {{.NumberOfContainers}}"
         assert _podman(d, "pod", "ps", "--format", fmt).stdout == \
             mr("pod", "ps", "--format", fmt).stdout == "same Created 1\n"
