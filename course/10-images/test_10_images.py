@@ -1,6 +1,7 @@
-"""Level 10's checks: an image pulled from a real registry (docker-registry,
-images pushed with skopeo), its digests checked, its layers unpacked with
-their whiteouts, and hostile layers refused with nothing written outside DIR."""
+"""Level 10's checks: an image pulled from a real registry (docker-registry;
+busybox pushed with skopeo, the layers made here pushed through the
+registry's API), its digests checked, its layers unpacked with their
+whiteouts, and hostile layers refused with nothing written outside DIR."""
 import gzip
 import io
 import json
