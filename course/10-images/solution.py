@@ -61,7 +61,8 @@ def parse_reference(ref: str) -> tuple[str, str, str]:
     return registry, repo, tag
 
 
-def check_digest(h: "hashlib._Hash", digest: str, what: str) -> None:
+def check_digest(h, digest: str, what: str) -> None:
+    """Refuse unless ``h`` (a hashlib.sha256() fed the bytes) gives ``digest``."""
     got = "sha256:" + h.hexdigest()
     if got != digest:
         raise ImageError(f"{what} {digest}: the registry sent bytes whose digest is {got}: "

@@ -12,7 +12,7 @@ are the range request and the two kinds of index.
 import errno
 import gzip
 import hashlib
-import io  # noqa: F401 (yours to use: io.BytesIO)
+import io
 import json
 import os
 import platform
@@ -62,7 +62,8 @@ def parse_reference(ref: str) -> tuple[str, str, str]:
     return registry, repo, tag
 
 
-def check_digest(h: "hashlib._Hash", digest: str, what: str) -> None:
+def check_digest(h, digest: str, what: str) -> None:
+    """Refuse unless ``h`` (a hashlib.sha256() fed the bytes) gives ``digest``."""
     got = "sha256:" + h.hexdigest()
     if got != digest:
         raise ImageError(f"{what} {digest}: the registry sent bytes whose digest is {got}: "
