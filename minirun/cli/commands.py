@@ -31,6 +31,7 @@ def cli(ctx, explain: bool, store_root: str | None, runroot: str | None) -> None
     if explain:
         from minirun import explain as ex
         ex.enable()
+        ex.set_actor("cli", "the minirun command: image, container record, bundle")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

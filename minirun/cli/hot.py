@@ -240,6 +240,7 @@ def main(argv: list[str]) -> bool:
     if explain:
         from minirun import explain as ex
         ex.enable()
+        ex.set_actor("cli", "the minirun command: image, container record, bundle")
     code = 0
     try:
         if verb == "run":

@@ -427,6 +427,7 @@ def _main(argv: list[str] | None = None) -> int:
         # given, so that it never mixes with the container's own stderr.
         from minirun import explain
         explain.enable(args.log if args.debug and not args.explain else None)
+        explain.set_actor("parent", "the runtime, on the host: state, cgroups, id maps")
     if args.systemd_cgroup:
         out.error("--systemd-cgroup is not supported: minirun manages cgroupfs paths itself; "
                   "configure the engine with the cgroupfs cgroup manager")

@@ -176,7 +176,9 @@ def hold(keep_id: bool = False, join: int = 0) -> tuple[int, int]:
 def _holder(chan, step, user: int, join: int) -> None:
     """The holder's side: make the namespaces, say `ready`, and hold them
     until the monitor closes its end of the channel (or dies)."""
+    from minirun import explain
     from minirun.kernel import namespaces
+    explain.set_actor("holder", "keeps the container's user and network namespaces")
     if join:
         step("join the user namespace")
         namespaces.setns(user, namespaces.CLONE_NEWUSER, f"/proc/{join}/ns/user")
@@ -287,7 +289,9 @@ def _in_child(userns: bool, fn, args, kwargs, join: int = 0):
 def _store_child(chan, step, userns: bool, join: int, held: list, me: tuple, fn, args,
                  kwargs):
     """The store child's side (see _in_child)."""
+    from minirun import explain
     from minirun.kernel import namespaces
+    explain.set_actor("store child", "works on the store's files as root of a user namespace")
     if join:
         step("join namespaces")
         namespaces.setns(held[0], namespaces.CLONE_NEWUSER, f"/proc/{join}/ns/user")

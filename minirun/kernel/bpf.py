@@ -12,6 +12,12 @@ where access_type is (access << 16) | type: type 1 block, 2 char; access
 rules, :func:`attach_device_filter` loads and attaches it (root only:
 loading needs CAP_BPF or CAP_SYS_ADMIN).
 
+Why (``--explain`` prints the item under the call):
+
+- device filter: cgroup v2 has no device list: a small program, attached to
+  the container's group, answers every open and mknod of a device node, so
+  that the container reaches only the devices the config allows (bpf(2))
+
 See: bpf(2), the kernel's Documentation/bpf/prog_cgroup_device.rst (and
 cgroup-v2.rst, "Device controller")
 """
@@ -93,7 +99,7 @@ def attach_device_filter(cgroup_dir: str, rules: list[dict]) -> None:
     """Load the filter for ``rules`` and attach it to a cgroup v2 group."""
     program = device_program(rules)
     explain.say(f"bpf(BPF_PROG_LOAD, CGROUP_DEVICE, {len(program) // 8} instructions); "
-                f"bpf(BPF_PROG_ATTACH, {cgroup_dir})")
+                f"bpf(BPF_PROG_ATTACH, {cgroup_dir})", why="device filter")
     prog_fd = lib.mr_bpf_prog_load_device(program, len(program), ffi.NULL, 0)
     if prog_fd == -1:          # again, with the verifier's log, to say why
         err = ffi.errno

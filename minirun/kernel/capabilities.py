@@ -1,12 +1,18 @@
 """Capabilities: root's powers, split into ~40 separately grantable bits.
 
-A process has five sets: *bounding* (the most it can ever gain), *permitted*
-(what it may use), *effective* (what the kernel checks now), *inheritable*
-and *ambient* (what survives execve into a program without file
-capabilities).  The bounding set only shrinks (``PR_CAPBSET_DROP``); the others
-are written with ``capset(2)``, ambient bits one at a time with
-``PR_CAP_AMBIENT``.  A change of uid from 0 clears them unless
+A process has five sets.  A change of uid from 0 clears them unless
 ``PR_SET_KEEPCAPS`` is set first.
+
+Why each call is made (``--explain`` prints the item under the call):
+
+- bounding: the *bounding* set is the most the process and its programs can
+  ever gain, even through set-uid root; it only shrinks: everything the
+  config does not grant is dropped from it (prctl(2), capabilities(7))
+- capset: *permitted* (what the process may use), *effective* (what the
+  kernel checks now) and *inheritable* are set to exactly the config's
+  lists, after the switch of user (capset(2))
+- ambient: *ambient* capabilities survive execve into a program without file
+  capabilities; raised one at a time (prctl(2), capabilities(7))
 
 See: capabilities(7), capset(2), prctl(2)
 """
@@ -63,7 +69,7 @@ def bounding_drop_except(keep: int) -> None:
                   NAMES[cap] if cap < len(NAMES) else str(cap))
             dropped.append(cap)
     explain.say(f"prctl(PR_CAPBSET_DROP) x{len(dropped)}: bounding set is now "
-                f"{_mask_names(keep)}")
+                f"{_mask_names(keep)}", why="bounding")
 
 
 def set_keepcaps(on: bool) -> None:
@@ -72,7 +78,7 @@ def set_keepcaps(on: bool) -> None:
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     explain.say(f"capset(effective={_mask_names(effective)}, permitted=..., "
-                f"inheritable={_mask_names(inheritable)})")
+                f"inheritable={_mask_names(inheritable)})", why="capset")
     data = ffi.new("uint32_t[6]", [effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF,
                                    inheritable & 0xFFFFFFFF, effective >> 32,
                                    permitted >> 32, inheritable >> 32])
@@ -90,6 +96,7 @@ def ambient_set(mask: int) -> None:
           "prctl(PR_CAP_AMBIENT_CLEAR_ALL)")
     for cap in range(len(NAMES)):
         if mask >> cap & 1:
-            explain.say(f"prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, {NAMES[cap]})")
+            explain.say(f"prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, {NAMES[cap]})",
+                        why="ambient")
             check(lib.mr_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0),
                   "prctl(PR_CAP_AMBIENT_RAISE)", NAMES[cap])

@@ -8,6 +8,22 @@ Hybrid hosts have both: v1 trees for the controllers and a v2 tree at
 ``/sys/fs/cgroup/unified``.  minirun makes the container's directory in every
 tree the host mounts, and never moves or remounts a tree itself.
 
+Why each step is taken (``--explain`` prints the item under it):
+
+- mkdir: a cgroup is a directory: the container gets its own in every tree,
+  so that its limits apply to it alone and its processes can be counted,
+  frozen and killed together (cgroups(7))
+- join: writing a pid to the group's cgroup.procs moves that process, and
+  every process it will fork, into the group: the container's limits hold
+  from before its program starts (cgroups(7))
+- devices: cgroup v1's device list: every device denied, then those the
+  config allows, so that the container can open and create no other device
+  node (cgroups(7))
+- write: one setting of the group (a limit such as memory.max or pids.max),
+  one file, one value (cgroups(7))
+- rmdir: the group goes once its last process has been reaped: the container
+  is gone, and nothing of it is left in the tree (cgroups(7))
+
 See: cgroups(7), cgroup_namespaces(7), the kernel's cgroup-v2.rst
 """
 import functools
@@ -108,7 +124,7 @@ def create(cgroup_path: str) -> list[str]:
             for part in rel.split("/"):
                 parent, path = path, os.path.join(path, part)
                 if not os.path.isdir(path):
-                    explain.say(f"mkdir {path}")
+                    explain.say(f"mkdir {path}", why="mkdir")
                     os.mkdir(path, 0o755)
                     made.append(path)
                 if "cpuset" in h.controllers:
@@ -127,7 +143,7 @@ def leaves(cgroup_path: str) -> list[str]:
 
 def add_process(dirs: list[str], pid: int) -> None:
     for d in dirs:
-        explain.say(f'write {d}/cgroup.procs "{pid}"')
+        explain.say(f'write {d}/cgroup.procs "{pid}"', why="join")
         with open(os.path.join(d, "cgroup.procs"), "w") as f:
             f.write(str(pid))
 
@@ -186,7 +202,7 @@ def remove(dirs: list[str], timeout: float = 2.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                explain.say(f"rmdir {d}")
+                explain.say(f"rmdir {d}", why="rmdir")
                 os.rmdir(d)
                 break
             except FileNotFoundError:
@@ -262,7 +278,8 @@ def v1_controllers() -> set[str]:
 
 def write(directory: str, name: str, value: str) -> None:
     """Set one cgroup file (a limit, subtree_control, ...)."""
-    explain.say(f'write {directory}/{name} "{value}"')
+    explain.say(f'write {directory}/{name} "{value}"',
+                why="devices" if name.startswith("devices.") else "write")
     with open(os.path.join(directory, name), "w") as f:
         f.write(value)
 

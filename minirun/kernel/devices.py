@@ -1,9 +1,14 @@
 """Device nodes: the files under /dev that lead to a driver.
 
-A device node is made with ``mknod(2)`` from a type (``c`` character, ``b``
-block, ``p`` fifo) and a major:minor number.  Inside a user namespace mknod
-of a real device is refused, so there the host's node is bind-mounted onto an
-empty file instead, which is what runc and podman do rootless.
+Why each step is taken (``--explain`` prints the item under it):
+
+- mknod: a container's /dev is an empty tmpfs: each device it may use is
+  made there from a type (c character, b block, p fifo) and a major:minor
+  number; inside a user namespace mknod of a real device is refused, so
+  there the host's node is bind-mounted onto an empty file instead, as runc
+  and podman do rootless (mknod(2))
+- symlink: the links every Linux /dev has (/dev/fd, /dev/stdin, /dev/ptmx),
+  which programs expect (symlink(2))
 
 See: mknod(2), makedev(3), devices.txt in the kernel's documentation
 """
@@ -47,7 +52,7 @@ def mknod_in_root(root_fd: int, dev: Device) -> None:
     pfd = mounts.make_target(root_fd, parent, is_dir=True)
     try:
         explain.say(f"mknod({dev.path}, {dev.type} {dev.major}:{dev.minor}, "
-                    f"{dev.file_mode:o})")
+                    f"{dev.file_mode:o})", why="mknod")
         try:
             os.unlink(name, dir_fd=pfd)
         except FileNotFoundError:
@@ -79,7 +84,7 @@ def symlink_in_root(root_fd: int, target: str, path: str) -> None:
     parent, name = os.path.split(path)
     pfd = mounts.make_target(root_fd, parent, is_dir=True)
     try:
-        explain.say(f'symlink("{target}", "{path}")')
+        explain.say(f'symlink("{target}", "{path}")', why="symlink")
         try:
             os.symlink(target, name, dir_fd=pfd)
         except FileExistsError:

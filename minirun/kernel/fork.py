@@ -115,7 +115,7 @@ class Step:
 
     def __call__(self, name: str) -> "Step":
         if name != self.name and self.narrate:
-            explain.say(f"-- {name}")
+            explain.say(f"-- {name}", why=name, depth=2)   # the launch's Why list
         self.name = name
         return self
 

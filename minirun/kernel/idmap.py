@@ -1,11 +1,18 @@
 """ID mapping: which host uids and gids a user namespace's ids stand for.
 
 A new user namespace starts with no mapping: every id reads as the overflow
-id (65534).  Its parent writes ``/proc/PID/uid_map`` and ``gid_map`` once,
-one line per range (``inside outside count``).  An unprivileged process may
-map only its own id, and must first write ``deny`` to ``/proc/PID/setgroups``
-before mapping a gid; the set-uid helpers ``newuidmap``/``newgidmap`` map more,
-as ``/etc/subuid`` and ``/etc/subgid`` allow.
+id (65534).
+
+Why each step is taken (``--explain`` prints the item under it):
+
+- setgroups: an unprivileged process must write ``deny`` to
+  /proc/PID/setgroups before it maps a gid, so that nobody inside can drop
+  a group the host uses to deny them access (user_namespaces(7))
+- map: the parent writes /proc/PID/uid_map and gid_map once, one line per
+  range (inside outside count): which host ids the ids inside stand for;
+  a plain user may map only its own id (user_namespaces(7))
+- helper: newuidmap/newgidmap, set-uid helpers, map more ranges than our
+  own id, as /etc/subuid and /etc/subgid allow this user (newuidmap(1), subuid(5))
 
 See: user_namespaces(7), newuidmap(1), subuid(5)
 """
@@ -89,11 +96,11 @@ def covered(maps: list[IDMap], own: int, ranges: list[tuple[int, int]]) -> bool:
 def write_direct(pid: int, kind: str, maps: list[IDMap], deny_setgroups: bool) -> None:
     """Write a map file as root, or a single own-id map as a plain user."""
     if kind == "gid" and deny_setgroups:
-        explain.say(f'write /proc/{pid}/setgroups "deny"')
+        explain.say(f'write /proc/{pid}/setgroups "deny"', why="setgroups")
         with open(f"/proc/{pid}/setgroups", "w") as f:
             f.write("deny")
     text = format_map(maps)
-    explain.say(f'write /proc/{pid}/{kind}_map "{text.strip()}"')
+    explain.say(f'write /proc/{pid}/{kind}_map "{text.strip()}"', why="map")
     with open(f"/proc/{pid}/{kind}_map", "w") as f:
         f.write(text)
 
@@ -109,7 +116,7 @@ def write_with_helper(pid: int, kind: str, maps: list[IDMap]) -> None:
     args = [helper, str(pid)]
     for m in maps:
         args += [str(m.container_id), str(m.host_id), str(m.size)]
-    explain.say(" ".join(args))
+    explain.say(" ".join(args), why="helper")
     result = subprocess.run(args, capture_output=True, text=True)
     if result.returncode != 0:
         raise PermissionError(1, f"{os.path.basename(helper)} failed: {result.stderr.strip()}",

@@ -1,5 +1,9 @@
-"""inotify: events for a directory's entries, read from a descriptor, so
-that a wait for a file wakes when the file appears instead of polling.
+"""inotify: events for a directory's entries, read from a descriptor.
+
+Why (``--explain`` prints the item under the call):
+
+- watch: a wait for a file wakes when the file appears, instead of polling
+  (inotify(7))
 
 See: inotify(7), inotify_init1(2), inotify_add_watch(2)
 """
@@ -24,7 +28,7 @@ def inotify_init1(flags: int = IN_NONBLOCK | IN_CLOEXEC) -> int:
 
 
 def inotify_add_watch(fd: int, path: str, mask: int) -> int:
-    explain.say(f"inotify_add_watch({path}, {mask:#x})")
+    explain.say(f"inotify_add_watch({path}, {mask:#x})", why="watch")
     return check(lib.inotify_add_watch(fd, path.encode(), mask), "inotify_add_watch", path)
 
 

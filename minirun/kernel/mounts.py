@@ -1,10 +1,41 @@
 """Mounts: attach a filesystem (or another place of the tree) at a path.
 
-``mount(2)`` does many jobs selected by its flags: a new filesystem (proc,
-tmpfs), a bind of an existing tree (``MS_BIND``, ``MS_REC``), a change of the
-flags of an existing mount (``MS_REMOUNT``) or of its propagation
-(``MS_PRIVATE``, ``MS_SHARED``, ...), which each need their own call.
-``pivot_root(2)`` makes a mount the new root of the mount namespace.
+``mount(2)`` does many jobs selected by its flags, each its own call.
+
+Why each is made (``--explain`` prints the item under the call):
+
+- propagation: change how mount events travel between this tree and its
+  peers (``MS_PRIVATE``, ``MS_SLAVE``, ``MS_SHARED``): the launch cuts the
+  container's tree off first, so that its mounts never appear on the host
+  (mount_namespaces(7))
+- bind: make a tree that exists already appear at a second place too
+  (``MS_BIND``; ``MS_REC``: with the mounts under it) (mount(2))
+- remount: change the flags of a mount that exists (``MS_REMOUNT``): a
+  bind mount cannot be made read-only in the same call (mount(2))
+- overlay: the image's layers, read-only, under a writable directory of the
+  container's own: it sees one tree, and what it changes goes to its own
+  directory only, never to the layers other containers share (mount(8))
+- proc: a /proc of its own: it shows the processes of the container's PID
+  namespace, not the host's (proc(5))
+- sysfs: /sys, the kernel's view of devices and drivers, as the container's
+  network namespace shows it (sysfs(5))
+- tmpfs: an empty filesystem in memory: /dev, /dev/shm, or an empty place
+  laid over a path the container must not see (tmpfs(5))
+- devpts: terminals numbered apart from the host's (``newinstance``), for
+  the container's own pseudo-terminals (pts(4))
+- mqueue: the POSIX message queues of the container's IPC namespace
+  (mq_overview(7))
+- cgroup: the container's control groups, as its cgroup namespace shows
+  them: its own group is the root (cgroups(7))
+- mount: attach a filesystem at a path (mount(2))
+- umount2: take a mount away; ``MNT_DETACH`` takes it out of the tree at
+  once and frees it once nothing uses it: the host's old root after
+  pivot_root, a network namespace's file once its container is gone (umount2(2))
+- pivot_root: make the rootfs the root of this mount namespace; given "."
+  twice, the old root lands on top of the new one, to be unmounted at once,
+  so that nothing of the host's tree stays reachable (pivot_root(2))
+- chroot: no mount namespace of its own: change this process's root only
+  (pivot_root would move the root of everyone in the namespace) (chroot(2))
 
 Targets inside a container's rootfs are never named by a path that the
 rootfs could redirect: they are opened with ``openat2(RESOLVE_IN_ROOT)``
@@ -98,18 +129,31 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
     if explain.enabled():
         q = lambda v: "NULL" if v is None else f'"{v}"'  # noqa: E731
         explain.say(f"mount({q(source)}, {q(where)}, {q(fstype)}, {flag_names(flags)}, "
-                    f"{q(data)})")
+                    f"{q(data)})", why=_why(fstype, flags))
     check(lib.mount(cstr(source), cstr(target), cstr(fstype), flags,
                     cstr(data) if data else ffi.NULL), "mount", where)
 
 
+def _why(fstype: str | None, flags: int) -> str:
+    """The Why item of a mount(2) call (narration only)."""
+    if flags & PROPAGATION:
+        return "propagation"
+    if flags & (MS_REMOUNT | MS_BIND):
+        return "remount" if flags & MS_REMOUNT else "bind"
+    if fstype in ("cgroup", "cgroup2"):
+        return "cgroup"
+    return fstype if fstype in ("overlay", "proc", "sysfs", "tmpfs", "devpts", "mqueue") \
+        else "mount"
+
+
 def umount2(target: str, flags: int = 0) -> None:
-    explain.say(f'umount2("{target}", {"MNT_DETACH" if flags & MNT_DETACH else flags})')
+    explain.say(f'umount2("{target}", {"MNT_DETACH" if flags & MNT_DETACH else flags})',
+                why="umount2")
     check(lib.umount2(cstr(target), flags), "umount2", target)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    explain.say(f'pivot_root("{new_root}", "{put_old}")')
+    explain.say(f'pivot_root("{new_root}", "{put_old}")', why="pivot_root")
     check(lib.mr_pivot_root(cstr(new_root), cstr(put_old)), "pivot_root", new_root)
 
 
@@ -117,7 +161,7 @@ def chroot_fd(dir_fd: int) -> None:
     """fchdir(dir_fd), then chroot("."): the directory becomes this process's
     root.  Unlike pivot_root it changes one process, not the namespace, so
     it serves a container that shares the runtime's mount namespace."""
-    explain.say(f'fchdir({dir_fd}); chroot(".")')
+    explain.say(f'fchdir({dir_fd}); chroot(".")', why="chroot")
     os.fchdir(dir_fd)
     os.chroot(".")
     os.chdir("/")

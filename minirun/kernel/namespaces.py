@@ -1,10 +1,12 @@
 """Namespaces: give a process its own view of one kind of kernel resource.
 
-A process leaves the namespaces it was born in with ``unshare(2)`` (a new,
-empty one of each kind in ``flags``) or joins an existing one with
-``setns(2)`` on a file descriptor of ``/proc/PID/ns/KIND``.  A new PID
-namespace applies to the caller's *children*, which is why the launch forks
-once more after unsharing it.
+Why each call is made (``--explain`` prints the item under the call):
+
+- unshare: the process leaves the namespaces it was born in for new, empty
+  ones of each kind in the flags; a new PID namespace applies to its
+  *children*, which is why the launch forks once more after it (unshare(2))
+- setns: join a namespace that exists already (another container's, or one
+  kept by a bind mount), through a descriptor of /proc/PID/ns/KIND (setns(2))
 
 See: namespaces(7), unshare(2), setns(2), user_namespaces(7), pid_namespaces(7)
 """
@@ -49,12 +51,12 @@ def flag_names(flags: int) -> str:
 
 
 def unshare(flags: int) -> None:
-    explain.say(f"unshare({flag_names(flags)})")
+    explain.say(f"unshare({flag_names(flags)})", why="unshare")
     check(lib.unshare(flags), "unshare")
 
 
 def setns(fd: int, nstype: int, path: str = "") -> None:
-    explain.say(f"setns({path or fd}, {flag_names(nstype)})")
+    explain.say(f"setns({path or fd}, {flag_names(nstype)})", why="setns")
     check(lib.setns(fd, nstype), "setns", path or None)
 
 

@@ -23,6 +23,23 @@ A bandwidth limit is a token bucket filter (tbf) on the sending side of
 each end of the veth: the host's end limits what the container receives,
 the container's end what it sends.
 
+Why each step is taken (``--explain`` prints the item under it):
+
+- netns: a network namespace for the container, made before it starts: a
+  helper unshares it, and a bind mount of its /proc/PID/ns/net keeps it
+  alive with no process in it, as `ip netns add` does (ip-netns(8))
+- bridge: the network's bridge, a virtual switch on the host with the
+  gateway's address: made once, for every container of the network (ip-link(8))
+- del: the bridge goes when its network is removed (ip-link(8))
+- veth: a pair of linked interfaces, a virtual cable: one end stays on the
+  host, the other is moved into the container's namespace as its eth0 (veth(4))
+- master: plug the host's end into the bridge and switch it on (ip-link(8))
+- address: inside the container's namespace: loopback up, its address on
+  eth0 and a default route through the gateway, so that it reaches the
+  other containers and, through NAT, the world (rtnetlink(7))
+- rate: a token bucket filter: the interface sends no faster than the
+  rate asked for (tc-tbf(8))
+
 See: netlink(7), rtnetlink(7), veth(4), ip-link(8), ip-netns(8), tc-tbf(8)
 """
 import os
@@ -140,6 +157,7 @@ def make_netns(path: str) -> None:
         code = 1
         try:
             os.close(ready_r), os.close(done_w)
+            explain.set_actor("netns holder", "a fork that makes the network namespace")
             namespaces.unshare(namespaces.CLONE_NEWNET)
             os.write(ready_w, b"1")
             os.read(done_r, 1)
@@ -150,7 +168,8 @@ def make_netns(path: str) -> None:
     try:
         if os.read(ready_r, 1) != b"1":
             raise OSError(1, "could not create a network namespace", path)
-        explain.say(f"unshare(CLONE_NEWNET); mount --bind /proc/{pid}/ns/net {path}")
+        explain.say(f"unshare(CLONE_NEWNET); mount --bind /proc/{pid}/ns/net {path}",
+                    why="netns")
         mounts.mount(f"/proc/{pid}/ns/net", path, None, mounts.MS_BIND)
     except BaseException:
         os.unlink(path)
@@ -180,7 +199,8 @@ def ensure_bridge(name: str, address: str, prefixlen: int) -> int:
     with Socket() as nl:
         index = nl.index(name)
         if not index:
-            explain.say(f"ip link add {name} type bridge; ip addr add {address}/{prefixlen}")
+            explain.say(f"ip link add {name} type bridge; ip addr add {address}/{prefixlen}",
+                        why="bridge")
             try:
                 nl.request(_link([("IFLA_IFNAME", name), ("IFLA_LINKINFO", {"attrs": [
                     ("IFLA_INFO_KIND", "bridge")]})]), RTM_NEWLINK,
@@ -214,7 +234,7 @@ def delete_link(name: str) -> None:
     with Socket() as nl:
         index = nl.index(name)
         if index:
-            explain.say(f"ip link del {name}")
+            explain.say(f"ip link del {name}", why="del")
             try:
                 nl.request(_link([], index), RTM_DELLINK, 0, name)
             except OSError as e:
@@ -250,7 +270,8 @@ def attach(netns: str, bridge: str, host_if: str, address: str, prefixlen: int,
     with Socket() as nl:
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            explain.say(f"ip link add {host_if} type veth peer name {peer} netns {netns}")
+            explain.say(f"ip link add {host_if} type veth peer name {peer} netns {netns}",
+                        why="veth")
             nl.request(_link([("IFLA_IFNAME", host_if), ("IFLA_MTU", mtu), (
                 "IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth"), (
                     "IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": [
@@ -260,15 +281,15 @@ def attach(netns: str, bridge: str, host_if: str, address: str, prefixlen: int,
         finally:
             os.close(fd)
         index = nl.index(host_if)
-        explain.say(f"ip link set {host_if} master {bridge} up")
+        explain.say(f"ip link set {host_if} master {bridge} up", why="master")
         nl.request(_link([("IFLA_MASTER", nl.index(bridge))], index, up=True), RTM_NEWLINK, 0,
                    host_if)
         if rate:
             explain.say(f"tc qdisc add dev {host_if} root tbf rate {rate}bit (into the "
-                        "container)")
+                        "container)", why="rate")
             _tbf(nl, index, rate)
     explain.say(f"in {netns}: ip link set lo up; ip addr add {address}/{prefixlen} dev {peer}"
-                + (f"; ip route add default via {gateway}" if gateway else ""))
+                + (f"; ip route add default via {gateway}" if gateway else ""), why="address")
     with Socket(netns) as ns:
         ns.request(_link([], ns.index("lo"), up=True), RTM_NEWLINK, 0, "lo")
         eth0 = ns.index(peer)
@@ -282,5 +303,6 @@ def attach(netns: str, bridge: str, host_if: str, address: str, prefixlen: int,
         route["attrs"] = [("RTA_GATEWAY", gateway)]
         ns.request(route, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, "default route")
         if rate:
-            explain.say(f"in {netns}: tc qdisc add dev {peer} root tbf rate {rate}bit (out)")
+            explain.say(f"in {netns}: tc qdisc add dev {peer} root tbf rate {rate}bit (out)",
+                        why="rate")
             _tbf(ns, eth0, rate)

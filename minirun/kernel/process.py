@@ -1,15 +1,28 @@
 """Process attributes set with prctl(2) and friends before execve.
 
-*dumpable* off makes ``/proc/PID`` root-owned and un-ptrace-able, so nothing
-in the container can reach the runtime's own executable through
-``/proc/PID/exe`` while the runtime is inside (CVE-2019-5736).
-*no_new_privs* stops set-uid binaries and file capabilities from granting
-more than the process has.  A *child subreaper* adopts orphaned
-descendants, as init would.
+A *child subreaper* adopts orphaned descendants, as init would.  The last
+steps of a launch are here too.
 
-The last steps of a launch are here too: the working directory, the
-file mode mask, closing every descriptor the container must not inherit,
-and execve(2), which replaces the runtime's program with the container's.
+Why each is taken (``--explain`` prints the item under the call):
+
+- dumpable: *dumpable* off makes /proc/PID root-owned and un-ptrace-able,
+  so that nothing in the container can reach the runtime's own executable
+  through /proc/PID/exe while the runtime is inside (CVE-2019-5736) (prctl(2))
+- no_new_privs: set-uid programs and file capabilities can no longer grant
+  more than the process has, in it and in everything it runs (prctl(2))
+- terminal: a session of its own whose controlling terminal is the
+  container's pseudo-terminal, so that Ctrl-C reaches its programs (setsid(2), tty_ioctl(4))
+- signals: an ignored signal stays ignored across execve: every signal goes
+  back to its default action, none blocked, so that the container's
+  program starts as if from a clean shell (sigaction(2), signal(7))
+- chdir: a new working directory: after pivot_root the new /, before
+  execve the one the container's process asks for (chdir(2))
+- fchdir: enter the directory a descriptor holds, one opened before a path
+  could lead elsewhere (fchdir(2))
+- umask: the file mode mask the config asks for: the permissions new files
+  will not get (umask(2))
+- execve: replace the runtime's program with the container's: same pid, same
+  namespaces, cgroup and limits, nothing of the runtime's memory (execve(2))
 
 See: prctl(2), setsid(2), tty_ioctl(4), chdir(2), umask(2), close_range(2), execve(2)
 """
@@ -33,12 +46,12 @@ def prctl(option: int, arg2: int = 0, name: str = "prctl") -> int:
 
 
 def set_dumpable(on: bool) -> None:
-    explain.say(f"prctl(PR_SET_DUMPABLE, {int(on)})")
+    explain.say(f"prctl(PR_SET_DUMPABLE, {int(on)})", why="dumpable")
     prctl(PR_SET_DUMPABLE, int(on), "prctl(PR_SET_DUMPABLE)")
 
 
 def set_no_new_privs() -> None:
-    explain.say("prctl(PR_SET_NO_NEW_PRIVS, 1)")
+    explain.say("prctl(PR_SET_NO_NEW_PRIVS, 1)", why="no_new_privs")
     prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
@@ -62,7 +75,7 @@ def set_name(title: str) -> None:
 
 def make_controlling_terminal(fd: int) -> None:
     """Start a session and make the terminal ``fd`` its controlling tty."""
-    explain.say("setsid(); ioctl(TIOCSCTTY)")
+    explain.say("setsid(); ioctl(TIOCSCTTY)", why="terminal")
     os.setsid()
     fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
 
@@ -75,7 +88,7 @@ def default_signals() -> None:
 
     See: sigaction(2), signal(7) ("Signal mask and pending signals")"""
     import signal
-    explain.say("rt_sigaction(1..64, SIG_DFL); sigprocmask(SIG_SETMASK, {})")
+    explain.say("rt_sigaction(1..64, SIG_DFL); sigprocmask(SIG_SETMASK, {})", why="signals")
     for sig in range(1, signal.NSIG):
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             lib.mr_signal_default(sig)
@@ -83,17 +96,17 @@ def default_signals() -> None:
 
 
 def chdir(path: str) -> None:
-    explain.say(f'chdir("{path}")')
+    explain.say(f'chdir("{path}")', why="chdir")
     os.chdir(path)
 
 
 def fchdir(fd: int) -> None:
-    explain.say(f"fchdir({fd})")
+    explain.say(f"fchdir({fd})", why="fchdir")
     os.fchdir(fd)
 
 
 def umask(mask: int) -> None:
-    explain.say(f"umask({mask:04o})")
+    explain.say(f"umask({mask:04o})", why="umask")
     os.umask(mask)
 
 
@@ -104,5 +117,5 @@ def close_range(first: int, last: int) -> None:
 
 
 def execve(path: str, args: list[str], env: dict[str, str]) -> None:
-    explain.say(f"execve({path!r}, {args!r})")
+    explain.say(f"execve({path!r}, {args!r})", why="execve")
     os.execve(path, args, env)

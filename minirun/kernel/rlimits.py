@@ -6,6 +6,11 @@ CAP_SYS_RESOURCE in the *initial* user namespace, which a container in its
 own user namespace never has (nor does root on hosts that withhold it).
 minirun then keeps the host's hard limit and says so, rather than failing.
 
+Why (``--explain`` prints the item under the call):
+
+- setrlimit: a ceiling the config sets for the container's processes (open
+  files, processes, core size), inherited by all they start (setrlimit(2))
+
 See: setrlimit(2), prlimit(1)
 """
 import resource
@@ -27,5 +32,5 @@ def clamp(name: str, soft: int, hard: int, can_raise: bool) -> tuple[int, int, s
 
 
 def setrlimit(name: str, soft: int, hard: int) -> None:
-    explain.say(f"setrlimit({name}, {soft}, {hard})")
+    explain.say(f"setrlimit({name}, {soft}, {hard})", why="setrlimit")
     resource.setrlimit(BY_NAME[name], (soft, hard))

@@ -5,9 +5,14 @@ optional argument comparisons); libseccomp compiles them into a BPF program
 for each architecture named (:func:`compile_program`), and ``seccomp(2)`` installs
 the program (:func:`install`).  Compiling podman's default profile takes
 about 15 ms, so the runtime keeps compiled programs and compiles a profile
-once.  Without no_new_privs installing a filter needs CAP_SYS_ADMIN, so the
-launch installs it either before dropping capabilities or after setting
-no_new_privs.
+once.
+
+Why (``--explain`` prints the item under the call):
+
+- install: from now on the kernel runs the filter on every system call of
+  the process and of all it starts, and refuses those the profile does not
+  allow; without no_new_privs this needs CAP_SYS_ADMIN, so the launch
+  installs it before dropping capabilities or after setting no_new_privs (seccomp(2))
 
 See: seccomp(2), seccomp_rule_add(3), seccomp_export_bpf(3)
 """
@@ -99,5 +104,6 @@ def compile_program(default_action: int, arches: list[str], rules: list[Rule]) -
 
 def install(program: bytes) -> None:
     """Install a compiled program on the calling thread (and what it execs)."""
-    explain.say(f"seccomp(SECCOMP_SET_MODE_FILTER, {len(program) // 8} BPF instructions)")
+    explain.say(f"seccomp(SECCOMP_SET_MODE_FILTER, {len(program) // 8} BPF instructions)",
+                why="install")
     check(lib.mr_seccomp_set_filter(program, len(program)), "seccomp")

@@ -1,5 +1,10 @@
 """Kernel parameters under /proc/sys that a namespace owns (net.*, kernel.shm*).
 
+Why (``--explain`` prints the item under the call):
+
+- write: a kernel parameter the config sets; it belongs to the container's
+  own namespace (network, IPC), so the host's stays as it was (sysctl(8), proc(5))
+
 See: sysctl(8), proc(5)
 """
 from minirun import explain
@@ -26,6 +31,6 @@ def owner(key: str) -> str:
 
 def write(key: str, value: str) -> None:
     path = "/proc/sys/" + key.replace(".", "/")
-    explain.say(f'write {path} "{value}"')
+    explain.say(f'write {path} "{value}"', why="write")
     with open(path, "w") as f:
         f.write(value)

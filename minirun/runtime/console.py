@@ -7,6 +7,13 @@ conmon) as an ``SCM_RIGHTS`` message.  With no socket (``minirun-oci run -t``
 from a shell), the runtime itself receives the master and copies bytes
 between it and its own terminal.
 
+Why (``--explain`` prints the item under the call):
+
+- openpty: the pair is opened *inside* the container, in its own devpts,
+  so that the terminal is one the container can name (pty(7))
+- send master: the master end goes to whoever holds the console socket,
+  which then copies bytes between it and the user's terminal (unix(7))
+
 See: pty(7), unix(7) SCM_RIGHTS, tty_ioctl(4)
 """
 import fcntl
@@ -37,7 +44,7 @@ def set_size(fd: int, rows: int, cols: int) -> None:
 
 def setup_in_container(k, console_fd: int, proc, bind_console: bool) -> None:
     """Open the pty, hand the master over, make the slave our stdio."""
-    explain.say("openpty() in the container's devpts")
+    explain.say("openpty() in the container's devpts", why="openpty")
     master, slave = os.openpty()
     if proc.console_size and all(proc.console_size):
         set_size(master, *proc.console_size)
@@ -50,7 +57,7 @@ def setup_in_container(k, console_fd: int, proc, bind_console: bool) -> None:
         os.close(fd)
         k.mounts.mount(os.ttyname(slave), "/dev/console", None, k.mounts.MS_BIND)
     sock = socket.socket(fileno=console_fd)
-    explain.say("sendmsg(console socket, SCM_RIGHTS [pty master])")
+    explain.say("sendmsg(console socket, SCM_RIGHTS [pty master])", why="send master")
     socket.send_fds(sock, [b"/dev/ptmx"], [master])
     sock.close()
     os.close(master)

@@ -14,6 +14,55 @@ sends what a step raises (sync.py lists the words).  They never print their erro
 
 Nothing here may start a thread: ``unshare(CLONE_NEWUSER)`` refuses a
 multi-threaded caller, and a fork with threads copies their locks.
+
+Why each step sits where it does (``--explain`` prints the item under the
+step's ``-- NAME`` line; the calls in it have their own, in kernel/):
+
+- stdio: the container's stdin, stdout and stderr become the pipes or the
+  terminal its monitor gave, here in the forked child, never in the caller,
+  whose other threads share its descriptors (dup2(2))
+- join namespaces: all the namespace files are opened first: once in the
+  container's mount namespace, the host's /proc/PID/ns paths are gone (setns(2))
+- unshare user namespace: first of all, alone: the parent must write its id
+  maps before anything else can be done as root inside it (user_namespaces(7))
+- become root in the user namespace: the maps are written; uid 0 inside
+  holds every capability over the namespaces this process will make (user_namespaces(7))
+- oom_score_adj: inherited by INIT; set before the process stops being
+  dumpable, after which a rootless container could no longer write it (proc(5))
+- fork init: after unshare(CLONE_NEWPID) only a child enters the new PID
+  namespace: it will be pid 1 there (pid_namespaces(7))
+- stop propagation to the host: before any mount, so that none of the
+  container's mounts can appear in the host's tree (mount_namespaces(7))
+- bind rootfs: pivot_root needs the new root to be a mount point of its own (pivot_root(2))
+- mount: one mount of the config, in the config's order: a later one may sit
+  inside an earlier one (/dev before /dev/pts) (mount(2))
+- create devices: once /dev is mounted, the device nodes the config lists (mknod(2))
+- pivot_root: the rootfs becomes /, and the host's tree is detached: from
+  here on only the container's files can be named (pivot_root(2))
+- sysctl: written before /proc/sys turns read-only (sysctl(8))
+- readonly paths: parts of /proc the container may read but never change,
+  made read-only by a bind mount of each onto itself (proc(5))
+- masked paths: files of /proc and /sys that tell of the host (keys, timers,
+  firmware) are hidden under /dev/null or an empty tmpfs (proc(5))
+- readonly root: last of the mounts: the steps before still write to the
+  root (mount(2))
+- unshare cgroup namespace: only once the parent has put this process in its
+  cgroup, so that this group is what the container sees as its root (cgroup_namespaces(7))
+- seccomp before the user switch: without no_new_privs, loading a filter
+  needs CAP_SYS_ADMIN, which the user switch takes away (seccomp(2))
+- user and capabilities: the bounding set shrinks first, then groups, gid
+  and uid change, then the capability sets are set exactly (capabilities(7))
+- close host file descriptors: nothing of the runtime's (state, sockets,
+  pipes) may reach the container's program (close_range(2))
+- find the executable: the program is looked up in the container's PATH now,
+  while an error can still be reported as `executable file not found` (execvp(3))
+- wait for start: create ends here: INIT blocks on exec.fifo until `start`
+  opens it (fifo(7))
+- no_new_privs: after the user switch, before the last filter: from here on
+  nothing can gain privileges (prctl(2))
+- seccomp: installed as late as possible, so that the runtime's own last
+  system calls need not be allowed by the container's profile (seccomp(2))
+- exec: the runtime's program becomes the container's (execve(2))
 """
 import fcntl
 import gc
@@ -65,7 +114,7 @@ def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
     # caller's whole heap page by page (a fork shares it until written): the
     # children live for milliseconds and need none.
     gc.disable()
-    explain.set_actor("child")
+    explain.set_actor("child", "the runtime's first fork: enters the namespaces, forks init")
     k.process.set_name("minirun:[1:CHILD]")
     if plan.stdio:
         step("stdio")
@@ -109,7 +158,8 @@ def intermediate(chan: Channel, step: Step, k, plan: Plan) -> None:
         step("unshare namespaces")
         k.namespaces.unshare(flags)
     step("fork init")
-    explain.say("fork(): the child is the first process of the new PID namespace")
+    explain.say("fork(): the child is the first process of the new PID namespace",
+                why="fork init")
     # INIT speaks on the same channel as we do: it waits for our `pid`
     # message to be out first, on a pipe of its own.
     after_r, after_w = os.pipe2(os.O_CLOEXEC)
@@ -140,7 +190,7 @@ def redirect_stdio(stdio: tuple) -> None:
 def container_init(chan: Channel, step: Step, k, plan: Plan) -> None:
     """INIT: the table of contents of a container's start.  Never returns
     (it execs); runs in kernel/fork's ``serve``, like CHILD."""
-    explain.set_actor("init")
+    explain.set_actor("init", "in the container: builds its root, then becomes its program")
     proc = plan.process
     k.process.set_name("minirun:[2:INIT]")
     # The parent moves us into the cgroup meanwhile (the first move into
@@ -304,7 +354,8 @@ def finalize(k, plan: Plan, chan: Channel, step: Step) -> None:
         step("parent-death signal")
         k.process.die_with_parent(signal.SIGKILL)
     step("close host file descriptors")
-    keep = {0, 1, 2, plan.state_dir_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds))
+    keep = {0, 1, 2, plan.state_dir_fd} | chan.fds() | set(range(3, 3 + plan.preserve_fds)) \
+        | explain.fds()         # --explain's own, close-on-exec
     proc_steps.close_host_fds(k, keep)
     if plan.primed:
         proc = _await_job(chan, proc, step)

@@ -14,6 +14,19 @@ CHILD is forked by kernel/fork (the one fork-and-handshake helper) and
 speaks sync.py's words.  A failure anywhere arrives as one exception naming
 the step; before it propagates, every process is killed and every directory
 made is removed (``undo_create``).
+
+Why each step is taken (``--explain`` prints the item under it):
+
+- parsed: config.json is read and checked whole before anything is made,
+  so that a mistake in it leaves nothing behind (the OCI runtime-spec's
+  config.md) (runc(8))
+- mkfifo: the container's first process will wait on this fifo, after
+  every step of its making, until `start` opens it: that is how create
+  and start are two commands (mkfifo(3))
+- no cgroup: a plain user without a delegated cgroup cannot make one, so the
+  container stays in the caller's, without limits, as podman does (cgroups(7))
+- created: everything but the container's program is done: INIT is
+  blocked on the fifo, and `start` (or run) lets it exec (runc(8))
 """
 import json
 import os
@@ -88,7 +101,7 @@ def make_cgroup(k, spec: spec_mod.Spec, cid: str) -> tuple[list[str], list[str]]
                  f"({e.filename}); on cgroup v2 ask systemd to delegate one (Delegate=yes "
                  "for user@.service), on cgroup v1 limits need root")
         explain.say(f"no writable cgroup tree for this user: `{path}` not created; "
-                    "the container shares the caller's cgroup")
+                    "the container shares the caller's cgroup", why="no cgroup")
         return [], []
     made_leaves = [d for d in made if d in leaves]
     from minirun.runtime import resources
@@ -165,12 +178,23 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
     ``stdio``: as exec_process's.  ``die_with_parent``: INIT, our child once
     CHILD has gone, is killed when we die (the API's in-process runs)."""
     k = k or kernel()
+    actor = explain.set_actor("parent", "the runtime, on the host: state, cgroups, id maps")
+    try:
+        return _create(k, store, cid, bundle, console_socket, console_fd, pid_file,
+                       preserve_fds, stdio, die_with_parent)
+    finally:
+        explain.set_actor(*actor)      # the engine's monitor goes on in this process
+
+
+def _create(k, store: Store, cid: str, bundle: str, console_socket: str | None,
+            console_fd: int, pid_file: str | None, preserve_fds: int, stdio: tuple | None,
+            die_with_parent: bool) -> tuple[State, "Launch"]:
     bundle = os.path.abspath(bundle)
     spec = spec_mod.load(bundle)
     check_spec(k, spec)
     new_flags, new_userns, joins = namespace_plan(k, spec)
     process = decide_process(k, spec, new_userns, console_socket, console_fd)
-    explain.say(f"parsed {bundle}/config.json; making the state directory")
+    explain.say(f"parsed {bundle}/config.json; making the state directory", why="parsed")
     directory = store.make(cid)
     cgroup_dirs, cgroup_made, launch, dir_fd = [], [], None, -1
     shared_mounts = None if spec.linux.namespace("mount") else \
@@ -202,7 +226,8 @@ def create(store: Store, cid: str, bundle: str, *, console_socket: str | None = 
         store.save(state)
         if pid_file:
             write_pid_file(pid_file, state.pid)
-        explain.say(f"container {cid} created: INIT {state.pid} waits on exec.fifo")
+        explain.say(f"container {cid} created: INIT {state.pid} waits on exec.fifo",
+                    why="created")
         return state, launch
     except BaseException:
         undo_create(k, store, cid, spec, launch, cgroup_made, shared_mounts)
@@ -233,7 +258,7 @@ def make_state_files(bundle: str, directory: str) -> int:
             open(os.path.join(directory, "config.json"), "wb") as dst:
         dst.write(src.read())
     fifo = os.path.join(directory, "exec.fifo")
-    explain.say(f"mkfifo {fifo}: INIT will wait on it until `start`")
+    explain.say(f"mkfifo {fifo}: INIT will wait on it until `start`", why="mkfifo")
     os.mkfifo(fifo, 0o622)
     os.chmod(fifo, 0o622)
     return os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -4,6 +4,15 @@ state, kill, delete, plus run (create + start + wait + delete) and exec.
 The CLI (cli/oci.py) is a thin shell over these functions; the engine calls
 them in-process.  See runtime-spec runtime.md for the state machine:
 creating -> created -> running -> stopped.
+
+Why (``--explain`` prints the item under the step):
+
+- start: opening the fifo for reading releases INIT, which was blocked
+  writing to it: it execs the container's program now (fifo(7))
+- kill: a signal to the container's pid 1, which, as init of its PID
+  namespace, gets only the signals it has a handler for (kill(2), pid_namespaces(7))
+- freeze: the cgroup's freezer stops (or resumes) every process of the
+  container at once, as none of them can escape it (cgroups(7))
 """
 import json
 import os
@@ -46,7 +55,7 @@ def start(store: Store, cid: str) -> State:
         raise StateError(f"container `{cid}` is {status}: only a created container can be "
                          "started")
     fifo = os.path.join(d, "exec.fifo")
-    explain.say(f"open {fifo} for reading: INIT may exec now")
+    explain.say(f"open {fifo} for reading: INIT may exec now", why="start")
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         while True:
@@ -71,7 +80,7 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     if status not in ("created", "running", "paused"):
         raise StateError(f"container `{cid}` is {status}: there is no process to signal")
     name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
-    explain.say(f"kill({st.pid}, {name})")
+    explain.say(f"kill({st.pid}, {name})", why="kill")
     if all_processes and st.cgroup_dirs:
         from minirun.kernel import cgroups
         cgroups.kill_all(st.cgroup_dirs, sig)
@@ -104,7 +113,7 @@ def _freeze(store: Store, cid: str, on: bool, needs: str, verb: str) -> None:
     if not st.cgroup_dirs or cgroups.freezer(st.cgroup_dirs) is None:
         raise MiniRunError(f"container `{cid}` has no cgroup of its own with a freezer "
                            "(rootless without a delegated cgroup): it cannot be paused")
-    explain.say(f"{'freeze' if on else 'thaw'} the cgroup of {cid}")
+    explain.say(f"{'freeze' if on else 'thaw'} the cgroup of {cid}", why="freeze")
     cgroups.freeze(st.cgroup_dirs, on)
 
 

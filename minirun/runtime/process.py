@@ -2,6 +2,14 @@
 
 Runs in the container, after its filesystem is in place, just before
 ``execve``.  The order matters and each step says why it sits where it does.
+
+Why (``--explain`` prints the item under the step):
+
+- seccomp cached: the profile was compiled before, by an earlier container:
+  its program is read from the runtime's cache, checked against the whole
+  profile text (seccomp(2))
+- seccomp compile: libseccomp turns the profile's rules into a BPF program,
+  here in the parent, once, so that the children only install it (seccomp_export_bpf(3))
 """
 import os
 import stat
@@ -146,7 +154,7 @@ def seccomp_program(k, spec_seccomp, cache_dir: str) -> bytes | None:
             cached = f.read()
         program = cached[len(source):]
         if cached.startswith(source) and program and len(program) % 8 == 0:
-            explain.say(f"seccomp: the compiled profile from {path}")
+            explain.say(f"seccomp: the compiled profile from {path}", why="seccomp cached")
             return program
     except OSError:
         pass
@@ -154,7 +162,8 @@ def seccomp_program(k, spec_seccomp, cache_dir: str) -> bytes | None:
     rules = [s.Rule(names=r.names, action=s.action(r.action, r.errno_ret),
                     args=tuple((a[0], s.OPERATORS[a[1]], a[2], a[3]) for a in r.args))
              for r in spec_seccomp.syscalls]
-    explain.say(f"seccomp: compiling {len(rules)} rules with libseccomp")
+    explain.say(f"seccomp: compiling {len(rules)} rules with libseccomp",
+                why="seccomp compile")
     program = s.compile_program(default, list(spec_seccomp.architectures), rules)
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

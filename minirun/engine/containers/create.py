@@ -1,9 +1,23 @@
 """create: a container's record, its directory (the bundle, hosts,
 hostname, resolv.conf) and what it claims (volumes, ports, a name), in
-that order; if one step fails, what the earlier ones made goes again."""
+that order; if one step fails, what the earlier ones made goes again.
+
+Why (``--explain`` prints the item under the step):
+
+- image present: the image's layers are in the store already, unpacked
+  once and shared read-only by every container made from it: nothing to
+  download (containers-storage(5))
+- pull: the image is not in the store: it is fetched from a registry,
+  every layer checked against its digest and unpacked (podman-pull(1))
+- bundle: what the runtime needs, in one directory: config.json (the
+  image's config and the flags, as the OCI runtime-spec says) and empty
+  upper and work directories for the overlay its root will be (runc(8))
+"""
 import json
 import os
 import sys
+
+from minirun import explain
 
 from minirun.engine.containers import bundle, volumes
 from minirun.engine.containers.records import ContainerError, container_dir, now, random_name
@@ -55,6 +69,8 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
             secrets.apply(store, made.config, list(spec.secrets), d)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(made.config, f, indent=2)
+        explain.say(f"bundle {d}: config.json, upper/ and work/ over {len(layers)} "
+                    "read-only layer(s)", why="bundle")
         options = {**spec._asdict(), "ports": ports, "anonymous_volumes": made.anonymous,
                    "stop_signal": made.stop_signal,
                    # the check that runs: its own, else its image's (read once, here)
@@ -244,6 +260,11 @@ def ensure_image(root: str | None, image: str, policy: str = "missing", *, lazy:
         except ImageNotFound:
             if policy == "never":
                 raise
+    if image_id is not None:
+        explain.say(f"image {image} present in the store: {image_id[7:19]}",
+                    why="image present")
+    else:
+        explain.say(f"image {image} not in the store: pull it", why="pull")
     if image_id is None and lazy and policy != "always":
         from minirun.engine.lazy import pull as lazy_pull
         lazy_pull.pull(root, image)

@@ -31,6 +31,7 @@ import select
 import sys
 import time
 
+from minirun import explain
 from minirun.engine import events
 from minirun.engine.containers import records as ct
 from minirun.engine.containers.exitfile import keep, prepare_exit, write_exit
@@ -87,6 +88,7 @@ def run_container(root: str | None, cid: str, *, foreground: bool, interactive: 
     pid 1 dies with this process (the API's in-process run).  Past
     ``deadline`` (time.monotonic), the container is killed."""
     from minirun.runtime.state import proc_start_time
+    explain.set_actor("monitor", "runs the container: its network, its output, its exit code")
     store = store or Store(root)
     ct.update(store, cid, monitor=f"{os.getpid()}:{proc_start_time(os.getpid())}")
     try:

@@ -6,10 +6,24 @@
 
 The image is recorded only when every layer is whole; a layer only when
 its blob digest and its diff_id both match (stream.py).
+
+Why each step is taken (``--explain`` prints the item under it):
+
+- manifest: the manifest names the image's config and its layers by their
+  sha256 digests: what is downloaded next must match them (podman-pull(1))
+- layer: a layer is a tar of changes: downloaded, checked against its
+  digest and unpacked into a directory of its own in one pass, never
+  outside it, whatever the tar says (containers-storage(5))
+- layer present: this layer is already unpacked in the store (another image
+  shares it): it is not downloaded again (containers-storage(5))
+- recorded: only once every layer is whole is the image and its name
+  written to the store's database: a pull killed halfway leaves no image (podman-pull(1))
 """
 import concurrent.futures
 import os
 import sys
+
+from minirun import explain
 
 from minirun.engine import digest as dg
 from minirun.engine.images import manifest as mf
@@ -105,6 +119,8 @@ def pull(store: Store, text: str, *, tls_verify: bool | None = None, quiet: bool
 def _pull_image(store: Store, client: Client, ref: reference.Reference, data: bytes,
                 mdigest: str, manifest: mf.Manifest, quiet: bool, rootless: bool) -> str:
     cfg_digest = manifest.config.digest
+    explain.say(f"GET {ref} manifest {mdigest[:19]}: config {cfg_digest[:19]}, "
+                f"{len(manifest.layers)} layer(s)", why="manifest")
     if store.has_blob(cfg_digest):
         cfg_bytes = store.read_blob(cfg_digest)
     else:
@@ -126,6 +142,7 @@ def _pull_image(store: Store, client: Client, ref: reference.Reference, data: by
     size = sum(d.size for d in manifest.layers)
     store.add_image(cfg_digest, mdigest, [(d, desc.digest) for desc, d in jobs], size,
                     [str(ref) if not ref.digest else f"{ref.name}@{ref.digest}"])
+    explain.say(f"image {ref} recorded: {cfg_digest[7:19]}", why="recorded")
     return cfg_digest
 
 
@@ -134,6 +151,7 @@ def fetch_layer(store: Store, client: Client | None, name: str, desc: mf.Descrip
     from minirun.engine.images.stream import LayerStream
     from minirun.engine.images.unpack import unpack
     if store.has_layer(diff_id):
+        explain.say(f"layer {desc.digest[:19]} present", why="layer present")
         progress.skip(desc)
         return
     with store.layer_lock(diff_id):
@@ -146,6 +164,8 @@ def fetch_layer(store: Store, client: Client | None, name: str, desc: mf.Descrip
         source = blob if have_blob else partial
         offset = os.path.getsize(source) if os.path.exists(source) else 0
         bar = progress.bar(desc, offset)
+        explain.say(f"layer {desc.digest[:19]} ({desc.size} bytes): GET, sha256, unpack "
+                    f"into {tmp}", why="layer")
 
         def chunks():
             if offset:

@@ -15,10 +15,23 @@ the bundle is pointed at them; a plain user's bridges live in a network
 namespace of the user's own (rootlessnet.py).  :func:`connect` returns the
 :class:`Links` that keep it all up while the monitor runs; the containers
 room calls :func:`teardown` when the container is gone.
+
+Why (``--explain`` prints the item under it; the steps that follow have
+their own, in kernel/netlink.py, nat.py and usernet.py):
+
+- bridge: a network namespace of the container's own, with one interface
+  on the network's bridge: it reaches the other containers there, and the
+  world through NAT (network_namespaces(7))
+- user-mode: a plain user cannot plug a device into the host: a helper
+  process carries the container's packets instead (network_namespaces(7))
+- holder: a plain user's new namespaces are held by a small process of
+  ours, and the bundle names its /proc/PID/ns files, so that the runtime
+  joins them (user_namespaces(7))
 """
 import json
 import os
 
+from minirun import explain
 from minirun.engine.network.modes import bridged, host_interface, link_exists, netns_path, private
 from minirun.engine.store import Store
 
@@ -53,12 +66,16 @@ def connect(store: Store, rec: dict, bundle: str) -> Links:
     ports = rec["options"].get("ports")
     try:
         if bridged(mode):
+            explain.say(f"network {mode}: a namespace, a veth into it, NAT", why="bridge")
             setup(store, rec, bundle, links)
         else:
             from minirun.engine.network import usernet
+            explain.say(f"network {mode}: a helper in the container's namespace",
+                        why="user-mode")
             if rootless:
                 from minirun.engine import userns
                 pid, fd = userns.hold(rec["options"].get("userns") == "keep-id")
+                explain.say(f"namespaces held by process {pid}", why="holder")
                 links.fds.append(fd)
                 _join(bundle, f"/proc/{pid}/ns/user", f"/proc/{pid}/ns/net")
                 target = pid

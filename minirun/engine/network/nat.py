@@ -10,6 +10,12 @@ the store's rows whenever a network, a lease or a published port changes.
 As root the table is on the host; a plain user's goes in the user's network
 namespace (rootlessnet.py), where their bridges are, while it runs.  With
 no lease left there is no table at all.
+
+Why (``--explain`` prints the item under it):
+
+- nft: the container's address is private to its bridge: what leaves is
+  rewritten to the host's (masquerade), a published port is sent on to
+  the container (dnat), and two networks' bridges cannot reach each other (nft(8))
 """
 import json
 import os
@@ -83,7 +89,7 @@ def apply(script: str, bridges: list[str]) -> None:
     loopback reaches a container).  Runs where the bridges are: on the
     host, or inside a plain user's network namespace."""
     import subprocess
-    explain.say("nft -f - (NAT out, published ports, networks kept apart)")
+    explain.say("nft -f - (NAT out, published ports, networks kept apart)", why="nft")
     r = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
     if r.returncode != 0:
         raise NetworkError(f"nftables: {r.stderr.strip()}")

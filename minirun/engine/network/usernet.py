@@ -19,6 +19,16 @@ kept by a bind-mounted file (root), or the namespaces of a holder process
 slirp4netns through its exit fd, pasta by a parent-death signal (and, for a
 namespace file, when the file is removed).
 
+Why each is started (``--explain`` prints the item under it):
+
+- slirp4netns: a plain user may not put a device on the host: a process of
+  the user's carries the container's packets, NATed to the user's own
+  sockets (slirp4netns(1))
+- hostfwd: a published port: slirp4netns listens on the host's port and
+  forwards each connection into the container (slirp4netns(1))
+- pasta: the same job without NAT: the container gets the host's address,
+  and pasta turns its packets into the host's sockets and back (pasta(1))
+
 See: slirp4netns(1), pasta(1)
 """
 import os
@@ -63,7 +73,7 @@ def start_slirp(netns: str | int, ports: list[dict] | None = None, api: str | No
         args += ["--netns-type=path"]
     elif os.geteuid() != 0:
         args.append(f"--userns-path=/proc/{netns}/ns/user")
-    explain.say(" ".join(args + _target(netns) + ["tap0"]))
+    explain.say(" ".join(args + _target(netns) + ["tap0"]), why="slirp4netns")
     log = os.open(os.devnull, os.O_WRONLY)
     try:
         slirp = subprocess.Popen(args + _target(netns) + ["tap0"], pass_fds=[ready_w, exit_r],
@@ -114,7 +124,7 @@ def slirp_forward(api: str, p: dict, guest_port: int = 0) -> None:
     """slirp4netns's API: forward a host port into the namespace (to
     ``guest_port``, the container's port unless given)."""
     explain.say(f"slirp4netns API: add_hostfwd {p['protocol']} {p['host_ip'] or '0.0.0.0'}:"
-                f"{p['host_port']} -> {guest_port or p['container_port']}")
+                f"{p['host_port']} -> {guest_port or p['container_port']}", why="hostfwd")
     answer = _slirp_call(api, {"execute": "add_hostfwd", "arguments": {
         "proto": p["protocol"], "host_addr": p["host_ip"] or "0.0.0.0",
         "host_port": p["host_port"], "guest_port": guest_port or p["container_port"]}})
@@ -158,7 +168,7 @@ def start_pasta(netns: str | int, ports: list[dict] | None, log: str) -> subproc
         # namespaces of its own), and it keeps root's uid, not more
         args += ["--runas", "0"]
     args += ["--netns", netns] if isinstance(netns, str) else [str(netns)]
-    explain.say(" ".join(args))
+    explain.say(" ".join(args), why="pasta")
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=lambda: process.die_with_parent(signal.SIGTERM))
