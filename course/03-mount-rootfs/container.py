@@ -99,19 +99,6 @@ def bind_onto_itself(rootfs: str) -> None:
     raise NotImplementedError("bind_onto_itself")
 
 
-def pivot_into(rootfs: str) -> None:
-    """Make the rootfs "/" and drop the host's tree.
-
-    ``os.chdir(rootfs)``, then ``linux.pivot_root(".", ".")``: the rootfs
-    becomes the root, and the old root is stacked on top of it, at the same
-    place.  ``linux.umount2(".", linux.MNT_DETACH)`` takes the old root off
-    (MNT_DETACH: it is busy, detach it now and let the kernel free it
-    later).  Last, ``os.chdir("/")``.
-    """
-    # TODO(level 3): os.chdir(), linux.pivot_root(), linux.umount2(), os.chdir().
-    raise NotImplementedError("pivot_into")
-
-
 def mount_proc(rootfs: str) -> None:
     """Mount a proc filesystem of our own at rootfs/proc.
 
@@ -123,6 +110,19 @@ def mount_proc(rootfs: str) -> None:
     """
     # TODO(level 3): one linux.mount() call.
     raise NotImplementedError("mount_proc")
+
+
+def pivot_into(rootfs: str) -> None:
+    """Make the rootfs "/" and drop the host's tree.
+
+    ``os.chdir(rootfs)``, then ``linux.pivot_root(".", ".")``: the rootfs
+    becomes the root, and the old root is stacked on top of it, at the same
+    place.  ``linux.umount2(".", linux.MNT_DETACH)`` takes the old root off
+    (MNT_DETACH: it is busy, detach it now and let the kernel free it
+    later).  Last, ``os.chdir("/")``.
+    """
+    # TODO(level 3): os.chdir(), linux.pivot_root(), linux.umount2(), os.chdir().
+    raise NotImplementedError("pivot_into")
 
 
 def execute(argv: list[str]) -> int:

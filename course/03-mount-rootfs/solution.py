@@ -90,6 +90,14 @@ def bind_onto_itself(rootfs: str) -> None:
     linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
 
 
+def mount_proc(rootfs: str) -> None:
+    """A proc of our own at rootfs/proc: ps reads it, and it lists only the
+    processes of our PID namespace.  Before the pivot: in a user namespace
+    (level 5) the kernel allows a new proc only while a whole one is in view."""
+    linux.mount("proc", os.path.join(rootfs, "proc"), "proc",
+                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
+
 def pivot_into(rootfs: str) -> None:
     """Make the rootfs "/" and drop the host's tree.  pivot_root(".", ".")
     puts the new root in place and stacks the old one on top of it, at the
@@ -99,14 +107,6 @@ def pivot_into(rootfs: str) -> None:
     linux.pivot_root(".", ".")
     linux.umount2(".", linux.MNT_DETACH)
     os.chdir("/")
-
-
-def mount_proc(rootfs: str) -> None:
-    """A proc of our own at rootfs/proc: ps reads it, and it lists only the
-    processes of our PID namespace.  Before the pivot: in a user namespace
-    (level 5) the kernel allows a new proc only while a whole one is in view."""
-    linux.mount("proc", os.path.join(rootfs, "proc"), "proc",
-                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
 
 
 def execute(argv: list[str]) -> int:

@@ -63,6 +63,20 @@ def start(opts) -> int:
     return wait(pid)
 
 
+def make_scratch(keep: str | None) -> str:
+    """The overlay's own directories; return the directory holding them.
+
+    Use ``keep`` (--keep-upper DIR, made absolute with os.path.abspath) if
+    given, else a new ``tempfile.mkdtemp(prefix="container-")``.  Make three
+    directories in it (``os.makedirs(..., exist_ok=True)``): ``upper`` (the
+    container's changes), ``work`` (overlayfs's scratch space: it must be
+    empty and on the same filesystem as upper) and ``merged`` (where the
+    union appears, the future "/").  run() removes the temporary one.
+    """
+    # TODO(level 4): os.path.abspath(), tempfile.mkdtemp(), os.makedirs().
+    raise NotImplementedError("make_scratch")
+
+
 def child(opts) -> int:
     """The runtime's child: new namespaces, then pid 1 in them."""
     linux.unshare(linux.CLONE_NEWUTS | linux.CLONE_NEWPID | linux.CLONE_NEWNS)
@@ -102,37 +116,6 @@ def make_mounts_private() -> None:
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
 
 
-def bind_onto_itself(rootfs: str) -> None:
-    """pivot_root needs the new root to be a mount point; a bind of the
-    directory onto itself makes one (MS_REC: with what is mounted below)."""
-    linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
-
-
-def pivot_into(rootfs: str) -> None:
-    """Make the rootfs "/" and drop the host's tree.  pivot_root(".", ".")
-    puts the new root in place and stacks the old one on top of it, at the
-    same spot; unmounting "." then takes the old one off.  MNT_DETACH: the
-    host's tree is busy (our own open files), so detach it now, free it later."""
-    os.chdir(rootfs)
-    linux.pivot_root(".", ".")
-    linux.umount2(".", linux.MNT_DETACH)
-    os.chdir("/")
-
-
-def make_scratch(keep: str | None) -> str:
-    """The overlay's own directories; return the directory holding them.
-
-    Use ``keep`` (--keep-upper DIR, made absolute with os.path.abspath) if
-    given, else a new ``tempfile.mkdtemp(prefix="container-")``.  Make three
-    directories in it (``os.makedirs(..., exist_ok=True)``): ``upper`` (the
-    container's changes), ``work`` (overlayfs's scratch space: it must be
-    empty and on the same filesystem as upper) and ``merged`` (where the
-    union appears, the future "/").  run() removes the temporary one.
-    """
-    # TODO(level 4): os.path.abspath(), tempfile.mkdtemp(), os.makedirs().
-    raise NotImplementedError("make_scratch")
-
-
 def mount_overlay(layers: list[str], scratch: str) -> str:
     """The union of ``layers`` and scratch/upper, on scratch/merged.
 
@@ -146,12 +129,29 @@ def mount_overlay(layers: list[str], scratch: str) -> str:
     raise NotImplementedError("mount_overlay")
 
 
+def bind_onto_itself(rootfs: str) -> None:
+    """pivot_root needs the new root to be a mount point; a bind of the
+    directory onto itself makes one (MS_REC: with what is mounted below)."""
+    linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
+
+
 def mount_proc(rootfs: str) -> None:
     """A proc of our own at rootfs/proc: ps reads it, and it lists only the
     processes of our PID namespace.  Before the pivot: in a user namespace
     (level 5) the kernel allows a new proc only while a whole one is in view."""
     linux.mount("proc", os.path.join(rootfs, "proc"), "proc",
                 linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
+
+def pivot_into(rootfs: str) -> None:
+    """Make the rootfs "/" and drop the host's tree.  pivot_root(".", ".")
+    puts the new root in place and stacks the old one on top of it, at the
+    same spot; unmounting "." then takes the old one off.  MNT_DETACH: the
+    host's tree is busy (our own open files), so detach it now, free it later."""
+    os.chdir(rootfs)
+    linux.pivot_root(".", ".")
+    linux.umount2(".", linux.MNT_DETACH)
+    os.chdir("/")
 
 
 def execute(argv: list[str]) -> int:

@@ -63,6 +63,16 @@ def start(opts) -> int:
     return wait(pid)
 
 
+def make_scratch(keep: str | None) -> str:
+    """The overlay's own directories, in ``keep`` or in a new temporary
+    directory: upper/ (the changes), work/ (overlayfs's scratch space, empty,
+    on the same filesystem as upper/) and merged/ (where the union appears)."""
+    top = os.path.abspath(keep) if keep else tempfile.mkdtemp(prefix="container-")
+    for name in ("upper", "work", "merged"):
+        os.makedirs(os.path.join(top, name), exist_ok=True)
+    return top
+
+
 def child(opts) -> int:
     """The runtime's child: new namespaces, then pid 1 in them."""
     linux.unshare(linux.CLONE_NEWUTS | linux.CLONE_NEWPID | linux.CLONE_NEWNS)
@@ -102,33 +112,6 @@ def make_mounts_private() -> None:
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
 
 
-def bind_onto_itself(rootfs: str) -> None:
-    """pivot_root needs the new root to be a mount point; a bind of the
-    directory onto itself makes one (MS_REC: with what is mounted below)."""
-    linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
-
-
-def pivot_into(rootfs: str) -> None:
-    """Make the rootfs "/" and drop the host's tree.  pivot_root(".", ".")
-    puts the new root in place and stacks the old one on top of it, at the
-    same spot; unmounting "." then takes the old one off.  MNT_DETACH: the
-    host's tree is busy (our own open files), so detach it now, free it later."""
-    os.chdir(rootfs)
-    linux.pivot_root(".", ".")
-    linux.umount2(".", linux.MNT_DETACH)
-    os.chdir("/")
-
-
-def make_scratch(keep: str | None) -> str:
-    """The overlay's own directories, in ``keep`` or in a new temporary
-    directory: upper/ (the changes), work/ (overlayfs's scratch space, empty,
-    on the same filesystem as upper/) and merged/ (where the union appears)."""
-    top = os.path.abspath(keep) if keep else tempfile.mkdtemp(prefix="container-")
-    for name in ("upper", "work", "merged"):
-        os.makedirs(os.path.join(top, name), exist_ok=True)
-    return top
-
-
 def mount_overlay(layers: list[str], scratch: str) -> str:
     """The union of ``layers`` (lowest first) and scratch/upper on
     scratch/merged; returns scratch/merged.  overlayfs lists lowerdir from
@@ -140,12 +123,29 @@ def mount_overlay(layers: list[str], scratch: str) -> str:
     return merged
 
 
+def bind_onto_itself(rootfs: str) -> None:
+    """pivot_root needs the new root to be a mount point; a bind of the
+    directory onto itself makes one (MS_REC: with what is mounted below)."""
+    linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
+
+
 def mount_proc(rootfs: str) -> None:
     """A proc of our own at rootfs/proc: ps reads it, and it lists only the
     processes of our PID namespace.  Before the pivot: in a user namespace
     (level 5) the kernel allows a new proc only while a whole one is in view."""
     linux.mount("proc", os.path.join(rootfs, "proc"), "proc",
                 linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
+
+def pivot_into(rootfs: str) -> None:
+    """Make the rootfs "/" and drop the host's tree.  pivot_root(".", ".")
+    puts the new root in place and stacks the old one on top of it, at the
+    same spot; unmounting "." then takes the old one off.  MNT_DETACH: the
+    host's tree is busy (our own open files), so detach it now, free it later."""
+    os.chdir(rootfs)
+    linux.pivot_root(".", ".")
+    linux.umount2(".", linux.MNT_DETACH)
+    os.chdir("/")
 
 
 def execute(argv: list[str]) -> int:

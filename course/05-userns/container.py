@@ -85,108 +85,6 @@ def start(opts) -> int:
     return wait(pid)
 
 
-def child(opts, go: int, ready: int) -> int:
-    """The runtime's child: a user namespace first (rootless), then the
-    other namespaces, then pid 1 in them."""
-    if opts.rootless:
-        enter_user_namespace(ready)
-    os.close(ready)
-    os.read(go, 1)                          # until the parent has written our maps
-    os.close(go)
-    linux.unshare(linux.CLONE_NEWUTS | linux.CLONE_NEWPID | linux.CLONE_NEWNS)
-    pid = os.fork()                         # the first child since the unshare: pid 1
-    if pid == 0:
-        leave(init, opts)
-    print(f"container: pid 1 of the new namespace is host pid {pid}", file=sys.stderr,
-          flush=True)
-    return wait(pid)                        # only a parent can wait: init is ours
-
-
-def init(opts) -> int:
-    """pid 1 of the new PID namespace: name the machine, become PROGRAM."""
-    if opts.rootfs or opts.layer:
-        enter_rootfs(opts)
-    if opts.hostname:
-        linux.sethostname(opts.hostname)    # in our UTS namespace only
-    return execute(opts.argv)
-
-
-def enter_rootfs(opts) -> None:
-    """Make the rootfs (--rootfs, or the overlay of the --layer's) our "/",
-    with a /proc of our own.  In init, because a /proc shows the PID
-    namespace of the process that mounts it."""
-    make_mounts_private()                   # first: the overlay must not reach the host
-    rootfs = mount_overlay(opts.layer, opts.scratch, opts.rootless) if opts.layer \
-        else opts.rootfs
-    bind_onto_itself(rootfs)
-    mount_proc(rootfs)                      # while the host's /proc is in view
-    pivot_into(rootfs)
-
-
-def make_mounts_private() -> None:
-    """Cut our copies of the host's mounts off from the host's.  A shared
-    mount passes new mounts below it to its peers: without this, the bind
-    below would appear on the host and outlive us (and pivot_root refuses
-    a shared mount: EINVAL)."""
-    linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
-
-
-def bind_onto_itself(rootfs: str) -> None:
-    """pivot_root needs the new root to be a mount point; a bind of the
-    directory onto itself makes one (MS_REC: with what is mounted below)."""
-    linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
-
-
-def pivot_into(rootfs: str) -> None:
-    """Make the rootfs "/" and drop the host's tree.  pivot_root(".", ".")
-    puts the new root in place and stacks the old one on top of it, at the
-    same spot; unmounting "." then takes the old one off.  MNT_DETACH: the
-    host's tree is busy (our own open files), so detach it now, free it later."""
-    os.chdir(rootfs)
-    linux.pivot_root(".", ".")
-    linux.umount2(".", linux.MNT_DETACH)
-    os.chdir("/")
-
-
-def make_scratch(keep: str | None) -> str:
-    """The overlay's own directories, in ``keep`` or in a new temporary
-    directory: upper/ (the changes), work/ (overlayfs's scratch space, empty,
-    on the same filesystem as upper/) and merged/ (where the union appears)."""
-    top = os.path.abspath(keep) if keep else tempfile.mkdtemp(prefix="container-")
-    for name in ("upper", "work", "merged"):
-        os.makedirs(os.path.join(top, name), exist_ok=True)
-    return top
-
-
-def mount_overlay(layers: list[str], scratch: str, in_userns: bool) -> str:
-    """The union of ``layers`` (lowest first) and scratch/upper on
-    scratch/merged; returns scratch/merged.  overlayfs lists lowerdir from
-    the top down, so the order turns around."""
-    lower = ":".join(os.path.abspath(d) for d in reversed(layers))
-    merged = os.path.join(scratch, "merged")
-    data = f"lowerdir={lower},upperdir={scratch}/upper,workdir={scratch}/work"
-    if in_userns:
-        # TODO(level 5): overlayfs writes notes (this directory is opaque,
-        # ...) as trusted.* xattrs, which only the host's root may write.
-        # In a user namespace, add the option "userxattr" to data (kernel
-        # 5.11 and later): it keeps them as user.overlay.* instead.
-        raise NotImplementedError("mount_overlay in a user namespace")
-    linux.mount("overlay", merged, "overlay", 0, data)
-    return merged
-
-
-def enter_user_namespace(ready: int) -> None:
-    """Make a new user namespace and tell the parent.
-
-    ``linux.unshare(linux.CLONE_NEWUSER)``, then write one byte to the
-    ``ready`` pipe (``os.write(ready, b"u")``): the parent waits for it
-    before it writes our maps.  Until then our ids read as 65534 in there.
-    """
-    # TODO(level 5): linux.unshare(), os.write().  It must come before the
-    # other namespaces: they belong to the user namespace they are made in.
-    raise NotImplementedError("enter_user_namespace")
-
-
 def write_maps(pid: int, idmap: str) -> None:
     """Write the uid and gid maps of process ``pid``, which is in a new
     user namespace.  A map has lines ``INSIDE OUTSIDE COUNT``.
@@ -232,6 +130,16 @@ def newmap(helper: str, pid: int, own: int, sub: tuple[int, int]) -> None:
         raise OSError(errno.EPERM, f"{helper} failed: {r.stderr.strip()}", f"/proc/{pid}")
 
 
+def make_scratch(keep: str | None) -> str:
+    """The overlay's own directories, in ``keep`` or in a new temporary
+    directory: upper/ (the changes), work/ (overlayfs's scratch space, empty,
+    on the same filesystem as upper/) and merged/ (where the union appears)."""
+    top = os.path.abspath(keep) if keep else tempfile.mkdtemp(prefix="container-")
+    for name in ("upper", "work", "merged"):
+        os.makedirs(os.path.join(top, name), exist_ok=True)
+    return top
+
+
 def remove(path: str, userns: int | None) -> None:
     """``shutil.rmtree(path)``; rootless, from inside the container's user
     namespace (our fd keeps it), where we hold every capability over the
@@ -252,12 +160,104 @@ def remove_inside(path: str, userns: int) -> int:
     return 0
 
 
+def child(opts, go: int, ready: int) -> int:
+    """The runtime's child: a user namespace first (rootless), then the
+    other namespaces, then pid 1 in them."""
+    if opts.rootless:
+        enter_user_namespace(ready)
+    os.close(ready)
+    os.read(go, 1)                          # until the parent has written our maps
+    os.close(go)
+    linux.unshare(linux.CLONE_NEWUTS | linux.CLONE_NEWPID | linux.CLONE_NEWNS)
+    pid = os.fork()                         # the first child since the unshare: pid 1
+    if pid == 0:
+        leave(init, opts)
+    print(f"container: pid 1 of the new namespace is host pid {pid}", file=sys.stderr,
+          flush=True)
+    return wait(pid)                        # only a parent can wait: init is ours
+
+
+def enter_user_namespace(ready: int) -> None:
+    """Make a new user namespace and tell the parent.
+
+    ``linux.unshare(linux.CLONE_NEWUSER)``, then write one byte to the
+    ``ready`` pipe (``os.write(ready, b"u")``): the parent waits for it
+    before it writes our maps.  Until then our ids read as 65534 in there.
+    """
+    # TODO(level 5): linux.unshare(), os.write().  It must come before the
+    # other namespaces: they belong to the user namespace they are made in.
+    raise NotImplementedError("enter_user_namespace")
+
+
+def init(opts) -> int:
+    """pid 1 of the new PID namespace: name the machine, become PROGRAM."""
+    if opts.rootfs or opts.layer:
+        enter_rootfs(opts)
+    if opts.hostname:
+        linux.sethostname(opts.hostname)    # in our UTS namespace only
+    return execute(opts.argv)
+
+
+def enter_rootfs(opts) -> None:
+    """Make the rootfs (--rootfs, or the overlay of the --layer's) our "/",
+    with a /proc of our own.  In init, because a /proc shows the PID
+    namespace of the process that mounts it."""
+    make_mounts_private()                   # first: the overlay must not reach the host
+    rootfs = mount_overlay(opts.layer, opts.scratch, opts.rootless) if opts.layer \
+        else opts.rootfs
+    bind_onto_itself(rootfs)
+    mount_proc(rootfs)                      # while the host's /proc is in view
+    pivot_into(rootfs)
+
+
+def make_mounts_private() -> None:
+    """Cut our copies of the host's mounts off from the host's.  A shared
+    mount passes new mounts below it to its peers: without this, the bind
+    below would appear on the host and outlive us (and pivot_root refuses
+    a shared mount: EINVAL)."""
+    linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+
+
+def mount_overlay(layers: list[str], scratch: str, in_userns: bool) -> str:
+    """The union of ``layers`` (lowest first) and scratch/upper on
+    scratch/merged; returns scratch/merged.  overlayfs lists lowerdir from
+    the top down, so the order turns around."""
+    lower = ":".join(os.path.abspath(d) for d in reversed(layers))
+    merged = os.path.join(scratch, "merged")
+    data = f"lowerdir={lower},upperdir={scratch}/upper,workdir={scratch}/work"
+    if in_userns:
+        # TODO(level 5): overlayfs writes notes (this directory is opaque,
+        # ...) as trusted.* xattrs, which only the host's root may write.
+        # In a user namespace, add the option "userxattr" to data (kernel
+        # 5.11 and later): it keeps them as user.overlay.* instead.
+        raise NotImplementedError("mount_overlay in a user namespace")
+    linux.mount("overlay", merged, "overlay", 0, data)
+    return merged
+
+
+def bind_onto_itself(rootfs: str) -> None:
+    """pivot_root needs the new root to be a mount point; a bind of the
+    directory onto itself makes one (MS_REC: with what is mounted below)."""
+    linux.mount(rootfs, rootfs, None, linux.MS_BIND | linux.MS_REC)
+
+
 def mount_proc(rootfs: str) -> None:
     """A proc of our own at rootfs/proc: ps reads it, and it lists only the
     processes of our PID namespace.  Before the pivot: in a user namespace
     (level 5) the kernel allows a new proc only while a whole one is in view."""
     linux.mount("proc", os.path.join(rootfs, "proc"), "proc",
                 linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
+
+def pivot_into(rootfs: str) -> None:
+    """Make the rootfs "/" and drop the host's tree.  pivot_root(".", ".")
+    puts the new root in place and stacks the old one on top of it, at the
+    same spot; unmounting "." then takes the old one off.  MNT_DETACH: the
+    host's tree is busy (our own open files), so detach it now, free it later."""
+    os.chdir(rootfs)
+    linux.pivot_root(".", ".")
+    linux.umount2(".", linux.MNT_DETACH)
+    os.chdir("/")
 
 
 def execute(argv: list[str]) -> int:
@@ -292,6 +292,14 @@ def leave(body, *args) -> None:
     os._exit(code)
 
 
+def has_subordinate_ids() -> bool:
+    try:
+        subordinate_range("/etc/subuid", pwd.getpwuid(os.getuid()).pw_name, os.getuid())
+    except (OSError, KeyError):
+        return False
+    return shutil.which("newuidmap") is not None
+
+
 def main(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="container.py run")
     parser.add_argument("--show", action="store_true", help="print /proc's view of the child")
@@ -318,14 +326,6 @@ def main(args: list[str]) -> int:
     if opts.idmap is None:
         opts.idmap = "full" if has_subordinate_ids() else "single"
     return run(opts)
-
-
-def has_subordinate_ids() -> bool:
-    try:
-        subordinate_range("/etc/subuid", pwd.getpwuid(os.getuid()).pw_name, os.getuid())
-    except (OSError, KeyError):
-        return False
-    return shutil.which("newuidmap") is not None
 
 
 if __name__ == "__main__":
