@@ -120,6 +120,9 @@ BUILDAH_LABELS = ("io.buildah.version",)
 ALWAYS_IGNORED = {
     "/run/.containerenv": "buildah's RUN mounts its own /run/.containerenv and leaves a "
                           "whiteout for it in the layer, deleting the base image's",
+    "/etc/hostname": "where the base image has no /etc/hostname, runc (under buildah's RUN) "
+                     "makes an empty 0755 file to mount on and buildah keeps it in the "
+                     "layer; minirun's RUN leaves out what it made only to mount on",
 }
 
 
