@@ -99,7 +99,7 @@ class _State:
             import fcntl
             self.fd = fcntl.fcntl(2, fcntl.F_DUPFD_CLOEXEC, 3)
         import mmap
-        self.last = mmap.mmap(-1, 16)       # shared with every child forked from here
+        self.last = mmap.mmap(-1, 64)       # shared with every child forked from here
         try:            # a POSIX semaphore, unlinked at once: multiprocessing's Lock
             import _multiprocessing
             self.lock = _multiprocessing.SemLock(1, 1, 1, f"/minirun-explain-{os.getpid()}",
@@ -135,7 +135,7 @@ def _narrate(message: str, why: str | None, depth: int) -> None:
         if step:                            # `-- mount /proc`, `-- mount /dev`: said once
             st.step_why = line
         text += f"      why: {line}\n"
-    me = f"{_who} {pid}".encode()[:16].ljust(16, b"\0")
+    me = f"{_who} {pid}".encode()[:64].ljust(64, b"\0")
     lock = _state.lock
     got = lock.acquire(timeout=0.2) if lock else False
     try:

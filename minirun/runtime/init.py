@@ -29,8 +29,9 @@ step's ``-- NAME`` line; the calls in it have their own, in kernel/):
   holds every capability over the namespaces this process will make (user_namespaces(7))
 - oom_score_adj: inherited by INIT; set before the process stops being
   dumpable, after which a rootless container could no longer write it (proc(5))
-- fork init: after unshare(CLONE_NEWPID) only a child enters the new PID
-  namespace: it will be pid 1 there (pid_namespaces(7))
+- fork init: a new or joined PID namespace holds only the children of the
+  process that entered it: this fork is the one that lives there (pid 1 of
+  a new one) (pid_namespaces(7))
 - stop propagation to the host: before any mount, so that none of the
   container's mounts can appear in the host's tree (mount_namespaces(7))
 - bind rootfs: pivot_root needs the new root to be a mount point of its own (pivot_root(2))
@@ -190,7 +191,8 @@ def redirect_stdio(stdio: tuple) -> None:
 def container_init(chan: Channel, step: Step, k, plan: Plan) -> None:
     """INIT: the table of contents of a container's start.  Never returns
     (it execs); runs in kernel/fork's ``serve``, like CHILD."""
-    explain.set_actor("init", "in the container: builds its root, then becomes its program")
+    explain.set_actor("init", "in the container: builds its root, then becomes its program"
+                      if plan.build_rootfs else "in the container: becomes the exec'd program")
     proc = plan.process
     k.process.set_name("minirun:[2:INIT]")
     # The parent moves us into the cgroup meanwhile (the first move into

@@ -310,6 +310,7 @@ def exec_process(store: Store, cid: str, process: spec_mod.Process, *,
     no_new_privs and seccomp, execve) and return; ``Launch.go`` gives it
     the job later (the pool's warm jobs: SOCK's zygote, one per container)."""
     k = k or kernel()
+    explain.set_actor("parent", "the runtime, on the host: state, cgroups, id maps")
     state = store.load(cid)
     directory = store.dir(cid)
     if state.status(directory) != "running":
