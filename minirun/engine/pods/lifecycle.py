@@ -52,12 +52,32 @@ def start(store: Store, name: str) -> str:
 
 
 def stop(store: Store, name: str, timeout: float | None = None) -> str:
-    """Its containers stopped, the infra last; its id."""
+    """Its members stopped, all at once (each may take its stop timeout, as
+    podman's do in parallel), then the infra; its id."""
     pod = pods.find(store, name)
-    for rec in reversed(_members(store, pod)):
-        containers.stop(store, rec["id"], timeout)
+    recs = _members(store, pod)
+    members = [r for r in recs if r["id"] != pod["infra"] and r["state"] in LIVE]
+    _at_once(store, members, lambda own, rec: containers.stop(own, rec["id"], timeout))
+    for rec in recs:
+        if rec["id"] == pod["infra"]:
+            containers.stop(store, rec["id"], timeout)
     _emit(store, pod, "stop")
     return pod["id"]
+
+
+def _at_once(store: Store, recs: list[dict], fn) -> None:
+    """``fn(store, rec)`` for each of ``recs`` in a thread of its own, each
+    with a store opened for it (an SQLite connection is not shared between
+    threads); the first error is raised once all are done."""
+    if len(recs) < 2:
+        for rec in recs:
+            fn(store, rec)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=len(recs)) as pool:
+        done = [pool.submit(lambda rec: fn(Store(store.root), rec), rec) for rec in recs]
+    for future in done:
+        future.result()
 
 
 def restart(store: Store, name: str, timeout: float | None = None) -> str:
