@@ -204,15 +204,16 @@ def pod_top(obj, name: str, descriptors) -> None:
 
 @pod.command("logs")
 @click.option("-c", "--container", help="one container's only")
+@click.option("-f", "--follow", is_flag=True, help="until the containers end")
 @click.option("--tail", type=int, default=None)
 @click.option("-t", "--timestamps", is_flag=True)
 @click.argument("name")
 @click.pass_obj
 @engine_errors
-def pod_logs(obj, container, tail, timestamps, name: str) -> None:
+def pod_logs(obj, container, follow, tail, timestamps, name: str) -> None:
     """The output of a pod's containers, each line marked with its container."""
     from minirun.engine.pods import lifecycle
-    lifecycle.logs(hot.store(obj), name, container, tail, timestamps)
+    lifecycle.logs(hot.store(obj), name, container, tail, timestamps, follow)
 
 
 @click.group()

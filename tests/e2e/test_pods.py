@@ -223,6 +223,24 @@ def test_a_pod_that_shares_its_pid_namespace(pods, img):
     assert mr("ps", "-aq", check=True).stdout == ""
 
 
+def test_pod_logs_follows_every_member(pods, img):
+    """pod logs -f: the members' lines as they come, each marked with its
+    container's short id, until every member has ended."""
+    mr = pods
+    mr("pod", "create", "--name", "talk", check=True)
+    ids = [mr("run", "-d", "--pod", "talk", img, "sh", "-c",
+              f"for i in 1 2 3; do echo {who}-$i; sleep 0.2; done", check=True).stdout.strip()
+           for who in ("one", "two")]
+    out = mr("pod", "logs", "-f", "talk", check=True, timeout=30).stdout.splitlines()
+    for cid, who in zip(ids, ("one", "two")):
+        assert [line for line in out if line.startswith(cid[:12])] == \
+            [f"{cid[:12]} {who}-{i}" for i in (1, 2, 3)], out
+    assert mr("pod", "logs", "-c", ids[1], "talk", check=True).stdout == "two-1\ntwo-2\ntwo-3\n"
+    r = mr("pod", "logs", "-c", "nosuch", "talk")
+    assert r.returncode != 0 and r.stderr.count("\n") == 1
+    mr("pod", "rm", "-f", "talk", check=True)
+
+
 POD_YAML = """\
 apiVersion: v1
 kind: Pod

@@ -204,38 +204,50 @@ class _Prefixed:
     """A stream whose every line starts with a container's short id (pod
     logs, as podman marks lines of several containers)."""
 
-    def __init__(self, raw, prefix: bytes):
-        self.raw, self.prefix, self.start = raw, prefix, True
+    def __init__(self, raw, prefix: bytes, lock):
+        self.raw, self.prefix, self.start, self.lock = raw, prefix, True, lock
 
     def write(self, data: bytes) -> None:
         out = b""
         for piece in data.splitlines(keepends=True):
             out += (self.prefix if self.start else b"") + piece
             self.start = piece.endswith(b"\n")
-        self.raw.write(out)
+        with self.lock:
+            self.raw.write(out)
+            self.raw.flush()
 
     def flush(self) -> None:
-        self.raw.flush()
+        with self.lock:
+            self.raw.flush()
 
 
 def logs(store: Store, name: str, container: str | None = None, tail: int | None = None,
-         timestamps: bool = False) -> None:
+         timestamps: bool = False, follow: bool = False) -> None:
     """`pod logs`: each member's log (the infra has none), its lines marked
-    with the container's short id; ``container``: that one's alone, unmarked."""
+    with the container's short id; ``container``: that one's alone, unmarked.
+    ``follow``: every member's at once, until each has ended."""
     import sys
+    import threading
     pod = pods.find(store, name)
     recs = [r for r in pods.members(store, pod) if r["id"] != pod["infra"]]
     if container:
         rec = ct.find(store, container)
         if rec["id"] not in {r["id"] for r in recs}:
             raise PodError(f"container {container} is not in pod {pod['name']}")
-        containers.logs(store, rec["id"], tail=tail, timestamps=timestamps)
+        containers.logs(store, rec["id"], follow=follow, tail=tail, timestamps=timestamps)
         return
-    for rec in recs:
+    lock = threading.Lock()             # one line at a time, whoever writes it
+
+    def one(own: Store, rec: dict) -> None:
         prefix = rec["id"][:12].encode() + b" "
-        containers.logs(store, rec["id"], tail=tail, timestamps=timestamps,
-                        out=_Prefixed(sys.stdout.buffer, prefix),
-                        err=_Prefixed(sys.stderr.buffer, prefix))
+        containers.logs(own, rec["id"], follow=follow, tail=tail, timestamps=timestamps,
+                        out=_Prefixed(sys.stdout.buffer, prefix, lock),
+                        err=_Prefixed(sys.stderr.buffer, prefix, lock))
+    if follow:
+        _at_once(store, recs, one)
+    else:
+        for rec in recs:
+            one(store, rec)
 
 
 def exists(store: Store, name: str) -> bool:
