@@ -94,7 +94,7 @@ class _State:
     def __init__(self):
         if _out:
             self.fd = os.open(_out, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                              0o600)
+                              0o666)       # as open(_, "a") made it: the umask decides
         else:           # our stderr now: a child's own becomes the container's later
             import fcntl
             self.fd = fcntl.fcntl(2, fcntl.F_DUPFD_CLOEXEC, 3)
