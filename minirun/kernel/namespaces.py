@@ -3,8 +3,8 @@
 Why each call is made (``--explain`` prints the item under the call):
 
 - unshare: the process leaves the namespaces it was born in for new, empty
-  ones of each kind in the flags; a new PID namespace applies to its
-  *children*, which is why the launch forks once more after it (unshare(2))
+  ones of each kind in the flags (a new PID namespace is its *children's*:
+  the launch forks once more after it) (unshare(2))
 - setns: join a namespace that exists already (another container's, or one
   kept by a bind mount), through a descriptor of /proc/PID/ns/KIND (setns(2))
 
