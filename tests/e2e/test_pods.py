@@ -223,6 +223,26 @@ def test_a_pod_that_shares_its_pid_namespace(pods, img):
     assert mr("ps", "-aq", check=True).stdout == ""
 
 
+def test_a_pod_that_shares_ipc_alone(pods, img, ipcprobe):
+    """--share ipc: the members share SysV IPC, and each has a network of its
+    own (a plain user's made inside the pod's user namespace, which owns
+    the IPC namespace they join)."""
+    mr = pods
+    mr("pod", "create", "--name", "ipconly", "--share", "ipc", check=True)
+    mr("run", "-d", "--pod", "ipconly", "--name", "maker", "-v", f"{ipcprobe}:/probe:ro", img,
+       "sh", "-c", "/probe/sysvipc make 77; sleep 1000", check=True)
+    r = mr("run", "--rm", "--pod", "ipconly", "-v", f"{ipcprobe}:/probe:ro", img, "sh", "-c",
+           "sleep 0.3; /probe/sysvipc find 77 >/dev/null && echo ipc-shared; "
+           "readlink /proc/self/ns/net; ip -o addr show | grep -v ' lo ' | grep -c inet",
+           check=True)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "ipc-shared", r.stdout + r.stderr
+    maker = int(mr("inspect", "--format", "{{.State.Pid}}", "maker", check=True).stdout)
+    assert lines[1] != _ns(maker, "net") and int(lines[2]) >= 1    # a network of its own
+    mr("pod", "rm", "-f", "ipconly", check=True)
+    assert mr("ps", "-aq", check=True).stdout == ""
+
+
 def test_pod_logs_follows_every_member(pods, img):
     """pod logs -f: the members' lines as they come, each marked with its
     container's short id, until every member has ended."""

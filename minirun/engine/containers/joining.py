@@ -57,6 +57,13 @@ def apply(config: dict, joins: dict, found: dict) -> None:
         config["linux"].pop("gidMappings", None)
 
 
+def user_owner(store: Store, rec: dict) -> int:
+    """The pid of the running container whose user namespace ``rec`` joins
+    (0: none), for a network namespace of its own made inside that one."""
+    cid = (rec["options"].get("joins") or {}).get("user")
+    return (ct.record(store, cid)["pid"] or 0) if cid else 0
+
+
 def repoint(store: Store, rec: dict, directory: str) -> None:
     """At start, once the containers joined run: the bundle's namespace
     paths made those of their processes now."""

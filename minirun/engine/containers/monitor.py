@@ -162,11 +162,13 @@ class Run:
         if self.rec["options"].get("lazy"):            # its layers in the registry: mounted
             from minirun.engine.lazy import mount
             mount.ensure_for(self.store, self.rec["image_id"], self.directory)
+        owner = 0
         if self.rec["options"].get("joins"):   # a pod's member: its infra runs first
             _start_joined(self.store, self.rec)
             from minirun.engine.containers import joining
             joining.repoint(self.store, self.rec, self.directory)
-        self.links = connect.connect(self.store, self.rec, self.directory)
+            owner = joining.user_owner(self.store, self.rec)
+        self.links = connect.connect(self.store, self.rec, self.directory, userns_pid=owner)
         if self.serve:
             from minirun.engine.containers.attach import Server
             self.server = Server(self.directory)

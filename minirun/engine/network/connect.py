@@ -53,11 +53,14 @@ class Links:
         self.fds, self.procs = [], []
 
 
-def connect(store: Store, rec: dict, bundle: str) -> Links:
+def connect(store: Store, rec: dict, bundle: str, userns_pid: int = 0) -> Links:
     """Give the container its network, before it starts: a bridge's veth, or
     slirp4netns/pasta in its namespace.  As root the namespace is a file
     (config.json names it); a plain user's is held by a process, and the
-    bundle is pointed at it."""
+    bundle is pointed at it.  ``userns_pid``: a plain user's container that
+    joins that process's user namespace (a pod's member, whose pod shares
+    other namespaces but not its network) gets its network namespace made
+    in that one, which must own it."""
     mode = rec["options"].get("network")
     links = Links()
     if not private(mode):
@@ -67,6 +70,11 @@ def connect(store: Store, rec: dict, bundle: str) -> Links:
     try:
         if bridged(mode):
             explain.say(f"network {mode}: a namespace, a veth into it, NAT", why="bridge")
+            if rootless and userns_pid:
+                from minirun.engine.network.modes import NetworkError
+                raise NetworkError(f"--network {mode}: a plain user's bridges live in a user "
+                                   "namespace of their own, and this container joins its "
+                                   "pod's: share the pod's network (pod create --share net)")
             setup(store, rec, bundle, links)
         else:
             from minirun.engine.network import usernet
@@ -74,10 +82,11 @@ def connect(store: Store, rec: dict, bundle: str) -> Links:
                         why="user-mode")
             if rootless:
                 from minirun.engine import userns
-                pid, fd = userns.hold(rec["options"].get("userns") == "keep-id")
+                pid, fd = userns.hold(rec["options"].get("userns") == "keep-id",
+                                      join=userns_pid)
                 explain.say(f"namespaces held by process {pid}", why="holder")
                 links.fds.append(fd)
-                _join(bundle, f"/proc/{pid}/ns/user", f"/proc/{pid}/ns/net")
+                _join(bundle, f"/proc/{userns_pid or pid}/ns/user", f"/proc/{pid}/ns/net")
                 target = pid
             else:
                 from minirun.kernel import netlink
