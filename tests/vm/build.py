@@ -24,8 +24,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 KERNEL_META = "linux-image-cloud-amd64"
 PY = f"python{sys.version_info.major}.{sys.version_info.minor}"
-# what the VM's minirun imports; nothing it does not
-SITE_PACKAGES = ("click", "cffi", "urllib3", "zstandard", "tqdm")
+# what the VM's minirun imports, and pytest for the course's checks (inside.py's
+# course()); nothing else
+SITE_PACKAGES = ("click", "cffi", "urllib3", "zstandard", "tqdm",
+                 "pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py")
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
                "pydoc_data", "distutils", "unittest", "config-3.11-x86_64-linux-gnu"}
 
@@ -57,6 +59,15 @@ PYTHONPATH=/opt/minirun:/opt/site MINIRUN_ROOT=/var/lib/minirun HOME=/root \\
     /usr/bin/@PY@ /opt/inside.py /opt/image
 echo "VM: done"
 poweroff -f
+"""
+
+# util-linux's runuser, which the course's checks call, needs PAM; in the VM
+# `runuser -u NAME -- COMMAND...` is this
+RUNUSER = """#!/bin/sh
+exec /usr/bin/@PY@ -c 'import os, pwd, sys
+user = pwd.getpwnam(sys.argv[2])
+os.setgroups([]); os.setgid(user.pw_gid); os.setuid(user.pw_uid)
+os.execvp(sys.argv[4], sys.argv[4:])' "$@"
 """
 
 MINIRUN = """#!/bin/sh
@@ -147,18 +158,22 @@ def initramfs(out: str, modules: list[str], image: str) -> str:
         shutil.copy2("/usr/share/containers/seccomp.json",
                      os.path.join(root, "usr", "share", "containers"))
     shutil.copytree(image, os.path.join(root, "opt", "image"))
+    shutil.copytree(os.path.join(REPO, "course"), os.path.join(root, "opt", "course"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(os.path.join(HERE, "inside.py"), os.path.join(root, "opt", "inside.py"))
     files = {"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n"
                            "tester:x:1000:1000:rootless tests:/home/tester:/bin/sh\n",
              "etc/group": "root:x:0:\ntester:x:1000:\n",
              "etc/subuid": "tester:100000:65536\n", "etc/subgid": "tester:100000:65536\n",
              "etc/hosts": "127.0.0.1\tlocalhost\n", "init": INIT.replace("@PY@", PY),
-             "usr/local/bin/minirun": MINIRUN.replace("@PY@", PY)}
+             "usr/local/bin/minirun": MINIRUN.replace("@PY@", PY),
+             "usr/local/bin/runuser": RUNUSER.replace("@PY@", PY)}
     for name, text in files.items():
         with open(os.path.join(root, name), "w") as f:
             f.write(text)
     os.chmod(os.path.join(root, "init"), 0o755)
-    os.chmod(os.path.join(root, "usr", "local", "bin", "minirun"), 0o755)
+    for tool in ("minirun", "runuser"):
+        os.chmod(os.path.join(root, "usr", "local", "bin", tool), 0o755)
     initrd = os.path.join(out, "initrd.gz")
     with open(initrd, "wb") as f:
         find = subprocess.Popen(["find", "."], cwd=root, stdout=subprocess.PIPE)

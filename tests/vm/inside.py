@@ -4,13 +4,15 @@ Each check prints one line, ``RESULT NAME PASS|FAIL DETAIL``, which the
 host's test (tests/vm/test_cgroup_v2.py) reads from the serial console.
 Real enforcement, as on the host's v1 trees: an allocation past --memory is
 OOM-killed, half a CPU is half a CPU, the 21st process is refused, and
-`update` raises a limit on a running container.
+`update` raises a limit on a running container.  Then the course's level 6
+(course/06-cgroups) runs its own checks on its solution with pytest.
 """
 import json
 import os
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 ALLOCATE = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"
 
@@ -202,6 +204,31 @@ def rootless_pids_and_update():
             f"update {up.returncode} {up.stderr}, after {after.returncode}; left {left}")
 
 
+def course(level: str) -> None:
+    """One level of the course (/opt/course/LEVEL) checked on its solution
+    with pytest, as `make test` does on the host: one RESULT line per check,
+    ``course_NN_NAME``, SKIP for a skipped one (with its reason)."""
+    report = f"/tmp/course-{level}.xml"
+    # no unittest in the VM's standard library (build.py leaves it out); the
+    # course's conftest.py is found from its rootdir
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-p", "no:unittest", "--rootdir", "/opt/course",
+                        f"--junitxml={report}", f"/opt/course/{level}"], capture_output=True,
+                       text=True, timeout=900, env=dict(os.environ, COURSE_USER="tester"))
+    if not os.path.exists(report):
+        result(f"course_{level[:2]}", False, r.stdout[-300:] + r.stderr[-300:])
+        return
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = f"course_{level[:2]}_{case.get('name').removeprefix('test_')}"
+        problem = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
+        if problem is None:
+            result(name, True)
+        else:
+            verdict = "SKIP" if problem.tag == "skipped" else "FAIL"
+            detail = " ".join(f"{problem.get('message', '')} {problem.text or ''}".split())
+            print(f"RESULT {name} {verdict} {detail[:300]}", flush=True)
+
+
 def main(image: str) -> None:
     started = time.monotonic()
     check("controllers", controllers)
@@ -212,6 +239,7 @@ def main(image: str) -> None:
                      ("device_write_bps", device_write_bps), ("devices", devices),
                      ("clean", clean)):
         check(name, fn)
+    course("06-cgroups")
     delegate()
     os.makedirs("/tmp/xdg-tester", mode=0o700, exist_ok=True)
     os.chown("/tmp/xdg-tester", 1000, 1000)
