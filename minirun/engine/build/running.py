@@ -24,11 +24,8 @@ import os
 
 from minirun.engine.build import BuildError, StepFailed
 from minirun.engine.build import containerfile as cf
+from minirun.engine.images import layerdiff
 
-# What the runtime and create make as mount points in a container's root
-# filesystem, if the image has nothing there (none of it is the command's).
-MOUNT_POINTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "run/.containerenv",
-                "proc", "sys", "dev", "run/secrets")
 
 
 def argv(ins, shell: list[str], where: str) -> list[str]:
@@ -133,7 +130,7 @@ def _scrub_here(upper: str, lowers: list[str], dirs: list[str], user: str,
             remove_tree(path) if os.path.isdir(path) and not os.path.islink(path) \
                 else os.unlink(path)
     _own_workdirs(upper, lowers, dirs, user)
-    for rel in MOUNT_POINTS:
+    for rel in layerdiff.MOUNT_POINTS:
         path = os.path.join(upper, rel)
         if not os.path.lexists(path) or any(os.path.lexists(os.path.join(layer, rel))
                                             for layer in lowers):

@@ -18,6 +18,12 @@ WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 
+# What the runtime and create make in a container's root filesystem to mount
+# on, where the image has nothing there: none of it is the command's, so
+# diff leaves it out (as podman does) and a build's RUN layer drops it.
+MOUNT_POINTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "run/.containerenv",
+                "proc", "sys", "dev", "run/secrets")
+
 
 def is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
@@ -48,7 +54,8 @@ def entries(upper: str) -> list[tuple[str, str]]:
 
 def changes(upper: str, lowers: list[str]) -> list[list[str]]:
     """podman diff's list: ["A"|"C"|"D", "/path"] (added, changed, deleted),
-    by path; ``lowers``: the image's layer directories."""
+    by path; ``lowers``: the image's layer directories.  The runtime's
+    mount points are not changes (MOUNT_POINTS)."""
     out = []
     for full, inside in entries(upper):
         st = os.lstat(full)
@@ -56,6 +63,8 @@ def changes(upper: str, lowers: list[str]) -> list[list[str]]:
             out.append(["D", "/" + inside])
             continue
         below = any(os.path.lexists(os.path.join(layer, inside)) for layer in lowers)
+        if not below and inside in MOUNT_POINTS:
+            continue
         out.append(["C" if below else "A", "/" + inside])
     return sorted(out, key=lambda change: change[1])
 
