@@ -14,11 +14,18 @@ A plain user's member joins the infra's user namespace too: it owns the
 others (setns(2) to them needs a capability there), and its id maps are
 the infra's, so the member writes none of its own.
 
+Why (``--explain`` prints the item under it):
+
+- pod: a pod's containers share namespaces: each joins its infra
+  container's, named by path, so the runtime calls setns(2) on them instead
+  of making new ones (setns(2))
+
 See: setns(2), namespaces(7)
 """
 import json
 import os
 
+from minirun import explain
 from minirun.engine.containers import records as ct
 from minirun.engine.store import Store
 
@@ -74,6 +81,9 @@ def repoint(store: Store, rec: dict, directory: str) -> None:
         raise ct.ContainerError(f"the {', '.join(missing)} namespace(s) this container joins "
                                 f"are not there: container {joins[missing[0]][:12]} is not "
                                 "running", exit_code=125)
+    for kind in sorted(found):
+        explain.say(f"join the {kind} namespace of container {joins[kind][:12]}: "
+                    f"{found[kind]}", why="pod")
     path = os.path.join(directory, "config.json")
     with open(path) as f:
         config = json.load(f)
