@@ -116,11 +116,11 @@ fi
 #    rootless container needs), a real rootless container: make demo.  Where
 #    it may not (inside most containers; Ubuntu 24.04's AppArmor restriction,
 #    see README.md), everything but that container.
-if runuser -u "$user" -- unshare --user --map-auto true 2>/dev/null; then
+if runuser -u "$user" -- unshare --user --map-auto --mount true 2>/dev/null; then
   runuser -u "$user" -- env HOME="$home" make -C "$repo" demo
   done_ "make demo as $user: a rootless container ran"
 else
-  skip "make demo's container: $user cannot make a user namespace with its subordinate ids here (unshare --user --map-auto; a container? AppArmor?); ran make setup instead"
+  skip "make demo's container: $user cannot make a user namespace with its subordinate ids here (unshare --user --map-auto --mount failed: a container? AppArmor on Ubuntu 24.04, see README.md?); ran make setup instead"
   runuser -u "$user" -- env HOME="$home" make -C "$repo" setup
   done_ "make setup as $user (virtualenv, native part, busybox root)"
 fi
