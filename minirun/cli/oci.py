@@ -50,7 +50,7 @@ def _flag(*names: str, kind: str = "value", default=None, type=str, help=None, *
 GLOBAL = [
     _flag("--root", help="state directory (default /run/minirun, rootless "
           "$XDG_RUNTIME_DIR/minirun)"),
-    _flag("--log", help="also write errors to this file"),
+    _flag("--log", help="errors here too, and warnings here instead of stderr"),
     _flag("--log-format", default="text", choices=["text", "json"]),
     _flag("--debug", kind="bool"),
     _flag("--explain", kind="bool", help="narrate each step on stderr"),
@@ -242,24 +242,32 @@ def _parser(only: str | None = None):
 
 
 class Output:
-    """Errors to stderr, and to --log in runc's format, once."""
+    """Errors to stderr and to --log, warnings to --log where it is given
+    (else stderr), in runc's format (podman and containerd read it)."""
 
     def __init__(self, args):
         self.log, self.json = args.log, args.log_format == "json"
 
     def error(self, message: str) -> None:
         sys.stderr.write(f"minirun-oci: {message}\n")
-        if self.log:
-            try:
-                import datetime
-                with open(self.log, "a") as f:
-                    if self.json:  # runc's format, which podman and containerd read
-                        t = datetime.datetime.now(datetime.timezone.utc).isoformat()
-                        f.write(json.dumps({"level": "error", "msg": message, "time": t}) + "\n")
-                    else:
-                        f.write(f"error: {message}\n")
-            except OSError:
-                pass
+        self._to_log("error", message)
+
+    def warning(self, message: str) -> None:
+        self._to_log("warning", message)
+
+    def _to_log(self, level: str, message: str) -> None:
+        if not self.log:
+            return
+        try:
+            import datetime
+            with open(self.log, "a") as f:
+                if self.json:
+                    t = datetime.datetime.now(datetime.timezone.utc).isoformat()
+                    f.write(json.dumps({"level": level, "msg": message, "time": t}) + "\n")
+                else:
+                    f.write(f"{level}: {message}\n")
+        except OSError:
+            pass
 
 
 def _exec_process(args, base):
@@ -419,6 +427,9 @@ def _main(argv: list[str] | None = None) -> int:
         cgroups.warm_migration()
     args = _fast_parse(argv) or _parser(verb if verb in VERBS else None).parse_args(argv)
     out = Output(args)
+    if args.log:
+        from minirun.runtime import checks
+        checks.send_warnings_to(out.warning)
     if args.version:
         print(f"minirun-oci version {VERSION}\nspec: {SPEC_VERSION}")
         return 0

@@ -21,8 +21,24 @@ from minirun.runtime import spec as spec_mod
 LIMITS_WARNED = "org.minirun.limits-warned"
 
 
+# Where warnings go: stderr, unless the engine gave minirun-oci a --log
+# (as runc, everything it would say goes there then: under a shim the
+# runtime's stderr may be the container's own, and a warning would read as
+# the container's output).
+_sink = None
+
+
+def send_warnings_to(sink) -> None:
+    """``sink(message)`` takes every warning from now on."""
+    global _sink
+    _sink = sink
+
+
 def warn(message: str) -> None:
-    sys.stderr.write(f"minirun: warning: {message}\n")
+    if _sink is not None:
+        _sink(message)
+    else:
+        sys.stderr.write(f"minirun: warning: {message}\n")
 
 
 def clamp_rlimits(k, proc: spec_mod.Process, can_raise: bool) -> spec_mod.Process:

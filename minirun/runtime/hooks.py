@@ -11,9 +11,9 @@ says so).
 See: runtime-spec config.md#posix-platform-hooks
 """
 import subprocess
-import sys
 
 from minirun.errors import LaunchError
+from minirun.runtime import checks
 from minirun.runtime.spec import Hook
 
 
@@ -41,4 +41,4 @@ def run_all(hooks: tuple[Hook, ...], state_json: str, phase: str, fatal: bool = 
         except LaunchError as e:
             if fatal:
                 raise
-            sys.stderr.write(f"minirun: warning: {e}\n")
+            checks.warn(str(e))

@@ -1,5 +1,6 @@
 """Black-box: write a config.json, run a probe inside the busybox rootfs and
 check from inside.  Every test runs as root and as the unprivileged test user."""
+import json
 import os
 import signal
 import subprocess
@@ -155,6 +156,14 @@ def test_rlimits_and_clamping(rt, busybox_rootfs, cid):
     r = run(rt, b, cid + "b")
     assert r.returncode == 0, r.stderr
     assert "RLIMIT_NOFILE hard limit 10000000 is above this host's" in r.stderr
+    # Given a --log (as shims give one), the warning goes there in runc's
+    # JSON, not to stderr: under a shim that is the container's output.
+    log = os.path.join(rt.scratch, "log.json")
+    r = rt.oci("--log", log, "--log-format", "json", "run", "--bundle", b.path, cid + "c")
+    assert r.returncode == 0 and "RLIMIT_NOFILE" not in r.stderr, r.stderr
+    with open(log) as f:
+        entry = json.loads(f.readline())
+    assert entry["level"] == "warning" and "RLIMIT_NOFILE hard limit" in entry["msg"], entry
 
 
 def test_signal_dispositions_start_at_their_defaults(rt, busybox_rootfs, cid):
