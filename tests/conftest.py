@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,7 @@ class Runtime:
     def cleanup(self) -> None:
         for cid in self.ids():
             self.oci("delete", "--force", cid)
+        end_podman_pause(self.scratch)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def ids(self) -> list[str]:
@@ -198,6 +200,17 @@ def processes(scratch: str, comm: str | None = None) -> list[int]:
         if rest.split()[0] != "Z" and name.startswith(comm or "") and made_for(scratch, pid):
             found.append(int(pid))
     return found
+
+
+def end_podman_pause(scratch: str) -> None:
+    """A plain user's podman leaves a pause process (catatonit -P) holding
+    its user namespace for as long as its XDG_RUNTIME_DIR lives: a test
+    that ran podman under ``scratch`` ends it with the directory."""
+    for pid in processes(scratch, "catatonit"):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def leftovers(rt: Runtime, cid: str, bundle: "Bundle | None" = None) -> list[str]:

@@ -7,6 +7,9 @@ import tempfile
 
 import pytest
 
+from tests.conftest import end_podman_pause
+from tests.e2e.registry import free_port
+
 PROBE = ("echo ENV; env | grep -v -E '^(container|HOSTNAME)=' | sort; echo ID; id; "
          "echo CWD; pwd; echo RESOLV; cat /etc/resolv.conf; echo HOSTS; "
          "grep -c localhost /etc/hosts; echo MOUNTS; cut -d' ' -f2 /proc/self/mounts | sort -u")
@@ -45,6 +48,7 @@ def podman(mr, registries_conf):
         points = [line.split()[4] for line in f if d in line or runroot in line]
     for point in sorted(points, key=len, reverse=True):
         subprocess.run(["umount", "-l", point], capture_output=True)
+    end_podman_pause(d)
     shutil.rmtree(d, ignore_errors=True)
     shutil.rmtree(runroot, ignore_errors=True)
 
@@ -157,7 +161,7 @@ def test_templates_read_the_same(mr, registry, podman):
     """The same container made by both: what a script reads through
     inspect -f and ps --format, side by side."""
     image = f"{registry.addr}/test/busybox:latest"
-    flags = ["--name", "tmpl", "-p", "18081:80", "-w", "/tmp", "--label", "k=v"]
+    flags = ["--name", "tmpl", "-p", f"{free_port()}:80", "-w", "/tmp", "--label", "k=v"]
     assert podman("create", *flags, image, "sleep", "30").returncode == 0
     mr("create", *flags, image, "sleep", "30", check=True)
     for template in INSPECT_TEMPLATES:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import OCI, is_root, unprivileged_user
+from tests.conftest import OCI, end_podman_pause, is_root, unprivileged_user
 
 pytestmark = pytest.mark.podman
 
@@ -62,6 +62,7 @@ class Podman:
             points = [line.split()[4] for line in f if f" {self.dir}/" in line]
         for point in sorted(points, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True)
+        end_podman_pause(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
