@@ -23,7 +23,8 @@ def run(argv: list[str], showing: bool) -> int:
     and return its exit code (128 + the signal if a signal killed it)."""
     # TODO(level 1): os.fork(), os.execvp(), os.waitpid(), os.pipe().
     # If exec fails, the child must print why and leave with os._exit(127):
-    # a plain exit would run the parent's clean-up code twice.
+    # a plain exit would run the parent's clean-up code twice.  Before exec,
+    # signal.signal(SIGPIPE and SIGXFSZ, signal.SIG_DFL): see the README.
     raise NotImplementedError("run")
 
 

@@ -9,6 +9,7 @@ With --show, the parent prints what /proc says about the child before
 waiting: its name, its parent, its command line.
 """
 import os
+import signal
 import sys
 
 
@@ -28,6 +29,10 @@ def run(argv: list[str], showing: bool) -> int:
     if pid == 0:
         os.close(write_end)
         os.read(read_end, 1)
+        # Python ignores SIGPIPE and SIGXFSZ, and a signal ignored stays
+        # ignored across exec: put them back, or the program never sees them.
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(signum, signal.SIG_DFL)
         try:
             os.execvp(argv[0], argv)
         except OSError as e:

@@ -47,3 +47,14 @@ def test_a_missing_program_is_127_and_one_line(run):
     r = run("run", "/no/such/program")
     assert r.returncode == 127
     assert "Traceback" not in r.stderr and "/no/such/program" in r.stderr
+
+
+def test_the_program_starts_with_no_signal_ignored(run):
+    """Look at: run(): signal.signal(SIGPIPE and SIGXFSZ, SIG_DFL) in the
+    child before exec (Python ignores them; exec keeps what is ignored)."""
+    r = run("run", "/bin/grep", "SigIgn", "/proc/self/status")
+    assert r.returncode == 0, r.stderr
+    ignored = int(r.stdout.split()[1], 16)
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+        assert not ignored & (1 << (signum - 1)), \
+            f"{signal.Signals(signum).name} is still ignored in the program: {r.stdout.strip()}"

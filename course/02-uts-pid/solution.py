@@ -16,6 +16,7 @@ the host, in the host's namespaces, to wait and to clean up.
 """
 import argparse
 import os
+import signal
 import sys
 import traceback
 
@@ -68,6 +69,8 @@ def init(opts) -> int:
 
 def execute(argv: list[str]) -> int:
     """Become ``argv``; return 127 (and say why) only if exec failed."""
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):     # level 1: Python ignores them
+        signal.signal(signum, signal.SIG_DFL)
     try:
         os.execvp(argv[0], argv)
     except OSError as e:

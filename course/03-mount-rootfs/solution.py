@@ -15,6 +15,7 @@ DIR/proc that shows its own PID namespace.  After that, nothing of the host's tr
 """
 import argparse
 import os
+import signal
 import sys
 import traceback
 
@@ -111,6 +112,8 @@ def pivot_into(rootfs: str) -> None:
 
 def execute(argv: list[str]) -> int:
     """Become ``argv``; return 127 (and say why) only if exec failed."""
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):     # level 1: Python ignores them
+        signal.signal(signum, signal.SIG_DFL)
     try:
         os.execvp(argv[0], argv)
     except OSError as e:
