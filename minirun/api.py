@@ -329,7 +329,8 @@ class Container:
 
     def port(self, port: int, protocol: str = "tcp") -> tuple[str, int]:
         """(host address, host port) where the container's ``port`` is published."""
-        for p in self._record()["options"].get("ports") or []:
+        from minirun.engine.containers import joining
+        for p in joining.published(self._store(), self._record()):
             if p["container_port"] == int(port) and p["protocol"] == protocol:
                 return p["host_ip"] or "0.0.0.0", p["host_port"]
         raise MiniRunError(f"port {port}/{protocol} is not published (ports={{{port}: None}})")

@@ -112,7 +112,8 @@ The pods room:
           NoSuchPod             no pod by that name or id (pod rm and pod exists give 1)
     engine/pods/kube.py
         KubeError               (a PodError) a Kubernetes YAML file minirun cannot play:
-                                names the document and the field
+                                names the document and the field; or no pod and no
+                                container of the name kube generate was given
 
 The output room:
     gotemplate/data.py

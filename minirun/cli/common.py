@@ -1,5 +1,5 @@
-"""What the nouns' commands share: printing each name a verb acted on, and
-the `ls` of volumes and networks (JSON, names only, or a table)."""
+"""What the nouns' commands share: printing each name a verb acted on
+(with podman's exit codes), and podman's question before a prune."""
 
 import click
 
@@ -23,6 +23,16 @@ def each(names, fn, missing: int | None = None, echo=None) -> None:
         click.echo(echo(name, result) if echo else name)
     if code:
         sys.exit(code)
+
+
+def confirm(warning: str) -> bool:
+    """podman's question; anything but y or yes (end of input too) is no."""
+    import sys
+    click.echo(warning + "Are you sure you want to continue? [y/N] ", nl=False)
+    answer = sys.stdin.readline()
+    if not answer.endswith("\n"):
+        click.echo()
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _not_found(e: Exception) -> bool:

@@ -91,7 +91,7 @@ PS_HEADERS = {"ID": "CONTAINER ID", "CreatedHuman": "CREATED", "ExitCode": "EXIT
 def ps_json(store, r: dict) -> dict:
     """A container as `ps --format json` prints it (podman's ListContainer)."""
     from minirun.cli.formats import ago, epoch
-    from minirun.engine.containers import records as ct
+    from minirun.engine.containers import joining, records as ct
     opts = r["options"]
     return {
         "AutoRemove": bool(opts.get("rm")), "Command": _command(store, r),
@@ -106,7 +106,7 @@ def ps_json(store, r: dict) -> dict:
         "Pid": r["pid"] or 0, "Pod": opts.get("pod") or "", "PodName": _pod_name(store, opts),
         "Ports": [{"host_ip": p.get("host_ip") or "", "container_port": p["container_port"],
                    "host_port": p["host_port"], "range": 1, "protocol": p["protocol"]}
-                  for p in opts.get("ports") or []] or None,
+                  for p in joining.published(store, r)] or None,
         "Size": None, "StartedAt": int(epoch(r["started"])) if r["started"] else -62135596800,
         "State": r["state"], "Status": "", "Created": int(epoch(r["created"])),
     }
@@ -125,7 +125,7 @@ def ps_row(store, r: dict, no_trunc: bool = False) -> dict:
     podman's reporter's over them (a short ID, the status in words, the
     command and names as text)."""
     from minirun.cli.formats import ago, go_time
-    from minirun.engine.containers import restart
+    from minirun.engine.containers import joining, restart
     row = ps_json(store, r)
     command = " ".join(row["Command"])
     state = r["state"]
@@ -142,7 +142,7 @@ def ps_row(store, r: dict, no_trunc: bool = False) -> dict:
                 RunningFor=ago(r["created"]), CreatedAt=go_time(r["created"]),
                 Ports=", ".join(f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}->"
                                 f"{p['container_port']}/{p['protocol']}"
-                                for p in r["options"].get("ports") or []),
+                                for p in joining.published(store, r)),
                 Networks=",".join(row["Networks"]), Restarts=restart.count(store, r["id"]))
 
 
@@ -200,14 +200,14 @@ def logs(obj, follow: bool, tail: int | None, timestamps: bool, since: str | Non
 def port(obj, all_: bool, name: str | None, private: str | None) -> None:
     """A container's published ports, as podman prints them (PRIVATE: the
     host address of that one only)."""
-    from minirun.engine.containers import records as ct
+    from minirun.engine.containers import joining, records as ct
     from minirun.errors import MiniRunError
     store = hot.store(obj)
     if all_ == bool(name):
         raise click.UsageError("name a container, or use --all")
     recs = ct.all_records(store) if all_ else [ct.find(store, name)]
     for rec in recs:
-        ports = rec["options"].get("ports") or []
+        ports = joining.published(store, rec)
         if private:
             number, _, proto = private.partition("/")
             found = [p for p in ports if str(p["container_port"]) == number

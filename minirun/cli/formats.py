@@ -87,10 +87,11 @@ def typed(value, key: str | None = None, struct=Struct):
 
 
 def rows(fmt: str | None, items: list[dict], default: str, names: dict[str, str],
-         struct=Struct) -> None:
+         struct=Struct, heading: bool = True) -> None:
     """Print ``items`` (rows with podman's field names) as ``fmt`` asks:
     None or "table" (``default``, a table template), "json" (a list of the
-    rows), or a template (``table ...`` gets a header from ``names``)."""
+    rows), or a template (``table ...`` gets a header from ``names``, unless
+    not ``heading``: --noheading)."""
     if fmt == "json":
         click.echo(json.dumps(items, indent=2))       # podman's listing indent
         return
@@ -98,7 +99,7 @@ def rows(fmt: str | None, items: list[dict], default: str, names: dict[str, str]
     body = gotemplate.parse(gotemplate.normalize(text))
     lines = [_line(body, typed(item, None, struct)) for item in items]
     if gotemplate.is_table(text):
-        lines = gotemplate.align([gotemplate.header(text, names)] + lines)
+        lines = gotemplate.align([gotemplate.header(text, names)] + lines)[0 if heading else 1:]
     for line in lines:
         click.echo(line)
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from minirun.cli import hot
+from minirun.cli.common import confirm
 from minirun.cli.hot import engine_errors
 
 
@@ -69,7 +70,7 @@ def prune(obj, all_: bool, volumes: bool, force: bool) -> None:
             "all dangling images" if not all_ else "all images without at least one "
             "container associated with them"] + (["all volumes not used by at least one "
                                                  "container"] if volumes else [])
-    if not force and not _confirm("WARNING! This command removes:\n" +
+    if not force and not confirm("WARNING! This command removes:\n" +
                                   "".join(f"\t- {w}\n" for w in what)):
         return
     before = sum(r["Size"] for r in usage(obj))
@@ -96,7 +97,7 @@ def prune(obj, all_: bool, volumes: bool, force: bool) -> None:
 @engine_errors
 def reset(obj, force: bool) -> None:
     """Remove every container, image, volume and network of the store."""
-    if not force and not _confirm("WARNING! This will remove:\n\t- all containers\n"
+    if not force and not confirm("WARNING! This will remove:\n\t- all containers\n"
                                   "\t- all images\n\t- all volumes\n\t- all networks\n"):
         return
     from minirun.engine.containers import lifecycle, records as ct, volumes as vol
@@ -111,16 +112,6 @@ def reset(obj, force: bool) -> None:
     bridge.prune(store)
     vol.prune(store)
     img.prune(obj["root"], True)
-
-
-def _confirm(warning: str) -> bool:
-    """podman's question; anything but y or yes (end of input too) is no."""
-    import sys
-    click.echo(warning + "Are you sure you want to continue? [y/N] ", nl=False)
-    answer = sys.stdin.readline()
-    if not answer.endswith("\n"):
-        click.echo()
-    return answer.strip().lower() in ("y", "yes")
 
 
 def _said(title: str, names: list[str]) -> None:

@@ -15,6 +15,28 @@ from tests.e2e.registry import Registry
 
 MINIRUN = os.path.join(os.path.dirname(sys.executable), "minirun")
 BUILD = os.path.join(REPO, "rootfs-tools", "build-image")
+PROBES = os.path.join(os.path.dirname(__file__), "probes")
+
+
+@pytest.fixture(scope="session")
+def probes():
+    """Small programs of ours that busybox lacks, each built from
+    probes/NAME.c the first time it is asked for, static (busybox has no
+    libc to link against): ``probes("udpecho")`` is the directory holding
+    it, for ``-v DIR:/probe:ro``.  Skipped, saying why, without gcc."""
+    d = tempfile.mkdtemp(prefix="minirun-probes-", dir="/tmp")
+    os.chmod(d, 0o755)
+
+    def build(name: str) -> str:
+        if not os.path.exists(os.path.join(d, name)):
+            if shutil.which("gcc") is None:
+                pytest.skip(f"gcc is needed to build the probe {name} (scripts/setup-host "
+                            "installs it)")
+            subprocess.run(["gcc", "-static", "-O2", "-o", os.path.join(d, name),
+                            os.path.join(PROBES, f"{name}.c")], check=True, capture_output=True)
+        return d
+    yield build
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,20 +7,14 @@ and clients: busybox httpd, nc, wget, and a small UDP echo server of ours
 (probes/udpecho.c: busybox has no UDP server)."""
 import json
 import os
-import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
 from tests.conftest import processes
-
-PROBES = os.path.join(os.path.dirname(__file__), "probes")
-
 
 @pytest.fixture
 def img(mr, registry):
@@ -30,16 +24,9 @@ def img(mr, registry):
 
 
 @pytest.fixture(scope="session")
-def udpecho():
+def udpecho(probes):
     """A directory holding the UDP echo server, built static for busybox."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the UDP echo probe (scripts/setup-host installs it)")
-    d = tempfile.mkdtemp(prefix="minirun-probes-", dir="/tmp")
-    os.chmod(d, 0o755)
-    subprocess.run(["gcc", "-static", "-O2", "-o", f"{d}/udpecho", f"{PROBES}/udpecho.c"],
-                   check=True, capture_output=True)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    return probes("udpecho")
 
 
 def _veth(cid: str) -> bool:

@@ -10,30 +10,26 @@ static SysV IPC probe of ours (probes/sysvipc.c: Debian's busybox has no
 ipcmk or ipcs)."""
 import json
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 
 import pytest
 
-from tests.conftest import is_root, processes
-
-PROBES = os.path.join(os.path.dirname(__file__), "probes")
-
+from tests.conftest import processes
+from tests.e2e.test_like_podman import podman as podman_alone  # noqa: F401 (a fixture)
 
 @pytest.fixture(scope="session")
-def ipcprobe():
+def ipcprobe(probes):
     """A directory holding the SysV IPC probe, built static for busybox."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the SysV IPC probe (scripts/setup-host installs it)")
-    d = tempfile.mkdtemp(prefix="minirun-probes-", dir="/tmp")
-    os.chmod(d, 0o755)
-    subprocess.run(["gcc", "-static", "-O2", "-o", f"{d}/sysvipc", f"{PROBES}/sysvipc.c"],
-                   check=True, capture_output=True)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    return probes("sysvipc")
+
+
+@pytest.fixture
+def podman(podman_alone):  # noqa: F811 (the fixture imported above)
+    """podman 4.3 beside `mr` (test_like_podman's), whose pods go (with -f)
+    before its containers do."""
+    yield podman_alone
+    podman_alone("pod", "rm", "-fa", "-t", "0")
 
 
 @pytest.fixture
@@ -48,6 +44,38 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _scratch(mr, name: str, text: str) -> str:
+    """A file of this test's, NAME under its scratch directory (and the
+    directories on the way), that the test user may read: its path."""
+    path = os.path.join(mr.rt.scratch, name)
+    d = os.path.dirname(path)
+    while d != mr.rt.scratch and not os.path.isdir(d):
+        os.makedirs(d)
+        os.chmod(d, 0o755)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def _v1pod(text: str):
+    """kube generate's YAML as the Kubernetes client's own V1Pod, which must
+    keep every field under its name (the client writes the timestamp back
+    as +00:00 where Kubernetes and podman write Z)."""
+    import yaml
+    kubernetes = pytest.importorskip("kubernetes", reason="the test dependency `kubernetes` "
+                                     "(pip install -e .[test]) checks the generated YAML")
+    doc = yaml.safe_load(text)
+    api = kubernetes.client.ApiClient()
+    model = api._ApiClient__deserialize(doc, "V1Pod")
+    back = api.sanitize_for_serialization(model)
+    stamp = doc["metadata"].pop("creationTimestamp")
+    assert stamp.endswith("Z") and \
+        back["metadata"].pop("creationTimestamp") == stamp[:-1] + "+00:00"
+    assert back == doc                    # no field dropped or renamed
+    return model
 
 
 def _fetch(url: str, tries: int = 100) -> str:
@@ -114,10 +142,16 @@ def test_a_pods_containers_share_localhost_hostname_and_ipc(pods, img, ipcprobe)
     assert r.stdout.splitlines()[0] == "no-ipc" and r.stdout.splitlines()[1] != "shop"
 
     assert _fetch(f"http://127.0.0.1:{port}/index.html") == "served\n"   # the pod's port
+    # ... which each member shows as its own, as podman's do
+    assert mr("port", "server", check=True).stdout == f"80/tcp -> 0.0.0.0:{port}\n"
+    assert mr("ps", "--filter", "name=server", "--format", "{{.Ports}}").stdout == \
+        f"0.0.0.0:{port}->80/tcp\n"
+    assert mr("inspect", "--format", "{{.NetworkSettings.Ports}} {{.HostConfig.PortBindings}}",
+              "server").stdout == f"map[80/tcp:[{{ {port}}}]] map[]\n"
     listing = json.loads(mr("pod", "ps", "--format", "json", check=True).stdout)
     assert [(p["Name"], p["Status"], p["InfraId"], len(p["Containers"])) for p in listing] == \
         [("shop", "Running", infra, 2)]
-    assert mr("pod", "ps", "-q", check=True).stdout == pod_id[:12] + "\n"
+    assert mr("pod", "ps", "-q", check=True).stdout == pod_id + "\n"      # (whole, as podman's)
     table = mr("pod", "ps", check=True).stdout.splitlines()
     assert table[0].split() == ["POD", "ID", "NAME", "STATUS", "CREATED", "INFRA", "ID", "#",
                                 "OF", "CONTAINERS"]
@@ -202,8 +236,87 @@ def test_pod_verbs_and_their_exit_codes(pods, img):
     while json.loads(mr("pod", "inspect", "fresh").stdout)["State"] != "Exited":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    assert mr("pod", "prune", check=True).stdout == pod_id + "\n"
+    assert mr("pod", "prune", "-f", check=True).stdout == pod_id + "\n"
     assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+
+
+def test_the_pod_flags_a_podman_script_types(pods, img):
+    """pod create's -n, -h, NAME, --infra=false, --share none and +pid,
+    --infra-name, --pod-id-file and --replace; pod ps's --filter, --sort,
+    container columns and --noheading; pod inspect of a missing pod; the
+    verbs' --all, --latest and --ignore; pod logs -n and --since; pod prune
+    asking first: each as podman 4.3 answers it."""
+    mr = pods
+    id_file = os.path.join(mr.rt.scratch, "web.id")
+    web = mr("pod", "create", "-n", "web", "-h", "webhost", "--infra-name", "web-infra",
+             "--pod-id-file", id_file, "-l", "tier=front", check=True).stdout.strip()
+    with open(id_file) as f:
+        assert f.read() == web
+    r = mr("pod", "create", "--name", "again", "--pod-id-file", id_file)
+    assert r.returncode == 125 and "web.id: the file exists" in r.stderr
+    assert mr("pod", "exists", "again").returncode == 1
+    first = mr("pod", "create", "--share", "+pid", "plain", check=True).stdout.strip()
+    mr("pod", "create", "--infra=false", "--name", "bare", check=True)
+    mr("pod", "create", "--share", "none", "--name", "nothing", check=True)
+    shown = {p["Name"]: p for p in json.loads(mr("pod", "inspect", "web", "plain", "bare",
+                                                 "nothing", check=True).stdout)}
+    assert (shown["web"]["Hostname"], shown["web"]["Containers"][0]["Name"]) == \
+        ("webhost", "web-infra")
+    assert shown["plain"]["SharedNamespaces"] == ["ipc", "net", "pid", "uts"]
+    assert [(shown[n]["CreateInfra"], shown[n]["NumContainers"]) for n in ("bare", "nothing")] \
+        == [(False, 0), (False, 0)]
+    plain = mr("pod", "create", "--replace", "--name", "plain", check=True).stdout.strip()
+    assert plain != first and mr("pod", "exists", first).returncode == 1
+    assert mr("ps", "-aq", "--no-trunc", "--filter", f"pod={first}").stdout == ""
+
+    mr("run", "-d", "--pod", "web", "--name", "w1", img, "sh", "-c", "echo one; sleep 1000",
+       check=True)
+    assert mr("exec", "w1", "hostname", check=True).stdout == "webhost\n"
+
+    def names(*args: str) -> list[str]:
+        return mr("pod", "ps", *args, "--format", "{{.Name}}", check=True).stdout.split()
+    assert names() == ["plain", "nothing", "bare", "web"]            # newest first
+    assert names("--sort", "name") == ["bare", "nothing", "plain", "web"]
+    assert names("--sort", "number")[-1] == "web"
+    assert names("--filter", "name=^web$") == names("--filter", "status=running") == \
+        names("--filter", "label=tier=front") == names("--filter", "ctr-names=^w1$") == ["web"]
+    assert names("--filter", "ctr-number=0") == ["nothing", "bare"]
+    assert names("--filter", "name=web", "--filter", "name=bare") == ["bare", "web"]
+    assert names("--filter", "name=a", "--filter", "status=created") == ["plain", "bare"]
+    r = mr("pod", "ps", "--filter", "status=up")
+    assert r.returncode == 125 and r.stderr.count("\n") == 1 and "a pod's status is" in r.stderr
+    r = mr("pod", "ps", "--ctr-names", "--ctr-status", "--filter", "name=^web$", check=True)
+    head, row = r.stdout.splitlines()
+    assert head.split()[-3:] == ["ID", "NAMES", "STATUS"] and "#" not in head
+    assert row.split()[-2:] == ["web-infra,w1", "running,running"]
+    assert mr("pod", "ps", "--noheading", "--filter", "name=^web$").stdout.split()[:2] == \
+        [web[:12], "web"]
+    assert mr("pod", "list", "-q", check=True).stdout == mr("pod", "ps", "-q").stdout
+
+    r = mr("pod", "inspect", "nosuch")
+    assert (r.returncode, r.stdout) == (125, "[]\n") and "no such pod" in r.stderr
+    r = mr("pod", "inspect", "web", "nosuch")
+    assert r.returncode == 125 and json.loads(r.stdout)["Name"] == "web"
+
+    assert mr("pod", "logs", "-n", "web", check=True).stdout == "w1 one\n"
+    assert mr("pod", "logs", "--since", "1h", "web", check=True).stdout.endswith(" one\n")
+    assert mr("pod", "logs", "--since", "2h", "--until", "1h", "web", check=True).stdout == ""
+
+    r = mr("pod", "stop", "-i", "-t", "0", "nosuch", "web")
+    assert (r.returncode, r.stdout) == (0, web + "\n"), r.stderr
+    assert mr("pod", "start", "-l", check=True).stdout == plain + "\n"
+    r = mr("pod", "stop", "-a", "-t", "0", "web")
+    assert r.returncode == 125 and "no pod names are needed with --all" in r.stderr
+    assert len(mr("pod", "stop", "-a", "-t", "0", check=True).stdout.split()) == 4
+    r = mr("pod", "prune", input="")                  # asked, and no answer is no
+    assert r.returncode == 0 and "Are you sure you want to continue? [y/N]" in r.stdout
+    assert len(names()) == 4
+    r = mr("pod", "prune", input="y\n", check=True)   # the pods that ran and ended
+    assert r.stdout.split("[y/N] ")[1].split() == [plain, web], r.stdout
+    assert names() == ["nothing", "bare"]
+    assert mr("pod", "rm", "-i", "nosuch").returncode == 0
+    assert mr("pod", "rm", "nosuch").returncode == 1
+    assert mr("ps", "-aq").stdout == ""
 
 
 def test_a_pod_that_shares_its_pid_namespace(pods, img):
@@ -315,21 +428,10 @@ def _without_stamp(text: str) -> str:
 
 
 def test_kube_play_generate_and_play_again(pods, img):
-    kubernetes = pytest.importorskip("kubernetes", reason="the test dependency `kubernetes` "
-                                     "(pip install -e .[test]) checks the generated YAML")
-    import yaml
     mr = pods
-    data = os.path.join(mr.rt.scratch, "kube-data")
-    os.makedirs(data)
-    with open(os.path.join(data, "page.txt"), "w") as f:
-        f.write("from the host\n")
-    os.chmod(data, 0o755)
-    os.chmod(os.path.join(data, "page.txt"), 0o644)
+    data = os.path.dirname(_scratch(mr, "kube-data/page.txt", "from the host\n"))
     port = _free_port()
-    path = os.path.join(mr.rt.scratch, "pod.yaml")
-    with open(path, "w") as f:
-        f.write(POD_YAML.format(image=img, port=port, data=data))
-    os.chmod(path, 0o644)
+    path = _scratch(mr, "pod.yaml", POD_YAML.format(image=img, port=port, data=data))
 
     pod_id, ids = _played(mr, path)
     assert len(ids) == 2
@@ -348,10 +450,7 @@ def test_kube_play_generate_and_play_again(pods, img):
     assert env == "hello there\n/www\n"
 
     generated = mr("kube", "generate", "kpod", check=True).stdout
-    doc = yaml.safe_load(generated)
-    api = kubernetes.client.ApiClient()
-    model = api._ApiClient__deserialize(doc, "V1Pod")     # the client's own model
-    assert api.sanitize_for_serialization(model) == doc   # no field dropped or renamed
+    model = _v1pod(generated)
     assert model.metadata.name == "kpod" and model.kind == "Pod"
     web, client = model.spec.containers
     assert (web.name, web.image, web.command, web.args, web.working_dir) == (
@@ -372,10 +471,7 @@ def test_kube_play_generate_and_play_again(pods, img):
     assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
     assert _left(mr, ids, timeout=10) == []
 
-    again = os.path.join(mr.rt.scratch, "generated.yaml")
-    with open(again, "w") as f:
-        f.write(generated)
-    os.chmod(again, 0o644)
+    again = _scratch(mr, "generated.yaml", generated)
     pod2, ids2 = _played(mr, again)                 # the same pod again
     assert pod2 != pod_id and len(ids2) == 2
     assert _fetch(f"http://127.0.0.1:{port}/index.html") == "from the host\n"
@@ -389,25 +485,14 @@ def test_kube_generate_of_a_container_and_its_settings(pods, img):
     """One container (not in a pod) as a pod of its own, NAME-pod: its
     securityContext, a named volume as a persistentVolumeClaim, a bind mount
     as a hostPath; checked with the client's model, then played."""
-    kubernetes = pytest.importorskip("kubernetes", reason="the test dependency `kubernetes` "
-                                     "(pip install -e .[test]) checks the generated YAML")
-    import yaml
     mr = pods
-    host = os.path.join(mr.rt.scratch, "host-dir")
-    os.makedirs(host)
-    with open(os.path.join(host, "note"), "w") as f:
-        f.write("bound\n")
-    os.chmod(host, 0o755)
-    os.chmod(os.path.join(host, "note"), 0o644)
+    host = os.path.dirname(_scratch(mr, "host-dir/note", "bound\n"))
     port = _free_port()
     mr("create", "--name", "lone", "-v", "lone-data:/data", "-v", f"{host}:/h:ro",
        "--read-only", "--cap-drop", "NET_RAW", "--cap-add", "SYS_TIME", "-u", "1000:1000",
        "-e", "A=b", "-w", "/data", "-p", f"{port}:8080", img, "sleep", "1000", check=True)
     generated = mr("kube", "generate", "lone", check=True).stdout
-    doc = yaml.safe_load(generated)
-    api = kubernetes.client.ApiClient()
-    model = api._ApiClient__deserialize(doc, "V1Pod")
-    assert api.sanitize_for_serialization(model) == doc
+    model = _v1pod(generated)
     assert model.metadata.name == "lone-pod" and model.spec.restart_policy == "Never"
     (c,) = model.spec.containers
     assert (c.name, c.args, c.working_dir) == ("lone", ["sleep", "1000"], "/data")
@@ -422,10 +507,7 @@ def test_kube_generate_of_a_container_and_its_settings(pods, img):
     assert volumes[mounts["/h"]].host_path.path == host
 
     mr("rm", "lone", check=True)
-    path = os.path.join(mr.rt.scratch, "lone.yaml")
-    with open(path, "w") as f:
-        f.write(generated)
-    os.chmod(path, 0o644)
+    path = _scratch(mr, "lone.yaml", generated)
     mr("kube", "play", path, check=True)
     r = mr("exec", "lone-pod-lone", "sh", "-c", "id -u; id -g; cat /h/note; pwd", check=True)
     assert r.stdout == "1000\n1000\nbound\n/data\n"
@@ -472,10 +554,7 @@ def test_kube_play_a_deployment_and_a_pod_in_one_file(pods, img):
     """Several documents: a Deployment's pod template (one pod, NAME-pod-0,
     as podman names it) and a Pod, each printed as podman prints it."""
     mr = pods
-    path = os.path.join(mr.rt.scratch, "multi.yaml")
-    with open(path, "w") as f:
-        f.write(MULTI_YAML.format(image=img))
-    os.chmod(path, 0o644)
+    path = _scratch(mr, "multi.yaml", MULTI_YAML.format(image=img))
     out = mr("kube", "play", path, check=True).stdout.split("\n")
     assert [out[0], out[2], out[4], out[5], out[7], out[9:]] == \
         ["Pod:", "Container:", "", "Pod:", "Container:", ["", ""]], out
@@ -496,7 +575,6 @@ def test_kube_play_a_deployment_and_a_pod_in_one_file(pods, img):
 
 def test_kube_bad_input_one_line_nothing_made(pods, img):
     mr = pods
-    path = os.path.join(mr.rt.scratch, "bad.yaml")
     cases = [
         ("kind: Service\nmetadata: {name: s}\n", "kind 'Service' is not supported"),
         ("kind: Pod\nmetadata: {name: p}\nspec: {}\n", "spec.containers is missing"),
@@ -509,143 +587,225 @@ def test_kube_bad_input_one_line_nothing_made(pods, img):
          "resources: {limits: {memory: lots}}}\n", "is not a quantity"),
     ]
     for text, said in cases:
-        with open(path, "w") as f:
-            f.write(text)
-        os.chmod(path, 0o644)
+        path = _scratch(mr, "bad.yaml", text)
         r = mr("kube", "play", path)
         assert r.returncode == 125 and said in r.stderr, (text, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
     # an image that cannot be pulled: the pod made for it goes again
     missing = img.rsplit("/", 2)[0] + "/test/nosuch:latest"
-    with open(path, "w") as f:
-        f.write(f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n"
-                f"  - {{name: a, image: '{missing}'}}\n")
+    path = _scratch(mr, "bad.yaml", f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n"
+                                    f"  - {{name: a, image: '{missing}'}}\n")
     r = mr("kube", "play", path)
     assert r.returncode == 125 and "nosuch" in r.stderr, r.stderr
     assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""
+    # kube down of pods that are not all there: said (125), and none touched
+    mr("pod", "create", "--name", "p", check=True)
+    path = _scratch(mr, "two.yaml", "".join(
+        f"---\nkind: Pod\nmetadata: {{name: {n}}}\nspec:\n  containers:\n"
+        f"  - {{name: a, image: '{img}'}}\n" for n in "pq"))
+    r = mr("kube", "down", path)
+    assert r.returncode == 125 and r.stderr == "Error: no pod with name or ID q found: no " \
+        "such pod\n" and r.stdout == ""
+    assert mr("pod", "exists", "p").returncode == 0
+    r = mr("kube", "generate", "nosuch")
+    assert r.returncode == 125 and r.stderr.startswith("Error: no pod or container with name "
+                                                       "or ID nosuch found")
 
 
-def _podman(d: str, *args: str) -> subprocess.CompletedProcess:
-    """podman 4.3 with a private store; runc, with the limits this host allows
-    (docs: /work/shared/HOST.md), in a containers.conf of its own."""
-    conf = os.path.join(d, "containers.conf")
-    if not os.path.exists(conf):
-        with open(conf, "w") as f:
-            f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
-                    '[engine]\nruntime = "runc"\n')
-    return subprocess.run(["podman", "--root", f"{d}/root", "--runroot", f"{d}/run",
-                           "--storage-driver", "vfs", *args], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, CONTAINERS_CONF=conf))
+def _alike(text: str, port: int | None = None) -> list[list[str]]:
+    """A tool's output as words per line, with what must differ between
+    podman and minirun made alike: 64- and 12-hex ids, times ago, and the
+    side's own host port."""
+    import re
+    text = re.sub(r"\b[0-9a-f]{64}\b", "ID", re.sub(r"\b[0-9a-f]{12}\b", "SHORT", text))
+    text = re.sub(r"(Less than a second|About an? \w+|\d+ \w+) ago", "AGO", text)
+    text = text.replace(str(port), "PORT") if port else text
+    return [line.split() for line in text.splitlines()]
 
 
-def test_like_podman(pods, img):
-    """The same pod made by podman 4.3 and by minirun (as root; nothing run):
-    pod ps's columns, inspect's fields, the exit codes of a missing pod, and
-    kube generate's shape."""
-    if shutil.which("podman") is None or pods.rt.rootless or not is_root():
-        pytest.skip("podman 4.3 is compared as root (apt-get install podman)")
-    mr = pods
-    d = tempfile.mkdtemp(prefix="minirun-podman-pods-", dir="/tmp")
-    try:
-        theirs = _podman(d, "pod", "create", "--name", "same", "-p", "18999:80",
-                         "--label", "a=b")
-        if theirs.returncode != 0:
-            pytest.skip(f"podman cannot make a pod here: {theirs.stderr.strip()}")
-        mr("pod", "create", "--name", "same", "-p", "18999:80", "--label", "a=b", check=True)
-        a = json.loads(_podman(d, "pod", "inspect", "same").stdout)
-        b = json.loads(mr("pod", "inspect", "same", check=True).stdout)
-        fields = ["Id", "Name", "Created", "State", "Hostname", "Labels", "SharedNamespaces",
-                  "NumContainers", "Containers", "InfraContainerID"]
-        assert all(f in a and f in b for f in fields)
-        for f in ("Name", "State", "Hostname", "Labels", "NumContainers"):
-            assert a[f] == b[f], f
-        assert sorted(a["SharedNamespaces"]) == b["SharedNamespaces"]   # (podman's: a Go
-        # map's order, which changes from run to run)
-        assert [sorted(c) for c in a["Containers"]] == [sorted(c) for c in b["Containers"]]
-        assert a["Containers"][0]["Name"].endswith("-infra") and \
-            b["Containers"][0]["Name"].endswith("-infra")
-        assert a["InfraConfig"]["PortBindings"] == b["InfraConfig"]["PortBindings"]
-        head = [r.splitlines()[0] for r in (_podman(d, "pod", "ps").stdout,
-                                            mr("pod", "ps").stdout)]
-        assert head[0].split() == head[1].split()
-        rows = [json.loads(r)[0] for r in (_podman(d, "pod", "ps", "--format", "json").stdout,
-                                           mr("pod", "ps", "--format", "json").stdout)]
-        assert sorted(rows[0]) == sorted(rows[1])
-        assert [sorted(c) for c in rows[0]["Containers"]] == \
-            [sorted(c) for c in rows[1]["Containers"]]
-        fmt = "{{.Name}} {{.Status}} {{.NumberOfContainers}}"
-        assert _podman(d, "pod", "ps", "--format", fmt).stdout == \
-            mr("pod", "ps", "--format", fmt).stdout == "same Created 1\n"
-        for args in (("pod", "exists", "nosuch"), ("pod", "rm", "nosuch"),
-                     ("pod", "inspect", "nosuch"), ("pod", "create", "--name", "same")):
-            assert _podman(d, *args).returncode == mr(*args).returncode, args
-        # a member each, of the same image and command: the YAML's shape
-        pause = "localhost/podman-pause:" + _podman(d, "version", "--format",
-                                                    "{{.Client.Version}}").stdout.strip() + "-0"
-        flags = ("--pod", "same", "--name", "same-app", "-e", "K=v", "-w", "/tmp",
-                 "-v", "/tmp:/hosttmp:ro", "-v", "same-vol:/nv", "--memory", "64m",
-                 "--cpus", "0.5")
-        _podman(d, "create", *flags, pause, "/catatonit", "-P")
-        mr("create", *flags, img, "sleep", "1000", check=True)
-        import yaml
-        ya = yaml.safe_load(_podman(d, "kube", "generate", "same").stdout)
-        yb = yaml.safe_load(mr("kube", "generate", "same", check=True).stdout)
-        for key in ("apiVersion", "kind"):
-            assert ya[key] == yb[key]
-        assert ya["metadata"]["name"] == yb["metadata"]["name"] and \
-            ya["metadata"]["labels"] == yb["metadata"]["labels"] == {"app": "same"}
-        for key in ("hostname", "restartPolicy", "volumes", "enableServiceLinks",
-                    "automountServiceAccountToken"):
-            assert ya["spec"][key] == yb["spec"][key], key
-        ca, cb = ya["spec"]["containers"][0], yb["spec"]["containers"][0]
-        for key in ("workingDir", "ports", "resources", "volumeMounts"):
-            assert ca[key] == cb[key], key
-        assert ca["env"] == cb["env"] == [{"name": "K", "value": "v"}]
-        # podman keeps the pod's name in the container's (and kube play adds it
-        # again: same-same-app); minirun takes it off, so play gives back same-app
-        assert (ca["name"], cb["name"]) == ("same-app", "app")
+def test_like_podman_pod_ps_inspect_and_create(pods, img, podman):
+    """The same pods made by podman 4.3 and by minirun (as root and as the
+    test user): pod ps's columns, rows, --filter and --sort, inspect's
+    fields, pod create's flags, and the exit codes of a missing pod."""
+    mr, ports = pods, (_free_port(), _free_port())
+    for tool, port in ((podman, ports[0]), (mr, ports[1])):
+        r = tool("pod", "create", "--name", "same", "-p", f"{port}:80", "--label", "a=b")
+        assert r.returncode == 0, r.stderr
+    a = json.loads(podman("pod", "inspect", "same").stdout)
+    b = json.loads(mr("pod", "inspect", "same", check=True).stdout)
+    for f in ("Name", "State", "Hostname", "Labels", "NumContainers", "CreateInfra"):
+        assert a[f] == b[f], f
+    assert sorted(a["SharedNamespaces"]) == b["SharedNamespaces"]   # (podman's: a Go
+    # map's order, which changes from run to run)
+    assert [sorted(c) for c in a["Containers"]] == [sorted(c) for c in b["Containers"]]
+    assert a["Containers"][0]["Name"].endswith("-infra") and \
+        b["Containers"][0]["Name"].endswith("-infra")
+    for key in ("PortBindings", "HostNetwork", "pid_ns", "userns", "uts_ns"):
+        assert _alike(json.dumps(a["InfraConfig"][key]), ports[0]) == \
+            _alike(json.dumps(b["InfraConfig"][key]), ports[1]), key
+    head = [r.splitlines()[0] for r in (podman("pod", "ps").stdout, mr("pod", "ps").stdout)]
+    assert head[0].split() == head[1].split()
+    rows = [json.loads(r)[0] for r in (podman("pod", "ps", "--format", "json").stdout,
+                                       mr("pod", "ps", "--format", "json").stdout)]
+    assert sorted(rows[0]) == sorted(rows[1])
+    assert [sorted(c) for c in rows[0]["Containers"]] == \
+        [sorted(c) for c in rows[1]["Containers"]]
+    for args in (("--format", "{{.Name}} {{.Status}} {{.NumberOfContainers}} {{.Labels}}"),
+                 ("-q",), ("--no-trunc", "-q"), ("--noheading",), ("--ctr-names",),
+                 ("--ctr-ids", "--ctr-status", "--noheading")):
+        theirs, ours = podman("pod", "ps", *args), mr("pod", "ps", *args)
+        assert theirs.returncode == ours.returncode == 0, (args, ours.stderr)
+        assert _alike(theirs.stdout) == _alike(ours.stdout), (args, theirs.stdout, ours.stdout)
 
-        # the verbs on a pod that is made but not started, then started: the same
-        # codes (podman's pod kill and pod top of nothing running: 0, and no output;
-        # pod rm without -f of a pod whose infra alone runs: 0, it is stopped first)
-        assert _podman(d, "rm", "same-app").returncode == mr("rm", "same-app").returncode == 0
-        for args in (("pod", "inspect", "same", "same"), ("pod", "kill", "same"),
-                     ("pod", "top", "same"), ("pod", "start", "same"), ("pod", "rm", "same")):
-            a, b = _podman(d, *args), mr(*args)
-            assert a.returncode == b.returncode, (args, a.stderr, b.stderr)
-            if args[1] == "top":
-                assert a.stdout == b.stdout == "", args
-            if args[1] == "kill":          # the pod's id, whether or not it killed anything
-                assert len(a.stdout) == len(b.stdout) == 65, args
-            if args[1] == "inspect":       # several pods: a list (one: an object)
-                assert isinstance(json.loads(a.stdout), list) and \
-                    isinstance(json.loads(b.stdout), list)
-        assert _podman(d, "pod", "rm", "same").returncode == mr("pod", "rm", "same").returncode
+    # pod create's flags, and what pod ps then lists and filters
+    for args in (("-n", "x1", "-h", "hh"), ("--infra=false", "--name", "x2"),
+                 ("--share", "none", "--name", "x3"), ("--share", "+pid", "--name", "x4"),
+                 ("--infra-name", "x5-infra", "--name", "x5"), ("x6",),
+                 ("--replace", "--name", "x4"), ("--name", "x1"), ("--share", "ipc,mnt"),
+                 ("--share", "net,+pid"), ("--name", "bad name")):
+        theirs, ours = podman("pod", "create", *args), mr("pod", "create", *args)
+        assert theirs.returncode == ours.returncode, (args, theirs.stderr, ours.stderr)
+        assert ours.returncode == 0 or ours.stderr.count("\n") == 1, ours.stderr
+    fmt = "{{.Name}} {{.Hostname}} {{.NumContainers}} {{.CreateInfra}} {{.SharedNamespaces}}"
+    names = ("x1", "x2", "x3", "x4", "x5", "x6")
+    theirs = podman("pod", "inspect", "-f", fmt, *names).stdout.splitlines()
+    ours = mr("pod", "inspect", "-f", fmt, *names, check=True).stdout.splitlines()
+    assert [ln.split(" [")[0] for ln in theirs] == [ln.split(" [")[0] for ln in ours]
+    assert [sorted(ln.split(" [")[1].strip("]").split()) for ln in theirs] == \
+        [sorted(ln.split(" [")[1].strip("]").split()) for ln in ours]
+    assert "x5-infra" in podman("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert "x5-infra" in mr("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    for args in (("--sort", "name"), ("--filter", "name=^x"), ("--filter", "label=a=b"),
+                 ("--filter", "ctr-number=0"), ("--filter", "status=created"),
+                 ("--filter", "name=x1", "--filter", "name=x2"), ("--filter", "id=zzz"),
+                 ("--filter", "network=none"), ("--filter", "status=bogus"),
+                 ("--filter", "bogus=1"), ("--sort", "bogus")):
+        theirs = podman("pod", "ps", *args, "--format", "{{.Name}}")
+        ours = mr("pod", "ps", *args, "--format", "{{.Name}}")
+        assert (theirs.returncode, sorted(theirs.stdout.split())) == \
+            (ours.returncode, sorted(ours.stdout.split())), (args, theirs.stderr, ours.stderr)
+        if args[0] == "--sort" and ours.returncode == 0:
+            assert theirs.stdout == ours.stdout, args
 
-        # kube play and down of the same two-container Pod: the same lines, the
-        # same names
-        path = os.path.join(d, "two.yaml")
-        for tool, image, command in (("podman", pause, "['/catatonit', '-P']"),
-                                     ("minirun", img, "[sleep, '100']")):
-            with open(path, "w") as f:
-                f.write("apiVersion: v1\nkind: Pod\nmetadata: {name: kp}\nspec:\n  containers:\n"
-                        + "".join(f"  - {{name: {n}, image: '{image}', command: {command}}}\n"
-                                  for n in "ab"))
-            os.chmod(d, 0o755)
-            os.chmod(path, 0o644)
-            run = (lambda *a: _podman(d, *a)) if tool == "podman" else mr
-            played = run("kube", "play", path)
-            assert played.returncode == 0, (tool, played.stderr)
-            lines = played.stdout.split("\n")
-            assert [lines[0], lines[2], lines[5:]] == ["Pod:", "Containers:", ["", ""]], tool
-            names = sorted(n for n in run("ps", "-a", "--format", "{{.Names}}").stdout.split()
-                           if n.startswith("kp-"))
-            assert names == ["kp-a", "kp-b"], tool
-            down = run("kube", "down", path).stdout
-            assert down == f"Pods stopped:\n{lines[1]}\nPods removed:\n{lines[1]}\n", tool
-    finally:
-        _podman(d, "pod", "rm", "-fa")
-        _podman(d, "rmi", "-fa")
-        _podman(d, "volume", "rm", "-fa")
-        subprocess.run(["rm", "-rf", d])
+    # a pod that is not there: the same codes, inspect's [] on stdout
+    for args in (("pod", "exists", "nosuch"), ("pod", "rm", "nosuch"),
+                 ("pod", "rm", "-i", "nosuch"), ("pod", "inspect", "nosuch"),
+                 ("pod", "start", "nosuch"), ("pod", "stop", "nosuch"),
+                 ("pod", "stop", "-i", "nosuch"), ("pod", "kill", "nosuch"),
+                 ("pod", "pause", "nosuch"), ("pod", "top", "nosuch"),
+                 ("pod", "logs", "nosuch"), ("kube", "generate", "nosuch"),
+                 ("run", "--rm", "--pod", "nosuch", img, "true")):
+        theirs, ours = podman(*args), mr(*args)
+        assert theirs.returncode == ours.returncode, (args, theirs.stderr, ours.stderr)
+        assert theirs.stdout == ours.stdout, args
+        said = ours.returncode and args[1] != "exists"      # (exists: a code, no words)
+        assert ours.stderr.count("\n") == (1 if said else 0), ours.stderr
+        assert ours.stderr.startswith("Error: " if said else ""), ours.stderr
+    r = mr("pod", "inspect", "same", "nosuch")
+    assert podman("pod", "inspect", "same", "nosuch").returncode == r.returncode == 125
+    assert json.loads(r.stdout)["Name"] == "same"
+
+
+def test_like_podman_members_and_kube(pods, img, podman):
+    """A member of each tool's pod, of the same image: its ports (the pod's),
+    the pod's verbs and their codes, pod logs, pod prune's question, kube
+    generate's shape and kube play/down's lines (as root and as the test
+    user)."""
+    mr, ports = pods, (_free_port(), _free_port())
+    r = podman("pull", "-q", img)
+    assert r.returncode == 0, r.stderr
+    flags = ("--pod", "same", "--name", "same-app", "-e", "K=v", "-w", "/tmp",
+             "-v", "/tmp:/hosttmp:ro", "-v", "same-vol:/nv", "--memory", "64m",
+             "--cpus", "0.5")
+    for tool, port in ((podman, ports[0]), (mr, ports[1])):
+        assert tool("pod", "create", "--name", "same", "-p", f"{port}:80").returncode == 0
+        r = tool("create", *flags, img, "httpd", "-f", "-p", "80")
+        assert r.returncode == 0, r.stderr
+    import yaml
+    ya = yaml.safe_load(podman("kube", "generate", "same").stdout)
+    yb = yaml.safe_load(mr("kube", "generate", "same", check=True).stdout)
+    for key in ("apiVersion", "kind"):
+        assert ya[key] == yb[key]
+    assert ya["metadata"]["name"] == yb["metadata"]["name"] and \
+        ya["metadata"]["labels"] == yb["metadata"]["labels"] == {"app": "same"}
+    assert ya["metadata"]["creationTimestamp"].endswith("Z") and \
+        yb["metadata"]["creationTimestamp"].endswith("Z")
+    for key in ("hostname", "restartPolicy", "volumes", "enableServiceLinks",
+                "automountServiceAccountToken"):
+        assert ya["spec"][key] == yb["spec"][key], key
+    ca, cb = ya["spec"]["containers"][0], yb["spec"]["containers"][0]
+    for key in ("workingDir", "volumeMounts"):
+        assert ca[key] == cb[key], key
+    assert _alike(json.dumps(ca["ports"]), ports[0]) == _alike(json.dumps(cb["ports"]), ports[1])
+    assert (ca.get("resources") or {}) == (cb.get("resources") or {})   # (none: a plain
+    # user's limits on cgroup v1, ignored by both)
+    assert ca["env"] == cb["env"] == [{"name": "K", "value": "v"}]
+    # podman keeps the pod's name in the container's (and kube play adds it
+    # again: same-same-app); minirun takes it off, so play gives back same-app
+    assert (ca["name"], cb["name"]) == ("same-app", "app")
+
+    # the member shows the pod's ports; pod ps its containers
+    for args in (("pod", "start", "same"), ("port", "same-app"),
+                 ("ps", "--filter", "name=same-app", "--format", "{{.Ports}}"),
+                 ("inspect", "-f", "{{.NetworkSettings.Ports}} {{.HostConfig.PortBindings}}",
+                  "same-app"),
+                 ("pod", "ps", "--ctr-names", "--ctr-status", "--noheading"),
+                 ("pod", "ps", "--filter", "ctr-status=running", "--format", "{{.Name}}")):
+        theirs, ours = podman(*args), mr(*args)
+        assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
+        assert _alike(theirs.stdout, ports[0]) == _alike(ours.stdout, ports[1]), \
+            (args, theirs.stdout, ours.stdout)
+    for tool in (podman, mr):
+        assert tool("run", "--pod", "same", "--name", "same-echo", img, "echo",
+                    "hello").returncode == 0
+    assert podman("pod", "logs", "-n", "-c", "same-echo", "same").stdout == \
+        mr("pod", "logs", "-n", "-c", "same-echo", "same").stdout == "hello\n"
+    assert "same-echo hello\n" in podman("pod", "logs", "-n", "same").stdout
+    assert mr("pod", "logs", "-n", "same").stdout == "same-echo hello\n"
+
+    # the verbs: the same codes (pod kill and pod top of nothing running: 0,
+    # and no output; pod rm without -f of a pod whose infra alone runs: 0)
+    for args in (("pod", "stop", "-t", "0", "same"), ("pod", "inspect", "same", "same"),
+                 ("pod", "kill", "same"), ("pod", "top", "same"), ("pod", "rm", "same")):
+        theirs, ours = podman(*args), mr(*args)
+        assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
+        if args[1] == "top":
+            assert theirs.stdout == ours.stdout == "", args
+        if args[1] in ("kill", "stop", "rm"):     # the pod's id
+            assert len(theirs.stdout) == len(ours.stdout) == 65, args
+        if args[1] == "inspect":       # several pods: a list (one: an object)
+            assert isinstance(json.loads(theirs.stdout), list) and \
+                isinstance(json.loads(ours.stdout), list)
+    # pod prune asks first; no answer is no (podman: an error, EOF; minirun:
+    # no, as its system prune)
+    for tool in (podman, mr):
+        tool("pod", "create", "--name", "ran", check=True) if tool is mr else \
+            tool("pod", "create", "--name", "ran")
+        tool("pod", "start", "ran")
+        tool("pod", "stop", "-t", "0", "ran")
+    theirs, ours = podman("pod", "prune"), mr("pod", "prune", input="")
+    assert "Are you sure you want to continue? [y/N]" in theirs.stdout and \
+        "Are you sure you want to continue? [y/N]" in ours.stdout
+    assert podman("pod", "exists", "ran").returncode == mr("pod", "exists", "ran").returncode == 0
+    theirs, ours = podman("pod", "prune", "-f"), mr("pod", "prune", "-f")
+    assert len(theirs.stdout) == len(ours.stdout) == 65
+
+    # kube play and down of the same two-container Pod: the same lines, the
+    # same names; down of a pod that is not there: the same code
+    path = _scratch(mr, "two.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: kp}\n"
+                    "spec:\n  containers:\n" + "".join(
+                        f"  - {{name: {n}, image: '{img}', command: [sleep, '100']}}\n"
+                        for n in "ab"))
+    for tool in (podman, mr):
+        played = tool("kube", "play", path)
+        assert played.returncode == 0, played.stderr
+        lines = played.stdout.split("\n")
+        assert [lines[0], lines[2], lines[5:]] == ["Pod:", "Containers:", ["", ""]], lines
+        names = sorted(n for n in tool("ps", "-a", "--format", "{{.Names}}").stdout.split()
+                       if n.startswith("kp-"))
+        assert names == ["kp-a", "kp-b"]
+        down = tool("kube", "down", path).stdout
+        assert down == f"Pods stopped:\n{lines[1]}\nPods removed:\n{lines[1]}\n"
+    theirs, ours = podman("kube", "down", path), mr("kube", "down", path)
+    assert theirs.returncode == ours.returncode == 125 and theirs.stdout == ours.stdout == ""

@@ -1,15 +1,16 @@
 """Pods without privileges: a member's spec made from its pod's words
 (containers/spec.make's ``pod``), the namespaces it joins written into a
-config (containers/joining.apply), and Kubernetes YAML read and written
-(engine/pods/kube): quantities, names, documents refused before anything
-is made."""
+config (containers/joining.apply), pod create's --share and --infra as
+podman reads them, pod ps's filters and sorts (engine/pods/listing), and
+Kubernetes YAML read and written (engine/pods/kube): quantities, names,
+securityContext both ways, documents refused before anything is made."""
 import os
 
 import pytest
 
 from minirun.engine.containers import joining
 from minirun.engine.containers.spec import make
-from minirun.engine.pods import kube
+from minirun.engine.pods import create, kube, listing
 from minirun.errors import MiniRunError
 
 POD = {"id": "p" * 64, "infra": "i" * 64, "share": ["ipc", "net", "uts"], "hostname": "shop"}
@@ -73,7 +74,7 @@ def test_kubernetes_quantities_both_ways():
         kube._quantity("lots", "spec.containers[0].resources.limits.memory")
     assert kube._binary(64 << 20) == "64Mi" and kube._binary(3 << 30) == "3Gi"
     assert kube._binary(1000) == "1000"
-    assert kube._timestamp("2026-01-02T03:04:05.123456789Z") == "2026-01-02T03:04:05+00:00"
+    assert kube._timestamp("2026-01-02T03:04:05.123456789Z") == "2026-01-02T03:04:05Z"
 
 
 def test_documents_a_pod_and_a_deployment_and_refusals():
@@ -109,3 +110,67 @@ def test_a_containers_words_from_its_yaml():
     with pytest.raises(kube.KubeError, match="no volume of that name"):
         kube._options("web", {"name": "a", "image": "b",
                               "volumeMounts": [{"name": "x", "mountPath": "/x"}]}, {}, "doc")
+
+
+def test_share_as_podman_reads_it():
+    assert create.parse_share(None, True) == ["ipc", "net", "uts"]
+    assert create.parse_share("+pid", True) == ["ipc", "net", "pid", "uts"]
+    assert create.parse_share("+pid,net", True) == ["ipc", "net", "pid", "uts"]
+    assert create.parse_share("pid,net", True) == ["net", "pid"]
+    assert create.parse_share("none", False) == create.parse_share("", False) == []
+    with pytest.raises(MiniRunError, match="`mnt` cannot be shared"):
+        create.parse_share("ipc,mnt", True)
+    with pytest.raises(MiniRunError, match="`[+]pid` cannot be shared"):
+        create.parse_share("net,+pid", True)          # (as podman: + starts the list only)
+    with pytest.raises(MiniRunError, match="members always join the infra's user namespace"):
+        create.parse_share("user", True)
+    with pytest.raises(MiniRunError, match="without an infra container"):
+        create.parse_share("net", False)
+    # an infra container unless asked not to, or unless the pod shares nothing
+    assert create.wants_infra(None, None) and create.wants_infra("+pid", None)
+    assert not create.wants_infra("none", None) and not create.wants_infra(" ", None)
+    assert create.wants_infra("none", True) and not create.wants_infra(None, False)
+
+
+def _row(name, status="Running", labels=None, ctrs=(("i" * 64, "x-infra", "running"),),
+         created="2026-01-02T03:04:05.000000000Z", networks=("minirun",)):
+    return {"Name": name, "Id": name * 32, "Status": status, "Labels": labels or {},
+            "Created": created, "Networks": list(networks),
+            "Containers": [{"Id": i, "Names": n, "Status": s} for i, n, s in ctrs]}
+
+
+def _passes(row, *filters):
+    return all(any(test(row, v) for v in values)
+               for test, values in listing._parse_filters(filters))
+
+
+def test_pod_ps_filters_or_within_a_key_and_across_keys():
+    row = _row("ab", labels={"app": "x"},
+               ctrs=(("1" * 64, "ab-infra", "running"), ("2" * 64, "web", "exited")))
+    assert _passes(row, "name=^a", "label=app", "label=app=x", "status=running")
+    assert _passes(row, "name=zz", "name=b$")               # one key's values: or
+    assert not _passes(row, "name=ab", "status=exited")     # keys: and
+    assert not _passes(row, "label=app=y") and not _passes(row, "label=tier")
+    assert _passes(row, "ctr-names=^web$", "ctr-status=exited", "ctr-ids=222", "ctr-number=2")
+    assert not _passes(row, "ctr-number=1") and not _passes(row, "id=zz")
+    assert _passes(row, "id=abab", "network=minirun", "until=2026-01-03T00:00:00Z")
+    assert not _passes(row, "until=2026-01-01T00:00:00Z")
+    for bad, said in [("bogus=1", "filter pods by name"), ("name", "filter pods by name"),
+                      ("status=up", "a pod's status is"), ("ctr-number=x", "a number"),
+                      ("name=(", "not a regular expression"), ("until=soon", "a duration")]:
+        with pytest.raises(MiniRunError, match=said):
+            listing._parse_filters([bad])
+
+
+def test_security_context_both_ways():
+    options = {"privileged": True, "read_only": True, "cap_add": ["CAP_SYS_TIME"],
+               "cap_drop": ["net_raw"], "user": "1000:100"}
+    sc = kube._security(options)
+    assert sc == {"privileged": True, "readOnlyRootFilesystem": True,
+                  "capabilities": {"add": ["SYS_TIME"], "drop": ["NET_RAW"]},
+                  "runAsUser": 1000, "runAsGroup": 100}
+    assert kube._play_security(sc) == {"privileged": True, "read_only": True,
+                                       "cap_add": ("SYS_TIME",), "cap_drop": ("NET_RAW",),
+                                       "user": "1000:100"}
+    assert kube._security({}) == {} and kube._play_security({}) == {"cap_add": (),
+                                                                      "cap_drop": ()}

@@ -91,7 +91,7 @@ def create(store: Store, spec: ContainerSpec, owner: int = 0) -> str:
                        "VALUES (?, ?, ?, ?, 'created', ?)",
                        (cid, name, image_id, now(), json.dumps(options)))
         if spec.cidfile:
-            _write_cidfile(spec.cidfile, cid)
+            write_id_file(spec.cidfile, cid)
         from minirun.engine import events
         events.emit(store.root, "container", "create", cid, name, spec.image)
     except BaseException:
@@ -112,13 +112,14 @@ def _replace(store: Store, name: str) -> None:
         pass                            # none by that name: nothing to replace
 
 
-def _write_cidfile(path: str, cid: str) -> None:
+def write_id_file(path: str, ident: str, flag: str = "--cidfile") -> None:
+    """--cidfile (pod create's --pod-id-file): the id written to a new file."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     except OSError as e:
-        raise ContainerError(f"--cidfile {path}: {e.strerror}") from None
+        raise ContainerError(f"{flag} {path}: {e.strerror}") from None
     with os.fdopen(fd, "w") as f:
-        f.write(cid)
+        f.write(ident)
 
 
 def _forget(store: Store, cid: str) -> None:

@@ -120,7 +120,7 @@ def host_config(store: Store, rec: dict, config: dict) -> dict:
         "LogConfig": {"Type": opts.get("log_driver") or "k8s-file", "Config": None,
                       "Path": os.path.join(ct.container_dir(store, rec["id"]), "ctr.log")},
         "NetworkMode": _network_mode(opts.get("network")),
-        "PortBindings": port_bindings(opts),
+        "PortBindings": port_bindings(opts.get("ports") or []),
         "RestartPolicy": {"Name": "" if opts.get("restart") in (None, "no")
                           else opts["restart"],
                           "MaximumRetryCount": opts.get("restart_retries") or 0},
@@ -154,10 +154,10 @@ def host_config(store: Store, rec: dict, config: dict) -> dict:
     }
 
 
-def port_bindings(opts: dict) -> dict:
+def port_bindings(ports: list[dict]) -> dict:
     """{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, as podman keys them."""
     out: dict = {}
-    for p in opts.get("ports") or []:
+    for p in ports:
         out.setdefault(f"{p['container_port']}/{p['protocol']}", []).append(
             {"HostIp": p.get("host_ip") or "", "HostPort": str(p["host_port"])})
     return out
@@ -173,7 +173,9 @@ def _exposed(store: Store, rec: dict) -> dict:
 
 
 def network_settings(store: Store, rec: dict) -> dict:
-    """Its addresses on the networks it joined (their leases)."""
+    """Its addresses on the networks it joined (their leases), and the ports
+    it is reached on (a pod member's: its pod's)."""
+    from minirun.engine.containers import joining
     from minirun.engine.network import bridge
     opts = rec["options"]
     networks = {}
@@ -191,7 +193,8 @@ def network_settings(store: Store, rec: dict) -> dict:
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": "", "Bridge": "", "SandboxID": "", "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": _exposed(store, rec) | port_bindings(opts), "SandboxKey": "",
+            "Ports": _exposed(store, rec) | port_bindings(joining.published(store, rec)),
+            "SandboxKey": "",
             "Networks": networks}
 
 

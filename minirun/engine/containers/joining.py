@@ -64,6 +64,19 @@ def apply(config: dict, joins: dict, found: dict) -> None:
         config["linux"].pop("gidMappings", None)
 
 
+def published(store: Store, rec: dict) -> list[dict]:
+    """The ports a container is reached on: its own, or, where it joins
+    another's network (a pod's member joins its infra's), that one's: a
+    member shows its pod's ports in ps, port and inspect, as podman's do."""
+    cid = (rec["options"].get("joins") or {}).get("network")
+    if not cid:
+        return rec["options"].get("ports") or []
+    try:
+        return ct.record(store, cid)["options"].get("ports") or []
+    except ct.ContainerError:
+        return []                       # (the infra gone: its pod is going)
+
+
 def user_owner(store: Store, rec: dict) -> int:
     """The pid of the running container whose user namespace ``rec`` joins
     (0: none), for a network namespace of its own made inside that one."""

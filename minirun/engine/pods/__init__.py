@@ -18,9 +18,11 @@ Read it in this order (each module imports only those above it):
 records.py     the pods table: find, list, members, the words a member's
                spec is made with (``joining``); the room's errors
 pause.py       the pause image, made once from the host's catatonit
-create.py      pod create: the record, then the infra container
 lifecycle.py   start, stop, restart, kill, pause, unpause, rm, prune,
-               top, logs; a pod's state from its containers'; inspect, ps
+               top, logs; a pod's state from its containers'
+create.py      pod create: the record, then the infra container (--replace
+               removes the pod it replaces first)
+listing.py     what pod ps (its --filter and --sort) and pod inspect show
 kube.py        kube generate (a v1 Pod), kube play, kube down
 
 It stands on the containers room (which never imports it: a member's

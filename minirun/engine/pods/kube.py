@@ -30,7 +30,8 @@ HEADER = ("# Save the output of this file and use kubectl create -f to import\n"
 
 class KubeError(PodError):
     """A Kubernetes YAML file minirun cannot play: names the document and
-    field, and what is wrong with it."""
+    field, and what is wrong with it; or a name kube generate finds no pod
+    and no container by."""
 
 
 # --- generate -------------------------------------------------------------------------
@@ -49,7 +50,11 @@ def generate(store: Store, name: str) -> str:
         ports = (infra["options"].get("ports") or []) if infra else []
         hostname = pods.hostname(pod) if "uts" in (pod["options"].get("share") or []) else ""
     except pods.NoSuchPod:
-        rec = ct.find(store, name)
+        try:
+            rec = ct.find(store, name)
+        except ct.NoSuchContainer:
+            raise KubeError(f"no pod or container with name or ID {name} found (minirun pod "
+                            "ps and ps -a list them)") from None
         recs, pod_name, created = [rec], f"{rec['name']}-pod", rec["created"]
         ports, hostname = rec["options"].get("ports") or [], rec["options"].get("hostname")
     volumes: list[dict] = []
@@ -85,9 +90,8 @@ def _restart_policy(recs: list[dict]) -> str:
 
 
 def _timestamp(stamp: str) -> str:
-    """RFC 3339 in seconds, as datetime writes it back (so it survives a
-    round trip through the Kubernetes client's models unchanged)."""
-    return stamp.split(".")[0].rstrip("Z") + "+00:00"
+    """RFC 3339 in whole seconds, in UTC, as Kubernetes and podman write it."""
+    return stamp.split(".")[0].rstrip("Z") + "Z"
 
 
 def _container(rec: dict, pod_name: str, ports: list[dict], volumes: list[dict]) -> dict:
@@ -140,16 +144,15 @@ def _binary(n: int) -> str:
     return str(n)
 
 
+# securityContext's fields and run's words for them, both ways
+SECURITY_FLAGS = (("privileged", "privileged"), ("readOnlyRootFilesystem", "read_only"))
+CAPABILITIES = (("add", "cap_add"), ("drop", "cap_drop"))
+
+
 def _security(o: dict) -> dict:
-    out: dict = {}
-    if o.get("privileged"):
-        out["privileged"] = True
-    if o.get("read_only"):
-        out["readOnlyRootFilesystem"] = True
-    caps = {}
-    for key, word in (("cap_add", "add"), ("cap_drop", "drop")):
-        if o.get(key):
-            caps[word] = [c.upper().removeprefix("CAP_") for c in o[key]]
+    out: dict = {field: True for field, word in SECURITY_FLAGS if o.get(word)}
+    caps = {field: [c.upper().removeprefix("CAP_") for c in o[word]]
+            for field, word in CAPABILITIES if o.get(word)}
     if caps:
         out["capabilities"] = caps
     user, _, group = (o.get("user") or "").partition(":")
@@ -289,13 +292,9 @@ def _options(pod: str, c: dict, volumes: dict, where: str) -> dict:
 
 
 def _play_security(sc: dict) -> dict:
-    kw: dict = {}
-    if sc.get("privileged"):
-        kw["privileged"] = True
-    if sc.get("readOnlyRootFilesystem"):
-        kw["read_only"] = True
+    kw: dict = {word: True for field, word in SECURITY_FLAGS if sc.get(field)}
     caps = sc.get("capabilities") or {}
-    kw["cap_add"], kw["cap_drop"] = tuple(caps.get("add") or ()), tuple(caps.get("drop") or ())
+    kw.update({word: tuple(caps.get(field) or ()) for field, word in CAPABILITIES})
     if sc.get("runAsUser") is not None:
         kw["user"] = str(sc["runAsUser"]) + (f":{sc['runAsGroup']}"
                                              if sc.get("runAsGroup") is not None else "")
@@ -387,11 +386,12 @@ def play(root: str | None, store: Store, filename: str) -> list[str]:
 
 
 def down(store: Store, filename: str) -> list[str]:
-    """Stop and remove the pods that ``filename`` names; the lines podman prints."""
+    """Stop and remove the pods that ``filename`` names (each must be there:
+    a missing one is said before any is touched, as podman); the lines
+    podman prints."""
     from minirun.engine.pods import lifecycle
     names = [_pod_of(doc, n)[0] for n, doc in enumerate(_load(filename))]
-    found = [pods.find(store, n)["id"] for n in names if lifecycle.exists(store, n)]
+    found = [pods.find(store, n)["id"] for n in names]
     stopped = [lifecycle.stop(store, pod_id) for pod_id in found]
     removed = [lifecycle.remove(store, pod_id, force=True) for pod_id in found]
-    return (["Pods stopped:", *stopped] if stopped else []) + \
-        (["Pods removed:", *removed] if removed else [])
+    return ["Pods stopped:", *stopped, "Pods removed:", *removed]

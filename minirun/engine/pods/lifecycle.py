@@ -1,6 +1,6 @@
 """The verbs on a pod, each over its containers: its infra first to start
-(it holds the namespaces the others join) and last to stop; and what a
-pod is, read from its containers (state, inspect, ps)."""
+(it holds the namespaces the others join) and last to stop; and a pod's
+state, read from its containers' (listing.py shows it)."""
 from minirun.engine.containers import lifecycle as containers
 from minirun.engine.containers import records as ct
 from minirun.engine.pods import records as pods
@@ -11,7 +11,7 @@ from minirun.errors import MiniRunError
 LIVE = ("running", "paused")
 
 
-def _members(store: Store, pod: dict) -> list[dict]:
+def refreshed(store: Store, pod: dict) -> list[dict]:
     """Its containers' records, reconciled with their processes (infra first)."""
     return [containers.refresh(store, r) for r in pods.members(store, pod)]
 
@@ -41,7 +41,7 @@ def start(store: Store, name: str) -> str:
     start it too); its id."""
     from minirun.engine.containers import monitor
     pod = pods.find(store, name)
-    for rec in _members(store, pod):
+    for rec in refreshed(store, pod):
         if rec["state"] not in LIVE:
             try:
                 monitor.start_detached(store.root, rec["id"])
@@ -55,7 +55,7 @@ def stop(store: Store, name: str, timeout: float | None = None) -> str:
     """Its members stopped, all at once (each may take its stop timeout, as
     podman's do in parallel), then the infra; its id."""
     pod = pods.find(store, name)
-    recs = _members(store, pod)
+    recs = refreshed(store, pod)
     members = [r for r in recs if r["id"] != pod["infra"] and r["state"] in LIVE]
     _at_once(store, members, lambda own, rec: containers.stop(own, rec["id"], timeout))
     for rec in recs:
@@ -88,7 +88,7 @@ def restart(store: Store, name: str, timeout: float | None = None) -> str:
 def kill(store: Store, name: str, sig: str = "KILL") -> str:
     """A signal to each running container of the pod; its id."""
     pod = pods.find(store, name)
-    running = [r for r in _members(store, pod) if r["state"] in LIVE]
+    running = [r for r in refreshed(store, pod) if r["state"] in LIVE]
     for rec in reversed(running):       # (none running: nothing to do, as podman)
         containers.kill(store, rec["id"], sig)
     _emit(store, pod, "kill")
@@ -99,19 +99,20 @@ def freeze(store: Store, name: str, on: bool) -> str:
     """pause (``on``) or unpause each of its containers that can be; its id."""
     pod = pods.find(store, name)
     needs = "running" if on else "paused"
-    for rec in _members(store, pod):
+    for rec in refreshed(store, pod):
         if rec["state"] == needs:
             containers.freeze(store, rec["id"], on)
     _emit(store, pod, "pause" if on else "unpause")
     return pod["id"]
 
 
-def remove(store: Store, name: str, force: bool = False) -> str:
+def remove(store: Store, name: str, force: bool = False, timeout: float | None = None) -> str:
     """The pod, its containers and their anonymous volumes gone: refused
-    while one of its members runs, unless ``force`` stops them first
-    (podman's pod rm, which stops a running infra container itself); its id."""
+    while one of its members runs, unless ``force`` stops them first, each
+    given ``timeout`` seconds (default none: killed at once) (podman's pod
+    rm, which stops a running infra container itself); its id."""
     pod = pods.find(store, name)
-    recs = _members(store, pod)
+    recs = refreshed(store, pod)
     running = [r for r in recs if r["state"] in LIVE and r["id"] != pod["infra"]]
     if running and not force:
         raise PodError(f"pod {pod['id']} has containers that are not ready to be removed: "
@@ -120,7 +121,7 @@ def remove(store: Store, name: str, force: bool = False) -> str:
                        "removed without force: container state improper")
     for rec in reversed(recs):          # the members, then the infra
         if rec["state"] in LIVE:
-            containers.stop(store, rec["id"], timeout=0 if force or not running else None)
+            containers.stop(store, rec["id"], timeout=0 if timeout is None else timeout)
     for rec in reversed(recs):
         try:
             containers.remove(store, rec["id"], force=True, volumes=True, infra=True)
@@ -137,50 +138,9 @@ def prune(store: Store) -> list[str]:
     and never started stays, as podman's), removed; their ids."""
     gone = []
     for pod in pods.all_pods(store):
-        if state(_members(store, pod)) == "Exited":
+        if state(refreshed(store, pod)) == "Exited":
             gone.append(remove(store, pod["id"]))
     return gone
-
-
-def inspect(store: Store, name: str) -> dict:
-    """podman's `pod inspect` object (the fields scripts read)."""
-    pod = pods.find(store, name)
-    recs = _members(store, pod)
-    opts = pod["options"]
-    infra = next((r for r in recs if r["id"] == pod["infra"]), None)
-    ports: dict = {}
-    for p in (infra["options"].get("ports") or []) if infra else []:
-        ports.setdefault(f"{p['container_port']}/{p['protocol']}", []).append(
-            {"HostIp": p.get("host_ip") or "", "HostPort": str(p["host_port"])})
-    network = infra["options"].get("network") if infra else None
-    return {
-        "Id": pod["id"], "Name": pod["name"], "Created": pod["created"],
-        "ExitPolicy": "continue", "State": state(recs),
-        "Hostname": opts.get("hostname") or "", "Labels": opts.get("labels") or {},
-        "CreateInfra": bool(pod["infra"]), "InfraContainerID": pod["infra"] or "",
-        "InfraConfig": {"PortBindings": ports, "HostNetwork": network == "host",
-                        "Networks": [network] if network else [],
-                        "pid_ns": "private", "uts_ns": "private"} if infra else None,
-        "SharedNamespaces": opts.get("share") or [],
-        "NumContainers": len(recs),
-        "Containers": [{"Id": r["id"], "Name": r["name"], "State": r["state"]} for r in recs],
-    }
-
-
-def listing(store: Store) -> list[dict]:
-    """`pod ps --format json`'s rows, as podman's."""
-    out = []
-    for pod in pods.all_pods(store):
-        recs = _members(store, pod)
-        infra = next((r for r in recs if r["id"] == pod["infra"]), None)
-        network = infra["options"].get("network") if infra else None
-        out.append({"Cgroup": "", "Containers": [{"Id": r["id"], "Names": r["name"],
-                                                  "Status": r["state"]} for r in recs],
-                    "Created": pod["created"], "Id": pod["id"], "InfraId": pod["infra"] or "",
-                    "Name": pod["name"], "Namespace": "",
-                    "Networks": [network] if network else [], "Status": state(recs),
-                    "Labels": pod["options"].get("labels") or {}})
-    return out
 
 
 def top(store: Store, name: str, words: list[str]) -> list[list[str]]:
@@ -188,7 +148,7 @@ def top(store: Store, name: str, words: list[str]) -> list[list[str]]:
     infra's catatonit too, as podman's), under one header."""
     from minirun.engine.containers import top as tops
     pod = pods.find(store, name)
-    recs = [r for r in _members(store, pod) if r["state"] in LIVE]
+    recs = [r for r in refreshed(store, pod) if r["state"] in LIVE]
     if not recs:
         return []                       # (podman prints nothing either)
     if "pid" in (pod["options"].get("share") or []):
@@ -222,10 +182,12 @@ class _Prefixed:
 
 
 def logs(store: Store, name: str, container: str | None = None, tail: int | None = None,
-         timestamps: bool = False, follow: bool = False) -> None:
+         timestamps: bool = False, follow: bool = False, names: bool = False,
+         since: str | None = None, until: str | None = None) -> None:
     """`pod logs`: each member's log (the infra has none), its lines marked
-    with the container's short id; ``container``: that one's alone, unmarked.
-    ``follow``: every member's at once, until each has ended."""
+    with the container's short id (``names``: its name); ``container``:
+    that one's alone, unmarked.  ``follow``: every member's at once, until
+    each has ended; ``since``/``until``: record stamps (as a container's)."""
     import sys
     import threading
     pod = pods.find(store, name)
@@ -234,13 +196,15 @@ def logs(store: Store, name: str, container: str | None = None, tail: int | None
         rec = ct.find(store, container)
         if rec["id"] not in {r["id"] for r in recs}:
             raise PodError(f"container {container} is not in pod {pod['name']}")
-        containers.logs(store, rec["id"], follow=follow, tail=tail, timestamps=timestamps)
+        containers.logs(store, rec["id"], follow=follow, tail=tail, timestamps=timestamps,
+                        since=since, until=until)
         return
     lock = threading.Lock()             # one line at a time, whoever writes it
 
     def one(own: Store, rec: dict) -> None:
-        prefix = rec["id"][:12].encode() + b" "
+        prefix = (rec["name"] if names else rec["id"][:12]).encode() + b" "
         containers.logs(own, rec["id"], follow=follow, tail=tail, timestamps=timestamps,
+                        since=since, until=until,
                         out=_Prefixed(sys.stdout.buffer, prefix, lock),
                         err=_Prefixed(sys.stderr.buffer, prefix, lock))
     if follow:
