@@ -6,23 +6,34 @@ Each level's checks run against one program: the student's
 black-box where they can be: they run the program and look at what the
 process inside saw and what it left behind, as minirun's own tests do.
 
-A check's docstring ends with a "Look at:" line; ``course/check.py``
-prints it under a check that failed.
+A check's docstring ends with a "Look at:" paragraph; ``course/check.py``
+prints it under a check that failed, with the last lines of what went
+wrong, and says why a check was skipped.
 """
 import os
 import pwd
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import textwrap
 
 import pytest
 
 COURSE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(COURSE)
 STUDENT = os.environ.get("COURSE_TARGET") == "student"
 TEST_USER = os.environ.get("COURSE_USER", "minirun-test")
 
 
 def level_dir(test_file: str) -> str:
     return os.path.dirname(os.path.abspath(test_file))
+
+
+def level_of(request) -> int:
+    """The level of the check asking (03-mount-rootfs: 3)."""
+    return int(os.path.basename(level_dir(str(request.node.fspath))).split("-")[0])
 
 
 @pytest.fixture
@@ -57,7 +68,7 @@ class Runner:
             if user is None:
                 pytest.skip(f"no user {TEST_USER!r} here (COURSE_USER names another)")
             if os.geteuid() != 0:
-                pytest.skip("switching to the plain user needs root")
+                pytest.skip("switching to the plain user needs root: run it with sudo")
             argv = ["runuser", "-u", user.pw_name, "--", "env", f"HOME={user.pw_dir}",
                     f"PYTHONPATH={COURSE}", *argv]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
@@ -70,21 +81,104 @@ def run(program) -> Runner:
 
 
 @pytest.fixture
-def root_only():
+def root_only(request):
     if os.geteuid() != 0:
-        pytest.skip("this check runs the program as root (sudo make check ...)")
+        level = level_of(request)
+        pytest.skip(f"the program must run as root: sudo make check LEVEL={level} "
+                    f"(or sudo .venv/bin/python course/check.py {level})")
 
 
 # --- the short report `course/check.py` asks for -------------------------------------
 
-_results: list[tuple[str, str, str]] = []
+_results: dict[str, tuple[str, list[str]]] = {}    # nodeid: (outcome, lines to print)
+_RUNTIME_SAYS = re.compile(r"container: (parent \d+ started child \d+"
+                           r"|pid 1 of the new namespace is host pid \d+)")
+_TRACEBACK = "Traceback (most recent call last):"
+_EXCEPTION = re.compile(r"(\w+\.)*[A-Z]\w*(: |$)")      # NotImplementedError: show
 
 
 def pytest_runtest_logreport(report):
-    if report.when == "call" or report.outcome != "passed":
-        if report.when in ("call", "setup") and (report.when == "call" or report.skipped
-                                                  or report.failed):
-            _results.append((report.nodeid, report.outcome, report.longreprtext or ""))
+    if report.when != "call" and report.passed:
+        return
+    if report.skipped:
+        said = [str(report.longrepr[2]).removeprefix("Skipped: ")]
+    else:
+        said = _what_went_wrong(report.longreprtext or "")
+    before = _results.get(report.nodeid)
+    if before and before[0] == "failed":        # and then its clean-up failed too
+        said = [*before[1], *(f"afterwards: {line}" for line in said)]
+    _results[report.nodeid] = (report.outcome if not before or before[0] != "failed"
+                               else "failed", said)
+
+
+def _what_went_wrong(text: str) -> list[str]:
+    """A failure in a few lines, from pytest's ``E`` lines: the first line
+    of the message and its last two; a traceback the program printed
+    shrinks to its last line (the exception), and the lines every run
+    prints are left out.  Without a message, pytest's own first line
+    (``assert 125 == 3``)."""
+    said = textwrap.dedent("\n".join(line[1:] for line in text.splitlines()
+                                     if line.startswith("E "))).splitlines()
+    message = said
+    if said and said[0].startswith("AssertionError"):
+        ends = [i for i, line in enumerate(said) if line.startswith("assert ")]
+        message = said[:ends[0]] if ends else said
+    if not message:
+        return said[:1]                         # not its "+ where ..." lines
+    for prefix in ("AssertionError: ", "Failed: "):
+        message[0] = message[0].removeprefix(prefix)
+    message = [message[0], *textwrap.dedent("\n".join(message[1:])).splitlines()]
+    kept, traceback = [], None     # while in a traceback: its indentation
+    for line in _split_tracebacks(message):
+        indent = len(line) - len(line.lstrip())
+        line = _RUNTIME_SAYS.sub("", line).strip()
+        if line == _TRACEBACK:
+            traceback = indent
+        elif traceback is not None and (not line or indent > traceback):
+            pass                                # its frames
+        elif traceback is not None and _EXCEPTION.match(line):
+            kept.append(line)
+            traceback = None
+        elif line:
+            kept.append(line)
+    return kept if len(kept) <= 3 else [kept[0], "...", *kept[-2:]]
+
+
+def _split_tracebacks(lines: list[str]):
+    """The runtime and its init write to one pipe, so a traceback's first
+    line can land after another line's text: that line, split in two."""
+    for line in lines:
+        at = line.find(_TRACEBACK)
+        if at > 0 and line[:at].strip():
+            yield line[:at]
+            line = line[:len(line) - len(line.lstrip())] + line[at:]
+        yield line
+
+
+def _hint(config, nodeid: str) -> str:
+    """The check's "Look at:" paragraph, joined into one line."""
+    for item in getattr(config, "_course_items", []):
+        if item.nodeid == nodeid:
+            doc = textwrap.dedent(getattr(item.function, "__doc__", "") or "")
+            m = re.search(r"^\s*look at:(.*?)(\n\s*\n|\Z)", doc, re.I | re.M | re.S)
+            return " ".join(m.group(1).split()) if m else ""
+    return ""
+
+
+def pytest_collection_modifyitems(config, items):
+    config._course_items = list(items)
+
+
+def _nothing_ran() -> list[str]:
+    """Why no check ran, when none did: each skip's reason, once."""
+    if not _results or any(outcome != "skipped" for outcome, _ in _results.values()):
+        return []
+    return list(dict.fromkeys(said[0] for _, said in _results.values()))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("COURSE_REPORT") and _nothing_ran():
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED     # not a pass
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -93,38 +187,24 @@ def pytest_terminal_summary(terminalreporter, config):
     write = terminalreporter.write_line
     write("")
     write("== your work, check by check ==")
-    for nodeid, outcome, text in _results:
+    reasons = _nothing_ran()
+    for nodeid, (outcome, said) in _results.items():
         mark = {"passed": "ok  ", "failed": "FAIL", "skipped": "skip"}[outcome]
         write(f"{mark} {nodeid.split('::')[-1]}")
-        if outcome == "failed":
-            hint = _hint(config, nodeid)
-            if hint:
-                write(f"       look at: {hint}")
-            last = [line for line in text.splitlines() if line.startswith("E ")][:3]
-            for line in last:
-                line = line[1:].strip()
-                write(f"       {line if len(line) < 160 else line[:157] + '...'}")
-        if outcome == "skipped":
-            write(f"       {text.strip().splitlines()[-1] if text.strip() else ''}")
-
-
-def _hint(config, nodeid: str) -> str:
-    for item in getattr(config, "_course_items", []):
-        if item.nodeid == nodeid:
-            doc = getattr(item.function, "__doc__", "") or ""
-            for line in doc.splitlines():
-                if line.strip().lower().startswith("look at:"):
-                    return line.strip()[len("look at:"):].strip()
-    return ""
-
-
-def pytest_collection_modifyitems(config, items):
-    config._course_items = list(items)
+        if outcome == "failed" and _hint(config, nodeid):
+            write(textwrap.fill(_hint(config, nodeid), 96, initial_indent="       look at: ",
+                                subsequent_indent=" " * 16))
+        for line in said if not reasons else []:    # (then said once, below)
+            write(f"       {line if len(line) < 160 else line[:157] + '...'}")
+    if reasons:
+        write("")
+        write(f"no check ran: {reasons[0]}" if len(reasons) == 1 else "no check ran:")
+        for reason in reasons[1:] if len(reasons) == 1 else reasons:
+            write(f"  {reason}")
 
 
 # --- a registry for the image levels (10 and 11) ----------------------------------
 
-REPO = os.path.dirname(COURSE)
 BUSYBOX_ROOTFS = os.path.join(REPO, ".build", "busybox", "rootfs")    # `make setup` builds it
 
 
@@ -135,7 +215,6 @@ class Registry:
 
     def __init__(self):
         import socket
-        import tempfile
         import time
         import urllib.request
         self.dir = tempfile.mkdtemp(prefix="course-registry-")
@@ -215,7 +294,6 @@ class Registry:
                             digest[7:9], digest[7:], "data")
 
     def stop(self) -> None:
-        import shutil
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.log.close()
@@ -226,8 +304,6 @@ class Registry:
 def registry():
     """A registry with busybox in it (``course/busybox:latest``, built from
     ``.build/busybox/rootfs`` by rootfs-tools/build-image), for the session."""
-    import shutil
-    import tempfile
     for tool in ("docker-registry", "skopeo"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (scripts/setup-host installs it)")

@@ -14,7 +14,7 @@ def inside(run, *args: str):
 def test_the_hostname_inside_is_the_one_asked_for(run, root_only):
     """Look at: init(): linux.sethostname(opts.hostname) before exec."""
     r = inside(run, "--hostname", "course-box", "/bin/hostname")
-    assert r.stdout.strip() == "course-box"
+    assert r.stdout.strip() == "course-box", f"hostname printed {r.stdout.strip()!r}"
 
 
 def test_the_hosts_hostname_is_unchanged(run, root_only):
@@ -54,7 +54,8 @@ def test_the_runtime_says_which_host_pid_is_pid_1(run, root_only):
     child = re.search(r"started child (\d+)", r.stderr)
     init = re.search(r"pid 1 of the new namespace is host pid (\d+)", r.stderr)
     assert child and init, r.stderr
-    assert int(init.group(1)) != 1 and init.group(1) != child.group(1)
+    assert int(init.group(1)) != 1 and init.group(1) != child.group(1), \
+        f"host pid {init.group(1)}: not the pid fork() returned in the child"
 
 
 def test_pid_1_ignores_signals_it_has_no_handler_for(run, root_only):
@@ -62,11 +63,14 @@ def test_pid_1_ignores_signals_it_has_no_handler_for(run, root_only):
     pid 1 has no handler for it (pid_namespaces(7)).
     Look at: child() and init(): PROGRAM must be the fork after the unshare."""
     r = inside(run, "/bin/sh", "-c", "kill -TERM $$; echo still here")
-    assert r.stdout.strip() == "still here"
+    assert r.stdout.strip() == "still here", \
+        f"pid 1 died of a SIGTERM it sent itself: is PROGRAM pid 1?\n{r.stderr}"
 
 
 def test_the_exit_code_still_comes_back(run, root_only):
     """init's exit code reaches the runtime through the child.
     Look at: child(): return wait(pid); init(): return execute(opts.argv)."""
-    assert run("run", "/bin/sh", "-c", "exit 3").returncode == 3
-    assert run("run", "/no/such/program").returncode == 127
+    r = run("run", "/bin/sh", "-c", "exit 3")
+    assert r.returncode == 3, f"exit 3 came back as {r.returncode}\n{r.stderr}"
+    r = run("run", "/no/such/program")
+    assert r.returncode == 127, f"a program that is not there gave {r.returncode}\n{r.stderr}"
