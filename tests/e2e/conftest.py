@@ -18,6 +18,20 @@ BUILD = os.path.join(REPO, "rootfs-tools", "build-image")
 PROBES = os.path.join(os.path.dirname(__file__), "probes")
 
 
+def fetch(url: str, tries: int = 100) -> str:
+    """What a server in a container answers at ``url``, asked again every
+    0.1 s while it starts (``tries`` times)."""
+    import time
+    import urllib.request
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered at {url}")
+
+
 @pytest.fixture(scope="session")
 def probes():
     """Small programs of ours that busybox lacks, each built from

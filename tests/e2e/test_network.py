@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.conftest import processes
+from tests.e2e.conftest import fetch
 
 @pytest.fixture
 def img(mr, registry):
@@ -215,17 +216,6 @@ def test_an_unknown_network_is_refused(mr, img):
     assert mr("ps", "-aq", check=True).stdout == ""
 
 
-def _fetch(url: str, tries: int = 50) -> str:
-    import urllib.request
-    for _ in range(tries):
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read().decode()
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing answered at {url}")
-
-
 def _udp(address: str, port: int, text: str, tries: int = 50) -> str:
     """Send ``text`` to a UDP echo server; its answer ("SEEN-FROM TEXT")."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -254,8 +244,8 @@ def test_published_ports(mr, img, udpecho, network):
         assert lines[1].startswith("8081/tcp -> 0.0.0.0:") and not lines[1].endswith(":0")
         assert lines[2] == "18453/udp -> 0.0.0.0:18453"   # (Debian 12's pasta loses the
         # answers to a loopback client where a UDP port is mapped to another number)
-        assert _fetch("http://127.0.0.1:18480/index.html") == "published\n"
-        assert _fetch(f"http://{_host_address()}:18480/index.html") == "published\n"
+        assert fetch("http://127.0.0.1:18480/index.html") == "published\n"
+        assert fetch(f"http://{_host_address()}:18480/index.html") == "published\n"
         # slirp4netns (also a plain user's bridges' way out) drops UDP answers to the
         # host's loopback, as it must with --disable-host-loopback, which keeps the
         # container from the host's 127.0.0.1
@@ -404,10 +394,10 @@ def test_two_stores_at_once(mr, img):
         addresses = [json.loads(who("network", "inspect", "minirun", check=True).stdout)[0][
             "containers"][0]["address"] for who in (mr, other)]
         assert mr.rt.rootless or addresses[0] != addresses[1], addresses
-        assert _fetch("http://127.0.0.1:18521/index.html") == "18521\n"
-        assert _fetch("http://127.0.0.1:18522/index.html") == "18522\n"
+        assert fetch("http://127.0.0.1:18521/index.html") == "18521\n"
+        assert fetch("http://127.0.0.1:18522/index.html") == "18522\n"
         mr("rm", "-f", "web", check=True)          # the other store's rules stay
-        assert _fetch("http://127.0.0.1:18522/index.html") == "18522\n"
+        assert fetch("http://127.0.0.1:18522/index.html") == "18522\n"
         if not mr.rt.rootless:
             mr("network", "create", "--subnet", "10.93.0.0/24", "mine", check=True)
             r = other("network", "create", "--subnet", "10.93.0.0/25", "theirs")

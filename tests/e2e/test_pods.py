@@ -10,12 +10,13 @@ static SysV IPC probe of ours (probes/sysvipc.c: Debian's busybox has no
 ipcmk or ipcs)."""
 import json
 import os
-import socket
 import time
 
 import pytest
 
 from tests.conftest import processes
+from tests.e2e.conftest import fetch
+from tests.e2e.registry import free_port
 from tests.e2e.test_like_podman import podman as podman_alone  # noqa: F401 (a fixture)
 
 @pytest.fixture(scope="session")
@@ -38,12 +39,6 @@ def pods(mr):
     yield mr
     if os.path.isdir(mr.store):
         mr("pod", "rm", "-fa", timeout=120)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _scratch(mr, name: str, text: str) -> str:
@@ -78,17 +73,6 @@ def _v1pod(text: str):
     return model
 
 
-def _fetch(url: str, tries: int = 100) -> str:
-    import urllib.request
-    for _ in range(tries):
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read().decode()
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing answered at {url}")
-
-
 def _ns(pid: int, kind: str) -> str:
     return os.readlink(f"/proc/{pid}/ns/{kind}")
 
@@ -113,7 +97,7 @@ def _left(mr, ids: list[str], timeout: float = 10) -> list[str]:
 
 def test_a_pods_containers_share_localhost_hostname_and_ipc(pods, img, ipcprobe):
     mr = pods
-    port = _free_port()
+    port = free_port()
     pod_id = mr("pod", "create", "--name", "shop", "-p", f"{port}:80", "--label", "team=a",
                 check=True).stdout.strip()
     info = json.loads(mr("pod", "inspect", "shop", check=True).stdout)
@@ -141,7 +125,7 @@ def test_a_pods_containers_share_localhost_hostname_and_ipc(pods, img, ipcprobe)
            "/probe/sysvipc find 4242 || echo no-ipc; hostname", check=True)
     assert r.stdout.splitlines()[0] == "no-ipc" and r.stdout.splitlines()[1] != "shop"
 
-    assert _fetch(f"http://127.0.0.1:{port}/index.html") == "served\n"   # the pod's port
+    assert fetch(f"http://127.0.0.1:{port}/index.html") == "served\n"   # the pod's port
     # ... which each member shows as its own, as podman's do
     assert mr("port", "server", check=True).stdout == f"80/tcp -> 0.0.0.0:{port}\n"
     assert mr("ps", "--filter", "name=server", "--format", "{{.Ports}}").stdout == \
@@ -430,7 +414,7 @@ def _without_stamp(text: str) -> str:
 def test_kube_play_generate_and_play_again(pods, img):
     mr = pods
     data = os.path.dirname(_scratch(mr, "kube-data/page.txt", "from the host\n"))
-    port = _free_port()
+    port = free_port()
     path = _scratch(mr, "pod.yaml", POD_YAML.format(image=img, port=port, data=data))
 
     pod_id, ids = _played(mr, path)
@@ -439,7 +423,7 @@ def test_kube_play_generate_and_play_again(pods, img):
     assert info["Id"] == pod_id and info["State"] == "Running"
     assert {c["Name"] for c in info["Containers"]} == {
         f"{pod_id[:12]}-infra", "kpod-web", "kpod-client"}
-    assert _fetch(f"http://127.0.0.1:{port}/index.html") == "from the host\n"
+    assert fetch(f"http://127.0.0.1:{port}/index.html") == "from the host\n"
     deadline = time.monotonic() + 10
     while "from the host" not in mr("logs", "kpod-client").stdout:
         assert time.monotonic() < deadline, mr("logs", "kpod-client")
@@ -474,7 +458,7 @@ def test_kube_play_generate_and_play_again(pods, img):
     again = _scratch(mr, "generated.yaml", generated)
     pod2, ids2 = _played(mr, again)                 # the same pod again
     assert pod2 != pod_id and len(ids2) == 2
-    assert _fetch(f"http://127.0.0.1:{port}/index.html") == "from the host\n"
+    assert fetch(f"http://127.0.0.1:{port}/index.html") == "from the host\n"
     assert _without_stamp(mr("kube", "generate", "kpod", check=True).stdout) == \
         _without_stamp(generated)
     assert mr("kube", "down", again, check=True).stdout.splitlines()[-1] == pod2
@@ -487,7 +471,7 @@ def test_kube_generate_of_a_container_and_its_settings(pods, img):
     as a hostPath; checked with the client's model, then played."""
     mr = pods
     host = os.path.dirname(_scratch(mr, "host-dir/note", "bound\n"))
-    port = _free_port()
+    port = free_port()
     mr("create", "--name", "lone", "-v", "lone-data:/data", "-v", f"{host}:/h:ro",
        "--read-only", "--cap-drop", "NET_RAW", "--cap-add", "SYS_TIME", "-u", "1000:1000",
        "-e", "A=b", "-w", "/data", "-p", f"{port}:8080", img, "sleep", "1000", check=True)
@@ -532,6 +516,7 @@ spec:
       labels: {{app: dep}}
     spec:
       restartPolicy: Always
+      hostNetwork: true
       containers:
       - name: worker
         image: {image}
@@ -543,6 +528,7 @@ metadata:
   name: solo
 spec:
   hostname: solo-host
+  shareProcessNamespace: true
   containers:
   - name: main
     image: {image}
@@ -552,7 +538,8 @@ spec:
 
 def test_kube_play_a_deployment_and_a_pod_in_one_file(pods, img):
     """Several documents: a Deployment's pod template (one pod, NAME-pod-0,
-    as podman names it) and a Pod, each printed as podman prints it."""
+    as podman names it; on the host's network) and a Pod (sharing its PID
+    namespace), each printed as podman prints it."""
     mr = pods
     path = _scratch(mr, "multi.yaml", MULTI_YAML.format(image=img))
     out = mr("kube", "play", path, check=True).stdout.split("\n")
@@ -560,9 +547,11 @@ def test_kube_play_a_deployment_and_a_pod_in_one_file(pods, img):
         ["Pod:", "Container:", "", "Pod:", "Container:", ["", ""]], out
     names = mr("pod", "ps", "--format", "{{.Name}} {{.Status}}", check=True).stdout
     assert sorted(names.splitlines()) == ["dep-pod-0 Running", "solo Running"]
-    r = mr("exec", "dep-pod-0-worker", "hostname", check=True)
-    assert r.stdout == "dep-pod-0\n"
-    assert mr("exec", "solo-main", "hostname", check=True).stdout == "solo-host\n"
+    r = mr("exec", "dep-pod-0-worker", "sh", "-c", "hostname; readlink /proc/self/ns/net",
+           check=True)
+    assert r.stdout == f"dep-pod-0\n{_ns(os.getpid(), 'net')}\n"     # hostNetwork: the host's
+    r = mr("exec", "solo-main", "sh", "-c", "hostname; cat /proc/1/cmdline", check=True)
+    assert r.stdout == "solo-host\n/catatonit\0-P\0"      # shareProcessNamespace: pid 1 the infra's
     # restartPolicy: the Deployment's Always is its container's --restart always
     policies = mr("inspect", "--format", "[{{.HostConfig.RestartPolicy.Name}}]",
                   "dep-pod-0-worker", "solo-main", check=True).stdout
@@ -585,6 +574,8 @@ def test_kube_bad_input_one_line_nothing_made(pods, img):
         ("kind: Pod\n  metadata: [\n", "is not YAML"),
         (f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: a, image: {img}, "
          "resources: {limits: {memory: lots}}}\n", "is not a quantity"),
+        (f"kind: Pod\nmetadata: {{name: p}}\nspec:\n  initContainers: [{{name: i, image: {img}}}]"
+         f"\n  containers:\n  - {{name: a, image: {img}}}\n", "spec.initContainers: not supported"),
     ]
     for text, said in cases:
         path = _scratch(mr, "bad.yaml", text)
@@ -615,20 +606,22 @@ def test_kube_bad_input_one_line_nothing_made(pods, img):
 
 def _alike(text: str, port: int | None = None) -> list[list[str]]:
     """A tool's output as words per line, with what must differ between
-    podman and minirun made alike: 64- and 12-hex ids, times ago, and the
-    side's own host port."""
+    podman and minirun made alike: 64- and 12-hex ids, times ago, the
+    side's own host port, and the order of a comma-separated list (pod ps's
+    containers: podman's come in no fixed order)."""
     import re
     text = re.sub(r"\b[0-9a-f]{64}\b", "ID", re.sub(r"\b[0-9a-f]{12}\b", "SHORT", text))
     text = re.sub(r"(Less than a second|About an? \w+|\d+ \w+) ago", "AGO", text)
     text = text.replace(str(port), "PORT") if port else text
-    return [line.split() for line in text.splitlines()]
+    return [[",".join(sorted(word.split(","))) for word in line.split()]
+            for line in text.splitlines()]
 
 
 def test_like_podman_pod_ps_inspect_and_create(pods, img, podman):
     """The same pods made by podman 4.3 and by minirun (as root and as the
     test user): pod ps's columns, rows, --filter and --sort, inspect's
     fields, pod create's flags, and the exit codes of a missing pod."""
-    mr, ports = pods, (_free_port(), _free_port())
+    mr, ports = pods, (free_port(), free_port())
     for tool, port in ((podman, ports[0]), (mr, ports[1])):
         r = tool("pod", "create", "--name", "same", "-p", f"{port}:80", "--label", "a=b")
         assert r.returncode == 0, r.stderr
@@ -712,7 +705,7 @@ def test_like_podman_members_and_kube(pods, img, podman):
     the pod's verbs and their codes, pod logs, pod prune's question, kube
     generate's shape and kube play/down's lines (as root and as the test
     user)."""
-    mr, ports = pods, (_free_port(), _free_port())
+    mr, ports = pods, (free_port(), free_port())
     r = podman("pull", "-q", img)
     assert r.returncode == 0, r.stderr
     flags = ("--pod", "same", "--name", "same-app", "-e", "K=v", "-w", "/tmp",

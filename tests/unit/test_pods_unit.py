@@ -174,3 +174,24 @@ def test_security_context_both_ways():
                                        "user": "1000:100"}
     assert kube._security({}) == {} and kube._play_security({}) == {"cap_add": (),
                                                                       "cap_drop": ()}
+
+
+def test_pod_fields_played_or_refused():
+    pod = {"kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"hostNetwork": True, "shareProcessNamespace": True,
+                    "containers": [{"name": "a", "image": "busybox"}]}}
+    ((name, words, members),) = kube._plans([pod])
+    assert (name, words["network"], words["share"]) == ("p", "host", "+pid")
+    assert [m["name"] for m in members] == ["p-a"]
+    for field in ("initContainers", "hostPID", "hostIPC"):
+        doc = dict(pod, spec=dict(pod["spec"], **{field: [{"name": "i"}]}))
+        with pytest.raises(kube.KubeError, match=f"spec.{field}: not supported"):
+            kube._plans([doc])
+
+
+def test_a_member_of_a_host_network_pod_uses_the_hosts_network_itself():
+    """Not through the infra: a plain user's infra's user namespace does not
+    own the host's network namespace, so setns(2) to it from there fails."""
+    spec = make("busybox", ["true"], pod=dict(POD, network="host"))
+    assert spec.network == "host" and "network" not in spec.joins
+    assert spec.joins.get("ipc") == spec.joins.get("uts") == POD["infra"]

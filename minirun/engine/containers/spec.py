@@ -167,7 +167,7 @@ _POD_NAMESPACES = {"net": "network", "ipc": "ipc", "uts": "uts", "pid": "pid"}
 def _pod(kw: dict) -> dict:
     """--pod: the spec's fields for a member of the pod ``kw["pod"]`` (its
     record's words, as engine/pods/records.joining gives them: ``id``,
-    ``infra``, ``share``, ``hostname``; or ``id`` and ``role: infra`` for
+    ``infra``, ``share``, ``hostname``, ``network``; or ``id`` and ``role: infra`` for
     the infra container itself, which the pods room makes).  A member joins
     the infra container's shared namespaces (and, rootless, its user
     namespace, which owns them); with --no-infra it shares nothing."""
@@ -188,6 +188,10 @@ def _pod(kw: dict) -> dict:
                            "is created: network cannot be configured when it is shared with "
                            "a pod")
     joins = {_POD_NAMESPACES[ns]: infra for ns in share if ns in _POD_NAMESPACES}
+    host = "net" in share and pod.get("network") == "host"
+    if host:        # the host's network, used as the infra uses it: not joined through
+        del joins["network"]    # the infra (a plain user's infra's user namespace does not
+        # own the host's network namespace, so setns(2) to it from there is refused)
     if joins and os.geteuid() != 0:       # the user namespace that owns the pod's others
         joins["user"] = infra
         if kw["userns"] not in (None, "host"):
@@ -195,7 +199,7 @@ def _pod(kw: dict) -> dict:
                                "container's user namespace and its id maps")
     out = {"pod": pod["id"], "joins": joins}
     if "net" in share:
-        out["network"] = f"container:{infra}"
+        out["network"] = "host" if host else f"container:{infra}"
     if "uts" in share:
         out["hostname"] = pod.get("hostname") or None
     return out

@@ -10,7 +10,9 @@ play       Pods and Deployments (the pod template: one replica) -> pods,
            made and started; every document is read and checked before
            anything is made, and a failure removes what was made;
            restartPolicy becomes each container's --restart (none given:
-           Never, so that a container that ends stays ended)
+           Never, so that a container that ends stays ended), hostNetwork
+           the pod's --network host, shareProcessNamespace its --share
+           +pid; initContainers, hostPID and hostIPC are refused
 down       the pods a file's documents name, stopped and removed
 
 Members are named POD-CONTAINER, as podman names them, and generate
@@ -327,6 +329,16 @@ def _volumes(spec: dict, where: str) -> dict:
     return out
 
 
+# a Pod's fields that would change what runs, which minirun does not play
+# (refused, not passed over)
+UNPLAYED = {"initContainers": "minirun plays spec.containers only, all started at once",
+            "ephemeralContainers": "they are added to a running pod, which kube play does not",
+            "hostPID": "a pod's containers share the infra's PID namespace (--share pid) "
+                       "or have their own; the host's is not offered",
+            "hostIPC": "a pod's containers share the infra's IPC namespace; the host's is not "
+                       "offered"}
+
+
 def _plans(docs: list[dict]) -> list[tuple[str, dict, list[dict]]]:
     """Every document checked into (pod name, pod words, containers' words),
     before anything is made."""
@@ -336,6 +348,9 @@ def _plans(docs: list[dict]) -> list[tuple[str, dict, list[dict]]]:
         name, spec = _pod_of(doc, n)
         where = f"document {n + 1} ({name})"
         volumes = _volumes(spec, where)
+        for field in UNPLAYED:
+            if spec.get(field):
+                raise KubeError(f"{where}.spec.{field}: not supported: {UNPLAYED[field]}")
         policy = spec.get("restartPolicy") or "Never"
         if policy not in RESTART:
             raise KubeError(f"{where}.spec.restartPolicy: {policy!r}: use Always, OnFailure "
@@ -352,7 +367,9 @@ def _plans(docs: list[dict]) -> list[tuple[str, dict, list[dict]]]:
             specs.make(c["image"], kw["command"],    # checked now: nothing made yet
                        **{k: v for k, v in kw.items() if k != "command"})
             members.append(dict(kw, image=c["image"]))
-        plans.append((name, {"publish": tuple(ports), "hostname": spec.get("hostname")},
+        plans.append((name, {"publish": tuple(ports), "hostname": spec.get("hostname"),
+                             "network": "host" if spec.get("hostNetwork") else None,
+                             "share": "+pid" if spec.get("shareProcessNamespace") else None},
                       members))
     return plans
 

@@ -62,10 +62,11 @@ def hostname(pod: dict) -> str:
 
 def joining(store: Store, text: str) -> dict:
     """What a member's spec is made with (containers/spec.make's ``pod``):
-    the pod's id, infra container, shared namespaces and hostname."""
+    the pod's id, infra container, shared namespaces, hostname and the
+    network it was made with (host: the members use the host's too)."""
     pod = find(store, text)
     return {"id": pod["id"], "infra": pod["infra"], "share": pod["options"].get("share") or [],
-            "hostname": hostname(pod)}
+            "hostname": hostname(pod), "network": pod["options"].get("network") or ""}
 
 
 def new_id() -> str:
