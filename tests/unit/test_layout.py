@@ -94,6 +94,22 @@ ROOMS = {
 }
 
 
+def test_the_architecture_document_draws_rooms_as_they_are():
+    """docs/ARCHITECTURE.md's table of rooms says what ROOMS says, and every
+    package of minirun/engine is a room there (or the base's store)."""
+    import re
+    with open(os.path.join(os.path.dirname(PKG), "docs", "ARCHITECTURE.md")) as f:
+        text = f.read()
+    table = text.split("<!-- rooms")[1].split("<!-- /rooms -->")[0]
+    drawn = {}
+    for m in re.finditer(r"^  (\w+)/ +(-|\w+(?:, \w+)*) {2,}", table, re.M):
+        drawn[m[1]] = set() if m[2] == "-" else set(m[2].split(", "))
+    assert drawn == ROOMS
+    packages = {d for d in os.listdir(os.path.join(PKG, "engine"))
+                if os.path.isfile(os.path.join(PKG, "engine", d, "__init__.py"))}
+    assert packages - {"store"} == set(ROOMS)
+
+
 def room_of(module: str) -> str | None:
     parts = module.split(".")
     if parts[:2] != ["minirun", "engine"] or len(parts) < 3:
