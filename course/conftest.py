@@ -10,6 +10,7 @@ A check's docstring ends with a "Look at:" paragraph; ``course/check.py``
 prints it under a check that failed, with the last lines of what went
 wrong, and says why a check was skipped.
 """
+import contextlib
 import os
 import pwd
 import re
@@ -25,6 +26,13 @@ COURSE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(COURSE)
 STUDENT = os.environ.get("COURSE_TARGET") == "student"
 TEST_USER = os.environ.get("COURSE_USER", "minirun-test")
+# `make setup` (or `make check`) builds it in the repo that holds course/;
+# a copy of course/ elsewhere names it with COURSE_ROOTFS=DIR.
+BUSYBOX_ROOTFS = os.environ.get("COURSE_ROOTFS") or os.path.join(REPO, ".build", "busybox",
+                                                                 "rootfs")
+
+sys.path.insert(0, COURSE)
+from lib import linux  # noqa: E402  (course/lib/linux.py)
 
 
 def level_dir(test_file: str) -> str:
@@ -86,6 +94,77 @@ def root_only(request):
         level = level_of(request)
         pytest.skip(f"the program must run as root: sudo make check LEVEL={level} "
                     f"(or sudo .venv/bin/python course/check.py {level})")
+
+
+@pytest.fixture(scope="session")
+def busybox() -> str:
+    """The busybox root the checks copy (never write to it)."""
+    if not os.path.exists(os.path.join(BUSYBOX_ROOTFS, "bin", "busybox")):
+        pytest.skip(f"no busybox root at {BUSYBOX_ROOTFS}: `make setup` (or `make check "
+                    f"LEVEL=N`) in the repo builds it; for a copy of course/ outside the repo, "
+                    f"COURSE_ROOTFS=DIR names one")
+    return BUSYBOX_ROOTFS
+
+
+# --- mounts: as on a systemd host, and nothing left behind -------------------------
+
+def mounted_under(path: str) -> list[str]:
+    """Our mount namespace's mount points at or below ``path``."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p == path or p.startswith(path + "/")]
+
+
+@pytest.fixture
+def scratch_dirs():
+    """``scratch_dirs(prefix)``: a new directory for this check alone.  Afterwards
+    whatever is still mounted under it is detached (deepest first) and the
+    check fails, naming it; then the directory is removed."""
+    made = []
+
+    def make(prefix: str) -> str:
+        made.append(tempfile.mkdtemp(prefix=prefix))
+        return made[-1]
+
+    yield make
+    left = []
+    for top in made:
+        points = sorted(set(mounted_under(top)), key=len, reverse=True)
+        for point in points:
+            with contextlib.suppress(OSError):
+                linux.umount2(point, linux.MNT_DETACH)
+        left += [os.path.relpath(point, top) for point in points]
+        shutil.rmtree(top)
+    if left:
+        pytest.fail(f"left mounted on the host when the program ended: {', '.join(left)} "
+                    f"(detached now)")
+
+
+@pytest.fixture(scope="module")
+def shared_mounts():
+    """The module's checks run as on a systemd host, where every mount is
+    *shared* (mount_namespaces(7)): without make_mounts_private() a
+    container's mounts would reach the host, and pivot_root(2) refuses a
+    shared mount (EINVAL).  Many test machines have private mounts, which
+    would hide a missing make_mounts_private(), so this test process moves
+    into a mount namespace of its own, cuts it off from the real host
+    (MS_PRIVATE: nothing made there reaches the host, whatever the program
+    does) and makes every mount in it shared (MS_SHARED), for the module;
+    then it goes back.  As a plain user (checks that need root skip) it
+    does nothing."""
+    if os.geteuid() != 0:
+        yield
+        return
+    host, cwd = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC), os.getcwd()
+    try:
+        linux.unshare(linux.CLONE_NEWNS)
+        linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        linux.mount("none", "/", None, linux.MS_REC | linux.MS_SHARED)
+        yield
+    finally:
+        linux.setns(host, linux.CLONE_NEWNS)    # the namespace, and its mounts, are freed
+        os.close(host)
+        os.chdir(cwd)                           # setns moved us to its "/"
 
 
 # --- the short report `course/check.py` asks for -------------------------------------
@@ -204,9 +283,6 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 # --- a registry for the image levels (10 and 11) ----------------------------------
-
-BUSYBOX_ROOTFS = os.path.join(REPO, ".build", "busybox", "rootfs")    # `make setup` builds it
-
 
 class Registry:
     """Debian's docker-registry (the CNCF distribution registry) on a free

@@ -1,35 +1,35 @@
 """Level 3's checks: the program inside sees the rootfs as "/", none of the
 host's mounts, a /proc of its own; nothing stays mounted on the host; and
-the chroot escape works against chroot alone but not after pivot_root."""
+the chroot escape works against chroot alone but not after pivot_root.
+
+They run as on a systemd host, whose mounts are shared (conftest.py's
+shared_mounts), in a mount namespace of the checks' own: what the program
+leaves mounted never reaches the real host."""
+import contextlib
 import os
+import re
 import select
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BUSYBOX = os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build", "busybox", "rootfs")
+pytestmark = pytest.mark.usefixtures("shared_mounts")
 
 
 @pytest.fixture
-def rootfs():
+def rootfs(busybox, scratch_dirs):
     """A copy of the busybox rootfs for this check alone: the shared one
     (``make setup`` builds it) is never written to."""
-    if not os.path.exists(os.path.join(BUSYBOX, "bin", "busybox")):
-        pytest.skip(f"no busybox rootfs at {BUSYBOX}: `make setup` builds it")
-    top = tempfile.mkdtemp(prefix="course-rootfs-")
-    try:
-        shutil.copytree(BUSYBOX, os.path.join(top, "rootfs"), symlinks=True)
-        with open(os.path.join(top, "rootfs", "made-for-this-check"), "w"):
-            pass
-        yield os.path.join(top, "rootfs")
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    top = scratch_dirs("course-rootfs-")
+    shutil.copytree(busybox, os.path.join(top, "rootfs"), symlinks=True)
+    with open(os.path.join(top, "rootfs", "made-for-this-check"), "w"):
+        pass
+    return os.path.join(top, "rootfs")
 
 
 def mounted_under(path: str) -> list[str]:
@@ -41,8 +41,16 @@ def mounted_under(path: str) -> list[str]:
 
 def inside(run, rootfs: str, script: str):
     r = run("run", "--rootfs", rootfs, "/bin/sh", "-c", script)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, why_not(r.stderr)
     return r
+
+
+def why_not(stderr: str) -> str:
+    """The program's stderr, and what a shared mount's EINVAL means."""
+    if "pivot_root" in stderr and "Invalid argument" in stderr:
+        return (f"{stderr}\npivot_root refuses a shared mount (EINVAL): "
+                f"did make_mounts_private() run first?")
+    return stderr
 
 
 def test_ls_inside_shows_the_rootfs(run, root_only, rootfs):
@@ -77,13 +85,14 @@ def test_ps_inside_lists_only_the_containers_processes(run, root_only, rootfs):
     """Look at: mount_proc(): a proc mounted by init shows init's PID namespace."""
     lines = inside(run, rootfs, "ps -o pid,args").stdout.splitlines()[1:]
     pids = sorted(int(line.split()[0]) for line in lines)
+    assert pids, "ps printed no processes: is /proc mounted?"
     assert pids[0] == 1 and len(pids) <= 3, lines
 
 
 def test_the_hostname_still_works(run, root_only, rootfs):
     """Look at: init(): enter_rootfs(), then linux.sethostname() as in level 2."""
     r = run("run", "--rootfs", rootfs, "--hostname", "rooted", "/bin/hostname")
-    assert r.returncode == 0 and r.stdout.strip() == "rooted", r.stderr
+    assert r.returncode == 0 and r.stdout.strip() == "rooted", why_not(r.stderr)
 
 
 def escape(how: str, where: str, marker: str) -> str:
@@ -113,8 +122,9 @@ def start(program: str, *args: str) -> tuple[subprocess.Popen, int]:
             said += line
             if not line:
                 break
-            if "is host pid" in line:
-                init = int(line.split()[-1])
+            found = re.search(r"is host pid (\d+)", line)    # (another line may follow)
+            if found:
+                init = int(found.group(1))
     comm = ""
     while init and comm != "sleep" and time.monotonic() < deadline:
         try:
@@ -125,8 +135,12 @@ def start(program: str, *args: str) -> tuple[subprocess.Popen, int]:
         time.sleep(0.02)
     if comm != "sleep":
         proc.kill()
-        rest = proc.communicate(timeout=10)[1]
-        pytest.fail(f"the container did not start sleep: {said}{rest}")
+        if init:                            # if still there (the deadline passed)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(init, signal.SIGKILL)
+        rest = proc.stderr.read()           # (communicate() would miss what readline() read)
+        proc.wait(timeout=10)
+        pytest.fail(f"the container did not start sleep: {why_not(said + rest)}")
     return proc, init
 
 

@@ -4,34 +4,27 @@ nothing is left mounted or behind on the host."""
 import os
 import shutil
 import stat
-import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUSYBOX = os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build", "busybox", "rootfs")
+pytestmark = pytest.mark.usefixtures("shared_mounts")     # as on a systemd host (conftest.py)
 
 
 @pytest.fixture
-def layers():
+def layers(busybox, scratch_dirs):
     """Two layers made for this check alone: a copy of the busybox rootfs
     (the shared one is never written to) with /etc/greeting "one", and on
     top of it a layer with its own /etc/greeting "two" and /etc/motd.
     Yields (the scratch directory, [lowest, top])."""
-    if not os.path.exists(os.path.join(BUSYBOX, "bin", "busybox")):
-        pytest.skip(f"no busybox rootfs at {BUSYBOX}: `make setup` builds it")
-    top = tempfile.mkdtemp(prefix="course-overlay-")
-    try:
-        base, extra = os.path.join(top, "base"), os.path.join(top, "extra")
-        shutil.copytree(BUSYBOX, base, symlinks=True)
-        os.makedirs(os.path.join(extra, "etc"))
-        for path, text in [(f"{base}/etc/greeting", "one\n"), (f"{base}/etc/old", "old\n"),
-                           (f"{extra}/etc/greeting", "two\n"), (f"{extra}/etc/motd", "hi\n")]:
-            with open(path, "w") as f:
-                f.write(text)
-        yield top, [base, extra]
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    top = scratch_dirs("course-overlay-")
+    base, extra = os.path.join(top, "base"), os.path.join(top, "extra")
+    shutil.copytree(busybox, base, symlinks=True)
+    os.makedirs(os.path.join(extra, "etc"))
+    for path, text in [(f"{base}/etc/greeting", "one\n"), (f"{base}/etc/old", "old\n"),
+                       (f"{extra}/etc/greeting", "two\n"), (f"{extra}/etc/motd", "hi\n")]:
+        with open(path, "w") as f:
+            f.write(text)
+    return top, [base, extra]
 
 
 def snapshot(d: str) -> dict:

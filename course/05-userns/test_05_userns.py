@@ -5,12 +5,10 @@ import os
 import pwd
 import shutil
 import stat
-import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUSYBOX = os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build", "busybox", "rootfs")
+pytestmark = pytest.mark.usefixtures("shared_mounts")     # as on a systemd host (conftest.py)
 USER = os.environ.get("COURSE_USER", "minirun-test")
 
 
@@ -25,7 +23,7 @@ class Tree:
 
 
 @pytest.fixture
-def tree():
+def tree(busybox, scratch_dirs):
     if os.geteuid() != 0:
         pytest.skip("these checks become the plain user with runuser, which needs root "
                     "(sudo make check LEVEL=5); the program itself runs as that user")
@@ -33,24 +31,19 @@ def tree():
         user = pwd.getpwnam(USER)
     except KeyError:
         pytest.skip(f"no user {USER!r} here (COURSE_USER names another)")
-    if not os.path.exists(os.path.join(BUSYBOX, "bin", "busybox")):
-        pytest.skip(f"no busybox rootfs at {BUSYBOX}: `make setup` builds it")
-    top = tempfile.mkdtemp(prefix="course-userns-")
-    try:
-        os.chmod(top, 0o755)                # the plain user must reach it
-        t = Tree(top, user)
-        shutil.copytree(BUSYBOX, t.layer, symlinks=True)
-        os.makedirs(os.path.join(t.layer, "etc", "dir"))
-        open(os.path.join(t.layer, "etc", "dir", "file"), "w").close()
-        for d in (t.kept, t.tmp):
-            os.mkdir(d)
-        for root, dirs, files in os.walk(top):
-            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                os.lchown(name, user.pw_uid, user.pw_gid)
-        open(os.path.join(t.layer, "etc", "owned-by-root"), "w").close()
-        yield t
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    top = scratch_dirs("course-userns-")
+    os.chmod(top, 0o755)                    # the plain user must reach it
+    t = Tree(top, user)
+    shutil.copytree(busybox, t.layer, symlinks=True)
+    os.makedirs(os.path.join(t.layer, "etc", "dir"))
+    open(os.path.join(t.layer, "etc", "dir", "file"), "w").close()
+    for d in (t.kept, t.tmp):
+        os.mkdir(d)
+    for root, dirs, files in os.walk(top):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.lchown(name, user.pw_uid, user.pw_gid)
+    open(os.path.join(t.layer, "etc", "owned-by-root"), "w").close()
+    return t
 
 
 def subordinate(path: str, user: pwd.struct_passwd) -> tuple[int, int]:

@@ -3,12 +3,10 @@ no_new_privs is set, and a seccomp filter refuses unshare, mount and
 keyctl with EPERM; each seen from /proc/self/status, and by trying."""
 import os
 import shutil
-import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUSYBOX = os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build", "busybox", "rootfs")
+pytestmark = pytest.mark.usefixtures("shared_mounts")     # as on a systemd host (conftest.py)
 
 # podman's eleven: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4, KILL 5, SETGID 6,
 # SETUID 7, SETPCAP 8, NET_BIND_SERVICE 10, SYS_CHROOT 18, SETFCAP 31
@@ -17,16 +15,11 @@ CAP_MKNOD, CAP_SYS_ADMIN = 27, 21
 
 
 @pytest.fixture
-def rootfs():
+def rootfs(busybox, scratch_dirs):
     """A copy of the busybox rootfs for this check alone."""
-    if not os.path.exists(os.path.join(BUSYBOX, "bin", "busybox")):
-        pytest.skip(f"no busybox rootfs at {BUSYBOX}: `make setup` builds it")
-    top = tempfile.mkdtemp(prefix="course-privileges-")
-    try:
-        shutil.copytree(BUSYBOX, os.path.join(top, "rootfs"), symlinks=True)
-        yield os.path.join(top, "rootfs")
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    top = scratch_dirs("course-privileges-")
+    shutil.copytree(busybox, os.path.join(top, "rootfs"), symlinks=True)
+    return os.path.join(top, "rootfs")
 
 
 def status(run, *options: str, as_user: bool = False) -> dict[str, str]:

@@ -12,13 +12,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BUSYBOX = os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build", "busybox", "rootfs")
+pytestmark = pytest.mark.usefixtures("shared_mounts")     # as on a systemd host (conftest.py)
 COURSE = os.path.dirname(HERE)
 BRIDGE, GATEWAY, LEASES = "course0", "10.77.0.1", "/run/course-network"
 LOOPBACK_TALKS = ("import socket; s = socket.create_server(('127.0.0.1', 0)); "
@@ -39,16 +38,11 @@ def bridge_free(root_only):
 
 
 @pytest.fixture
-def rootfs():
+def rootfs(busybox, scratch_dirs):
     """A copy of the busybox rootfs for this check alone."""
-    if not os.path.exists(os.path.join(BUSYBOX, "bin", "busybox")):
-        pytest.skip(f"no busybox rootfs at {BUSYBOX}: `make setup` builds it")
-    top = tempfile.mkdtemp(prefix="course-network-")
-    try:
-        shutil.copytree(BUSYBOX, os.path.join(top, "rootfs"), symlinks=True)
-        yield os.path.join(top, "rootfs")
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    top = scratch_dirs("course-network-")
+    shutil.copytree(busybox, os.path.join(top, "rootfs"), symlinks=True)
+    return os.path.join(top, "rootfs")
 
 
 def devices(proc_net_dev: str) -> set[str]:

@@ -18,8 +18,6 @@ import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUSYBOX = os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build", "busybox", "rootfs")
 USER = os.environ.get("COURSE_USER", "minirun-test")
 
 # What conmon does for the checks by hand: become a subreaper (the
@@ -133,19 +131,17 @@ class Bundle:
 
 
 @pytest.fixture(params=["root", "plain user"])
-def bundle(request, program, root_only):
+def bundle(request, program, root_only, busybox):
     """A Bundle for root, then for the plain user; what it made is removed
     (a container left running is killed)."""
     user = None
     if request.param == "plain user":
         user = plain_user()
-    if not os.path.exists(os.path.join(BUSYBOX, "bin", "busybox")):
-        pytest.skip(f"no busybox rootfs at {BUSYBOX}: `make setup` builds it")
     top = tempfile.mkdtemp(prefix="course-oci-")
     os.chmod(top, 0o755)
     b = Bundle(top, program, user)
     os.makedirs(b.dir)
-    shutil.copytree(BUSYBOX, b.rootfs, symlinks=True)
+    shutil.copytree(busybox, b.rootfs, symlinks=True)
     if user:
         subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", top], check=True)
     try:
@@ -328,12 +324,12 @@ class Podman:
     rootfs, and the program as --runtime (a shell script that runs it
     with our state directory); rootless for the plain user."""
 
-    def __init__(self, program: str, user: pwd.struct_passwd | None):
+    def __init__(self, program: str, user: pwd.struct_passwd | None, busybox: str):
         self.user = user
         self.dir = tempfile.mkdtemp(prefix="course-oci-podman-")
         os.chmod(self.dir, 0o755)
         self.rootfs, self.state = os.path.join(self.dir, "rootfs"), os.path.join(self.dir, "state")
-        shutil.copytree(BUSYBOX, self.rootfs, symlinks=True)
+        shutil.copytree(busybox, self.rootfs, symlinks=True)
         os.makedirs(os.path.join(self.dir, "xdg"), mode=0o700)
         with open(os.path.join(self.dir, "containers.conf"), "w") as f:
             f.write(PODMAN_CONF)
@@ -375,15 +371,13 @@ class Podman:
 
 
 @pytest.fixture(params=["root", "plain user"])
-def podman(request, program, root_only):
+def podman(request, program, root_only, busybox):
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed (scripts/setup-host installs it)")
-    if not os.path.exists(os.path.join(BUSYBOX, "bin", "busybox")):
-        pytest.skip(f"no busybox rootfs at {BUSYBOX}: `make setup` builds it")
     user = None
     if request.param == "plain user":
         user = plain_user()
-    p = Podman(program, user)
+    p = Podman(program, user, busybox)
     try:
         yield p
     finally:
