@@ -21,7 +21,9 @@ def run(argv: list[str], showing: bool) -> int:
     ``container: parent PID started child PID`` to stderr, show the child
     if ``showing`` (before it execs: make it wait on a pipe), wait for it,
     and return its exit code (128 + the signal if a signal killed it)."""
-    # TODO(level 1): os.fork(), os.execvp(), os.waitpid(), os.pipe().
+    # TODO(level 1): os.fork(), os.execvp(), os.waitpid(), os.pipe().  The
+    # child blocks in os.read(read_end, 1) until the parent closes its
+    # write end (the read then returns b""): no byte need be written.
     # If exec fails, the child must print why and leave with os._exit(127):
     # a plain exit would run the parent's clean-up code twice.  Before exec,
     # signal.signal(SIGPIPE and SIGXFSZ, signal.SIG_DFL): see the README.
