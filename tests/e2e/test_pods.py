@@ -120,6 +120,12 @@ def test_a_pods_containers_share_localhost_hostname_and_ipc(pods, img, ipcprobe)
     assert lines[:4] == ["shop", "served", "over-nc", "ipc-shared"], r.stdout + r.stderr
     infra_pid = int(mr("inspect", "--format", "{{.State.Pid}}", infra, check=True).stdout)
     assert lines[4:] == [_ns(infra_pid, n) for n in ("ipc", "uts", "net")]
+    # --explain narrates each join with its why (a plain user's: the user namespace too)
+    r = mr("--explain", "run", "--rm", "--pod", "shop", img, "true", check=True)
+    joined = [line.split("] join the ")[1].split()[0] for line in r.stderr.splitlines()
+              if "] join the " in line]
+    assert sorted(joined) == ["ipc", "network"] + (["user"] if mr.rt.rootless else []) + ["uts"]
+    assert "why: a pod's containers share namespaces" in r.stderr
     # a container outside the pod has none of it
     r = mr("run", "--rm", "-v", f"{ipcprobe}:/probe:ro", img, "sh", "-c",
            "/probe/sysvipc find 4242 || echo no-ipc; hostname", check=True)
