@@ -278,13 +278,16 @@ def kube_generate(obj, filename, name: str) -> None:
 
 
 @kube.command("play")
+@click.option("--replace", is_flag=True, help="take pods of the same names down first")
+@click.option("--start", type=click.BOOL, is_flag=False, flag_value=True, default=True,
+              help="start the pods (default; --start=false: only make them)")
 @click.argument("filename")
 @click.pass_obj
 @engine_errors
-def kube_play(obj, filename: str) -> None:
+def kube_play(obj, replace: bool, start: bool, filename: str) -> None:
     """Make and start the pods of a YAML file (Pods, Deployments)."""
     from minirun.engine.pods import kube as kubes
-    for line in kubes.play(obj["root"], hot.store(obj), filename):
+    for line in kubes.play(obj["root"], hot.store(obj), filename, replace, start):
         click.echo(line)
 
 

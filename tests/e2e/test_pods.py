@@ -563,6 +563,16 @@ def test_kube_play_a_deployment_and_a_pod_in_one_file(pods, img):
                   "dep-pod-0-worker", "solo-main", check=True).stdout
     assert policies == "[always]\n[]\n", policies        # (podman's "" for no)
     assert "restartPolicy: Always" in mr("kube", "generate", "dep-pod-0", check=True).stdout
+    # again: the names are taken; --replace takes those pods down first, and
+    # --start=false leaves the new ones made
+    r = mr("kube", "play", path)
+    assert r.returncode == 125 and "name \"dep-pod-0\" is in use" in r.stderr
+    again = mr("kube", "play", "--replace", "--start=false", path, check=True).stdout.split("\n")
+    assert again[:6] == ["Pods stopped:", out[1], out[6], "Pods removed:", out[1], out[6]]
+    assert [again[6], again[8], again[11]] == ["Pod:", "Container:", "Pod:"], again
+    assert mr("pod", "ps", "--format", "{{.Name}} {{.Status}}").stdout.split("\n")[:2] == \
+        ["solo Created", "dep-pod-0 Created"]
+    out = again[6:]
     lines = mr("kube", "down", path, check=True).stdout.splitlines()
     assert lines == ["Pods stopped:", out[1], out[6], "Pods removed:", out[1], out[6]]
     assert mr("pod", "ps", "-q", check=True).stdout == "" and mr("ps", "-aq").stdout == ""

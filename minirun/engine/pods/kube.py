@@ -12,7 +12,9 @@ play       Pods and Deployments (the pod template: one replica) -> pods,
            restartPolicy becomes each container's --restart (none given:
            Never, so that a container that ends stays ended), hostNetwork
            the pod's --network host, shareProcessNamespace its --share
-           +pid; initContainers, hostPID and hostIPC are refused
+           +pid; initContainers, hostPID and hostIPC are refused;
+           --replace takes pods of the same names down first, and
+           --start=false leaves the pods made, not started
 down       the pods a file's documents name, stopped and removed
 
 Members are named POD-CONTAINER, as podman names them, and generate
@@ -374,13 +376,19 @@ def _plans(docs: list[dict]) -> list[tuple[str, dict, list[dict]]]:
     return plans
 
 
-def play(root: str | None, store: Store, filename: str) -> list[str]:
-    """Make and start the pods of ``filename``; the lines podman prints."""
+def play(root: str | None, store: Store, filename: str, replace: bool = False,
+         start: bool = True) -> list[str]:
+    """Make (and, if ``start``, start) the pods of ``filename``; the lines
+    podman prints.  ``replace``: pods of those names are taken down first
+    (said as kube down says it)."""
     from minirun.engine.containers import create as creating
     from minirun.engine.containers import spec as specs
     from minirun.engine.pods import create as pod_create, lifecycle
     plans = _plans(_load(filename))
     lines, made = [], []
+    if replace:
+        lines += _take_down(store, [pods.find(store, name)["id"] for name, _, _ in plans
+                                    if lifecycle.exists(store, name)])
     try:
         for name, pod_words, members in plans:
             pod_id = pod_create.create(store, name=name, **pod_words)
@@ -392,7 +400,8 @@ def play(root: str | None, store: Store, filename: str) -> list[str]:
                 spec = specs.make(kw["image"], kw["command"],
                                   pod=pods.joining(store, pod_id), **words)
                 ids.append(creating.create(store, spec))
-            lifecycle.start(store, pod_id)
+            if start:
+                lifecycle.start(store, pod_id)
             lines += ["Pod:", pod_id, "Container:" if len(ids) == 1 else "Containers:",
                       *ids, ""]
     except BaseException:
@@ -406,9 +415,13 @@ def down(store: Store, filename: str) -> list[str]:
     """Stop and remove the pods that ``filename`` names (each must be there:
     a missing one is said before any is touched, as podman); the lines
     podman prints."""
-    from minirun.engine.pods import lifecycle
     names = [_pod_of(doc, n)[0] for n, doc in enumerate(_load(filename))]
-    found = [pods.find(store, n)["id"] for n in names]
+    return _take_down(store, [pods.find(store, n)["id"] for n in names])
+
+
+def _take_down(store: Store, found: list[str]) -> list[str]:
+    """Pods stopped, then removed; podman's lines for it (none for none)."""
+    from minirun.engine.pods import lifecycle
     stopped = [lifecycle.stop(store, pod_id) for pod_id in found]
     removed = [lifecycle.remove(store, pod_id, force=True) for pod_id in found]
-    return ["Pods stopped:", *stopped, "Pods removed:", *removed]
+    return ["Pods stopped:", *stopped, "Pods removed:", *removed] if found else []
