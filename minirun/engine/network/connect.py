@@ -217,8 +217,10 @@ def _join(bundle: str, user: str, net: str) -> None:
 
 
 def extra_interface(cid: str, n: int) -> str:
-    """The host side of a container's ``n``-th further network (1, 2 ...)."""
-    return "mr" + cid[:10] + str(n)
+    """The host side of a container's ``n``-th further network (1, 2 ...):
+    ``n`` after a letter no id has, so that it can never be the first
+    network's name (modes.host_interface: the id's first 11 characters)."""
+    return "mr" + cid[:10] + "n" + str(n)
 
 
 def attach_more(store: Store, rec: dict, network: str, n: int,
