@@ -5,6 +5,7 @@ codes (1: no such thing, 2: in use or running)."""
 import json
 import subprocess
 import os
+import signal
 import time
 
 NONE = ["--network", "none"]
@@ -331,14 +332,15 @@ def test_events(mr, img):
              if x]
     assert (vol["Type"], vol["Status"], vol["Name"]) == ("volume", "create", "evvol"), vol
     follower = subprocess.Popen(mr.argv("events", "--filter", "type=volume", "--since", "0s"),
-                                stdout=subprocess.PIPE, text=True, env=mr.env())
+                                stdout=subprocess.PIPE, text=True, env=mr.env(),
+                                start_new_session=True)
     try:
         time.sleep(0.5)
         mr("volume", "create", "later", check=True)
         line = follower.stdout.readline()
         assert line.split()[4:] == ["volume", "create", "later"], line
-    finally:
-        follower.kill()
+    finally:       # the group: as a plain user, runuser's minirun with it
+        os.killpg(follower.pid, signal.SIGKILL)
         follower.wait()
     r = mr("events", "--stream=false", "--filter", "color=red")
     assert r.returncode == 125 and "use event=" in r.stderr, r

@@ -4,6 +4,8 @@ the ld.so.cache reader against this host's real cache; a host with no
 driver (this machine's own root)."""
 import json
 import os
+import shutil
+import tempfile
 import subprocess
 import sys
 
@@ -66,11 +68,19 @@ def test_discovery_finds_the_fake_driver(fake_driver):
                                for n in ("gsp_ga10x.bin", "gsp_tu10x.bin"))
 
 
-def test_tools_are_found_on_path_as_a_cloud_image_lays_them_out(fake_driver, tmp_path,
-                                                              monkeypatch):
+def test_tools_are_found_on_path_as_a_cloud_image_lays_them_out(fake_driver, monkeypatch):
     """nvidia-smi in /usr/local/nvidia/bin (as on the lent H200 machines and
     GKE's nodes), a directory that is on $PATH but no standard one."""
-    root = fakedriver.build(str(tmp_path / "root"), gpus=1).root
+    # (a short directory: pytest's tmp_path under xdist is too long for the
+    # driver's AF_UNIX socket, 108 bytes at most)
+    d = tempfile.mkdtemp(prefix="minirun-fake-nvidia-", dir="/tmp")
+    try:
+        _tools_on_path(fakedriver.build(os.path.join(d, "root"), gpus=1).root, monkeypatch)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _tools_on_path(root: str, monkeypatch) -> None:
     os.makedirs(f"{root}/usr/local/nvidia/bin")
     os.rename(f"{root}/usr/bin/nvidia-smi", f"{root}/usr/local/nvidia/bin/nvidia-smi")
     monkeypatch.setenv("PATH", "/usr/local/nvidia/bin:/usr/bin:relative/bin")
