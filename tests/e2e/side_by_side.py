@@ -422,7 +422,9 @@ def _compare(case: Case, theirs, ours, podman: Side, minirun: Side, better: dict
             a = Result(**{**a.__dict__, **better[i]})
         diff = difference(a, b)
         if diff:
-            return f"step {i + 1} `{_cut(step.line)}`: {diff}"
+            said = b_results[i].err.strip().splitlines()[-1:] if a.code != b.code else []
+            return f"step {i + 1} `{_cut(step.line)}`: {diff}" + \
+                (f"; minirun said: {_short(said[0], 200)}" if said else "")
     for what, a, b in zip(("ps -a", "images", "volume ls", "reset"), a_effects, b_effects):
         if a != b:
             return f"after: {what} {_short(a)} vs {_short(b)}"
