@@ -149,8 +149,9 @@ def test_pooled_containers_in_ps_rm_and_close(api):
                    c["options"]["owner"].split(":")[0] == str(os.getpid()))
                   for c in minirun.containers(root=STORE)]
         primed = pool.ready[0].launch.init_pid
-        subprocess.run([_minirun(), "--root", STORE, "rm", "-f", pool.ready[0].id], check=True,
-                       capture_output=True)
+        rm = subprocess.run([_minirun(), "--root", STORE, "rm", "-f", pool.ready[0].id],
+                            capture_output=True, text=True)
+        assert rm.returncode == 0, rm.stderr
         reaped = not os.path.exists(f"/proc/{primed}")
         codes = [pool.run(["true"]).exit_code for _ in range(3)]
         pool.close()

@@ -135,3 +135,27 @@ def test_a_store_made_by_an_older_minirun_is_upgraded_in_place(tmp_path):
     columns = {r[1] for r in store.db.execute("PRAGMA table_info(containers)")}
     assert "usage" in columns
     assert store.db.execute("SELECT image_id FROM tags").fetchall() == [("sha256:ab",)]
+
+
+def test_two_removers_of_one_tree_both_succeed(tmp_path):
+    """rm -f of a pooled container and its owner's pool may remove the same
+    directory at once: what the other took first is no error."""
+    import threading
+    for _ in range(20):
+        top = tmp_path / "container"
+        for i in range(30):
+            (top / "rootfs" / f"d{i}" / "e").mkdir(parents=True)
+            (top / "rootfs" / f"d{i}" / "e" / "f").write_text("x")
+        errors = []
+
+        def remove():
+            try:
+                remove_tree(str(top))
+            except OSError as e:
+                errors.append(e)
+        threads = [threading.Thread(target=remove) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and not top.exists(), errors

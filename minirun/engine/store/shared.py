@@ -75,15 +75,24 @@ def remove_tree(path: str) -> None:
 
 
 def _remove_dir(parent: int, name: str, st: os.stat_result) -> None:
-    if st.st_mode & 0o700 != 0o700:
-        os.chmod(name, 0o700, dir_fd=parent)
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 dir_fd=parent)
+    """``name`` in ``parent`` and all below it.  What vanishes meanwhile is
+    no error: two removers of one container (``rm -f`` and its owner's pool)
+    may meet in it."""
+    try:
+        if st.st_mode & 0o700 != 0o700:
+            os.chmod(name, 0o700, dir_fd=parent)
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=parent)
+    except FileNotFoundError:
+        return
     try:
         with os.scandir(fd) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
-                    _remove_dir(fd, entry.name, entry.stat(follow_symlinks=False))
+                    try:
+                        _remove_dir(fd, entry.name, entry.stat(follow_symlinks=False))
+                    except FileNotFoundError:
+                        pass
                 else:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.name, dir_fd=fd)
