@@ -42,12 +42,16 @@ demo: setup
 	$(BIN)/minirun run --rm busybox \
 	  sh -c 'echo "Hello from a minirun container: I am pid $$$$ on host $$(hostname), user $$(id -un), kernel $$(uname -r)"'
 
-# The linter first (its rules: pyproject.toml), then the whole suite.
+# The linter first (its rules: pyproject.toml), then the whole suite, three
+# test files at a time (pytest-xdist; a file's tests stay on one worker): the
+# tests wait on containers more than they compute, and each looks only at
+# what it made, so other files' containers beside it are a test in itself.
 lint: $(BIN)/.installed
 	$(BIN)/ruff check minirun tests bench course
 
+TEST_WORKERS ?= 3
 test: setup lint
-	$(BIN)/python -m pytest -q tests course
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests course
 
 # The course (course/README.md): one level's checks on your container.py.
 # As root the host is set up as for the tests; a plain user needs only the
