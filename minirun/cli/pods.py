@@ -1,4 +1,4 @@
-"""The `pod` group (create, ps/ls, inspect, start, stop, restart, kill,
+"""The `pod` group (create, ps/ls/list, inspect, start, stop, restart, kill,
 pause, unpause, rm, prune, top, logs, exists) and the `kube` group
 (generate, play, down): thin, over engine/pods."""
 import sys
@@ -151,7 +151,8 @@ LATEST = click.option("-l", "--latest", is_flag=True, help="the pod made last")
 IGNORE = click.option("-i", "--ignore", is_flag=True, help="a pod that is not there is no "
                                                            "error")
 TIME = click.option("-t", "--time", "timeout", type=float, default=None,
-                    help="seconds before SIGKILL (default: each container's)")
+                    help="seconds a container has to stop before SIGKILL (pod stop: its "
+                         "own stop timeout by default; pod rm -f: none)")
 
 
 def _verb(verb: str, doc: str, fn, *options, missing: int | None = None):

@@ -113,7 +113,9 @@ def test_a_pods_containers_share_localhost_hostname_and_ipc(pods, img, ipcprobe)
                 check=True).stdout.strip()
     # a second member: the first on localhost, the pod's hostname, the same IPC
     r = mr("run", "--rm", "--pod", "shop", "-v", f"{ipcprobe}:/probe:ro", img, "sh", "-c",
-           "sleep 0.5; hostname; wget -qO- http://localhost/index.html; nc localhost 9000; "
+           "hostname; for i in $(seq 100); do wget -qO- http://localhost/index.html && break; "
+           "sleep 0.1; done; for i in $(seq 100); do nc localhost 9000 && break; sleep 0.1; "
+           "done; "
            "/probe/sysvipc find 4242 >/dev/null && echo ipc-shared; "
            "for n in ipc uts net; do readlink /proc/self/ns/$n; done", check=True)
     lines = r.stdout.splitlines()
@@ -335,7 +337,8 @@ def test_a_pod_that_shares_ipc_alone(pods, img, ipcprobe):
     mr("run", "-d", "--pod", "ipconly", "--name", "maker", "-v", f"{ipcprobe}:/probe:ro", img,
        "sh", "-c", "/probe/sysvipc make 77; sleep 1000", check=True)
     r = mr("run", "--rm", "--pod", "ipconly", "-v", f"{ipcprobe}:/probe:ro", img, "sh", "-c",
-           "sleep 0.3; /probe/sysvipc find 77 >/dev/null && echo ipc-shared; "
+           "for i in $(seq 100); do /probe/sysvipc find 77 >/dev/null && echo ipc-shared && "
+           "break; sleep 0.1; done; "
            "readlink /proc/self/ns/net; ip -o addr show | grep -v ' lo ' | grep -c inet",
            check=True)
     lines = r.stdout.splitlines()
@@ -394,7 +397,8 @@ spec:
     workingDir: /www
   - name: client
     image: {image}
-    command: ["sh", "-c", "sleep 0.5; wget -qO- http://localhost:8080/index.html; sleep 1000"]
+    command: ["sh", "-c", "for i in $(seq 100); do wget -qO- http://localhost:8080/index.html
+              && break; sleep 0.1; done; sleep 1000"]
   volumes:
   - name: data
     hostPath:
@@ -740,12 +744,15 @@ def test_like_podman_members_and_kube(pods, img, podman):
         ya["metadata"]["labels"] == yb["metadata"]["labels"] == {"app": "same"}
     assert ya["metadata"]["creationTimestamp"].endswith("Z") and \
         yb["metadata"]["creationTimestamp"].endswith("Z")
-    for key in ("hostname", "restartPolicy", "volumes", "enableServiceLinks",
+    for key in ("hostname", "restartPolicy", "enableServiceLinks",
                 "automountServiceAccountToken"):
         assert ya["spec"][key] == yb["spec"][key], key
+    def by_name(items: list[dict]) -> list[dict]:       # (podman's come in a Go map's order)
+        return sorted(items, key=lambda v: v["name"])
+    assert by_name(ya["spec"]["volumes"]) == by_name(yb["spec"]["volumes"])
     ca, cb = ya["spec"]["containers"][0], yb["spec"]["containers"][0]
-    for key in ("workingDir", "volumeMounts"):
-        assert ca[key] == cb[key], key
+    assert ca["workingDir"] == cb["workingDir"]
+    assert by_name(ca["volumeMounts"]) == by_name(cb["volumeMounts"])
     assert _alike(json.dumps(ca["ports"]), ports[0]) == _alike(json.dumps(cb["ports"]), ports[1])
     assert (ca.get("resources") or {}) == (cb.get("resources") or {})   # (none: a plain
     # user's limits on cgroup v1, ignored by both)
