@@ -44,6 +44,7 @@ rootfs could redirect: they are opened with ``openat2(RESOLVE_IN_ROOT)``
 
 See: mount(2), umount(2), pivot_root(2), chroot(2), openat2(2), mount_namespaces(7)
 """
+import errno
 import os
 import re
 import stat
@@ -206,16 +207,33 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 
 
+# How often an openat2 that met a rename or mount elsewhere is tried again.
+OPENAT2_TRIES = 64
+
+
 def openat2(dir_fd: int, path: str, flags: int, resolve: int) -> int:
     """openat2(2): open ``path`` below ``dir_fd`` with RESOLVE_* rules."""
-    return check(lib.mr_openat2(dir_fd, cstr(path), flags, 0, resolve), "openat2", path)
+    return check(_openat2(dir_fd, path, flags, resolve), "openat2", path)
 
 
 def open_in_root(root_fd: int, path: str, flags: int = O_PATH) -> int:
     """Open ``path`` inside the tree of ``root_fd``, which it cannot leave."""
-    fd = lib.mr_openat2(root_fd, cstr(path.lstrip("/") or "."), flags | os.O_CLOEXEC, 0,
-                        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    fd = _openat2(root_fd, path.lstrip("/") or ".", flags | os.O_CLOEXEC,
+                  RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
     return check(fd, "openat2", path)
+
+
+def _openat2(dir_fd: int, path: str, flags: int, resolve: int) -> int:
+    """The call, or -1 with errno set.  With RESOLVE_IN_ROOT or
+    RESOLVE_BENEATH the kernel answers EAGAIN when a rename or a mount
+    anywhere on the machine raced the walk (it cannot then vouch that ``..``
+    stayed inside): the walk is simply made again."""
+    raw = cstr(path)
+    for _ in range(OPENAT2_TRIES):
+        fd = lib.mr_openat2(dir_fd, raw, flags, 0, resolve)
+        if fd != -1 or ffi.errno != errno.EAGAIN:
+            break
+    return fd
 
 
 def fd_path(fd: int) -> str:
