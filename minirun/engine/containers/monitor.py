@@ -343,9 +343,13 @@ def _failure(store: Store, rec: dict, e: Exception) -> MiniRunError | None:
     """What to tell of ``e``, raised while the container started.  If its
     record is gone, `rm -f` removed it meanwhile, and whichever step failed
     (a file, the runtime's state, a namespace gone from under it) lost that
-    race: one line says so.  Else a MiniRunError as it is; else None."""
+    race: one line says so.  (rm takes the directory first, then the
+    record: a directory gone is that race too.)  Else a MiniRunError as it
+    is; else None."""
     try:
         ct.record(store, rec["id"])
+        if not os.path.isdir(ct.container_dir(store, rec["id"])):
+            return _removed(rec["name"])
     except ct.ContainerError:
         return _removed(rec["name"])
     except Exception:              # noqa: BLE001 (the store cannot say: keep e)
