@@ -67,9 +67,9 @@ def ps(obj, all_: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters, l
         if (rec["state"] in ("running", "paused") or all_ or filters or last or latest) \
                 and _matches(rec, list(filters), pod_names):
             recs.append(rec)
-    recs.sort(key=lambda r: r["created"], reverse=True)       # podman's: newest first
+    recs.sort(key=lambda r: r["created"])       # podman's: oldest first, -n N the newest N
     if latest or last:
-        recs = recs[:1 if latest else max(last, 0)]
+        recs = recs[-1:] if latest else recs[-last:] if last > 0 else []
     if quiet:
         for r in recs:
             click.echo(r["id"] if no_trunc else r["id"][:12])

@@ -586,6 +586,10 @@ RUN = [
     Case("run-pull-never", ("run --rm --pull never localhost/sbs-nosuch true",)),
     Case("create-status", ("create --name sbs-c busybox true",
                            "ps -a --format '{{.Names}} {{.Status}}'")),
+    Case("ps-order", ("create --name sbs-a busybox true", "$ sleep 0.05",
+                      "create --name sbs-b busybox true", "$ sleep 0.05",
+                      "create --name sbs-c busybox true", "ps -a --format '{{.Names}}'",
+                      "ps -a -n 2 --format '{{.Names}}'", "ps -l --format '{{.Names}}'")),
 ]
 
 EXIT_CODES = [
