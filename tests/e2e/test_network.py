@@ -310,6 +310,11 @@ def test_named_networks_reach_within_and_not_across(mr, img):
         assert mr("network", "prune", check=True).stdout == "back\n"
         assert [n["name"] for n in json.loads(
             mr("network", "ls", "--format", "json", check=True).stdout)] == ["minirun"]
+        # the default network's bridge serves every store here: it stays (podman's 125)
+        for force in ([], ["-f"]):
+            r = mr("network", "rm", *force, "minirun")
+            assert r.returncode == 125 and "default network minirun cannot be removed" \
+                in r.stderr, r
         # their bridges, as root (a plain user's are in the user's own network
         # namespace, gone with its holder below; the host may have others'
         # bridges of the same names then)

@@ -142,6 +142,8 @@ def remove(store: Store, name: str, force: bool = False, remove_container=None) 
     the caller passes: this room never reaches up into that one)."""
     from minirun.kernel import netlink
     net = find(store, name)
+    if name == DEFAULT:     # its bridge is every store's on this host (podman refuses too)
+        raise NetworkError(f"default network {DEFAULT} cannot be removed")
     users = [r[0] for r in store.db.execute("SELECT id, options FROM containers").fetchall()
              if name in _networks_of(json.loads(r[1] or "{}"))]
     if users and not force:
