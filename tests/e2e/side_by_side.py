@@ -515,6 +515,7 @@ RUN = [
     Case("run-volume-ro", (DATA, "run --rm -v $D/data:/data:ro busybox touch /data/x")),
     Case("run-volume-named", ("run --rm -v sbs-vol:/v busybox sh -c 'echo kept > /v/f'",
                               "run --rm -v sbs-vol:/v busybox cat /v/f")),
+    Case("run-rm-anonymous", ("run --rm -v /anon busybox true", "volume ls -q")),
     Case("run-volume-anonymous", ("run --name sbs-anon -v /anon busybox true",
                                   "volume ls -q", "rm -v sbs-anon", "volume ls -q")),
     Case("run-mount-bind", (DATA, "run --rm --mount type=bind,source=$D/data,target=/data "

@@ -43,7 +43,9 @@ def refresh(store: Store, rec: dict) -> dict:
         return ended
     rec = ct.record(store, rec["id"])
     if rec["options"].get("rm"):
+        from minirun.engine.containers import volumes as vol
         ct.remove_files(store, rec["id"])
+        vol.remove_anonymous(store, rec)
     return rec
 
 
@@ -200,11 +202,7 @@ def remove(store: Store, name: str, force: bool = False, volumes: bool = False,
                 rec["options"].get("image") or "")
     if volumes:   # rm -v: the container's anonymous volumes go too
         from minirun.engine.containers import volumes as vol
-        for anonymous in (rec["options"].get("anonymous_volumes") or {}).values():
-            try:
-                vol.remove(store, anonymous, force=True)
-            except MiniRunError:
-                pass
+        vol.remove_anonymous(store, rec)
     return rec["id"]
 
 

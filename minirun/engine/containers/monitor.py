@@ -467,7 +467,9 @@ def _finish(store: Store, rs, rec: dict, code: int) -> None:
         events.emit(store.root, "container", "cleanup", rec["id"], rec["name"],
                     rec["options"].get("image") or "")
         if rec["options"].get("rm"):
+            from minirun.engine.containers import volumes as vol
             ct.remove_files(store, rec["id"])
+            vol.remove_anonymous(store, rec)
             events.emit(store.root, "container", "remove", rec["id"], rec["name"],
                         rec["options"].get("image") or "")
     except MiniRunError as e:

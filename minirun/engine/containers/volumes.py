@@ -119,6 +119,17 @@ def remove(store: Store, name: str, force: bool = False, remove_container=None) 
     events.emit(store.root, "volume", "remove", name=name)
 
 
+def remove_anonymous(store: Store, rec: dict) -> None:
+    """The anonymous volumes of a container removed (``rm -v``, ``--rm``):
+    made for it alone (``-v /DEST``, an image's VOLUME), they go with it,
+    as podman's do; a named volume stays."""
+    for name in (rec["options"].get("anonymous_volumes") or {}).values():
+        try:
+            remove(store, name, force=True)
+        except MiniRunError:
+            pass
+
+
 def prune(store: Store) -> list[str]:
     gone = []
     for v in listing(store):
