@@ -145,6 +145,11 @@ def test_a_failing_run_stops_the_build_with_its_code(mr, img):
     assert "Containerfile:3: RUN echo failing; exit 3: the command exited with 3" in r.stderr
     assert "never" not in mr("images", "--format", "{{.Repository}}", check=True).stdout
     assert mr("ps", "-aq", check=True).stdout == "" and _leftovers(mr) == []
+    # -q: stdout is the image's id alone (ID=$(minirun build -q .)); what a
+    # RUN writes to stderr still shows
+    ctx = _context(mr, {"Containerfile": f"FROM {img}\nRUN echo to-out; echo to-err >&2\n"})
+    r = mr("build", "-q", ctx, check=True)
+    assert len(r.stdout.strip()) == 64 and "to-out" not in r.stdout and "to-err" in r.stderr, r
 
 
 def test_a_build_killed_in_a_run_leaves_no_container(mr, img):

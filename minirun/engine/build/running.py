@@ -50,8 +50,9 @@ def container(stage, ins, command: list[str], where: str):
     lowers = _lowers(stage.store, stage.image)
     cid = create.create(stage.store, spec, owner=os.getpid())
     try:
-        code = monitor.run_container(stage.root, cid, foreground=True, tied=True,
-                                     store=stage.store)
+        with _stdout_away(stage.options.quiet):
+            code = monitor.run_container(stage.root, cid, foreground=True, tied=True,
+                                         store=stage.store)
         if code:
             raise StepFailed(f"{where}: the command exited with {code}; the build stops "
                              "here (fix the command, or end it with `|| true`)", code)
@@ -62,6 +63,28 @@ def container(stage, ins, command: list[str], where: str):
         yield upper
     finally:
         lifecycle.remove(stage.store, cid, force=True, volumes=True)
+
+
+@contextlib.contextmanager
+def _stdout_away(quiet: bool):
+    """With -q the command's output is not the build's (its stdout is the
+    image id alone, for ``ID=$(minirun build -q .)``): the container's
+    stdout, which is ours in the foreground, goes to /dev/null meanwhile;
+    its stderr stays, to say why a step failed."""
+    if not quiet:
+        yield
+        return
+    import sys
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 def _network(ins, options, where: str) -> str:
