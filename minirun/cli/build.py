@@ -24,7 +24,8 @@ def _pairs(values, flag: str) -> dict:
 @click.argument("context", required=False, default=".")
 @click.option("-t", "--tag", "tags", multiple=True, help="name the image (repeatable)")
 @click.option("-f", "--file", "containerfile", default=None,
-              help="the Containerfile (default CONTEXT/Containerfile, else Dockerfile)")
+              help="the Containerfile (default CONTEXT/Containerfile, else Dockerfile; "
+                   "- reads it from standard input)")
 @click.option("--build-arg", "build_args", multiple=True, help="ARG's value: KEY=VALUE")
 @click.option("--target", default=None, help="build up to this stage (FROM ... AS NAME)")
 @click.option("--no-cache", is_flag=True, help="run every step again (the cache is refilled)")
@@ -44,7 +45,9 @@ def _pairs(values, flag: str) -> dict:
 @engine_errors
 def build(obj, context: str, tags, containerfile, build_args, target, no_cache, pull,
           network, layers, fmt, squash, labels, platform, quiet) -> None:
-    """Build an image from a Containerfile and the files of CONTEXT."""
+    """Build an image from a Containerfile and the files of CONTEXT (- for
+    a Containerfile on standard input and no files)."""
+    import contextlib
     from minirun.engine.build import BuildError, builder
     from minirun.engine.images.manifest import host_platform
     if platform:
@@ -52,14 +55,22 @@ def build(obj, context: str, tags, containerfile, build_args, target, no_cache, 
         if platform not in (f"{here['os']}/{here['architecture']}", here["architecture"]):
             raise BuildError(f"--platform {platform}: minirun builds for this machine only "
                              f"({here['os']}/{here['architecture']}): it runs each RUN here")
-    options = builder.Options(
-        context=context, containerfile=containerfile, tags=tuple(tags),
-        build_args=_pairs(build_args, "--build-arg"), target=target,
-        no_cache=no_cache or not layers,
-        pull={"true": "always", "false": "missing", "newer": "always"}.get(pull, pull),
-        network=network, labels=_pairs(labels, "--label"), fmt=fmt, squash=squash,
-        quiet=quiet)
-    builder.build(obj["root"], options)
+    with contextlib.ExitStack() as stack:
+        if context == "-":          # nothing for COPY to read: an empty directory
+            if containerfile not in (None, "-"):
+                raise BuildError(f"a build of - reads its Containerfile from standard input, "
+                                 f"not -f {containerfile}: give a context directory for it")
+            import tempfile
+            context = stack.enter_context(tempfile.TemporaryDirectory(prefix="minirun-build-"))
+            containerfile = "-"
+        options = builder.Options(
+            context=context, containerfile=containerfile, tags=tuple(tags),
+            build_args=_pairs(build_args, "--build-arg"), target=target,
+            no_cache=no_cache or not layers,
+            pull={"true": "always", "false": "missing", "newer": "always"}.get(pull, pull),
+            network=network, labels=_pairs(labels, "--label"), fmt=fmt, squash=squash,
+            quiet=quiet)
+        builder.build(obj["root"], options)
 
 
 def _image_build() -> None:

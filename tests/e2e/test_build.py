@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import processes
 from tests.e2e.conftest import Minirun
 
+NONE = ["--network", "none"]
+
 
 def _context(mr, files: dict) -> str:
     """A build context under the test's scratch (the test user's, rootless)."""
@@ -150,6 +152,21 @@ def test_a_failing_run_stops_the_build_with_its_code(mr, img):
     ctx = _context(mr, {"Containerfile": f"FROM {img}\nRUN echo to-out; echo to-err >&2\n"})
     r = mr("build", "-q", ctx, check=True)
     assert len(r.stdout.strip()) == 64 and "to-out" not in r.stdout and "to-err" in r.stderr, r
+
+
+def test_a_containerfile_from_standard_input(mr, img):
+    """-f - reads the Containerfile from standard input with a context's
+    files; a context of - has no files; its errors name (stdin)."""
+    ctx = _context(mr, {"data": "from the context\n"})
+    r = mr("build", "-q", "-t", "withfiles", "-f", "-", ctx,
+           input=f"FROM {img}\nCOPY data /data\nCMD [\"cat\", \"/data\"]\n")
+    assert r.returncode == 0, r.stderr
+    assert mr("run", "--rm", *NONE, "withfiles", check=True).stdout == "from the context\n"
+    r = mr("build", "-q", "-t", "nofiles", "-", input=f"FROM {img}\nRUN echo made > /m\n")
+    assert r.returncode == 0, r.stderr
+    assert mr("run", "--rm", *NONE, "nofiles", "cat", "/m", check=True).stdout == "made\n"
+    r = mr("build", "-", input=f"FROM {img}\nCOPY data /data\n")
+    assert r.returncode == 125 and "(stdin):2: COPY" in r.stderr, r.stderr
 
 
 def test_a_build_killed_in_a_run_leaves_no_container(mr, img):

@@ -69,13 +69,13 @@ class Build:
 
 def build(root: str | None, options: Options, out=None) -> str:
     """Build ``options``; the final image's id (the tags point at it)."""
-    path = _containerfile(options)
-    with open(path, encoding="utf-8") as f:
-        instructions = cf.parse(f.read(), os.path.basename(path))
+    path, text = _containerfile(options)
+    name = os.path.basename(path) if path else "(stdin)"
+    instructions = cf.parse(text, name)
     from minirun.engine.build.context import Context
     from minirun.engine.build.stage import Stage
-    stages, global_args = _stages(instructions, os.path.basename(path), options)
-    b = Build(Store(root), root, options, os.path.basename(path), Context(options.context, path),
+    stages, global_args = _stages(instructions, name, options)
+    b = Build(Store(root), root, options, name, Context(options.context, path),
               global_args, len(stages), out or sys.stdout)
     needed = _needed(stages, options.target, b.path)
     for stage in needed:
@@ -90,20 +90,29 @@ def build(root: str | None, options: Options, out=None) -> str:
     return image_id
 
 
-def _containerfile(options: Options) -> str:
+def _containerfile(options: Options) -> tuple[str | None, str]:
+    """The Containerfile's path (None for ``-f -``: standard input) and text."""
     if not os.path.isdir(options.context):
         raise BuildError(f"the build context {options.context!r} is not a directory: give "
                          "the directory holding what COPY and ADD read")
-    if options.containerfile:
-        path = options.containerfile
-        if not os.path.isfile(path):
-            raise BuildError(f"-f {path}: no such file")
-        return path
-    for name in ("Containerfile", "Dockerfile"):
+    path = options.containerfile
+    if path == "-":
+        return None, sys.stdin.read()
+    if path and not os.path.isfile(path):
+        raise BuildError(f"-f {path}: no such file")
+    for name in () if path else ("Containerfile", "Dockerfile"):
         if os.path.isfile(os.path.join(options.context, name)):
-            return os.path.join(options.context, name)
-    raise BuildError(f"no Containerfile or Dockerfile in {options.context}: write one, or "
-                     "name it with -f")
+            path = os.path.join(options.context, name)
+            break
+    if not path:
+        raise BuildError(f"no Containerfile or Dockerfile in {options.context}: write one, or "
+                         "name it with -f (- for standard input)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return path, f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BuildError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") \
+            from None
 
 
 def _stages(instructions: list, path: str, options: Options) -> tuple[list[dict], dict]:
