@@ -4,11 +4,14 @@
 import click
 
 
-def each(names, fn, missing: int | None = None, echo=None) -> None:
+def each(names, fn, missing: int | None = None, echo=None,
+         ignore_missing: bool = False) -> None:
     """``fn(name)`` for each name, printing ``echo(name, result)`` (the name),
     as podman's verbs do: a name that fails is said on stderr and the rest
     go on; the exit code is the last failure's (``missing``: podman's code
-    for a name that does not exist, 1 for the rm verbs)."""
+    for a name that does not exist, 1 for the rm verbs).  ``ignore_missing``
+    (rm -f, rm -i): a name that does not exist is passed over in silence,
+    as podman does, so that a clean-up can be run twice."""
     import sys
     from minirun.errors import MiniRunError
     code = 0
@@ -16,6 +19,8 @@ def each(names, fn, missing: int | None = None, echo=None) -> None:
         try:
             result = fn(name)
         except MiniRunError as e:
+            if ignore_missing and _not_found(e):
+                continue
             sys.stdout.flush()
             print(f"Error: {e}", file=sys.stderr)
             code = missing if missing is not None and _not_found(e) else e.exit_code

@@ -108,10 +108,12 @@ def stop(obj, timeout: float, names) -> None:
 @click.option("-f", "--force", is_flag=True)
 @click.option("-a", "--all", "all_", is_flag=True, help="every container")
 @click.option("-v", "--volumes", is_flag=True, help="also the container's anonymous volumes")
+@click.option("-i", "--ignore", is_flag=True, help="a name that is not there is no error "
+                                                   "(-f too)")
 @click.argument("names", nargs=-1)
 @click.pass_obj
 @engine_errors
-def rm(obj, force: bool, all_: bool, volumes: bool, names) -> None:
+def rm(obj, force: bool, all_: bool, volumes: bool, ignore: bool, names) -> None:
     """Remove containers."""
     from minirun.engine.containers import records as ct, lifecycle, owner
     if all_:        # (a pod's infra container goes with its pod: pod rm)
@@ -121,7 +123,8 @@ def rm(obj, force: bool, all_: bool, volumes: bool, names) -> None:
         raise click.UsageError("name a container, or use --all")
     try:
         each(names, lambda name: lifecycle.remove(hot.store(obj), name, force, volumes),
-             missing=1, echo=lambda name, cid: cid if all_ else name)
+             missing=1, echo=lambda name, cid: cid if all_ else name,
+             ignore_missing=force or ignore)
     finally:          # after: a container named here is removed by name, as asked
         owner.sweep(hot.store(obj))     # what dead owners of the Python API left
 

@@ -153,12 +153,26 @@ def rmi(obj, names, force: bool) -> None:
     import functools
     from minirun.engine.store import ImageNotFound
     remove_container = functools.partial(lifecycle.remove, force=True)   # rmi -f's
+    if force:           # a name that is not there is passed over, as podman does
+        store = hot.store(obj)
+        names = [n for n in names if _in_store(store, n)]
+        if not names:
+            return
     try:
         lines = img.remove(obj["root"], list(names), force, remove_container)
     except ImageNotFound as e:
         raise ImageNotFound(str(e), exit_code=1) from None      # podman's 1
     for line in lines:
         click.echo(line)
+
+
+def _in_store(store, name: str) -> bool:
+    from minirun.engine.store import ImageNotFound
+    try:
+        store.lookup(name)
+    except ImageNotFound:
+        return False
+    return True
 
 
 @click.command()

@@ -111,7 +111,7 @@ def network_rm(obj, force: bool, names) -> None:
     import functools
     remove_container = functools.partial(lifecycle.remove, force=True)   # network rm -f's
     each(names, lambda name: bridge.remove(hot.store(obj), name, force, remove_container),
-         missing=1)
+         missing=1, ignore_missing=force)
 
 
 @network.command("prune")

@@ -163,7 +163,7 @@ def _verb(verb: str, doc: str, fn, *options, missing: int | None = None):
         from minirun.engine.pods import lifecycle
         store = hot.store(obj)
         targets = _targets(store, names, all_, latest)
-        if ignore:
+        if ignore or verb == "rm" and kw.get("force"):     # pod rm -f: as podman, too
             targets = [n for n in targets if lifecycle.exists(store, n)]
         each(targets, lambda name: fn(store, name, **kw), missing=missing,
              echo=lambda name, pod_id: pod_id)

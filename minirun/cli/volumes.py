@@ -99,7 +99,7 @@ def volume_rm(obj, force: bool, names) -> None:
     from minirun.engine.containers import lifecycle, volumes
     remove_container = functools.partial(lifecycle.remove, force=True)   # volume rm -f's
     each(names, lambda name: volumes.remove(hot.store(obj), name, force, remove_container),
-         missing=1)
+         missing=1, ignore_missing=force)
 
 
 @volume.command("prune")
