@@ -367,7 +367,10 @@ def test_a_bandwidth_limit_each_way(mr, img):
     server.close()
     mr("rm", "-f", "slow", check=True)
     print(f"into the container {into:.2f} Mbit/s, out of it {got['rate']:.2f} Mbit/s")
-    assert 6.4 < into < 9.6 and 6.4 < got["rate"] < 9.6, (into, got)   # 8 Mbit/s +- 20%
+    # Never above 8 Mbit/s +20%: the limit holds.  Below it, a machine busy
+    # with other tests can slow either end (4.2 Mbit/s was seen under load);
+    # the lower bound is there to catch bits read as bytes (1 Mbit/s).
+    assert 2 < into < 9.6 and 2 < got["rate"] < 9.6, (into, got)
 
 
 @pytest.mark.parametrize("network", ["bridge", "slirp4netns", "pasta"])
