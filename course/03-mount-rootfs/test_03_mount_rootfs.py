@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
@@ -112,7 +113,23 @@ def test_chroot_escape_out_of_a_chroot_alone(root_only, rootfs):
 
 
 def start(program: str, *args: str) -> tuple[subprocess.Popen, int]:
-    """The program in the background; its init's host pid once PROGRAM runs."""
+    """The program in the background; its init's host pid once PROGRAM runs.
+    An init that vanished without a word before it ran PROGRAM is tried
+    once more, saying so: in CI, with three test files running at once,
+    one did (a signal from elsewhere, it seems: it printed nothing)."""
+    try:
+        return _start(program, *args)
+    except _Vanished as e:
+        warnings.warn(f"level 3's init {e} vanished without a word; starting it again",
+                      stacklevel=2)
+        return _start(program, *args)
+
+
+class _Vanished(Exception):
+    pass
+
+
+def _start(program: str, *args: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([sys.executable, program, "run", *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline, said, init = time.monotonic() + 20, "", None
@@ -125,12 +142,13 @@ def start(program: str, *args: str) -> tuple[subprocess.Popen, int]:
             found = re.search(r"is host pid (\d+)", line)    # (another line may follow)
             if found:
                 init = int(found.group(1))
-    comm = ""
+    comm, vanished = "", False
     while init and comm != "sleep" and time.monotonic() < deadline:
         try:
             with open(f"/proc/{init}/comm") as f:
                 comm = f.read().strip()
         except FileNotFoundError:
+            vanished = True
             break
         time.sleep(0.02)
     if comm != "sleep":
@@ -140,7 +158,11 @@ def start(program: str, *args: str) -> tuple[subprocess.Popen, int]:
                 os.kill(init, signal.SIGKILL)
         rest = proc.stderr.read()           # (communicate() would miss what readline() read)
         proc.wait(timeout=10)
-        pytest.fail(f"the container did not start sleep: {why_not(said + rest)}")
+        if vanished and not rest.strip():
+            raise _Vanished(init)
+        why = f"init {init} ended before it ran sleep" if vanished else \
+            "it had not run sleep after 20 s"
+        pytest.fail(f"the container did not start sleep ({why}): {why_not(said + rest)}")
     return proc, init
 
 
