@@ -158,15 +158,14 @@ TIME = click.option("-t", "--time", "timeout", type=float, default=None,
 def _verb(verb: str, doc: str, fn, *options, missing: int | None = None):
     """A verb over pods (named, --all or --latest), printing each one's id:
     ``fn(store, name, **the options' values)``; with --ignore among
-    ``options``, a pod that is not there is passed over quietly."""
+    ``options`` (and for pod rm -f), a pod that is not there is passed over
+    quietly."""
     def command(obj, names, all_, latest, ignore=False, **kw) -> None:
-        from minirun.engine.pods import lifecycle
         store = hot.store(obj)
         targets = _targets(store, names, all_, latest)
-        if ignore or verb == "rm" and kw.get("force"):     # pod rm -f: as podman, too
-            targets = [n for n in targets if lifecycle.exists(store, n)]
         each(targets, lambda name: fn(store, name, **kw), missing=missing,
-             echo=lambda name, pod_id: pod_id)
+             echo=lambda name, pod_id: pod_id,
+             ignore_missing=ignore or verb == "rm" and kw.get("force"))   # pod rm -f too
     for option in (*options, LATEST, ALL):
         command = option(command)
     command = click.argument("names", nargs=-1)(click.pass_obj(engine_errors(command)))
